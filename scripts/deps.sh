@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages digitnet needs, only those missing.
+# usage: scripts/deps.sh [build|test|bench|fuzz]   (each level includes the previous ones)
+set -euo pipefail
+level=${1:-build}
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev npm openmpi-bin libopenmpi-dev)
+case $level in
+  build) ;;
+  test)  pkgs+=(libcmocka-dev python3-numpy valgrind) ;;
+  bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev) ;;
+  fuzz)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev) ;;
+  *) echo "deps.sh: unknown level '$level' (build, test, bench or fuzz)" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

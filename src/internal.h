@@ -1,0 +1,93 @@
+/*
+ * internal.h — helpers shared by the library's sources; not installed.
+ */
+#ifndef DN_INTERNAL_H
+#define DN_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "digitnet.h"
+
+#if defined(__GNUC__)
+#define DN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DN_PRINTF(a, b)
+#endif
+
+/* Fills err (when not NULL) with code and a printf-style message; returns code
+ * so that callers can write `return dn_fail(err, DN_ERR_IO, "...")`. */
+dn_status dn_fail(dn_error *err, dn_status code, const char *fmt, ...) DN_PRINTF(3, 4);
+
+/* Overflow-checked size arithmetic: return 0 and store the result, or 1 on
+ * overflow (the result is then unspecified). */
+static inline int dn_mul_overflows(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out); }
+static inline int dn_add_overflows(size_t a, size_t b, size_t *out) { return __builtin_add_overflow(a, b, out); }
+
+/* ---- crash-safe output files ----
+ * dn_atomic_open creates "<path>.tmp.XXXXXX" in the folder of path;
+ * dn_atomic_commit flushes, fsyncs, renames it over path and fsyncs the
+ * folder; dn_atomic_abort removes the temporary file. Exactly one of commit
+ * or abort must follow a successful open; either frees the handle. */
+typedef struct dn_atomic_file {
+    FILE *fp;
+    char *final_path;
+    char *temp_path;
+} dn_atomic_file;
+
+dn_status dn_atomic_open(dn_atomic_file *f, const char *path, dn_error *err);
+/* fwrite that records failure; returns DN_OK or DN_ERR_IO naming the file. */
+dn_status dn_atomic_write(dn_atomic_file *f, const void *data, size_t size, dn_error *err);
+dn_status dn_atomic_commit(dn_atomic_file *f, dn_error *err);
+void dn_atomic_abort(dn_atomic_file *f);
+
+
+/* ---- safetensors container (used by every model kind) ----
+ * Layout: u64 little-endian header length N, N bytes of JSON
+ *   {"__metadata__": {"k": "v", ...}, "name": {"dtype": "F32", "shape": [..],
+ *    "data_offsets": [begin, end]}, ...}
+ * then the tensor bytes. Writers add "payload_crc32" (8 lowercase hex digits)
+ * to the metadata; readers verify it when present. */
+typedef enum dn_dtype { DN_DTYPE_F32 = 0, DN_DTYPE_F64 = 1, DN_DTYPE_U8 = 2 } dn_dtype;
+
+#define DN_TENSOR_NAME_MAX 64
+#define DN_TENSOR_MAX_DIMS 4
+
+typedef struct dn_tensor {
+    char name[DN_TENSOR_NAME_MAX];
+    dn_dtype dtype;
+    int ndim;
+    size_t shape[DN_TENSOR_MAX_DIMS];
+    const void *data; /* little-endian, C order; owned by whoever made the struct */
+} dn_tensor;
+
+typedef struct dn_meta_entry {
+    const char *key;
+    const char *value;
+} dn_meta_entry;
+
+size_t dn_dtype_size(dn_dtype dtype);
+
+dn_status dn_st_write(const char *path, const dn_tensor *tensors, size_t ntensors, const dn_meta_entry *meta,
+                      size_t nmeta, dn_error *err);
+
+typedef struct dn_st_file dn_st_file; /* a parsed file held in memory */
+
+/* Reads and validates path: header length against file size, JSON syntax,
+ * dtypes, shapes, offsets (in range, contiguous, non-overlapping, size =
+ * product of shape × dtype size), and payload_crc32 when present. */
+dn_st_file *dn_st_read(const char *path, dn_error *err);
+void dn_st_free(dn_st_file *file);
+size_t dn_st_tensor_count(const dn_st_file *file);
+/* i-th tensor in file order; data points into the file's buffer, aligned
+ * for its dtype. */
+const dn_tensor *dn_st_tensor_at(const dn_st_file *file, size_t i);
+const dn_tensor *dn_st_find(const dn_st_file *file, const char *name);
+size_t dn_st_meta_count(const dn_st_file *file);
+const dn_meta_entry *dn_st_meta_at(const dn_st_file *file, size_t i);
+const char *dn_st_meta(const dn_st_file *file, const char *key); /* NULL when absent */
+
+/* Wall clock in seconds (monotonic). */
+double dn_now_seconds(void);
+
+#endif /* DN_INTERNAL_H */

@@ -1,0 +1,297 @@
+/*
+ * pta.c — the multicategory Perceptron Training Algorithm (see digitnet.h
+ * for the exact definition this file implements).
+ *
+ * Averaging. With W_t the weights after step t (one step per visited
+ * sample) and Δ_s the change made at step s, the mean over T steps is
+ *   (1/T) Σ_t W_t = W_T − (1/T) Σ_s (s − 1) Δ_s,
+ * so the trainer keeps avg_acc = Σ_s (s − 1) Δ_s, touched only where an
+ * update touches W, instead of adding W into a sum at every step.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "internal.h"
+
+#define PTA_LANES 16 /* 10 neurons padded to a whole number of vectors */
+
+/* The non-zero pixels of each of the first n images: the offsets of image i
+ * are index[start[i] .. start[i+1]). Values are read from the uint8 images. */
+typedef struct pta_sparse {
+    const uint8_t *images; /* the set this index describes (identity check) */
+    size_t n;
+    uint32_t *start; /* n + 1 */
+    uint16_t *index; /* start[n] */
+} pta_sparse;
+
+struct dn_pta {
+    dn_pta_options opt;
+    int epochs_done;
+    uint64_t steps;  /* update-pass steps since W was last set */
+    float *wt_f32;   /* (784, PTA_LANES) when precision is float32, else NULL */
+    double *wt_f64;  /* (784, PTA_LANES) when precision is float64, else NULL */
+    double *avg_acc; /* (784, PTA_LANES) Σ (s−1) Δ_s, when averaging */
+    float lut_f32[256];
+    double lut_f64[256]; /* pixel p → p / 255, the exact x values */
+    pta_sparse train_index; /* cached for the set trained on */
+};
+
+#define REAL float
+#define SFX f32
+#define PTA_FMA fmaf
+#include "pta_kernel.h"
+#undef REAL
+#undef SFX
+#undef PTA_FMA
+#define REAL double
+#define SFX f64
+#define PTA_FMA fma
+#include "pta_kernel.h"
+#undef REAL
+#undef SFX
+#undef PTA_FMA
+
+void dn_pta_options_default(dn_pta_options *opt)
+{
+    opt->train_size = 60000;
+    opt->eta = 1.0;
+    opt->epsilon = 0.0;
+    opt->max_epochs = 100;
+    opt->seed = 1;
+    opt->precision = DN_FLOAT32;
+    opt->average = 0;
+    opt->threads = 0;
+}
+
+dn_status dn_pta_options_check(const dn_pta_options *opt, size_t available, dn_error *err)
+{
+    if (opt->train_size < 1)
+        return dn_fail(err, DN_ERR_USAGE, "train size must be at least 1");
+    if (available > 0 && opt->train_size > available)
+        return dn_fail(err, DN_ERR_USAGE, "train size %zu is larger than the training set (valid: 1 to %zu)",
+                       opt->train_size, available);
+    if (!(opt->eta > 0) || !isfinite(opt->eta))
+        return dn_fail(err, DN_ERR_USAGE, "eta must be a finite number > 0 (got %g)", opt->eta);
+    if (!(opt->epsilon >= 0 && opt->epsilon <= 1))
+        return dn_fail(err, DN_ERR_USAGE, "epsilon must be in [0, 1] (got %g)", opt->epsilon);
+    if (opt->max_epochs < 1)
+        return dn_fail(err, DN_ERR_USAGE, "max epochs must be at least 1 (got %d)", opt->max_epochs);
+    if (opt->precision != DN_FLOAT32 && opt->precision != DN_FLOAT64)
+        return dn_fail(err, DN_ERR_USAGE, "precision must be float or double");
+    if (opt->threads < 0 || opt->threads > 1024)
+        return dn_fail(err, DN_ERR_USAGE, "threads must be in [0, 1024], 0 meaning all cores (got %d)",
+                       opt->threads);
+    return DN_OK;
+}
+
+static int pta_threads(const dn_pta *pta)
+{
+#ifdef _OPENMP
+    return pta->opt.threads > 0 ? pta->opt.threads : omp_get_num_procs();
+#else
+    (void)pta;
+    return 1;
+#endif
+}
+
+static void sparse_free(pta_sparse *sp)
+{
+    free(sp->start);
+    free(sp->index);
+    memset(sp, 0, sizeof *sp);
+}
+
+static dn_status sparse_build(pta_sparse *sp, const uint8_t *images, size_t n, dn_error *err)
+{
+    memset(sp, 0, sizeof *sp);
+    size_t nnz = 0;
+    for (size_t i = 0; i < n * DN_IMAGE_PIXELS; i++) nnz += images[i] != 0;
+    if (nnz > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "too many non-zero pixels for the PTA index");
+    sp->start = malloc((n + 1) * sizeof *sp->start);
+    sp->index = malloc((nnz ? nnz : 1) * sizeof *sp->index);
+    if (!sp->start || !sp->index) {
+        sparse_free(sp);
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the pixel index of %zu images", n);
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        sp->start[i] = (uint32_t)at;
+        const uint8_t *image = images + i * DN_IMAGE_PIXELS;
+        for (uint16_t k = 0; k < DN_IMAGE_PIXELS; k++)
+            if (image[k]) sp->index[at++] = k;
+    }
+    sp->start[n] = (uint32_t)at;
+    sp->images = images;
+    sp->n = n;
+    return DN_OK;
+}
+
+/* The cached index when it describes these images (at least n of them). */
+static const pta_sparse *cached_index(const dn_pta *pta, const dn_dataset *set, size_t n)
+{
+    const pta_sparse *sp = &pta->train_index;
+    return (sp->images == set->images && sp->n >= n) ? sp : NULL;
+}
+
+static dn_status ensure_index(dn_pta *pta, const dn_dataset *set, size_t n, dn_error *err)
+{
+    if (cached_index(pta, set, n)) return DN_OK;
+    sparse_free(&pta->train_index);
+    return sparse_build(&pta->train_index, set->images, n, err);
+}
+
+void dn_pta_set_weights(dn_pta *pta, const double *w)
+{
+    for (int j = 0; j < PTA_LANES; j++)
+        for (int k = 0; k < DN_IMAGE_PIXELS; k++) {
+            double value = j < DN_CLASSES ? w[j * DN_IMAGE_PIXELS + k] : 0.0;
+            if (pta->wt_f32) pta->wt_f32[k * PTA_LANES + j] = (float)value;
+            else pta->wt_f64[k * PTA_LANES + j] = value;
+        }
+    if (pta->avg_acc) memset(pta->avg_acc, 0, sizeof(double) * DN_IMAGE_PIXELS * PTA_LANES);
+    pta->steps = 0;
+}
+
+void dn_pta_get_weights(const dn_pta *pta, double *w_out)
+{
+    for (int j = 0; j < DN_CLASSES; j++)
+        for (int k = 0; k < DN_IMAGE_PIXELS; k++)
+            w_out[j * DN_IMAGE_PIXELS + k] = pta->wt_f32 ? (double)pta->wt_f32[k * PTA_LANES + j]
+                                                         : pta->wt_f64[k * PTA_LANES + j];
+}
+
+dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err)
+{
+    if (!pta->avg_acc) return dn_fail(err, DN_ERR_USAGE, "the averaged perceptron was not kept (use --average)");
+    if (pta->steps == 0) return dn_fail(err, DN_ERR_USAGE, "no update step taken yet: the average is undefined");
+    dn_pta_get_weights(pta, w_out);
+    double inv_steps = 1.0 / (double)pta->steps;
+    for (int j = 0; j < DN_CLASSES; j++)
+        for (int k = 0; k < DN_IMAGE_PIXELS; k++)
+            w_out[j * DN_IMAGE_PIXELS + k] -= pta->avg_acc[k * PTA_LANES + j] * inv_steps;
+    return DN_OK;
+}
+
+dn_pta *dn_pta_create(const dn_pta_options *opt, dn_error *err)
+{
+    if (dn_pta_options_check(opt, 0, err)) return NULL;
+    dn_pta *pta = calloc(1, sizeof *pta);
+    double *w = malloc(sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
+    size_t lanes = (size_t)DN_IMAGE_PIXELS * PTA_LANES;
+    if (pta) {
+        pta->opt = *opt;
+        if (opt->precision == DN_FLOAT32) pta->wt_f32 = aligned_alloc(64, lanes * sizeof(float));
+        else pta->wt_f64 = aligned_alloc(64, lanes * sizeof(double));
+        if (opt->average) pta->avg_acc = calloc(lanes, sizeof(double));
+    }
+    if (!pta || !w || !(pta->wt_f32 || pta->wt_f64) || (opt->average && !pta->avg_acc)) {
+        free(w);
+        dn_pta_free(pta);
+        dn_fail(err, DN_ERR_NOMEM, "out of memory for the perceptron");
+        return NULL;
+    }
+    for (int p = 0; p < 256; p++) {
+        pta->lut_f64[p] = p / 255.0;
+        pta->lut_f32[p] = (float)(p / 255.0);
+    }
+    dn_rng rng;
+    dn_rng_seed(&rng, opt->seed);
+    for (int i = 0; i < DN_CLASSES * DN_IMAGE_PIXELS; i++) w[i] = dn_rng_uniform(&rng);
+    dn_pta_set_weights(pta, w);
+    free(w);
+    return pta;
+}
+
+void dn_pta_free(dn_pta *pta)
+{
+    if (!pta) return;
+    free(pta->wt_f32);
+    free(pta->wt_f64);
+    free(pta->avg_acc);
+    sparse_free(&pta->train_index);
+    free(pta);
+}
+
+const dn_pta_options *dn_pta_get_options(const dn_pta *pta) { return &pta->opt; }
+int dn_pta_epochs_done(const dn_pta *pta) { return pta->epochs_done; }
+
+static size_t count_with_index(const dn_pta *pta, const pta_sparse *sp, const dn_dataset *set, size_t n)
+{
+    if (pta->wt_f32)
+        return pta_count_f32(pta->wt_f32, sp, set->images, set->labels, n, pta->lut_f32, pta_threads(pta));
+    return pta_count_f64(pta->wt_f64, sp, set->images, set->labels, n, pta->lut_f64, pta_threads(pta));
+}
+
+size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n)
+{
+    if (n > set->count) n = set->count;
+    const pta_sparse *cached = cached_index(pta, set, n);
+    if (cached) return count_with_index(pta, cached, set, n);
+    pta_sparse temporary;
+    if (sparse_build(&temporary, set->images, n, NULL) != DN_OK) {
+        /* Without memory for an index, fall back to the dense definition. */
+        double *w = malloc(sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
+        uint8_t *pred = malloc(n ? n : 1);
+        size_t errors = SIZE_MAX;
+        if (w && pred) {
+            dn_pta_get_weights(pta, w);
+            dn_linear_predict(w, set->images, n, pred);
+            errors = 0;
+            for (size_t i = 0; i < n; i++) errors += pred[i] != set->labels[i];
+        }
+        free(w);
+        free(pred);
+        return errors;
+    }
+    size_t errors = count_with_index(pta, &temporary, set, n);
+    sparse_free(&temporary);
+    return errors;
+}
+
+static size_t epoch_with_index(dn_pta *pta, const pta_sparse *sp, const dn_dataset *set, size_t n)
+{
+    size_t errors = count_with_index(pta, sp, set, n);
+    if (pta->wt_f32)
+        pta_update_f32(pta->wt_f32, pta->avg_acc, &pta->steps, sp, set->images, set->labels, n, pta->lut_f32,
+                       (float)pta->opt.eta);
+    else
+        pta_update_f64(pta->wt_f64, pta->avg_acc, &pta->steps, sp, set->images, set->labels, n, pta->lut_f64,
+                       pta->opt.eta);
+    pta->epochs_done++;
+    return errors;
+}
+
+size_t dn_pta_epoch(dn_pta *pta, const dn_dataset *set, size_t n)
+{
+    if (n > set->count) n = set->count;
+    if (ensure_index(pta, set, n, NULL) != DN_OK) return SIZE_MAX;
+    return epoch_with_index(pta, cached_index(pta, set, n), set, n);
+}
+
+dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
+                       dn_pta_result *result, dn_error *err)
+{
+    size_t n = pta->opt.train_size;
+    dn_status status = dn_pta_options_check(&pta->opt, train->count, err);
+    if (status) return status;
+    if ((status = ensure_index(pta, train, n, err))) return status;
+    const pta_sparse *sp = cached_index(pta, train, n);
+    dn_pta_result res = {0, 0, 0};
+    while (res.epochs < pta->opt.max_epochs) {
+        double t0 = dn_now_seconds();
+        /* As the classic algorithm: count, update, then test the count against ε. */
+        res.final_errors = epoch_with_index(pta, sp, train, n);
+        res.converged = (double)res.final_errors / (double)n <= pta->opt.epsilon;
+        res.epochs++;
+        dn_pta_epoch_report report = {pta->epochs_done - 1, res.final_errors, n, dn_now_seconds() - t0};
+        if (on_epoch && on_epoch(&report, user)) break;
+        if (res.converged) break;
+    }
+    if (result) *result = res;
+    return DN_OK;
+}
