@@ -300,7 +300,7 @@ static void convert(npy_type type, const unsigned char *src, size_t count, doubl
 static dn_status decode(const char *path, const unsigned char *buf, size_t size, double **data, size_t shape[4],
                         int *ndim, dn_error *err)
 {
-    size_t start, len, count, bytes, out_bytes;
+    size_t start = 0, len = 0, count = 0, bytes = 0, out_bytes = 0;
     dn_status st = parse_preamble(path, buf, size, &start, &len, err);
     if (st != DN_OK) return st;
     npy_header h = {0};
@@ -332,8 +332,8 @@ dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4], int 
 {
     *data = NULL;
     *ndim = 0;
-    unsigned char *buf;
-    size_t size;
+    unsigned char *buf = NULL;
+    size_t size = 0;
     dn_status st = read_whole_file(path, &buf, &size, err);
     if (st != DN_OK) return st;
     st = decode(path, buf, size, data, shape, ndim, err);
@@ -347,7 +347,7 @@ dn_status dn_npy_write(const char *path, char dtype_code, const void *data, cons
                        dn_error *err)
 {
     const char *descr = dtype_code == 'f' ? "<f4" : dtype_code == 'd' ? "<f8" : dtype_code == 'u' ? "|u1" : NULL;
-    size_t itemsize = dtype_code == 'f' ? 4 : dtype_code == 'd' ? 8 : 1, count, bytes;
+    size_t itemsize = dtype_code == 'f' ? 4 : dtype_code == 'd' ? 8 : 1, count = 0, bytes = 0;
     if (!descr) return dn_fail(err, DN_ERR_USAGE, "%s: unknown dtype code '%c' (expected 'f', 'd' or 'u')", path, dtype_code);
     if (ndim < 0 || ndim > 4) return dn_fail(err, DN_ERR_USAGE, "%s: %d dimensions (0 to 4 allowed)", path, ndim);
     if (element_count(shape, ndim, &count) || dn_mul_overflows(count, itemsize, &bytes)) {

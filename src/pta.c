@@ -16,17 +16,18 @@
 #include <omp.h>
 #endif
 
-#include "internal.h"
+#include "pta_internal.h"
 
-#define PTA_LANES 16 /* 10 neurons padded to a whole number of vectors */
-
-/* The non-zero pixels of each of the first n images: the offsets of image i
- * are index[start[i] .. start[i+1]). Values are read from the uint8 images. */
+/* The non-zero pixels of each of the first n images: image i has pixel
+ * index[t] = value[t] for t in [start[i], start[i+1]). Both passes read only
+ * this (3 bytes per non-zero pixel, about 27 MB for MNIST's 60000 images,
+ * against 47 MB of dense pixels), which mostly stays in the L3 cache. */
 typedef struct pta_sparse {
     const uint8_t *images; /* the set this index describes (identity check) */
     size_t n;
     uint32_t *start; /* n + 1 */
     uint16_t *index; /* start[n] */
+    uint8_t *value;  /* start[n] */
 } pta_sparse;
 
 struct dn_pta {
@@ -41,16 +42,17 @@ struct dn_pta {
     pta_sparse train_index; /* cached for the set trained on */
 };
 
-#define REAL float
-#define SFX f32
-#define PTA_FMA fmaf
+/* float64 first: both instances accumulate the average with its helpers. */
+#define REAL double
+#define SFX f64
+#define PTA_FMA fma
 #include "pta_kernel.h"
 #undef REAL
 #undef SFX
 #undef PTA_FMA
-#define REAL double
-#define SFX f64
-#define PTA_FMA fma
+#define REAL float
+#define SFX f32
+#define PTA_FMA fmaf
 #include "pta_kernel.h"
 #undef REAL
 #undef SFX
@@ -103,6 +105,7 @@ static void sparse_free(pta_sparse *sp)
 {
     free(sp->start);
     free(sp->index);
+    free(sp->value);
     memset(sp, 0, sizeof *sp);
 }
 
@@ -114,7 +117,8 @@ static dn_status sparse_build(pta_sparse *sp, const uint8_t *images, size_t n, d
     if (nnz > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "too many non-zero pixels for the PTA index");
     sp->start = malloc((n + 1) * sizeof *sp->start);
     sp->index = malloc((nnz ? nnz : 1) * sizeof *sp->index);
-    if (!sp->start || !sp->index) {
+    sp->value = malloc(nnz ? nnz : 1);
+    if (!sp->start || !sp->index || !sp->value) {
         sparse_free(sp);
         return dn_fail(err, DN_ERR_NOMEM, "out of memory for the pixel index of %zu images", n);
     }
@@ -123,7 +127,10 @@ static dn_status sparse_build(pta_sparse *sp, const uint8_t *images, size_t n, d
         sp->start[i] = (uint32_t)at;
         const uint8_t *image = images + i * DN_IMAGE_PIXELS;
         for (uint16_t k = 0; k < DN_IMAGE_PIXELS; k++)
-            if (image[k]) sp->index[at++] = k;
+            if (image[k]) {
+                sp->index[at] = k;
+                sp->value[at++] = image[k];
+            }
     }
     sp->start[n] = (uint32_t)at;
     sp->images = images;
@@ -218,13 +225,18 @@ void dn_pta_free(dn_pta *pta)
 }
 
 const dn_pta_options *dn_pta_get_options(const dn_pta *pta) { return &pta->opt; }
+
+dn_pta_state dn_pta_state_of_(dn_pta *pta)
+{
+    return (dn_pta_state){&pta->opt, &pta->epochs_done, &pta->steps, pta->wt_f32, pta->wt_f64, pta->avg_acc};
+}
 int dn_pta_epochs_done(const dn_pta *pta) { return pta->epochs_done; }
 
 static size_t count_with_index(const dn_pta *pta, const pta_sparse *sp, const dn_dataset *set, size_t n)
 {
     if (pta->wt_f32)
-        return pta_count_f32(pta->wt_f32, sp, set->images, set->labels, n, pta->lut_f32, pta_threads(pta));
-    return pta_count_f64(pta->wt_f64, sp, set->images, set->labels, n, pta->lut_f64, pta_threads(pta));
+        return pta_count_f32(pta->wt_f32, sp, set->labels, n, pta->lut_f32, pta_threads(pta));
+    return pta_count_f64(pta->wt_f64, sp, set->labels, n, pta->lut_f64, pta_threads(pta));
 }
 
 size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n)
@@ -257,11 +269,10 @@ static size_t epoch_with_index(dn_pta *pta, const pta_sparse *sp, const dn_datas
 {
     size_t errors = count_with_index(pta, sp, set, n);
     if (pta->wt_f32)
-        pta_update_f32(pta->wt_f32, pta->avg_acc, &pta->steps, sp, set->images, set->labels, n, pta->lut_f32,
+        pta_update_f32(pta->wt_f32, pta->avg_acc, &pta->steps, sp, set->labels, n, pta->lut_f32,
                        (float)pta->opt.eta);
     else
-        pta_update_f64(pta->wt_f64, pta->avg_acc, &pta->steps, sp, set->images, set->labels, n, pta->lut_f64,
-                       pta->opt.eta);
+        pta_update_f64(pta->wt_f64, pta->avg_acc, &pta->steps, sp, set->labels, n, pta->lut_f64, pta->opt.eta);
     pta->epochs_done++;
     return errors;
 }

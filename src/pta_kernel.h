@@ -15,26 +15,45 @@
 #define PTA_CAT(a, b) PTA_CAT_(a, b)
 #define PTA_FN(name) PTA_CAT(name, SFX)
 
-/* v[0..15] = W x for sample i; four partial sums break the FMA latency chain. */
-static void PTA_FN(pta_dot)(const REAL *restrict wt, const pta_sparse *sp, const uint8_t *restrict image,
-                            const REAL *restrict lut, size_t i, REAL v[PTA_LANES])
+/* acc[0..15] += W x_k for one non-zero pixel k with value x. */
+#define PTA_ACCUMULATE(acc, wt, k, x)                                                                                 \
+    do {                                                                                                               \
+        const REAL *restrict w_ = (wt) + (size_t)(k) * PTA_LANES;                                                     \
+        for (int j = 0; j < PTA_LANES; j++) (acc)[j] = PTA_FMA(w_[j], (x), (acc)[j]);                                \
+    } while (0)
+
+/* v[0..15] = W x for sample i. Four named partial sums break the FMA latency
+ * chain; named (not acc[4][16]) so that the compiler keeps them in registers. */
+static void PTA_FN(pta_dot)(const REAL *restrict wt, const pta_sparse *sp, const REAL *restrict lut, size_t i,
+                            REAL v[PTA_LANES])
 {
-    REAL acc[4][PTA_LANES] = {{0}};
+    REAL a0[PTA_LANES] = {0}, a1[PTA_LANES] = {0}, a2[PTA_LANES] = {0}, a3[PTA_LANES] = {0};
     const uint16_t *restrict idx = sp->index + sp->start[i];
+    const uint8_t *restrict val = sp->value + sp->start[i];
     size_t nnz = sp->start[i + 1] - sp->start[i], t = 0;
     for (; t + 4 <= nnz; t += 4) {
-        for (int u = 0; u < 4; u++) {
-            const REAL *restrict w = wt + (size_t)idx[t + u] * PTA_LANES;
-            REAL x = lut[image[idx[t + u]]];
-            for (int j = 0; j < PTA_LANES; j++) acc[u][j] = PTA_FMA(w[j], x, acc[u][j]);
-        }
+        PTA_ACCUMULATE(a0, wt, idx[t], lut[val[t]]);
+        PTA_ACCUMULATE(a1, wt, idx[t + 1], lut[val[t + 1]]);
+        PTA_ACCUMULATE(a2, wt, idx[t + 2], lut[val[t + 2]]);
+        PTA_ACCUMULATE(a3, wt, idx[t + 3], lut[val[t + 3]]);
     }
-    for (; t < nnz; t++) {
-        const REAL *restrict w = wt + (size_t)idx[t] * PTA_LANES;
-        REAL x = lut[image[idx[t]]];
-        for (int j = 0; j < PTA_LANES; j++) acc[0][j] = PTA_FMA(w[j], x, acc[0][j]);
-    }
-    for (int j = 0; j < PTA_LANES; j++) v[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+    for (; t < nnz; t++) PTA_ACCUMULATE(a0, wt, idx[t], lut[val[t]]);
+    for (int j = 0; j < PTA_LANES; j++) v[j] = (a0[j] + a1[j]) + (a2[j] + a3[j]);
+}
+
+/* One pixel's 16 lanes as a GCC vector: the update written as whole-vector
+ * arithmetic, since the autovectoriser leaves the unrolled lane loop scalar. */
+typedef REAL PTA_FN(pta_vec) __attribute__((vector_size(PTA_LANES * sizeof(REAL))));
+
+/* w[0..15] += s·x: a product then a sum, each rounded, as the reference does
+ * (C11 mode compiles without FMA contraction). memcpy keeps it alias-safe and
+ * compiles to plain vector loads and stores. */
+static inline void PTA_FN(pta_axpy)(REAL *restrict w, PTA_FN(pta_vec) s, REAL x)
+{
+    PTA_FN(pta_vec) v;
+    memcpy(&v, w, sizeof v);
+    v += s * x;
+    memcpy(w, &v, sizeof v);
 }
 
 static int PTA_FN(pta_argmax)(const REAL v[PTA_LANES])
@@ -45,16 +64,25 @@ static int PTA_FN(pta_argmax)(const REAL v[PTA_LANES])
     return best;
 }
 
+/* avg_acc += (step − 1)·Δ for the update Δ = scale xᵀ just applied. */
+static void PTA_FN(pta_average_step)(double *restrict avg_acc, const uint16_t *idx, const uint8_t *val, size_t nnz,
+                                     const REAL *scale, const REAL *lut, uint64_t step)
+{
+    pta_vec_f64 weighted;
+    for (int j = 0; j < PTA_LANES; j++) weighted[j] = (double)(step - 1) * (double)scale[j];
+    for (size_t t = 0; t < nnz; t++) pta_axpy_f64(avg_acc + (size_t)idx[t] * PTA_LANES, weighted, (double)lut[val[t]]);
+}
+
 /* Count pass: misclassifications of samples [0, n) with the current W. */
-static size_t PTA_FN(pta_count)(const REAL *wt, const pta_sparse *sp, const uint8_t *images,
-                                const uint8_t *labels, size_t n, const REAL *lut, int threads)
+static size_t PTA_FN(pta_count)(const REAL *wt, const pta_sparse *sp, const uint8_t *labels, size_t n,
+                                const REAL *lut, int threads)
 {
     size_t errors = 0;
     long long count = (long long)n;
 #pragma omp parallel for num_threads(threads) reduction(+ : errors) schedule(static)
     for (long long i = 0; i < count; i++) {
         REAL v[PTA_LANES];
-        PTA_FN(pta_dot)(wt, sp, images + (size_t)i * DN_IMAGE_PIXELS, lut, (size_t)i, v);
+        PTA_FN(pta_dot)(wt, sp, lut, (size_t)i, v);
         errors += PTA_FN(pta_argmax)(v) != labels[i];
     }
     return errors;
@@ -65,13 +93,12 @@ static size_t PTA_FN(pta_count)(const REAL *wt, const pta_sparse *sp, const uint
  * written W += eta * outer(d - u, x) rounds them.
  * When avg_acc is not NULL it also accumulates Σ (step − 1)·ΔW (see pta.c). */
 static void PTA_FN(pta_update)(REAL *restrict wt, double *restrict avg_acc, uint64_t *steps, const pta_sparse *sp,
-                               const uint8_t *images, const uint8_t *labels, size_t n, const REAL *restrict lut,
-                               REAL eta)
+                               const uint8_t *labels, size_t n, const REAL *restrict lut, REAL eta)
 {
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *image = images + i * DN_IMAGE_PIXELS;
         REAL v[PTA_LANES], scale[PTA_LANES] = {0};
-        PTA_FN(pta_dot)(wt, sp, image, lut, i, v);
+        PTA_FN(pta_vec) scale_v;
+        PTA_FN(pta_dot)(wt, sp, lut, i, v);
         int changed = 0;
         for (int j = 0; j < DN_CLASSES; j++) {
             REAL d = (j == labels[i]) ? 1 : 0, u = v[j] > 0 ? 1 : 0;
@@ -81,22 +108,15 @@ static void PTA_FN(pta_update)(REAL *restrict wt, double *restrict avg_acc, uint
         uint64_t step = ++*steps;
         if (!changed) continue; /* u(W x) = d(x): the rule adds nothing */
         const uint16_t *idx = sp->index + sp->start[i];
+        const uint8_t *val = sp->value + sp->start[i];
         size_t nnz = sp->start[i + 1] - sp->start[i];
-        for (size_t t = 0; t < nnz; t++) {
-            REAL *restrict w = wt + (size_t)idx[t] * PTA_LANES;
-            REAL x = lut[image[idx[t]]];
-            for (int j = 0; j < PTA_LANES; j++) w[j] += scale[j] * x;
-        }
-        if (!avg_acc) continue;
-        double weight = (double)(step - 1);
-        for (size_t t = 0; t < nnz; t++) {
-            double *restrict a = avg_acc + (size_t)idx[t] * PTA_LANES;
-            double x = (double)lut[image[idx[t]]];
-            for (int j = 0; j < PTA_LANES; j++) a[j] += weight * (double)scale[j] * x;
-        }
+        memcpy(&scale_v, scale, sizeof scale_v);
+        for (size_t t = 0; t < nnz; t++) PTA_FN(pta_axpy)(wt + (size_t)idx[t] * PTA_LANES, scale_v, lut[val[t]]);
+        if (avg_acc) PTA_FN(pta_average_step)(avg_acc, idx, val, nnz, scale, lut, step);
     }
 }
 
+#undef PTA_ACCUMULATE
 #undef PTA_FN
 #undef PTA_CAT
 #undef PTA_CAT_

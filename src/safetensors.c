@@ -130,6 +130,7 @@ static void format_shape(char *out, size_t cap, const size_t *shape, int ndim)
 static int tensor_bytes(dn_dtype dtype, const size_t *shape, int ndim, size_t *bytes)
 {
     size_t n = dn_dtype_size(dtype);
+    *bytes = 0;
     for (int d = 0; d < ndim; d++) {
         if (dn_mul_overflows(n, shape[d], &n)) return 1;
     }
@@ -213,7 +214,7 @@ static void sb_json_string(sbuf *b, const char *s)
 
 static dn_status check_tensor_arg(const char *path, const dn_tensor *t, dn_error *err)
 {
-    size_t len = strnlen(t->name, DN_TENSOR_NAME_MAX), bytes;
+    size_t len = strnlen(t->name, DN_TENSOR_NAME_MAX), bytes = 0;
     if (len == 0 || len == DN_TENSOR_NAME_MAX || !utf8_valid(t->name) || strcmp(t->name, "__metadata__") == 0) {
         return dn_fail(err, DN_ERR_USAGE, "%s: invalid tensor name (empty, unterminated, not UTF-8 or '__metadata__')",
                        path);
@@ -235,7 +236,7 @@ static dn_status check_tensor_arg(const char *path, const dn_tensor *t, dn_error
 static dn_status check_write_args(const char *path, const dn_tensor *tensors, size_t nt, const dn_meta_entry *meta,
                                   size_t nmeta, dn_error *err)
 {
-    size_t total = 0, bytes;
+    size_t total = 0, bytes = 0;
     for (size_t i = 0; i < nt; i++) {
         dn_status st = check_tensor_arg(path, &tensors[i], err);
         if (st != DN_OK) return st;
@@ -811,7 +812,7 @@ static int cmp_raw(const void *a, const void *b)
 static dn_status check_tiling(jp *p, size_t payload_size)
 {
     char nb[ST_NAME_SHOWN + 4], nb2[ST_NAME_SHOWN + 4];
-    qsort(p->raws, p->nraws, sizeof *p->raws, cmp_raw);
+    if (p->nraws > 1) qsort(p->raws, p->nraws, sizeof *p->raws, cmp_raw);
     size_t at = 0;
     for (size_t i = 0; i < p->nraws; i++) {
         const st_raw *r = &p->raws[i];
@@ -937,7 +938,7 @@ static dn_status place_tensors(dn_st_file *f, const jp *p, unsigned char *payloa
 
 static dn_status parse_file(dn_st_file *f, const char *path, size_t size, dn_error *err)
 {
-    size_t n;
+    size_t n = 0;
     dn_status st = header_length(path, f->buf, size, &n, err);
     if (st != DN_OK) return st;
     jp p = {.path = path, .s = f->buf + 8, .n = n, .err = err, .arena_cap = n + 8};
@@ -963,7 +964,7 @@ dn_st_file *dn_st_read(const char *path, dn_error *err)
         dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", path);
         return NULL;
     }
-    size_t size;
+    size_t size = 0;
     dn_status st = read_whole_file(path, &f->buf, &size, err);
     if (st == DN_OK) st = parse_file(f, path, size, err);
     if (st != DN_OK) {

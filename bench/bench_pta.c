@@ -1,0 +1,170 @@
+/*
+ * bench_pta.c — one PTA epoch (count pass + update pass) at n = 60000, and
+ * the floor this machine puts under it.
+ *
+ *   bench_pta DATA_DIR [REPS]
+ *
+ * W starts from the same formula as scripts/pta_reference.py and
+ * bench/pta_numpy.py, so every implementation runs the same trajectory:
+ * epoch 1 is a warm-up, epochs 2..REPS+1 are timed one by one.
+ *
+ * The floor is max(bytes / bandwidth, FLOPs / peak) for one epoch, with the
+ * bandwidth (streaming read of 1 GiB) and the peak FMA rate measured here on
+ * all cores. Two formulations are shown: the dense definition (every pixel of
+ * every image, both passes) and the non-zero pixels digitnet actually visits.
+ *
+ * Output: "ROW\tworkload\timplementation\tmedian\tmin\tmax\tnote" lines that
+ * bench/run.sh turns into the table, plus "FLOOR\t..." lines.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "digitnet.h"
+
+#define N 60000
+#define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void formula_w(double *w)
+{
+    for (uint64_t i = 0; i < W_SIZE; i++) w[i] = (double)((i * 2654435761u) % 4294967296u) / 4294967296.0;
+}
+
+static long peak_rss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void time_epochs(const dn_dataset *train, dn_precision precision, int threads, int reps, const char *name)
+{
+    dn_pta_options opt;
+    dn_pta_options_default(&opt);
+    opt.precision = precision;
+    opt.threads = threads;
+    dn_pta *pta = dn_pta_create(&opt, NULL);
+    double *w = malloc(W_SIZE * sizeof *w), *t = malloc((size_t)reps * sizeof *t);
+    formula_w(w);
+    dn_pta_set_weights(pta, w);
+    dn_pta_epoch(pta, train, N); /* warm-up: builds the pixel index, faults pages in */
+    size_t errors = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        errors = dn_pta_epoch(pta, train, N);
+        t[r] = now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    printf("ROW\tPTA epoch n=60000\t%s\t%.6f\t%.6f\t%.6f\t%d threads; errors at last epoch %zu; peak RSS %ld MiB\n", name,
+           t[reps / 2], t[0], t[reps - 1], threads, errors, peak_rss_kib() / 1024);
+    free(w);
+    free(t);
+    dn_pta_free(pta);
+}
+
+/* Streaming read bandwidth, bytes/s, all threads. */
+static double measure_bandwidth(void)
+{
+    size_t words = (size_t)1 << 27; /* 1 GiB of uint64 */
+    uint64_t *buf = malloc(words * sizeof *buf);
+    if (!buf) return 0;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < words; i++) buf[i] = i;
+    double best = 1e30;
+    volatile uint64_t sink = 0;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        uint64_t sum = 0;
+#pragma omp parallel for schedule(static) reduction(+ : sum)
+        for (size_t i = 0; i < words; i++) sum += buf[i];
+        double dt = now() - t0;
+        sink += sum;
+        if (dt < best) best = dt;
+    }
+    (void)sink;
+    free(buf);
+    return (double)(words * sizeof *buf) / best;
+}
+
+/* Peak float32 FMA rate, FLOP/s, all threads: 12 independent 16-lane chains. */
+typedef float v16 __attribute__((vector_size(64)));
+static double measure_peak_flops(void)
+{
+    const long iters = 20000000;
+    double t0 = now();
+    float total = 0;
+#pragma omp parallel reduction(+ : total)
+    {
+        v16 acc[12], a, b;
+        for (int l = 0; l < 16; l++) a[l] = 0.999999f, b[l] = 1e-7f;
+        for (int k = 0; k < 12; k++)
+            for (int l = 0; l < 16; l++) acc[k][l] = (float)(k + l);
+        for (long i = 0; i < iters; i++)
+            for (int k = 0; k < 12; k++) acc[k] = acc[k] * a + b; /* contracted to one FMA under -ffp-contract=fast */
+        for (int k = 0; k < 12; k++)
+            for (int l = 0; l < 16; l++) total += acc[k][l];
+    }
+    double dt = now() - t0;
+    if (total == 12345.0f) printf("#\n"); /* keeps the loop alive */
+    return 2.0 * 16 * 12 * (double)iters * omp_get_max_threads() / dt;
+}
+
+static void print_floor(const dn_dataset *train, double bandwidth, double peak)
+{
+    size_t nnz = 0;
+    for (size_t i = 0; i < (size_t)N * DN_IMAGE_PIXELS; i++) nnz += train->images[i] != 0;
+    /* Dense: both passes read every pixel and compute W x (2·10·784 FLOPs a sample). */
+    double dense_bytes = 2.0 * N * DN_IMAGE_PIXELS, dense_flops = 2.0 * 2.0 * DN_CLASSES * DN_IMAGE_PIXELS * N;
+    /* Sparse: both passes read 3 bytes a non-zero pixel and do 2·10 FLOPs for it. */
+    double sparse_bytes = 2.0 * 3.0 * (double)nnz, sparse_flops = 2.0 * 2.0 * DN_CLASSES * (double)nnz;
+    double dense_floor = dense_bytes / bandwidth > dense_flops / peak ? dense_bytes / bandwidth : dense_flops / peak;
+    double sparse_floor =
+        sparse_bytes / bandwidth > sparse_flops / peak ? sparse_bytes / bandwidth : sparse_flops / peak;
+    printf("FLOOR\tbandwidth %.1f GB/s, peak %.1f GFLOP/s (float32 FMA), %d threads\n", bandwidth / 1e9, peak / 1e9,
+           omp_get_max_threads());
+    printf("FLOOR\tdense definition: %.1f MB, %.2f GFLOP per epoch -> floor %.2f ms\n", dense_bytes / 1e6,
+           dense_flops / 1e9, dense_floor * 1e3);
+    printf("FLOOR\tnon-zero pixels only (%.1f per image): %.1f MB, %.2f GFLOP per epoch -> floor %.2f ms\n",
+           (double)nnz / N, sparse_bytes / 1e6, sparse_flops / 1e9, sparse_floor * 1e3);
+    printf("FLOORVALUE\t%.6f\t%.6f\n", dense_floor, sparse_floor);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_pta DATA_DIR [REPS]\n");
+        return 2;
+    }
+    int reps = argc > 2 ? atoi(argv[2]) : 7;
+    if (reps < 1) reps = 7;
+    dn_error err;
+    dn_dataset *train = dn_mnist_load(argv[1], "train", &err);
+    if (!train) {
+        fprintf(stderr, "bench_pta: %s\n", err.message);
+        return 1;
+    }
+    int cores = omp_get_num_procs();
+    time_epochs(train, DN_FLOAT32, cores, reps, "digitnet float32");
+    time_epochs(train, DN_FLOAT64, cores, reps, "digitnet float64");
+    time_epochs(train, DN_FLOAT32, 1, reps, "digitnet float32, 1 thread");
+    print_floor(train, measure_bandwidth(), measure_peak_flops());
+    dn_dataset_free(train);
+    return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * pta_internal.h — the trainer's state, for code that must save and restore
+ * it exactly (checkpoints, distributed mixing). Not installed.
+ */
+#ifndef DN_PTA_INTERNAL_H
+#define DN_PTA_INTERNAL_H
+
+#include "internal.h"
+
+#define PTA_LANES 16 /* 10 neurons padded to a whole number of vectors */
+
+/* Pointers into a live dn_pta. wt_f32 or wt_f64 (the other NULL) is W in the
+ * trainer's layout: (784, PTA_LANES), wt[k * PTA_LANES + j] = W[j][k], lanes
+ * 10..15 zero. avg_acc (same layout, float64) is NULL unless averaging; the
+ * averaged W is W − avg_acc / steps. Writing through these pointers is how a
+ * checkpoint is restored; dn_pta_set_weights would reset steps and avg_acc. */
+typedef struct dn_pta_state {
+    dn_pta_options *opt;
+    int *epochs_done;
+    uint64_t *steps;
+    float *wt_f32;
+    double *wt_f64;
+    double *avg_acc;
+} dn_pta_state;
+
+dn_pta_state dn_pta_state_of_(dn_pta *pta);
+
+#endif /* DN_PTA_INTERNAL_H */
