@@ -45,18 +45,14 @@ struct dn_pta {
 /* float64 first: both instances accumulate the average with its helpers. */
 #define REAL double
 #define SFX f64
-#define PTA_FMA fma
 #include "pta_kernel.h"
 #undef REAL
 #undef SFX
-#undef PTA_FMA
 #define REAL float
 #define SFX f32
-#define PTA_FMA fmaf
 #include "pta_kernel.h"
 #undef REAL
 #undef SFX
-#undef PTA_FMA
 
 void dn_pta_options_default(dn_pta_options *opt)
 {
@@ -152,15 +148,24 @@ static dn_status ensure_index(dn_pta *pta, const dn_dataset *set, size_t n, dn_e
     return sparse_build(&pta->train_index, set->images, n, err);
 }
 
+/* Where W[row][pixel] lives in the trainer's layout (pta_internal.h). */
+static size_t lane_of(int row, int pixel)
+{
+    int half = row / PTA_HALF_ROWS;
+    return ((size_t)half * DN_IMAGE_PIXELS + (size_t)pixel) * PTA_LANES + (size_t)(row % PTA_HALF_ROWS);
+}
+
 void dn_pta_set_weights(dn_pta *pta, const double *w)
 {
-    for (int j = 0; j < PTA_LANES; j++)
+    if (pta->wt_f32) memset(pta->wt_f32, 0, PTA_STATE_VALUES * sizeof(float));
+    else memset(pta->wt_f64, 0, PTA_STATE_VALUES * sizeof(double));
+    for (int j = 0; j < DN_CLASSES; j++)
         for (int k = 0; k < DN_IMAGE_PIXELS; k++) {
-            double value = j < DN_CLASSES ? w[j * DN_IMAGE_PIXELS + k] : 0.0;
-            if (pta->wt_f32) pta->wt_f32[k * PTA_LANES + j] = (float)value;
-            else pta->wt_f64[k * PTA_LANES + j] = value;
+            double value = w[j * DN_IMAGE_PIXELS + k];
+            if (pta->wt_f32) pta->wt_f32[lane_of(j, k)] = (float)value;
+            else pta->wt_f64[lane_of(j, k)] = value;
         }
-    if (pta->avg_acc) memset(pta->avg_acc, 0, sizeof(double) * DN_IMAGE_PIXELS * PTA_LANES);
+    if (pta->avg_acc) memset(pta->avg_acc, 0, PTA_STATE_VALUES * sizeof(double));
     pta->steps = 0;
 }
 
@@ -168,8 +173,8 @@ void dn_pta_get_weights(const dn_pta *pta, double *w_out)
 {
     for (int j = 0; j < DN_CLASSES; j++)
         for (int k = 0; k < DN_IMAGE_PIXELS; k++)
-            w_out[j * DN_IMAGE_PIXELS + k] = pta->wt_f32 ? (double)pta->wt_f32[k * PTA_LANES + j]
-                                                         : pta->wt_f64[k * PTA_LANES + j];
+            w_out[j * DN_IMAGE_PIXELS + k] = pta->wt_f32 ? (double)pta->wt_f32[lane_of(j, k)]
+                                                         : pta->wt_f64[lane_of(j, k)];
 }
 
 dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err)
@@ -180,7 +185,7 @@ dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err)
     double inv_steps = 1.0 / (double)pta->steps;
     for (int j = 0; j < DN_CLASSES; j++)
         for (int k = 0; k < DN_IMAGE_PIXELS; k++)
-            w_out[j * DN_IMAGE_PIXELS + k] -= pta->avg_acc[k * PTA_LANES + j] * inv_steps;
+            w_out[j * DN_IMAGE_PIXELS + k] -= pta->avg_acc[lane_of(j, k)] * inv_steps;
     return DN_OK;
 }
 
@@ -189,7 +194,7 @@ dn_pta *dn_pta_create(const dn_pta_options *opt, dn_error *err)
     if (dn_pta_options_check(opt, 0, err)) return NULL;
     dn_pta *pta = calloc(1, sizeof *pta);
     double *w = malloc(sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
-    size_t lanes = (size_t)DN_IMAGE_PIXELS * PTA_LANES;
+    size_t lanes = PTA_STATE_VALUES;
     if (pta) {
         pta->opt = *opt;
         if (opt->precision == DN_FLOAT32) pta->wt_f32 = aligned_alloc(64, lanes * sizeof(float));
@@ -270,9 +275,10 @@ static size_t epoch_with_index(dn_pta *pta, const pta_sparse *sp, const dn_datas
     size_t errors = count_with_index(pta, sp, set, n);
     if (pta->wt_f32)
         pta_update_f32(pta->wt_f32, pta->avg_acc, &pta->steps, sp, set->labels, n, pta->lut_f32,
-                       (float)pta->opt.eta);
+                       (float)pta->opt.eta, pta_threads(pta));
     else
-        pta_update_f64(pta->wt_f64, pta->avg_acc, &pta->steps, sp, set->labels, n, pta->lut_f64, pta->opt.eta);
+        pta_update_f64(pta->wt_f64, pta->avg_acc, &pta->steps, sp, set->labels, n, pta->lut_f64, pta->opt.eta,
+                       pta_threads(pta));
     pta->epochs_done++;
     return errors;
 }
