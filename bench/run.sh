@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# make bench: every workload, digitnet and its peers side by side in one run, one table.
+# Each piece prints "ROW\tworkload\timplementation\tmedian_s\tmin_s\tmax_s\tnote" lines;
+# this script runs them one after the other (never two at once: 2 shared cores) and
+# prints the table with each implementation's time as a ratio to digitnet's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${DN_DATA:-data/mnist}
+reps=${BENCH_REPS:-7}
+rows=$(mktemp); trap 'rm -f "$rows"' EXIT
+
+py=/usr/bin/python3   # Debian's python3, where python3-numpy / torch / sklearn live
+blas=$($py - <<'PY' 2>/dev/null || echo "unknown"
+import ctypes, ctypes.util
+lib = ctypes.CDLL("libopenblas.so.0")
+lib.openblas_get_config.restype = ctypes.c_char_p
+lib.openblas_get_corename.restype = ctypes.c_char_p
+print(lib.openblas_get_config().decode(), "| kernel", lib.openblas_get_corename().decode())
+PY
+)
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset} OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
+echo "BLAS: $blas"
+echo "repetitions: median of $reps after a warm-up (min-max in brackets)"
+echo
+
+run_piece() { # name command...
+  local name=$1; shift
+  echo "... $name" >&2
+  if ! "$@" > "$rows.piece" 2> "$rows.err"; then
+    echo "bench: $name failed:" >&2; tail -5 "$rows.err" >&2; return 0
+  fi
+  grep -P '^(ROW|FLOOR)' "$rows.piece" >> "$rows" || true
+}
+
+run_piece "PTA, digitnet" build/bench/bench_pta "$data" "$reps"
+run_piece "PTA, numpy" "$py" bench/pta_numpy.py "$data" "${BENCH_PEER_REPS:-5}"
+for piece in bench/bench_*.sh; do
+  [ -x "$piece" ] && run_piece "$(basename "$piece" .sh)" "$piece" "$data" "$reps"
+done
+
+$py - "$rows" <<'PY'
+import sys
+rows, floors, floor_values = [], [], None
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "ROW" and len(f) >= 7:
+        rows.append((f[1], f[2], float(f[3]), float(f[4]), float(f[5]), f[6]))
+    elif f[0] == "FLOOR":
+        floors.append(f[1])
+    elif f[0] == "FLOORVALUE":
+        floor_values = (float(f[1]), float(f[2]))
+workloads = []
+for r in rows:
+    if r[0] not in workloads:
+        workloads.append(r[0])
+print(f"| workload | implementation | median s | [min - max] | ratio to digitnet | note |")
+print(f"|---|---|---|---|---|---|")
+for w in workloads:
+    group = [r for r in rows if r[0] == w]
+    ref = next((r for r in group if r[1].startswith("digitnet")), None)
+    for r in group:
+        ratio = f"{r[2] / ref[2]:.1f}x" if ref and ref[2] > 0 else "-"
+        print(f"| {w} | {r[1]} | {r[2]:.4f} | [{r[3]:.4f} - {r[4]:.4f}] | {ratio} | {r[5]} |")
+if floors:
+    print()
+    for f in floors:
+        print(f"floor: {f}")
+pta = [r for r in rows if r[0].startswith("PTA epoch") and r[1] == "digitnet float32"]
+if floor_values and pta:
+    dense, sparse = floor_values
+    print(f"digitnet float32 PTA epoch is {pta[0][2] / dense:.2f}x the dense-definition floor "
+          f"and {pta[0][2] / sparse:.2f}x the non-zero-pixel floor")
+PY
