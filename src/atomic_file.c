@@ -84,8 +84,9 @@ dn_status dn_atomic_open(dn_atomic_file *f, const char *path, dn_error *err)
     if (fd < 0) {
         int e = errno;
         char *dir = folder_of(path);
-        dn_fail(err, DN_ERR_IO, "%s: cannot create a temporary file in folder '%s' (%s); the previous file is unchanged",
-                path, dir ? dir : "?", strerror(e));
+        dn_fail(err, DN_ERR_IO,
+                "%s: cannot create a temporary file in folder '%s' (%s); the previous file is unchanged", path,
+                dir ? dir : "?", strerror(e));
         free(dir);
         release(f);
         return DN_ERR_IO;
@@ -97,8 +98,8 @@ dn_status dn_atomic_open(dn_atomic_file *f, const char *path, dn_error *err)
         close(fd);
         unlink(f->temp_path);
         release(f);
-        return dn_fail(err, DN_ERR_IO, "%s: cannot open the temporary file (%s); the previous file is unchanged",
-                       path, strerror(e));
+        return dn_fail(err, DN_ERR_IO, "%s: cannot open the temporary file (%s); the previous file is unchanged", path,
+                       strerror(e));
     }
     return DN_OK;
 }
@@ -106,7 +107,9 @@ dn_status dn_atomic_open(dn_atomic_file *f, const char *path, dn_error *err)
 dn_status dn_atomic_write(dn_atomic_file *f, const void *data, size_t size, dn_error *err)
 {
     if (size == 0) return DN_OK;
-    if (!f->fp) return dn_fail(err, DN_ERR_IO, "%s: write to a file that is not open", f->final_path ? f->final_path : "?");
+    if (!f->fp) {
+        return dn_fail(err, DN_ERR_IO, "%s: write to a file that is not open", f->final_path ? f->final_path : "?");
+    }
     if (fwrite(data, 1, size, f->fp) != size) {
         return dn_fail(err, DN_ERR_IO, "%s: cannot write (%s); the previous file is unchanged", f->final_path,
                        strerror(errno));
@@ -127,8 +130,9 @@ static dn_status sync_folder(const char *path, dn_error *err)
     if (fd >= 0) {
         int e = fsync(fd) == 0 ? 0 : errno;
         if (e != 0 && e != EINVAL && e != ENOTSUP) {
-            st = dn_fail(err, DN_ERR_IO, "%s: written, but syncing folder '%s' failed (%s); the new file may not survive a crash",
-                         path, dir, strerror(e));
+            st = dn_fail(err, DN_ERR_IO,
+                         "%s: written, but syncing folder '%s' failed (%s); the new file may not survive a crash", path,
+                         dir, strerror(e));
         }
         close(fd);
     }

@@ -67,7 +67,8 @@ static dn_status read_whole_file(const char *path, unsigned char **out, size_t *
     } else if (!S_ISREG(sb.st_mode)) {
         st = dn_fail(err, DN_ERR_INPUT, "%s: not a regular file", path);
     } else if (sb.st_size < 10) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, too short for a .npy file", path, (long long)sb.st_size);
+        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, too short for a .npy file", path,
+                     (long long)sb.st_size);
     } else if ((uint64_t)sb.st_size > NPY_MAX_FILE) {
         st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, more than the %llu-byte limit", path,
                      (long long)sb.st_size, (unsigned long long)NPY_MAX_FILE);
@@ -79,7 +80,8 @@ static dn_status read_whole_file(const char *path, unsigned char **out, size_t *
         if (!buf) st = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, *size);
     }
     if (st == DN_OK && fread(buf, 1, *size, fp) != *size) {
-        st = dn_fail(err, DN_ERR_IO, "%s: cannot read (%s)", path, ferror(fp) ? strerror(errno) : "file shrank while reading");
+        st = dn_fail(err, DN_ERR_IO, "%s: cannot read (%s)", path,
+                     ferror(fp) ? strerror(errno) : "file shrank while reading");
     }
     fclose(fp);
     if (st != DN_OK) {
@@ -110,7 +112,9 @@ static dn_status hp_fail(hp *p, const char *what)
 {
     if (p->pos >= p->n) return dn_fail(p->err, DN_ERR_INPUT, "%s: header: %s at its end", p->path, what);
     unsigned char c = (unsigned char)p->s[p->pos];
-    if (c >= 0x21 && c < 0x7F) return dn_fail(p->err, DN_ERR_INPUT, "%s: header: %s at byte %zu ('%c')", p->path, what, p->pos, c);
+    if (c >= 0x21 && c < 0x7F) {
+        return dn_fail(p->err, DN_ERR_INPUT, "%s: header: %s at byte %zu ('%c')", p->path, what, p->pos, c);
+    }
     return dn_fail(p->err, DN_ERR_INPUT, "%s: header: %s at byte %zu (0x%02x)", p->path, what, p->pos, c);
 }
 
@@ -157,11 +161,17 @@ static dn_status hp_descr(hp *p, npy_header *h)
     char descr[16];
     dn_status st = hp_string(p, descr, sizeof descr);
     if (st != DN_OK) return st;
-    if (strcmp(descr, "<f8") == 0) h->type = NPY_F8;
-    else if (strcmp(descr, "<f4") == 0) h->type = NPY_F4;
-    else if (strcmp(descr, "|u1") == 0 || strcmp(descr, "<u1") == 0) h->type = NPY_U1;
-    else return dn_fail(p->err, DN_ERR_INPUT, "%s: unsupported dtype '%s' (expected '<f4', '<f8' or '|u1')", p->path, descr);
-    return DN_OK;
+    static const struct {
+        const char *descr;
+        npy_type type;
+    } known[] = {{"<f8", NPY_F8}, {"<f4", NPY_F4}, {"|u1", NPY_U1}, {"<u1", NPY_U1}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (strcmp(descr, known[i].descr) == 0) {
+            h->type = known[i].type;
+            return DN_OK;
+        }
+    }
+    return dn_fail(p->err, DN_ERR_INPUT, "%s: unsupported dtype '%s' (expected '<f4', '<f8' or '|u1')", p->path, descr);
 }
 
 static dn_status hp_bool(hp *p, int *out)
@@ -242,8 +252,8 @@ static dn_status parse_dict(hp *p, npy_header *h)
         if (hp_peek(p) == '}') break;
         if ((st = hp_member(p, h, seen)) != DN_OK) return st;
         hp_ws(p);
-        if (hp_peek(p) == ',') p->pos++;
-        else if (hp_peek(p) != '}') return hp_fail(p, "expected ',' or '}'");
+        if (hp_peek(p) != ',' && hp_peek(p) != '}') return hp_fail(p, "expected ',' or '}'");
+        p->pos += hp_peek(p) == ',';
     }
     if (st != DN_OK) return st;
     p->pos++;
@@ -253,7 +263,9 @@ static dn_status parse_dict(hp *p, npy_header *h)
     for (int k = 0; k < 3; k++) {
         if (!seen[k]) return dn_fail(p->err, DN_ERR_INPUT, "%s: header: missing key '%s'", p->path, keys[k]);
     }
-    if (h->fortran) return dn_fail(p->err, DN_ERR_INPUT, "%s: fortran_order True is not supported (save C-order arrays)", p->path);
+    if (h->fortran) {
+        return dn_fail(p->err, DN_ERR_INPUT, "%s: fortran_order True is not supported (save C-order arrays)", p->path);
+    }
     return DN_OK;
 }
 
@@ -261,21 +273,34 @@ static dn_status parse_dict(hp *p, npy_header *h)
 static dn_status parse_preamble(const char *path, const unsigned char *buf, size_t size, size_t *hdr_start,
                                 size_t *hdr_len, dn_error *err)
 {
-    if (memcmp(buf, npy_magic, sizeof npy_magic) != 0) return dn_fail(err, DN_ERR_INPUT, "%s: not a .npy file (bad magic)", path);
+    if (memcmp(buf, npy_magic, sizeof npy_magic) != 0) {
+        return dn_fail(err, DN_ERR_INPUT, "%s: not a .npy file (bad magic)", path);
+    }
     unsigned major = buf[6], minor = buf[7];
     if ((major != 1 && major != 2) || minor != 0) {
-        return dn_fail(err, DN_ERR_INPUT, "%s: .npy format version %u.%u is not supported (1.0 and 2.0 are)", path, major, minor);
+        return dn_fail(err, DN_ERR_INPUT, "%s: .npy format version %u.%u is not supported (1.0 and 2.0 are)", path,
+                       major, minor);
     }
     size_t start = major == 1 ? 10 : 12;
-    if (size < start) return dn_fail(err, DN_ERR_INPUT, "%s: file is %zu bytes, too short for a version 2.0 header", path, size);
+    if (size < start) {
+        return dn_fail(err, DN_ERR_INPUT, "%s: file is %zu bytes, too short for a version 2.0 header", path, size);
+    }
     size_t len = (size_t)buf[8] | (size_t)buf[9] << 8;
     if (major == 2) len |= (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
-    if (len > size - start) return dn_fail(err, DN_ERR_INPUT, "%s: header length %zu exceeds file size %zu", path, len, size);
-    if (len > NPY_MAX_HEADER) return dn_fail(err, DN_ERR_INPUT, "%s: header length %zu exceeds the %u-byte limit", path, len, NPY_MAX_HEADER);
-    if (len == 0 || buf[start + len - 1] != '\n') return dn_fail(err, DN_ERR_INPUT, "%s: header does not end with a newline", path);
+    if (len > size - start) {
+        return dn_fail(err, DN_ERR_INPUT, "%s: header length %zu exceeds file size %zu", path, len, size);
+    }
+    if (len > NPY_MAX_HEADER) {
+        return dn_fail(err, DN_ERR_INPUT, "%s: header length %zu exceeds the %u-byte limit", path, len, NPY_MAX_HEADER);
+    }
+    if (len == 0 || buf[start + len - 1] != '\n') {
+        return dn_fail(err, DN_ERR_INPUT, "%s: header does not end with a newline", path);
+    }
     for (size_t i = 0; i + 1 < len; i++) {
         unsigned char c = buf[start + i];
-        if (c < 0x20 || c > 0x7E) return dn_fail(err, DN_ERR_INPUT, "%s: header byte %zu (0x%02x) is not printable ASCII", path, i, c);
+        if (c < 0x20 || c > 0x7E) {
+            return dn_fail(err, DN_ERR_INPUT, "%s: header byte %zu (0x%02x) is not printable ASCII", path, i, c);
+        }
     }
     *hdr_start = start, *hdr_len = len;
     return DN_OK;
@@ -348,8 +373,11 @@ dn_status dn_npy_write(const char *path, char dtype_code, const void *data, cons
 {
     const char *descr = dtype_code == 'f' ? "<f4" : dtype_code == 'd' ? "<f8" : dtype_code == 'u' ? "|u1" : NULL;
     size_t itemsize = dtype_code == 'f' ? 4 : dtype_code == 'd' ? 8 : 1, count = 0, bytes = 0;
-    if (!descr) return dn_fail(err, DN_ERR_USAGE, "%s: unknown dtype code '%c' (expected 'f', 'd' or 'u')", path, dtype_code);
+    if (!descr) {
+        return dn_fail(err, DN_ERR_USAGE, "%s: unknown dtype code '%c' (expected 'f', 'd' or 'u')", path, dtype_code);
+    }
     if (ndim < 0 || ndim > 4) return dn_fail(err, DN_ERR_USAGE, "%s: %d dimensions (0 to 4 allowed)", path, ndim);
+    if (ndim > 0 && !shape) return dn_fail(err, DN_ERR_USAGE, "%s: no shape given", path);
     if (element_count(shape, ndim, &count) || dn_mul_overflows(count, itemsize, &bytes)) {
         return dn_fail(err, DN_ERR_USAGE, "%s: array too large", path);
     }
@@ -359,8 +387,10 @@ dn_status dn_npy_write(const char *path, char dtype_code, const void *data, cons
      * data starts at a multiple of 64, as NumPy writes it. */
     char sb[128], header[256 + NPY_ALIGN];
     format_shape(sb, sizeof sb, shape, ndim);
-    int dict = snprintf(header + 10, sizeof header - 10, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, sb);
-    size_t used = 10 + (size_t)dict + 1, pad = (NPY_ALIGN - used % NPY_ALIGN) % NPY_ALIGN, hlen = (size_t)dict + pad + 1;
+    int dict =
+        snprintf(header + 10, sizeof header - 10, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, sb);
+    size_t used = 10 + (size_t)dict + 1, pad = (NPY_ALIGN - used % NPY_ALIGN) % NPY_ALIGN,
+           hlen = (size_t)dict + pad + 1;
     memcpy(header, npy_magic, sizeof npy_magic);
     header[6] = 1, header[7] = 0;
     header[8] = (char)(hlen & 0xFF), header[9] = (char)(hlen >> 8);

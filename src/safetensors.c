@@ -219,7 +219,9 @@ static dn_status check_tensor_arg(const char *path, const dn_tensor *t, dn_error
         return dn_fail(err, DN_ERR_USAGE, "%s: invalid tensor name (empty, unterminated, not UTF-8 or '__metadata__')",
                        path);
     }
-    if (dn_dtype_size(t->dtype) == 0) return dn_fail(err, DN_ERR_USAGE, "%s: tensor '%s' has an unknown dtype", path, t->name);
+    if (dn_dtype_size(t->dtype) == 0) {
+        return dn_fail(err, DN_ERR_USAGE, "%s: tensor '%s' has an unknown dtype", path, t->name);
+    }
     if (t->ndim < 0 || t->ndim > DN_TENSOR_MAX_DIMS) {
         return dn_fail(err, DN_ERR_USAGE, "%s: tensor '%s' has %d dimensions (0 to %d allowed)", path, t->name, t->ndim,
                        DN_TENSOR_MAX_DIMS);
@@ -385,7 +387,9 @@ typedef struct jp {
 
 static dn_status jp_fail(jp *p, const char *what)
 {
-    if (p->pos >= p->n) return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: %s at its end (byte %zu)", p->path, what, p->n);
+    if (p->pos >= p->n) {
+        return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: %s at its end (byte %zu)", p->path, what, p->n);
+    }
     unsigned char c = p->s[p->pos];
     if (c >= 0x21 && c < 0x7F) {
         return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: %s at byte %zu ('%c')", p->path, what, p->pos, c);
@@ -420,8 +424,10 @@ static int hex4(const unsigned char *s, uint32_t *out)
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned c = s[i];
-        unsigned d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                   : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : 16;
+        unsigned d = (c >= '0' && c <= '9')   ? c - '0'
+                     : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                     : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                              : 16;
         if (d > 15) return 0;
         v = v * 16 + d;
     }
@@ -490,10 +496,10 @@ static dn_status jp_string_char(jp *p, char *out, size_t *len)
         return DN_OK;
     }
     if (p->pos + 1 >= p->n) return jp_fail(p, "unterminated string");
-    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char *hit = strchr(from, p->s[p->pos + 1]);
     if (p->s[p->pos + 1] == 'u') return jp_unicode_escape(p, out, len);
-    if (!hit || !*hit) return jp_fail(p, "invalid escape in a string");
+    static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+    const char *hit = p->s[p->pos + 1] ? strchr(from, p->s[p->pos + 1]) : NULL;
+    if (!hit) return jp_fail(p, "invalid escape in a string");
     out[0] = to[hit - from], *len = 1, p->pos += 2;
     return DN_OK;
 }
@@ -656,7 +662,10 @@ static dn_status jp_tensor_field(jp *p, st_raw *r, const char *field, int seen[3
         return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': unknown field '%s'", p->path, shown(r->name, nb),
                        shown(field, fb));
     }
-    if (seen[f]++) return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': field '%s' given twice", p->path, shown(r->name, nb), field);
+    if (seen[f]++) {
+        return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': field '%s' given twice", p->path, shown(r->name, nb),
+                       field);
+    }
     if (f == 0) {
         const char *dt;
         dn_status st = jp_string(p, &dt);
@@ -705,7 +714,10 @@ static dn_status jp_tensor(jp *p, const char *name)
     if (st != DN_OK) return st;
     static const char *const fields[] = {"dtype", "shape", "data_offsets"};
     for (int f = 0; f < 3; f++) {
-        if (!seen[f]) return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': missing field '%s'", p->path, shown(name, nb), fields[f]);
+        if (!seen[f]) {
+            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': missing field '%s'", p->path, shown(name, nb),
+                           fields[f]);
+        }
     }
     p->nraws++;
     return DN_OK;
@@ -721,7 +733,9 @@ static dn_status jp_header(jp *p)
         const char *key;
         if ((st = jp_key(p, &key)) != DN_OK) break;
         if (strcmp(key, "__metadata__") == 0) {
-            if (p->seen_metadata++) return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: '__metadata__' given twice", p->path);
+            if (p->seen_metadata++) {
+                return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: '__metadata__' given twice", p->path);
+            }
             st = jp_metadata(p);
         } else {
             st = jp_tensor(p, key);
@@ -766,7 +780,10 @@ static dn_status check_duplicates(jp *p)
     } else {
         for (size_t i = 0; i < p->nmeta; i++) strs[i] = p->meta[i].key;
         dup = find_duplicate(strs, p->nmeta);
-        if (dup) st = dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: metadata key '%s' given twice", p->path, shown(dup, nb));
+        if (dup) {
+            st = dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: metadata key '%s' given twice", p->path,
+                         shown(dup, nb));
+        }
     }
     free(strs);
     return st;
@@ -782,20 +799,22 @@ static dn_status check_tensor_sizes(jp *p, size_t payload_size)
         size_t bytes;
         format_shape(sb, sizeof sb, r->shape, r->ndim);
         if (tensor_bytes(r->dtype, r->shape, r->ndim, &bytes)) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': shape %s %s is too large", p->path, shown(r->name, nb),
-                           sb, dtype_name(r->dtype));
+            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': shape %s %s is too large", p->path,
+                           shown(r->name, nb), sb, dtype_name(r->dtype));
         }
         if (r->begin > r->end) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets [%zu, %zu] end before they begin", p->path,
-                           shown(r->name, nb), r->begin, r->end);
+            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets [%zu, %zu] end before they begin",
+                           p->path, shown(r->name, nb), r->begin, r->end);
         }
         if (r->end > payload_size) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets [%zu, %zu] go past the payload's %zu bytes",
-                           p->path, shown(r->name, nb), r->begin, r->end, payload_size);
+            return dn_fail(p->err, DN_ERR_INPUT,
+                           "%s: tensor '%s': data_offsets [%zu, %zu] go past the payload's %zu bytes", p->path,
+                           shown(r->name, nb), r->begin, r->end, payload_size);
         }
         if (r->end - r->begin != bytes) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets [%zu, %zu] do not match shape %s %s = %zu bytes",
-                           p->path, shown(r->name, nb), r->begin, r->end, sb, dtype_name(r->dtype), bytes);
+            return dn_fail(p->err, DN_ERR_INPUT,
+                           "%s: tensor '%s': data_offsets [%zu, %zu] do not match shape %s %s = %zu bytes", p->path,
+                           shown(r->name, nb), r->begin, r->end, sb, dtype_name(r->dtype), bytes);
         }
     }
     return DN_OK;
@@ -828,26 +847,29 @@ static dn_status check_tiling(jp *p, size_t payload_size)
         at = r->end;
     }
     if (at != payload_size) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: payload bytes [%zu, %zu) after the last tensor belong to no tensor", p->path,
-                       at, payload_size);
+        return dn_fail(p->err, DN_ERR_INPUT, "%s: payload bytes [%zu, %zu) after the last tensor belong to no tensor",
+                       p->path, at, payload_size);
     }
     return DN_OK;
 }
 
-static dn_status check_crc(const dn_st_file *f, const char *path, const unsigned char *payload, size_t size, dn_error *err)
+static dn_status check_crc(const dn_st_file *f, const char *path, const unsigned char *payload, size_t size,
+                           dn_error *err)
 {
     const char *stated = dn_st_meta(f, "payload_crc32");
     if (!stated) return DN_OK;
     uint32_t hi, lo;
-    if (strlen(stated) != 8 || !hex4((const unsigned char *)stated, &hi) || !hex4((const unsigned char *)stated + 4, &lo)) {
+    if (strlen(stated) != 8 || !hex4((const unsigned char *)stated, &hi) ||
+        !hex4((const unsigned char *)stated + 4, &lo)) {
         char vb[ST_NAME_SHOWN + 4];
         return dn_fail(err, DN_ERR_INPUT, "%s: payload_crc32 '%s' is not 8 hex digits", path, shown(stated, vb));
     }
     uint32_t want = (hi << 16) | lo;
     uint32_t got = (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), size ? payload : Z_NULL, size);
     if (want != got) {
-        return dn_fail(err, DN_ERR_INPUT, "%s: payload CRC32 mismatch (file says %08lx, data gives %08lx): the file is corrupt",
-                       path, (unsigned long)want, (unsigned long)got);
+        return dn_fail(err, DN_ERR_INPUT,
+                       "%s: payload CRC32 mismatch (file says %08lx, data gives %08lx): the file is corrupt", path,
+                       (unsigned long)want, (unsigned long)got);
     }
     return DN_OK;
 }
@@ -866,8 +888,8 @@ static dn_status read_whole_file(const char *path, unsigned char **out, size_t *
         st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, too short for the 8-byte header length", path,
                      (long long)sb.st_size);
     } else if ((uint64_t)sb.st_size > ST_MAX_FILE || (uint64_t)sb.st_size > SIZE_MAX) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, more than the %llu-byte limit", path, (long long)sb.st_size,
-                     (unsigned long long)ST_MAX_FILE);
+        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, more than the %llu-byte limit", path,
+                     (long long)sb.st_size, (unsigned long long)ST_MAX_FILE);
     }
     unsigned char *buf = NULL;
     if (st == DN_OK) {
@@ -876,7 +898,8 @@ static dn_status read_whole_file(const char *path, unsigned char **out, size_t *
         if (!buf) st = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, *size);
     }
     if (st == DN_OK && fread(buf, 1, *size, fp) != *size) {
-        st = dn_fail(err, DN_ERR_IO, "%s: cannot read (%s)", path, ferror(fp) ? strerror(errno) : "file shrank while reading");
+        st = dn_fail(err, DN_ERR_IO, "%s: cannot read (%s)", path,
+                     ferror(fp) ? strerror(errno) : "file shrank while reading");
     }
     fclose(fp);
     if (st != DN_OK) {
@@ -893,13 +916,17 @@ static dn_status header_length(const char *path, const unsigned char *buf, size_
     uint64_t len = 0;
     for (int i = 7; i >= 0; i--) len = (len << 8) | buf[i];
     if (len > size - 8) {
-        return dn_fail(err, DN_ERR_INPUT, "%s: header length %llu exceeds file size %zu", path, (unsigned long long)len, size);
+        return dn_fail(err, DN_ERR_INPUT, "%s: header length %llu exceeds file size %zu", path, (unsigned long long)len,
+                       size);
     }
     if (len > ST_MAX_HEADER) {
         return dn_fail(err, DN_ERR_INPUT, "%s: header length %llu exceeds the %llu-byte limit", path,
                        (unsigned long long)len, (unsigned long long)ST_MAX_HEADER);
     }
-    if (len < 2) return dn_fail(err, DN_ERR_INPUT, "%s: header length %llu is too short for a JSON object", path, (unsigned long long)len);
+    if (len < 2) {
+        return dn_fail(err, DN_ERR_INPUT, "%s: header length %llu is too short for a JSON object", path,
+                       (unsigned long long)len);
+    }
     *n = (size_t)len;
     return DN_OK;
 }
@@ -1003,10 +1030,7 @@ const dn_tensor *dn_st_find(const dn_st_file *file, const char *name)
 
 size_t dn_st_meta_count(const dn_st_file *file) { return file->nmeta; }
 
-const dn_meta_entry *dn_st_meta_at(const dn_st_file *file, size_t i)
-{
-    return i < file->nmeta ? &file->meta[i] : NULL;
-}
+const dn_meta_entry *dn_st_meta_at(const dn_st_file *file, size_t i) { return i < file->nmeta ? &file->meta[i] : NULL; }
 
 const char *dn_st_meta(const dn_st_file *file, const char *key)
 {

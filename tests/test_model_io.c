@@ -122,10 +122,7 @@ static void assert_contains(const char *s, const char *part)
     if (!strstr(s, part)) fail_msg("message \"%s\" does not contain \"%s\"", s, part);
 }
 
-static int have_numpy(void)
-{
-    return system(SYSTEM_PYTHON " -c 'import numpy' >/dev/null 2>&1") == 0;
-}
+static int have_numpy(void) { return system(SYSTEM_PYTHON " -c 'import numpy' >/dev/null 2>&1") == 0; }
 
 /* ------------------------------------------------------------ atomic files */
 
@@ -403,21 +400,23 @@ static void test_st_foreign_files_accepted(void **state)
 {
     char path[512];
     in_dir(state, "foreign.safetensors", path, sizeof path);
-    write_st(path,
-             " {\n \"\\u00e9\\ud83d\\ude42\" : { \"data_offsets\" : [ 3 , 11 ] , \"shape\" : [2] , \"dtype\" : \"F32\" } ,\n"
-             "  \"u\": {\"dtype\": \"U8\", \"shape\": [3], \"data_offsets\": [0, 3]},"
-             "  \"__metadata__\": {\"a\\/b\": \"\\\"\\\\\\b\\f\\n\\r\\t\"}\r\n}   ",
-             11);
+    write_st(
+        path,
+        " {\n \"\\u00e9\\ud83d\\ude42\" : { \"data_offsets\" : [ 3 , 11 ] , \"shape\" : [2] , \"dtype\" : \"F32\" } ,\n"
+        "  \"u\": {\"dtype\": \"U8\", \"shape\": [3], \"data_offsets\": [0, 3]},"
+        "  \"__metadata__\": {\"a\\/b\": \"\\\"\\\\\\b\\f\\n\\r\\t\"}\r\n}   ",
+        11);
     dn_error err;
     dn_st_file *f = dn_st_read(path, &err);
     assert_null(f); /* must start with '{' (the spec says so) */
     assert_contains(err.message, "must start with '{'");
 
-    write_st(path,
-             "{\n \"\\u00e9\\ud83d\\ude42\" : { \"data_offsets\" : [ 3 , 11 ] , \"shape\" : [2] , \"dtype\" : \"F32\" } ,\n"
-             "  \"u\": {\"dtype\": \"U8\", \"shape\": [3], \"data_offsets\": [0, 3]},"
-             "  \"__metadata__\": {\"a\\/b\": \"\\\"\\\\\\b\\f\\n\\r\\t\"}\r\n}   ",
-             11);
+    write_st(
+        path,
+        "{\n \"\\u00e9\\ud83d\\ude42\" : { \"data_offsets\" : [ 3 , 11 ] , \"shape\" : [2] , \"dtype\" : \"F32\" } ,\n"
+        "  \"u\": {\"dtype\": \"U8\", \"shape\": [3], \"data_offsets\": [0, 3]},"
+        "  \"__metadata__\": {\"a\\/b\": \"\\\"\\\\\\b\\f\\n\\r\\t\"}\r\n}   ",
+        11);
     f = dn_st_read(path, &err);
     if (!f) fail_msg("%s", err.message);
     assert_int_equal(dn_st_tensor_count(f), 2);
@@ -473,8 +472,8 @@ static const bad_header bad_headers[] = {
     {"{\"a\\u12\":" U8_1 "}", 1, "bad \\u escape"},
     {"{\"a\x01\":" U8_1 "}", 1, "control character"},
     {"{\"a\xff\":" U8_1 "}", 1, "invalid UTF-8"},
-    {"{\"a\xc0\xaf\":" U8_1 "}", 1, "invalid UTF-8"},        /* overlong '/' */
-    {"{\"a\xed\xa0\x80\":" U8_1 "}", 1, "invalid UTF-8"},    /* raw surrogate */
+    {"{\"a\xc0\xaf\":" U8_1 "}", 1, "invalid UTF-8"},     /* overlong '/' */
+    {"{\"a\xed\xa0\x80\":" U8_1 "}", 1, "invalid UTF-8"}, /* raw surrogate */
     {"{\"\\ud800\":" U8_1 "}", 1, "unpaired high surrogate"},
     {"{\"\\udc00\":" U8_1 "}", 1, "unpaired low surrogate"},
     {"{\"a\\u0000\":" U8_1 "}", 1, "NUL"},
@@ -484,7 +483,8 @@ static const bad_header bad_headers[] = {
     {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1.0],\"data_offsets\":[0,1]}}", 1, "fraction"},
     {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1e0],\"data_offsets\":[0,1]}}", 1, "fraction"},
     {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999999]}}", 1, "integer too large"},
-    {"{\"a\":{\"dtype\":\"U8\",\"shape\":[[[[[[[[[[1]]]]]]]]]],\"data_offsets\":[0,1]}}", 1, "expected a non-negative integer"},
+    {"{\"a\":{\"dtype\":\"U8\",\"shape\":[[[[[[[[[[1]]]]]]]]]],\"data_offsets\":[0,1]}}", 1,
+     "expected a non-negative integer"},
     {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1,],\"data_offsets\":[0,1]}}", 1, "expected a non-negative integer"},
     {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1] \"data_offsets\":[0,1]}}", 1, "expected ',' or '}'"},
     {"{\"a\":{\"dtype\":U8,\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "expected a string"},
@@ -496,7 +496,8 @@ static const bad_header bad_headers[] = {
     {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1]}}", 1, "tensor 'a': missing field 'data_offsets'"},
     {"{\"a\":{}}", 0, "missing field 'dtype'"},
     {"{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":1}}", 1, "tensor 'a': unknown field 'x'"},
-    {"{\"a\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "field 'dtype' given twice"},
+    {"{\"a\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+     "field 'dtype' given twice"},
     {"{\"a\":" U8_1 ",\"a\":" U8_1 "}", 1, "tensor 'a' given twice"},
     {"{\"__metadata__\":{},\"__metadata__\":{}}", 0, "'__metadata__' given twice"},
     {"{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "metadata key 'k' given twice"},
@@ -709,10 +710,8 @@ static void test_npy_round_trip(void **state)
         size_t shape[3];
         size_t itemsize;
     } cases[] = {
-        {"f4.npy", 'f', f4, 1, {4}, 4},
-        {"f8.npy", 'd', f8, 2, {2, 3}, 8},
-        {"u1.npy", 'u', u1, 3, {2, 2, 2}, 1},
-        {"scalar.npy", 'd', &scalar, 0, {0}, 8},
+        {"f4.npy", 'f', f4, 1, {4}, 4},         {"f8.npy", 'd', f8, 2, {2, 3}, 8},
+        {"u1.npy", 'u', u1, 3, {2, 2, 2}, 1},   {"scalar.npy", 'd', &scalar, 0, {0}, 8},
         {"empty.npy", 'f', NULL, 2, {0, 3}, 4},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -760,7 +759,9 @@ static double *read_fixture(const char *name, size_t shape[4], int *ndim)
     char path[1024];
     double *data;
     dn_error err;
-    if (dn_npy_read_f64(fixture(name, path, sizeof path), &data, shape, ndim, &err) != DN_OK) fail_msg("%s", err.message);
+    if (dn_npy_read_f64(fixture(name, path, sizeof path), &data, shape, ndim, &err) != DN_OK) {
+        fail_msg("%s", err.message);
+    }
     return data;
 }
 
@@ -860,7 +861,8 @@ static void test_npy_malformed(void **state)
         {1, "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", 48, "fortran_order True is not supported"},
         {1, "{'descr': '>f8', 'fortran_order': False, 'shape': (2, 3), }", 48, "unsupported dtype '>f8'"},
         {1, "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 24, "unsupported dtype '<i4'"},
-        {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 40, "data is 40 bytes, but shape (2, 3) '<f8' needs 48"},
+        {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 40,
+         "data is 40 bytes, but shape (2, 3) '<f8' needs 48"},
         {2, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 56, "data is 56 bytes"},
         {1, "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1), }", 1, "more than 4 dimensions"},
         {1, "{'descr': '|u1', 'fortran_order': False, 'shape': (3), }", 3, "not a tuple"},
@@ -917,20 +919,19 @@ static void test_npy_write_rejects_bad_arguments(void **state)
     assert_starts_with(err.message, path);
 }
 
-static const char npy_check_py[] =
-    "import sys\n"
-    "import numpy as np\n"
-    "a = np.load(sys.argv[1])\n"
-    "assert a.dtype == np.float64 and a.shape == (2, 3), (a.dtype, a.shape)\n"
-    "assert np.array_equal(a, np.arange(6).reshape(2, 3) * 0.25)\n"
-    "b = np.load(sys.argv[2])\n"
-    "assert b.dtype == np.float32 and b.shape == (4,)\n"
-    "assert np.array_equal(b, np.array([1.5, -0.1, 3e38, 0], dtype=np.float32))\n"
-    "c = np.load(sys.argv[3])\n"
-    "assert c.dtype == np.uint8 and c.shape == (2, 2, 2)\n"
-    "assert np.array_equal(c.ravel(), (np.arange(8) * 33).astype(np.uint8))\n"
-    "d = np.load(sys.argv[4])\n"
-    "assert d.shape == () and float(d) == -7.5\n";
+static const char npy_check_py[] = "import sys\n"
+                                   "import numpy as np\n"
+                                   "a = np.load(sys.argv[1])\n"
+                                   "assert a.dtype == np.float64 and a.shape == (2, 3), (a.dtype, a.shape)\n"
+                                   "assert np.array_equal(a, np.arange(6).reshape(2, 3) * 0.25)\n"
+                                   "b = np.load(sys.argv[2])\n"
+                                   "assert b.dtype == np.float32 and b.shape == (4,)\n"
+                                   "assert np.array_equal(b, np.array([1.5, -0.1, 3e38, 0], dtype=np.float32))\n"
+                                   "c = np.load(sys.argv[3])\n"
+                                   "assert c.dtype == np.uint8 and c.shape == (2, 2, 2)\n"
+                                   "assert np.array_equal(c.ravel(), (np.arange(8) * 33).astype(np.uint8))\n"
+                                   "d = np.load(sys.argv[4])\n"
+                                   "assert d.shape == () and float(d) == -7.5\n";
 
 /* Our writer against the real reader: NumPy must load what we write. */
 static void test_npy_readable_by_numpy(void **state)
