@@ -29,24 +29,23 @@ static inline PTA_FN(pta_vec) PTA_FN(pta_load)(const REAL *p)
     return v;
 }
 
-/* W_half x_k·x for one non-zero pixel k of value x. */
-#define PTA_TERM(half, k, x) (PTA_FN(pta_load)((half) + (size_t)(k) * PTA_LANES) * (x))
+/* The term W_half x_k · x_k of one packed non-zero pixel p (see pta_sparse). */
+#define PTA_TERM(half, p) (PTA_FN(pta_load)((half) + ((p) >> 8)) * lut[(p)&255])
 
 /* W_half x_i. Four partial sums break the add latency chain. */
 static PTA_FN(pta_vec) PTA_FN(pta_dot_half)(const REAL *restrict half, const pta_sparse *sp, const REAL *restrict lut,
                                             size_t i)
 {
     PTA_FN(pta_vec) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    const uint16_t *restrict idx = sp->index + sp->start[i];
-    const uint8_t *restrict val = sp->value + sp->start[i];
+    const uint32_t *restrict px = sp->packed + sp->start[i];
     size_t nnz = sp->start[i + 1] - sp->start[i], t = 0;
     for (; t + 4 <= nnz; t += 4) {
-        a0 += PTA_TERM(half, idx[t], lut[val[t]]);
-        a1 += PTA_TERM(half, idx[t + 1], lut[val[t + 1]]);
-        a2 += PTA_TERM(half, idx[t + 2], lut[val[t + 2]]);
-        a3 += PTA_TERM(half, idx[t + 3], lut[val[t + 3]]);
+        a0 += PTA_TERM(half, px[t]);
+        a1 += PTA_TERM(half, px[t + 1]);
+        a2 += PTA_TERM(half, px[t + 2]);
+        a3 += PTA_TERM(half, px[t + 3]);
     }
-    for (; t < nnz; t++) a0 += PTA_TERM(half, idx[t], lut[val[t]]);
+    for (; t < nnz; t++) a0 += PTA_TERM(half, px[t]);
     return (a0 + a1) + (a2 + a3);
 }
 
@@ -57,19 +56,17 @@ static void PTA_FN(pta_dot_both)(const REAL *restrict wt, const pta_sparse *sp, 
 {
     const REAL *restrict upper = wt + (size_t)DN_IMAGE_PIXELS * PTA_LANES;
     PTA_FN(pta_vec) a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
-    const uint16_t *restrict idx = sp->index + sp->start[i];
-    const uint8_t *restrict val = sp->value + sp->start[i];
+    const uint32_t *restrict px = sp->packed + sp->start[i];
     size_t nnz = sp->start[i + 1] - sp->start[i], t = 0;
     for (; t + 2 <= nnz; t += 2) {
-        REAL x0 = lut[val[t]], x1 = lut[val[t + 1]];
-        a0 += PTA_TERM(wt, idx[t], x0);
-        b0 += PTA_TERM(upper, idx[t], x0);
-        a1 += PTA_TERM(wt, idx[t + 1], x1);
-        b1 += PTA_TERM(upper, idx[t + 1], x1);
+        a0 += PTA_TERM(wt, px[t]);
+        b0 += PTA_TERM(upper, px[t]);
+        a1 += PTA_TERM(wt, px[t + 1]);
+        b1 += PTA_TERM(upper, px[t + 1]);
     }
     for (; t < nnz; t++) {
-        a0 += PTA_TERM(wt, idx[t], lut[val[t]]);
-        b0 += PTA_TERM(upper, idx[t], lut[val[t]]);
+        a0 += PTA_TERM(wt, px[t]);
+        b0 += PTA_TERM(upper, px[t]);
     }
     *lo = a0 + a1;
     *hi = b0 + b1;
@@ -108,13 +105,12 @@ static size_t PTA_FN(pta_count)(const REAL *wt, const pta_sparse *sp, const uint
 }
 
 /* avg_acc += (step − 1)·Δ for the update Δ = scale xᵀ just applied to a half. */
-static void PTA_FN(pta_average_step)(double *restrict avg_half, const uint16_t *idx, const uint8_t *val, size_t nnz,
-                                     const REAL *scale, const REAL *lut, uint64_t step)
+static void PTA_FN(pta_average_step)(double *restrict avg_half, const uint32_t *px, size_t nnz, const REAL *scale,
+                                     const REAL *lut, uint64_t step)
 {
     pta_vec_f64 weighted;
     for (int l = 0; l < PTA_LANES; l++) weighted[l] = (double)(step - 1) * (double)scale[l];
-    for (size_t t = 0; t < nnz; t++)
-        pta_axpy_f64(avg_half + (size_t)idx[t] * PTA_LANES, weighted, (double)lut[val[t]]);
+    for (size_t t = 0; t < nnz; t++) pta_axpy_f64(avg_half + (px[t] >> 8), weighted, (double)lut[px[t] & 255]);
 }
 
 /* Update pass of one half (rows first_row .. first_row + 4): for i = 0..n-1
@@ -135,13 +131,12 @@ static void PTA_FN(pta_update_half)(REAL *restrict half, double *restrict avg_ha
             changed |= d != u;
         }
         if (!changed) continue; /* u(W x) = d(x) on these rows: the rule adds nothing */
-        const uint16_t *idx = sp->index + sp->start[i];
-        const uint8_t *val = sp->value + sp->start[i];
+        const uint32_t *px = sp->packed + sp->start[i];
         size_t nnz = sp->start[i + 1] - sp->start[i];
         PTA_FN(pta_vec) scale_v;
         memcpy(&scale_v, scale, sizeof scale_v);
-        for (size_t t = 0; t < nnz; t++) PTA_FN(pta_axpy)(half + (size_t)idx[t] * PTA_LANES, scale_v, lut[val[t]]);
-        if (avg_half) PTA_FN(pta_average_step)(avg_half, idx, val, nnz, scale, lut, first_step + i + 1);
+        for (size_t t = 0; t < nnz; t++) PTA_FN(pta_axpy)(half + (px[t] >> 8), scale_v, lut[px[t] & 255]);
+        if (avg_half) PTA_FN(pta_average_step)(avg_half, px, nnz, scale, lut, first_step + i + 1);
     }
 }
 
