@@ -52,10 +52,13 @@ static int bad_value(const cli_spec *spec, const cli_opt *o, const char *value, 
     return CLI_BAD_USAGE;
 }
 
-static int range_error(const cli_spec *spec, const cli_opt *o, const char *value)
+/* Every refused number states the valid range (issue 7), written out in
+ * full (%.15g: 1000000, not 1e+06). */
+static int number_error(const cli_spec *spec, const cli_opt *o, const char *value, const char *what)
 {
-    char why[160];
-    snprintf(why, sizeof why, "out of range (valid: %s%g to %g)", o->min_open ? "above " : "", o->min, o->max);
+    char why[200];
+    snprintf(why, sizeof why, "%s (valid: %s%.15g to %.15g%s)", what, o->min_open ? "above " : "", o->min, o->max,
+             o->type == CLI_DOUBLE ? "" : ", whole numbers");
     return bad_value(spec, o, value, why);
 }
 
@@ -64,10 +67,10 @@ static int parse_number(const cli_spec *spec, const cli_opt *o, const char *valu
     char *end;
     errno = 0;
     double v = strtod(value, &end);
-    if (end == value || *end != '\0') return bad_value(spec, o, value, "not a number");
-    if (!isfinite(v) || errno == ERANGE) return bad_value(spec, o, value, "not a finite number");
-    if (v < o->min || v > o->max || (o->min_open && v == o->min)) return range_error(spec, o, value);
-    if (o->type != CLI_DOUBLE && v != floor(v)) return bad_value(spec, o, value, "not a whole number");
+    if (end == value || *end != '\0') return number_error(spec, o, value, "not a number");
+    if (!isfinite(v) || errno == ERANGE) return number_error(spec, o, value, "not a finite number");
+    if (v < o->min || v > o->max || (o->min_open && v == o->min)) return number_error(spec, o, value, "out of range");
+    if (o->type != CLI_DOUBLE && v != floor(v)) return number_error(spec, o, value, "not a whole number");
     *out = v;
     return CLI_PARSED;
 }

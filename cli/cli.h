@@ -80,6 +80,12 @@ double cli_now_seconds(void);
 /* The subcommands. */
 int cmd_pta(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_mlp(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_activations(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif /* DN_CLI_H */

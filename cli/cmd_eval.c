@@ -1,7 +1,7 @@
 /* cmd_eval.c — `digitnet eval MODEL`: test accuracy and confusion matrix. */
 #include <stdlib.h>
 
-#include "cli.h"
+#include "figures.h"
 
 static void print_confusion(size_t confusion[DN_CLASSES][DN_CLASSES])
 {
@@ -15,14 +15,31 @@ static void print_confusion(size_t confusion[DN_CLASSES][DN_CLASSES])
     }
 }
 
+/* --plot DIR: the figures of the predictions just made, and the W of a perceptron. */
+static dn_status plot_model(const char *dir, const char *model_path, const dn_model *model, const dn_dataset *test,
+                            const uint8_t *pred, dn_error *err)
+{
+    figure_list list = {.count = 0};
+    char what[256];
+    snprintf(what, sizeof what, "%s (%s), test set", model_path, dn_model_kind_name(model));
+    dn_status s = cli_make_dirs(dir, err);
+    if (!s) s = figures_predictions(dir, "", what, test, pred, &list, err);
+    const double *w = dn_model_perceptron_weights(model);
+    if (!s && w) s = figures_weights(dir, "weights.png", w, &list, err);
+    if (!s) figures_print(dir, &list);
+    return s;
+}
+
 int cmd_eval(int argc, char **argv)
 {
-    const char *data = "data/mnist";
+    const char *data = "data/mnist", *plot = NULL;
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder (its t10k split is used)", 0, 0, 0, NULL},
+        {"--plot", CLI_STRING, &plot, "DIR",
+         "write confusion.svg, misclassified.png (and weights.png for a perceptron) into DIR", 0, 0, 0, NULL},
     };
     const cli_spec spec = {"eval", "MODEL", "Test accuracy and confusion matrix of a saved model on the test set.",
-                           opts, 1, 1, 1};
+                           opts, (int)(sizeof opts / sizeof *opts), 1, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
     if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
@@ -47,6 +64,7 @@ int cmd_eval(int argc, char **argv)
                (double)correct / (double)test->count, 100.0 * (1.0 - (double)correct / (double)test->count));
         print_confusion(confusion);
     }
+    if (!s && plot) s = plot_model(plot, pos[0], model, test, pred, &err);
     free(pred);
     dn_dataset_free(test);
     dn_model_free(model);

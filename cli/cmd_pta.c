@@ -1,16 +1,90 @@
-/* cmd_pta.c — `digitnet pta`: train the multicategory perceptron. */
+/* cmd_pta.c — `digitnet pta`: train the multicategory perceptron.
+ * Results (the run's settings, final errors, test error) go to stdout;
+ * per-epoch progress goes to stderr (see progress.h). */
 #include <stdlib.h>
 
+#include "figures.h"
+#include "progress.h"
+#include "pta_checkpoint.h" /* checkpoints (issue 7) */
 #include "pta_run.h"
+#include "pta_distributed.h" /* distributed (issue 4) */
 
 static const char *const precisions[] = {"float", "double", NULL};
+
+static void show_epoch(const pta_run *run, const dn_pta_epoch_report *r, void *user)
+{
+    char status[128];
+    snprintf(status, sizeof status, "epoch %d: %zu errors (%.2f%%)", r->epoch, r->errors,
+             100.0 * (double)r->errors / (double)r->n);
+    progress_step(user, run->epochs, status);
+}
+
+static void print_results(const pta_run *run)
+{
+    printf("%s after %d epochs: %zu errors of %zu (%.2f%%), %.2f s\n", run->result.converged ? "converged" : "stopped",
+           run->result.epochs, run->result.final_errors, run->opt.train_size,
+           100.0 * (double)run->result.final_errors / (double)run->opt.train_size, run->train_seconds);
+    printf("test error: %.2f%% (%zu of %zu)\n", 100.0 * (double)run->test_errors / (double)run->test_count,
+           run->test_errors, run->test_count);
+    if (run->opt.average)
+        printf("test error, averaged W: %.2f%% (%zu of %zu)\n",
+               100.0 * (double)run->test_errors_average / (double)run->test_count, run->test_errors_average,
+               run->test_count);
+}
+
+/* The training curve: epoch vs misclassifications, epoch 0 included. */
+static dn_status plot_curve(const pta_run *run, const char *dir, figure_list *list, dn_error *err)
+{
+    char path[4096], title[160];
+    dn_status s = figures_path(path, sizeof path, dir, "curve.svg", err);
+    if (s) return s;
+    double *y = pta_run_curve(run, 0);
+    if (!y) return cli_fail(err, DN_ERR_NOMEM, "out of memory plotting the curve");
+    snprintf(title, sizeof title, "Perceptron: misclassifications per epoch (n = %zu, η = %g, ε = %g)",
+             run->opt.train_size, run->opt.eta, run->opt.epsilon);
+    dn_plot_series series = {"errors", NULL, y, (size_t)run->epochs};
+    s = dn_plot_lines(path, title, "epoch", "misclassifications (count pass)", &series, 1, NULL, err);
+    free(y);
+    if (!s) figures_add(list, "curve.svg");
+    return s;
+}
+
+/* --plot DIR: the curve, then the last W, its test-set figures, and the
+ * averaged W when kept. Drawn from the trainer's W directly, so the figures
+ * show exactly the W that --save stores as "W". */
+static dn_status plot_all(const pta_run *run, const dn_dataset *test, const char *dir, dn_error *err)
+{
+    figure_list list = {.count = 0};
+    dn_status s = cli_make_dirs(dir, err);
+    if (!s) s = plot_curve(run, dir, &list, err);
+    if (s) return s;
+    double *w = malloc(sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
+    uint8_t *pred = malloc(test->count ? test->count : 1);
+    if (!w || !pred) s = cli_fail(err, DN_ERR_NOMEM, "out of memory drawing the figures");
+    char what[96];
+    snprintf(what, sizeof what, "perceptron, n = %zu, %d epochs, test set", run->opt.train_size, run->epochs);
+    if (!s) {
+        dn_pta_get_weights(run->pta, w);
+        dn_linear_predict(w, test->images, test->count, pred);
+        s = figures_predictions(dir, "", what, test, pred, &list, err);
+    }
+    if (!s) s = figures_weights(dir, "weights.png", w, &list, err);
+    if (!s && run->opt.average && !(s = dn_pta_get_average(run->pta, w, err)))
+        s = figures_weights(dir, "weights_average.png", w, &list, err);
+    free(w);
+    free(pred);
+    if (!s) figures_print(dir, &list);
+    return s;
+}
 
 int cmd_pta(int argc, char **argv)
 {
     pta_run run = {0};
     dn_pta_options_default(&run.opt);
-    const char *data = "data/mnist", *metrics = NULL, *save = NULL;
+    const char *data = "data/mnist", *metrics = NULL, *save = NULL, *plot = NULL;
     int precision = 0, quiet = 0;
+    pta_dist dist = PTA_DIST_DEFAULT; /* distributed (issue 4) */
+    pta_ckpt ckpt = PTA_CKPT_DEFAULT; /* checkpoints (issue 7) */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--train-size", CLI_SIZE, &run.opt.train_size, "N", "use the first N training samples", 1, 1e6, 0, NULL},
@@ -26,7 +100,11 @@ int cmd_pta(int argc, char **argv)
         {"--threads", CLI_INT, &run.opt.threads, "T", "threads for the count pass, 0 = all cores", 0, 1024, 0, NULL},
         {"--metrics", CLI_STRING, &metrics, "FILE.csv", "write epoch,errors,error_rate,seconds", 0, 0, 0, NULL},
         {"--save", CLI_STRING, &save, "MODEL", "save the trained model (safetensors)", 0, 0, 0, NULL},
-        {"--quiet", CLI_FLAG, &quiet, "", "print only the results, no per-epoch lines", 0, 0, 0, NULL},
+        {"--plot", CLI_STRING, &plot, "DIR",
+         "write curve.svg, weights.png, confusion.svg, misclassified.png (test set) into DIR", 0, 0, 0, NULL},
+        {"--quiet", CLI_FLAG, &quiet, "", "print only the results: no progress on stderr", 0, 0, 0, NULL},
+        PTA_DIST_OPTS(dist), /* distributed (issue 4) */
+        PTA_CKPT_OPTS(ckpt), /* checkpoints (issue 7) */
     };
     const cli_spec spec = {"pta", "", "Train the multicategory perceptron: W <- W + eta (d(x) - u(Wx)) x^T.",
                            opts, (int)(sizeof opts / sizeof *opts), 0, 0};
@@ -34,29 +112,30 @@ int cmd_pta(int argc, char **argv)
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
     if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     run.opt.precision = precision ? DN_FLOAT64 : DN_FLOAT32;
-    run.print_epochs = !quiet;
+    if ((rc = pta_dist_check(&dist, &run))) return rc; /* distributed (issue 4) */
+    if ((rc = pta_ckpt_check(&ckpt, dist.mode))) return rc; /* checkpoints (issue 7) */
+    run.ckpt = &ckpt;
 
     dn_dataset *train = NULL, *test = NULL;
     if ((rc = cli_load_mnist(data, &train, &test))) return rc;
+    if ((rc = pta_dist_begin(&dist, &run, &quiet, &metrics, &save, &plot))) { /* distributed (issue 4): joins MPI */
+        dn_dataset_free(train);
+        dn_dataset_free(test);
+        return rc;
+    }
     dn_error err = {0};
     if (!quiet)
-        printf("pta: n=%zu eta=%g epsilon=%g precision=%s seed=%llu max_epochs=%d%s\n%5s %8s %10s %9s\n",
-               run.opt.train_size, run.opt.eta, run.opt.epsilon, precisions[precision],
-               (unsigned long long)run.opt.seed, run.opt.max_epochs, run.opt.average ? " average" : "", "epoch",
-               "errors", "error_rate", "seconds");
-    dn_status s = pta_run_execute(&run, train, test, &err);
-    if (!s) {
-        printf("%s after %d epochs: %zu errors of %zu (%.2f%%), %.2f s\n",
-               run.result.converged ? "converged" : "stopped", run.result.epochs, run.result.final_errors,
-               run.opt.train_size, 100.0 * (double)run.result.final_errors / (double)run.opt.train_size,
-               run.train_seconds);
-        printf("test error: %.2f%% (%zu of %zu)\n", 100.0 * (double)run.test_errors / (double)run.test_count,
-               run.test_errors, run.test_count);
-        if (run.opt.average)
-            printf("test error, averaged W: %.2f%% (%zu of %zu)\n",
-                   100.0 * (double)run.test_errors_average / (double)run.test_count, run.test_errors_average,
-                   run.test_count);
-    }
+        printf("pta: n=%zu eta=%g epsilon=%g precision=%s seed=%llu max_epochs=%d%s\n", run.opt.train_size,
+               run.opt.eta, run.opt.epsilon, precisions[precision], (unsigned long long)run.opt.seed,
+               run.opt.max_epochs, run.opt.average ? " average" : "");
+    progress bar;
+    progress_begin(&bar, stderr, progress_mode_for(stderr, quiet), "pta", "epoch", run.opt.max_epochs, 1);
+    run.on_epoch = show_epoch;
+    run.on_epoch_user = &bar;
+    dn_status s = dist.mode ? pta_dist_execute(&dist, &run, train, test, &err) /* distributed (issue 4) */
+                            : pta_run_execute(&run, train, test, &err);
+    progress_end(&bar, s ? NULL : run.result.converged ? "converged" : "stopped at the epoch cap");
+    if (!s && pta_dist_is_root(&dist)) print_results(&run); /* distributed (issue 4): rank 0 prints */
     if (!s && metrics) s = pta_run_write_metrics(&run, metrics, &err);
     if (!s && save) {
         dn_dataset used = dn_dataset_view(train, 0, run.opt.train_size);
@@ -65,8 +144,9 @@ int cmd_pta(int argc, char **argv)
         dn_model_free(model);
         if (!s) printf("saved %s\n", save);
     }
+    if (!s && plot) s = plot_all(&run, test, plot, &err);
     pta_run_free(&run);
     dn_dataset_free(train);
     dn_dataset_free(test);
-    return s ? cli_report(&err) : CLI_EXIT_OK;
+    return pta_dist_end(&dist, s ? cli_report(&err) : CLI_EXIT_OK); /* distributed (issue 4): leaves MPI */
 }

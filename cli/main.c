@@ -13,7 +13,13 @@ typedef struct command {
 static const command commands[] = {
     {"pta", cmd_pta, "train the multicategory perceptron (PTA)"},
     {"eval", cmd_eval, "test accuracy and confusion matrix of a saved model"},
+    {"mlp", cmd_mlp, "train a multi-layer network by backpropagation"},
+    {"predict", cmd_predict, "classify PNG images or an IDX image file with a saved model"},
+    {"inspect", cmd_inspect, "show a model's layers, shapes and weight statistics"},
+    {"export", cmd_export, "write every tensor of a model as a .npy file"},
+    {"activations", cmd_activations, "write the activations of one layer of an MLP as .npy"},
     {"reproduce", cmd_reproduce, "run the classic perceptron experiment and write out/report.md"},
+    {"plot", cmd_plot, "draw a metrics CSV (epoch or round per row) as an SVG line chart"},
 };
 
 static void usage(FILE *out)

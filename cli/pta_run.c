@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pta_checkpoint.h" /* checkpoints (issue 7) */
 #include "pta_run.h"
 
 static int record_epoch(const dn_pta_epoch_report *r, void *user)
@@ -15,10 +16,8 @@ static int record_epoch(const dn_pta_epoch_report *r, void *user)
     run->errors[run->epochs] = r->errors;
     run->seconds[run->epochs] = r->seconds;
     run->epochs++;
-    if (run->print_epochs) {
-        printf("%5d %8zu %10.4f %9.4f\n", r->epoch, r->errors, (double)r->errors / (double)r->n, r->seconds);
-        fflush(stdout);
-    }
+    if (run->on_epoch) run->on_epoch(run, r, run->on_epoch_user);
+    if (run->ckpt) return pta_ckpt_after_epoch(run->ckpt, run, r); /* checkpoints (issue 7): save, stop */
     return 0;
 }
 
@@ -69,11 +68,16 @@ dn_status pta_run_execute(pta_run *run, const dn_dataset *train, const dn_datase
 {
     dn_status s = dn_pta_options_check(&run->opt, train->count, err);
     if (s) return s;
-    if (!(run->pta = dn_pta_create(&run->opt, err))) return err->code;
-    if (run->init_weights && (s = load_initial_weights(run->pta, run->init_weights, err))) return s;
+    if (run->ckpt && (s = pta_ckpt_start(run->ckpt, run, train, err))) return s; /* checkpoints (issue 7) */
+    if (!run->pta) { /* not resumed from a checkpoint */
+        if (!(run->pta = dn_pta_create(&run->opt, err))) return err->code;
+        if (run->init_weights && (s = load_initial_weights(run->pta, run->init_weights, err))) return s;
+    }
     double t0 = cli_now_seconds();
-    if ((s = dn_pta_train(run->pta, train, record_epoch, run, &run->result, err))) return s;
+    if (pta_ckpt_epochs_left(run->ckpt, run) && (s = dn_pta_train(run->pta, train, record_epoch, run, &run->result, err)))
+        return s;
     run->train_seconds = cli_now_seconds() - t0;
+    if (run->ckpt && (s = pta_ckpt_finish(run->ckpt, run, err))) return s; /* checkpoints (issue 7) */
     if (run->epochs != run->result.epochs)
         return cli_fail(err, DN_ERR_NOMEM, "out of memory recording the training curve");
     return evaluate(run, test, err);
@@ -88,6 +92,14 @@ dn_status pta_run_write_metrics(const pta_run *run, const char *path, dn_error *
         fprintf(t.fp, "%d,%zu,%.6f,%.6f\n", e, run->errors[e], (double)run->errors[e] / (double)run->opt.train_size,
                 run->seconds[e]);
     return cli_text_commit(&t, path, err);
+}
+
+double *pta_run_curve(const pta_run *run, int rate)
+{
+    double *y = malloc((run->epochs ? (size_t)run->epochs : 1) * sizeof *y);
+    for (int e = 0; y && e < run->epochs; e++)
+        y[e] = rate ? 100.0 * (double)run->errors[e] / (double)run->opt.train_size : (double)run->errors[e];
+    return y;
 }
 
 void pta_run_free(pta_run *run)

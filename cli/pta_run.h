@@ -5,10 +5,17 @@
 
 #include "cli.h"
 
-typedef struct pta_run {
+typedef struct pta_run pta_run;
+
+/* Called after every epoch, once the epoch is recorded (for progress). */
+typedef void (*pta_run_epoch_fn)(const pta_run *run, const dn_pta_epoch_report *report, void *user);
+
+struct pta_run {
     dn_pta_options opt;
     const char *init_weights; /* .npy path or NULL */
-    int print_epochs;         /* one line per epoch on stdout */
+    pta_run_epoch_fn on_epoch; /* may be NULL */
+    void *on_epoch_user;
+    struct pta_ckpt *ckpt; /* checkpoints (issue 7): --checkpoint/--resume, or NULL (see pta_checkpoint.h) */
     /* results */
     size_t *errors;  /* errors[e] = count-pass errors of epoch e */
     double *seconds; /* seconds[e] */
@@ -18,12 +25,16 @@ typedef struct pta_run {
     size_t test_errors_average; /* when opt.average */
     double train_seconds;
     dn_pta *pta; /* the trained perceptron (owned) */
-} pta_run;
+};
 
 /* Runs training on train and evaluates on test; returns a dn_status and fills err. */
 dn_status pta_run_execute(pta_run *run, const dn_dataset *train, const dn_dataset *test, dn_error *err);
 /* Writes the metrics CSV: epoch,errors,error_rate,seconds. */
 dn_status pta_run_write_metrics(const pta_run *run, const char *path, dn_error *err);
+/* The curve as plot values: errors (or, with rate, errors/n in percent)
+ * per epoch, epoch 0 first. A malloc'd array of run->epochs values, or NULL
+ * when out of memory. */
+double *pta_run_curve(const pta_run *run, int rate);
 void pta_run_free(pta_run *run);
 
 #endif

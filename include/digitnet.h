@@ -285,7 +285,336 @@ dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4], int 
 dn_status dn_npy_write(const char *path, char dtype_code, const void *data, const size_t *shape, int ndim,
                        dn_error *err);
 
+/* ---------------------------------------------------- checkpoints (issue 7) */
+
+/* A checkpoint holds all a trainer needs to go on as if it had never
+ * stopped: a run resumed from one ends with the same W, bit for bit, as a
+ * run that went straight through (same data, options and machine).
+ *
+ * File: safetensors, as models are (see "models"), written atomically (see
+ * dn_write_file_atomic), so a run killed at any moment leaves the previous
+ * checkpoint or the new one, never a torn file. Metadata "format" =
+ * "digitnet", "format_version" = "1", "kind" = "pta-checkpoint", the
+ * options ("precision" float|double, "train_size", "eta", "epsilon",
+ * "max_epochs", "seed", "average" 0|1, "threads"), "epochs_done", "steps"
+ * (update steps since W was last set) and "data_crc32" (8 hex digits).
+ * Tensors: "W" (10, 784) F32 or F64, as trained; "avg_acc" (10, 784) F64,
+ * only when averaging (Σ (s − 1) Δ_s, so the average is W − avg_acc/steps);
+ * "errors" and "seconds" (epochs_done) F64, the curve so far, absent when
+ * no curve was given. Loading checks all a model load checks (offsets,
+ * CRC) plus every value's range and the state's consistency. Other
+ * trainers add their own kinds ("<trainer>-checkpoint") the same way. */
+
+/* The curve of a run: errors[e] (count-pass errors) and seconds[e] (wall
+ * time) of each epoch e < epochs. */
+typedef struct dn_pta_curve {
+    int epochs;
+    size_t *errors;
+    double *seconds;
+} dn_pta_curve;
+
+/* Frees the arrays of a curve filled by dn_pta_checkpoint_load and empties
+ * it (the struct itself is the caller's). Accepts NULL. */
+void dn_pta_curve_free(dn_pta_curve *curve);
+
+/* Saves the exact state of pta to path. curve may be NULL (or hold 0
+ * epochs); otherwise curve->epochs must equal dn_pta_epochs_done(pta).
+ * data_crc32 is recorded as is (dn_dataset_crc32 of the first train_size
+ * training samples, so a resume can check it has the same data; or 0). On
+ * failure (disk full, read-only folder) the previous file is untouched. */
+dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
+                                 dn_error *err);
+
+/* A new trainer in exactly the state saved in path. When expect is not
+ * NULL, the options that decide the result (train_size, eta, epsilon,
+ * seed, precision, average) must equal the checkpoint's — DN_ERR_USAGE
+ * naming the option and both values otherwise — and max_epochs and threads
+ * are taken from expect. curve (may be NULL) gets the saved curve, to free
+ * with dn_pta_curve_free; data_crc32 (may be NULL) the recorded CRC.
+ *
+ * dn_pta_train counts the epochs of its own call: to end a resumed run at
+ * max_epochs epochs in all, stop it from on_epoch once report->epoch + 1
+ * reaches max_epochs (as `digitnet pta --resume` does), and train no
+ * further when the last epoch of the curve already met ε. */
+dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
+                               uint32_t *data_crc32, dn_error *err);
+
 /* ------------------------------------------------- multi-layer networks (issue 3) */
+
+/* A fully connected network trained by backpropagation (an MLP), every
+ * layer open to inspection.
+ *
+ * Layers. With L = n_hidden + 1 layers and widths n_0 = 784 (the pixels),
+ * n_1 … n_{L−1} (the hidden sizes), n_L = 10 (the classes), layer k
+ * (k = 0 … L−1) maps a_k (n_k values) to a_{k+1} (n_{k+1} values):
+ *
+ *     z_{k+1} = W_k a_k + b_k        W_k: (n_{k+1}, n_k) row-major, b_k: (n_{k+1})
+ *     a_{k+1} = f_k(z_{k+1})         a_0 = x = pixel / 255
+ *
+ * f_k is the hidden activation for k < L−1 — sigmoid 1/(1+e^−z), tanh z,
+ * relu max(0, z) — and the output function for k = L−1, set by the loss.
+ * For a mini-batch the same holds row by row: A_{k+1} = f(A_k W_kᵀ + b_k)
+ * with A_k of shape (batch, n_k).
+ *
+ * Losses, per sample with label y and one-hot target d; a batch's loss is
+ * the mean over its samples:
+ *   DN_LOSS_CE   output softmax p = e^z / Σ e^z, ℓ = −log p_y       ∂ℓ/∂z = p − d
+ *   DN_LOSS_MSE  output sigmoid a,  ℓ = ½ Σ_j (a_j − d_j)²          ∂ℓ/∂z = (a − d) ⊙ a ⊙ (1 − a)
+ *
+ * Parameters live in one contiguous float buffer, layer by layer:
+ * W_0, b_0, W_1, b_1, …, W_{L−1}, b_{L−1}. The gradients are a second
+ * buffer of the same layout: dn_mlp_zero_grad clears it, every
+ * dn_mlp_backprop adds to it, dn_mlp_update reads it. So distributed or
+ * federated code can reduce a whole network as one (pointer, length).
+ *
+ * Initialisation (biases 0): He, W ~ N(0, 2 / n_in) (for relu);
+ * Xavier, W ~ U(−√(6 / (n_in + n_out)), +√(6 / (n_in + n_out))) (for sigmoid, tanh).
+ *
+ * Optimisers, with g = ∂(batch loss)/∂θ, plus λθ for weights (not biases) when
+ * weight_decay λ > 0, and η the learning rate of the step:
+ *   SGD        v ← μ v + g;  θ ← θ − η v           (μ = 0: θ ← θ − η g)
+ *   Nesterov   v ← μ v + g;  θ ← θ − η (g + μ v)
+ *   Adam       m ← β1 m + (1−β1) g;  s ← β2 s + (1−β2) g²;  t ← t + 1;
+ *              θ ← θ − η (m / (1−β1^t)) / (√(s / (1−β2^t)) + ε)
+ * (the conventions of torch.optim.SGD and torch.optim.Adam).
+ *
+ * Learning-rate schedules at training progress e (epochs done, fractional
+ * within an epoch) of E = epochs:
+ *   none    η(e) = lr
+ *   step    η(e) = lr · γ^⌊e / step_epochs⌋
+ *   cosine  η(e) = lr · ½ (1 + cos(π e / E))            (per batch)
+ *
+ * Determinism: the initial weights and each epoch's shuffle come from seed
+ * alone; with the same seed, data, options and thread count the trained
+ * parameters are identical bit for bit on the same machine.
+ *
+ * Matrix products go through cblas_sgemm (OpenBLAS), or through plain C
+ * loops with double accumulators (DN_MATMUL_PLAIN) — the reference the
+ * tests compare BLAS against.                                              */
+
+#define DN_MLP_MAX_HIDDEN 8     /* hidden layers                 */
+#define DN_MLP_MAX_WIDTH 65536  /* units in one hidden layer     */
+#define DN_MLP_MAX_PARAMS (1u << 28) /* floats in the parameter buffer (1 GiB) */
+
+typedef enum dn_activation {
+    DN_ACT_SIGMOID = 0,
+    DN_ACT_TANH = 1,
+    DN_ACT_RELU = 2,
+    DN_ACT_SOFTMAX = 3 /* only the output layer of a DN_LOSS_CE network */
+} dn_activation;
+typedef enum dn_loss { DN_LOSS_CE = 0, DN_LOSS_MSE = 1 } dn_loss;
+typedef enum dn_init { DN_INIT_HE = 0, DN_INIT_XAVIER = 1 } dn_init;
+typedef enum dn_optimizer { DN_OPTIMIZER_SGD = 0, DN_OPTIMIZER_ADAM = 1 } dn_optimizer;
+typedef enum dn_schedule { DN_SCHEDULE_NONE = 0, DN_SCHEDULE_STEP = 1, DN_SCHEDULE_COSINE = 2 } dn_schedule;
+typedef enum dn_matmul { DN_MATMUL_BLAS = 0, DN_MATMUL_PLAIN = 1 } dn_matmul;
+
+/* Names as the CLI and the model files spell them: "sigmoid", "tanh",
+ * "relu", "softmax"; "ce", "mse"; "he", "xavier"; "sgd", "adam"; "none",
+ * "step", "cosine"; "blas", "plain". Static storage; "?" for a bad value. */
+const char *dn_activation_name(dn_activation a);
+const char *dn_loss_name(dn_loss loss);
+const char *dn_init_name(dn_init init);
+const char *dn_optimizer_name(dn_optimizer o);
+const char *dn_schedule_name(dn_schedule s);
+const char *dn_matmul_name(dn_matmul m);
+
+typedef struct dn_mlp_options {
+    /* the network */
+    int n_hidden;                     /* 0 … DN_MLP_MAX_HIDDEN; default 2          */
+    size_t hidden[DN_MLP_MAX_HIDDEN]; /* each 1 … DN_MLP_MAX_WIDTH; default 300, 100 */
+    dn_activation activation;         /* hidden layers: sigmoid, tanh, relu; default relu */
+    dn_loss loss;                     /* default DN_LOSS_CE                         */
+    dn_init init;                     /* default DN_INIT_HE                         */
+    uint64_t seed;                    /* initial weights and shuffling; default 1   */
+    /* training */
+    int epochs;                       /* ≥ 1 (the schedule's E); default 10         */
+    size_t batch;                     /* 1 … 65536; default 64                      */
+    double lr;                        /* > 0, finite; default 0.1                   */
+    dn_optimizer optimizer;           /* default DN_OPTIMIZER_SGD                   */
+    double momentum;                  /* μ in [0, 1); default 0.9 (SGD)             */
+    int nesterov;                     /* default 0 (needs momentum > 0)            */
+    double weight_decay;              /* λ in [0, 1]; default 0                     */
+    double beta1, beta2, adam_eps;    /* Adam: [0, 1), [0, 1), > 0; default 0.9, 0.999, 1e-8 */
+    dn_schedule schedule;             /* default DN_SCHEDULE_COSINE                 */
+    int step_epochs;                  /* step schedule period, ≥ 1; default 5       */
+    double step_gamma;                /* step schedule factor in (0, 1]; default 0.1 */
+    int threads;                      /* BLAS threads, 0 = all cores; default 1     */
+    dn_matmul matmul;                 /* default DN_MATMUL_BLAS                     */
+} dn_mlp_options;
+
+/* Fills *opt with the defaults listed above. */
+void dn_mlp_options_default(dn_mlp_options *opt);
+/* Checks every field; the message names the field and its valid range. */
+dn_status dn_mlp_options_check(const dn_mlp_options *opt, dn_error *err);
+/* Sets n_hidden and hidden[] from a comma-separated list: "300,100";
+ * "" means no hidden layer (a single layer 784 → 10). DN_ERR_USAGE on
+ * anything else, with the reason. */
+dn_status dn_mlp_parse_hidden(const char *text, dn_mlp_options *opt, dn_error *err);
+/* The learning rate of the schedule in opt at progress epoch (fractional). */
+double dn_mlp_scheduled_lr(const dn_mlp_options *opt, double epoch);
+
+typedef struct dn_mlp dn_mlp; /* a network with its training state (opaque) */
+
+/* A network with weights drawn from opt->seed (see Initialisation). The
+ * caller owns it; dn_mlp_free accepts NULL. */
+dn_mlp *dn_mlp_create(const dn_mlp_options *opt, dn_error *err);
+void dn_mlp_free(dn_mlp *mlp);
+/* The options it was created with (owned by mlp). */
+const dn_mlp_options *dn_mlp_get_options(const dn_mlp *mlp);
+/* Switches the matrix products between BLAS and the plain-C reference. */
+void dn_mlp_set_matmul(dn_mlp *mlp, dn_matmul matmul);
+/* Switches the BLAS thread count for later calls (0 = all cores). */
+void dn_mlp_set_threads(dn_mlp *mlp, int threads);
+
+/* ---- reach into the layers; k is 0 … layer_count − 1 (not checked) ---- */
+
+/* L, the number of weight layers (hidden layers + 1). */
+int dn_mlp_layer_count(const dn_mlp *mlp);
+/* n_k, the inputs of layer k, and n_{k+1}, its outputs. */
+size_t dn_mlp_layer_inputs(const dn_mlp *mlp, int k);
+size_t dn_mlp_layer_outputs(const dn_mlp *mlp, int k);
+/* f_k: the hidden activation, or softmax / sigmoid for the last layer. */
+dn_activation dn_mlp_layer_activation(const dn_mlp *mlp, int k);
+/* W_k, (n_{k+1}, n_k) row-major, and b_k, (n_{k+1}): views into the
+ * parameter buffer, owned by mlp, valid until it is freed. Copy them out
+ * with memcpy; write through dn_mlp_params. */
+const float *dn_mlp_weights(const dn_mlp *mlp, int k);
+const float *dn_mlp_bias(const dn_mlp *mlp, int k);
+/* The whole parameter buffer (layout above) and its length in floats;
+ * writable (set weights, broadcast them). Owned by mlp. */
+float *dn_mlp_params(dn_mlp *mlp, size_t *count);
+/* The gradient buffer, same layout and length. Owned by mlp. */
+float *dn_mlp_grads(dn_mlp *mlp, size_t *count);
+
+/* ---- running the network ---- */
+
+/* Forward pass of count images through layers 0 … k; out gets a_{k+1},
+ * (count, n_{k+1}) row-major: the activations of layer k (for the last
+ * layer, the output: softmax probabilities or sigmoid values). The
+ * activations of the other layers are not kept. Works in chunks, so any
+ * count is fine. DN_ERR_USAGE for a bad k, DN_ERR_NOMEM. */
+dn_status dn_mlp_forward(const dn_mlp *mlp, const uint8_t *images, size_t count, int k, float *out, dn_error *err);
+
+/* predicted gets the argmax class of each image (lowest index on ties);
+ * scores, when not NULL, gets (count, 10) probabilities: the softmax for
+ * DN_LOSS_CE, the sigmoid outputs divided by their sum for DN_LOSS_MSE. */
+dn_status dn_mlp_classify(const dn_mlp *mlp, const uint8_t *images, size_t count, uint8_t *predicted, float *scores,
+                          dn_error *err);
+
+/* Mean loss and accuracy over a whole set (no gradients). */
+typedef struct dn_mlp_eval {
+    double loss;     /* mean per-sample loss                 */
+    size_t correct;  /* argmax = label                       */
+    size_t count;
+    double accuracy; /* correct / count (0 for an empty set) */
+} dn_mlp_eval;
+dn_status dn_mlp_evaluate(const dn_mlp *mlp, const dn_dataset *set, dn_mlp_eval *out, dn_error *err);
+
+/* ---- training, step by step ---- */
+
+/* Clears the gradient buffer. */
+void dn_mlp_zero_grad(dn_mlp *mlp);
+
+typedef struct dn_mlp_batch_stats {
+    double loss;    /* mean loss over the batch (before the update) */
+    size_t correct; /* samples whose argmax was the label           */
+} dn_mlp_batch_stats;
+
+/* Forward and backward pass over count samples: ADDS ∂(mean loss over these
+ * samples)/∂θ to the gradient buffer. stats may be NULL. DN_ERR_NUMERIC
+ * (gradients untouched) when the loss is NaN or Inf, with a message saying
+ * what to change. Workspace grows to the largest count seen, never shrinks. */
+dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
+                          dn_mlp_batch_stats *stats, dn_error *err);
+
+/* One optimiser step with the gradient buffer and learning rate lr (see
+ * Optimisers); the optimiser state (momentum, Adam moments) is kept in mlp. */
+dn_status dn_mlp_update(dn_mlp *mlp, double lr, dn_error *err);
+
+/* ---- training, whole epochs ---- */
+
+typedef struct dn_mlp_epoch_report {
+    int epoch;             /* 0-based                                        */
+    size_t samples;        /* the training samples seen                      */
+    double train_loss;     /* mean of the batch losses                       */
+    double train_accuracy; /* of the batches, each measured before its update */
+    double lr;             /* the learning rate of the epoch's last batch    */
+    double seconds;        /* wall time of the epoch                         */
+} dn_mlp_epoch_report;
+
+/* One epoch over train: the samples in a fresh order drawn from (seed,
+ * epoch), cut into batches of opt.batch (the last may be smaller), each
+ * zero_grad → backprop → update at the scheduled learning rate. Images stay
+ * uint8 and are converted batch by batch. DN_ERR_NUMERIC stops it as soon
+ * as the loss or a parameter is NaN or Inf; the message gives the epoch and
+ * batch and says what to change. report may be NULL. */
+dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err);
+
+/* Called after each epoch; return non-zero to stop early. */
+typedef int (*dn_mlp_epoch_fn)(const dn_mlp_epoch_report *report, void *user);
+
+/* Runs epochs until opt.epochs are done (counting earlier ones), calling
+ * on_epoch (may be NULL) after each. */
+dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
+
+/* Epochs completed so far, and the number of samples of the last training set. */
+int dn_mlp_epochs_done(const dn_mlp *mlp);
+size_t dn_mlp_train_size(const dn_mlp *mlp);
+
+/* ---- models, export, statistics ---- */
+
+/* An "mlp" model holding a copy of the network. Tensors "layers.K.weight"
+ * (n_{K+1}, n_K) F32 and "layers.K.bias" (n_{K+1}) F32 for K = 0 … L−1;
+ * metadata "hidden" ("300,100", "" for none), "activation", "loss", "init",
+ * the optimiser settings, "seed", "epochs" (done), "train_size", and
+ * "data_crc32" (recorded as given). Loading checks that the tensors are
+ * exactly these, chain 784 → hidden → 10, agree with "hidden", and hold
+ * finite values. */
+dn_model *dn_model_from_mlp(const dn_mlp *mlp, uint32_t data_crc32, dn_error *err);
+/* The network of an "mlp" model, or NULL for other kinds. Owned by model. */
+const dn_mlp *dn_model_get_mlp(const dn_model *model);
+
+/* Every tensor of model as a NumPy file in dir (created if missing):
+ * "layers.K.weight.npy" (float32, (n_{K+1}, n_K)) and "layers.K.bias.npy"
+ * (float32, (n_{K+1})) for an MLP; "W.npy" (float64, (10, 784), the W it
+ * predicts with) for a perceptron. Rebuilding an MLP in numpy:
+ *     a = x / 255; for K: a = f(a @ W[K].T + b[K]).
+ * nwritten (may be NULL) gets the number of files written. */
+dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err);
+
+typedef struct dn_stats {
+    double min, max, mean, std; /* std: population standard deviation */
+} dn_stats;
+/* Statistics of n values (all 0 when n = 0). */
+dn_stats dn_stats_f32(const float *v, size_t n);
+dn_stats dn_stats_f64(const double *v, size_t n);
+
+/* ---- digit images from files ---- */
+
+#define DN_PNG_MAX_SIDE 8192 /* wider or taller PNGs are refused before decoding */
+
+/* Reads a PNG of any size, colour type, bit depth, with or without alpha,
+ * and makes it a 784-byte MNIST-style image (see dn_digit_from_grey).
+ * Transparency: when most border pixels are transparent the ink is the
+ * opacity; otherwise the image is composed over white. Errors name the
+ * file: not a PNG, truncated or corrupt, larger than DN_PNG_MAX_SIDE, blank. */
+dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err);
+
+/* Makes any grey image (width × height bytes, 0 = black) an MNIST digit, as
+ * MNIST was made: light background (the mean of the border pixels ≥ 128)
+ * → inverted so ink is bright; background level (median border value)
+ * subtracted and contrast stretched to 0 … 255; cropped to the box of the
+ * ink; scaled, aspect ratio kept, so that its longer side is 20 pixels, by
+ * area averaging; placed in 28 × 28 with its centre of mass at the centre
+ * (moved, if needed, only so far that no ink falls off). name is used in
+ * messages. DN_ERR_INPUT when the image holds no ink. */
+dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t height, uint8_t image[DN_IMAGE_PIXELS],
+                             const char *name, dn_error *err);
+
+/* Reads an IDX image file alone (magic 0x00000803, 28 × 28; raw, or gzip
+ * when the name ends in ".gz"), without labels: returns count × 784 bytes
+ * (caller frees with free()), strictly checked as dn_dataset_load does. */
+uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *err);
 
 /* ------------------------------------------------------------ plots (issue 5) */
 
@@ -344,12 +673,12 @@ dn_status dn_plot_confusion(const char *path, const char *title, const size_t *c
  *   x = pad + column·(28·s + pad) + k·s,
  *   y = pad + row·(c + 28·s + pad) + c + r·s.
  * The PNG is pad + columns·(28·s + pad) wide and pad + rows·(c + 28·s +
- * pad) high. Captions are centred above their image; the font draws digits,
- * space and - + . : = / ( ) #, with '>' drawn as an arrow (→); other
- * characters show as a hollow box. */
+ * pad) high. Captions are centred above their image (clipped to it); the
+ * font draws digits, space, - + . : = / ( ) # > and → (U+2192); any other
+ * character shows as a hollow box. */
 typedef struct dn_image_grid_options {
     int columns;      /* images per row, 1–1000; 0 (the default) picks: ⌈count/2⌉ up to
-                         12 images, else about 16:9 */
+                         12 images, else about 16:9 with few empty cells */
     int scale;        /* each image pixel becomes scale × scale, 1–32; default 8 */
     int shared_scale; /* weight images: one colour scale over all images (the largest
                          |w| of any) rather than one per image; default 0 */
@@ -360,9 +689,12 @@ void dn_image_grid_options_default(dn_image_grid_options *opt);
 /* Weight images: count rows of weights, each (784) float64 — a perceptron's W
  * (count = 10) or the first layer of an MLP (count = hidden units) — drawn
  * with a diverging colour map: 0 is near-white (#f7f7f7), positive weights
- * red up to #67001f at +m, negative blue down to #053061 at −m, where m is
- * the largest |w| of the image (or of all images with shared_scale). Red
- * pixels are where ink votes for the neuron, blue where ink votes against.
+ * red up to #67001f at +m and beyond, negative blue down to #053061 at −m
+ * and beyond. m is the 99th percentile of |w| over the image's 784 weights
+ * (its largest |w| when that percentile is 0), so the few extreme weights
+ * on rarely inked pixels saturate rather than wash the rest out; with
+ * shared_scale, m is the largest of the images' m. Red pixels are where
+ * ink votes for the neuron, blue where ink votes against.
  * captions: count strings or NULL. opt may be NULL. */
 dn_status dn_plot_weight_images(const char *path, const double *weights, size_t count, const char *const *captions,
                                 const dn_image_grid_options *opt, dn_error *err);
@@ -381,6 +713,256 @@ dn_status dn_plot_misclassified(const char *path, const dn_dataset *set, const u
                                 const dn_image_grid_options *opt, size_t *shown, dn_error *err);
 
 /* ------------------------------------------------------ distributed (issue 4) */
+
+/* Training across the processes of an MPI job (mpirun -np K): the rules
+ * that merge K models into one (pure functions, no MPI), faults injected to
+ * test them, the split of a training set into disjoint shards, and a thin
+ * communicator. Only dn_comm_* talks to MPI; built without MPI, a
+ * communicator is a job of one process (rank 0 of 1) and every collective
+ * is a copy. */
+
+/* ---- aggregation: K models of P floats → one ----
+ * models is (K, P) row-major: model i is models[i·P … i·P + P − 1]. out
+ * gets P floats and must not overlap models. Sums are taken in double, in
+ * model order, so a result never depends on threads or timing.
+ *
+ *   mean          out = Σ_i w_i m_i / Σ_i w_i; weights NULL means all 1;
+ *                 FedAvg passes the shard sizes. Any non-finite input is
+ *                 refused (DN_ERR_NUMERIC naming the model and coordinate).
+ *   median        per coordinate: the middle of the K sorted values (the
+ *                 mean of the two middle ones when K is even).
+ *   trimmed mean  per coordinate: drop the t = ⌊trim·K⌋ smallest and the t
+ *                 largest values, average the K − 2t left (trim in [0, 0.5)).
+ *   krum          (Blanchard et al., NeurIPS 2017) model i scores the sum of
+ *                 its squared distances to its K − f − 2 nearest other
+ *                 models; the lowest score (lowest index on ties) is copied
+ *                 out whole. Needs K ≥ 2f + 3: refused otherwise.
+ *
+ * The robust rules (median, trimmed mean, krum) treat a value as an
+ * extreme, not an error: per coordinate they order −Inf < finite < +Inf <
+ * NaN, and Krum takes a distance that is not finite as +Inf. So with at
+ * most f arbitrary models — f < K/2 for the median, f ≤ t for the trimmed
+ * mean, K ≥ 2f + 3 for Krum — each coordinate of the median and trimmed mean
+ * lies within the range of the honest values there, and Krum picks a model
+ * whose distance to the honest ones is bounded. If a result still holds a
+ * non-finite value (too many bad models) the call fails with
+ * DN_ERR_NUMERIC. On any failure out's content is unspecified: keep the
+ * previous model elsewhere. */
+typedef enum dn_aggregate_rule {
+    DN_AGG_MEAN = 0,
+    DN_AGG_MEDIAN = 1,
+    DN_AGG_TRIMMED_MEAN = 2,
+    DN_AGG_KRUM = 3
+} dn_aggregate_rule;
+
+/* "mean", "median", "trimmed-mean", "krum" (the CLI's spelling); "?" otherwise. */
+const char *dn_aggregate_rule_name(dn_aggregate_rule rule);
+
+typedef struct dn_aggregate_options {
+    dn_aggregate_rule rule; /* default DN_AGG_MEAN                           */
+    double trim;            /* trimmed mean: fraction cut at each end, [0, 0.5); default 0.25 */
+    int faulty;             /* krum: f, the bad models tolerated, ≥ 0; default 1 */
+} dn_aggregate_options;
+
+void dn_aggregate_options_default(dn_aggregate_options *opt);
+/* Checks the options for k models (k ≥ 1): the trim range, that the
+ * trimmed mean keeps at least one value, Krum's K ≥ 2f + 3. */
+dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, dn_error *err);
+
+/* Applies opt's rule (weights are used by mean only and may be NULL).
+ * chosen (may be NULL) gets the index of the model Krum picked, or k for the
+ * other rules. DN_ERR_USAGE (bad options or weights), DN_ERR_NUMERIC,
+ * DN_ERR_NOMEM. */
+dn_status dn_aggregate(const dn_aggregate_options *opt, const float *models, size_t k, size_t p,
+                       const double *weights, float *out, size_t *chosen, dn_error *err);
+
+/* The rules one by one, as described above. weights: k finite values ≥ 0
+ * with a positive sum, or NULL. */
+dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const double *weights, float *out,
+                            dn_error *err);
+dn_status dn_aggregate_median(const float *models, size_t k, size_t p, float *out, dn_error *err);
+dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, double trim, float *out, dn_error *err);
+dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
+                            dn_error *err);
+
+/* The index of the first NaN or ±Inf among v[0 … n−1], or n when all are finite. */
+size_t dn_first_nonfinite_f32(const float *v, size_t n);
+size_t dn_first_nonfinite_f64(const double *v, size_t n);
+
+/* ---- faults, to test the rules: what a broken or hostile worker sends ---- */
+typedef enum dn_fault_kind {
+    DN_FAULT_NONE = 0,
+    DN_FAULT_NAN = 1,       /* every value NaN                          */
+    DN_FAULT_ZERO = 2,      /* every value 0                            */
+    DN_FAULT_RANDOM = 3,    /* every value drawn N(0, 1) from the rng   */
+    DN_FAULT_SCALE = 4,     /* every value multiplied by scale          */
+    DN_FAULT_SIGN_FLIP = 5  /* every value negated                      */
+} dn_fault_kind;
+
+typedef struct dn_fault {
+    dn_fault_kind kind;
+    double scale; /* DN_FAULT_SCALE only */
+} dn_fault;
+
+/* Parses "nan", "zero", "random", "scale:S" (S a finite number) or
+ * "sign-flip"; DN_ERR_USAGE listing these otherwise. */
+dn_status dn_fault_parse(const char *text, dn_fault *fault, dn_error *err);
+/* "nan", "zero", "random", "scale:100", "sign-flip", "none" into buf. */
+void dn_fault_format(const dn_fault *fault, char *buf, size_t size);
+/* Corrupts v[0 … n−1] in place as fault says; rng is used by
+ * DN_FAULT_RANDOM only (and may be NULL for the others). */
+void dn_fault_apply_f32(const dn_fault *fault, float *v, size_t n, dn_rng *rng);
+void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rng *rng);
+
+/* ---- shards: a disjoint split of the samples [0, n) over the ranks ----
+ * Rank r of K gets ⌊n/K⌋ samples, one more when r < n mod K.
+ *   contiguous  rank r gets the block [first_r, first_r + size_r), first_r
+ *               the sum of the sizes of the lower ranks;
+ *   random      rank r gets the same block of positions of a permutation
+ *               of [0, n) drawn from seed (Fisher–Yates with dn_rng).
+ * Either way a shard's indices are listed in ascending order, so a shard
+ * keeps the data's order, and one rank's shard is the whole set in order.
+ * Ranks that agree on (n, K, mode, seed) get disjoint shards covering [0, n). */
+typedef enum dn_shard_mode { DN_SHARD_CONTIGUOUS = 0, DN_SHARD_RANDOM = 1 } dn_shard_mode;
+
+/* The number of samples rank gets (0 for a rank outside [0, ranks)). */
+size_t dn_shard_size(size_t n, int ranks, int rank);
+/* index gets rank's dn_shard_size(n, ranks, rank) sample indices.
+ * DN_ERR_USAGE for ranks < 1 or rank outside [0, ranks); DN_ERR_NOMEM. */
+dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
+                           dn_error *err);
+/* A new set holding copies of the samples index[0 … count−1] of set, in that
+ * order (each index < set->count, checked). Owns its buffers: dn_dataset_free. */
+dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t count, dn_error *err);
+/* Rank's shard of the first n samples of set (n ≤ set->count), copied out. */
+dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
+                             uint64_t seed, dn_error *err);
+
+/* ---- the communicator: the processes of one MPI job ----
+ * A process that joins calls every collective below in the same order as
+ * every other rank, with the same n and root; each is a barrier in effect.
+ * Counts are limited to INT_MAX elements (MPI's int counts). Errors come
+ * back as DN_ERR_MPI with MPI's own message (the communicator returns
+ * errors rather than aborting). */
+typedef struct dn_comm dn_comm;
+
+typedef enum dn_comm_type {
+    DN_COMM_BYTE = 0, /* uint8_t  */
+    DN_COMM_INT = 1,  /* int      */
+    DN_COMM_U64 = 2,  /* uint64_t */
+    DN_COMM_F32 = 3,  /* float    */
+    DN_COMM_F64 = 4   /* double   */
+} dn_comm_type;
+typedef enum dn_comm_op { DN_COMM_SUM = 0, DN_COMM_MAX = 1, DN_COMM_MIN = 2 } dn_comm_op;
+
+/* 1 when the library was built with MPI, else 0. */
+int dn_comm_mpi_available(void);
+/* Joins the job this process was started in: MPI_Init_thread (MPI calls
+ * come from the calling thread only). A process started without mpirun is a
+ * job of one (an MPI singleton). Built without MPI: a job of one. MPI can be
+ * initialised once per process; a second call fails with DN_ERR_MPI. */
+dn_comm *dn_comm_init(dn_error *err);
+/* Leaves the job (MPI_Finalize, which every rank must reach). Accepts NULL. */
+void dn_comm_free(dn_comm *comm);
+/* Ends every process of the job with status code (MPI_Abort): for a rank
+ * that cannot go on while others wait in a collective. The library never
+ * calls it itself; it returns only when there is no MPI. */
+void dn_comm_abort(dn_comm *comm, int code);
+
+int dn_comm_rank(const dn_comm *comm); /* 0 … size − 1 */
+int dn_comm_size(const dn_comm *comm); /* K ≥ 1 */
+
+/* In place on every rank: buf[i] ← op over ranks of buf[i] (MPI_Allreduce).
+ * For DN_COMM_F32/F64 sums the order of additions is MPI's choice. */
+dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err);
+/* In place on every rank: buf[i] ← Σ over ranks, added in rank order in
+ * double on rank 0 (gather, sum, broadcast). The same bits run after run,
+ * whatever algorithms MPI picks: the --deterministic reduction. */
+dn_status dn_comm_allreduce_sum_ordered_f32(dn_comm *comm, float *buf, size_t n, dn_error *err);
+/* root's buf (n values of type) copied to every rank. */
+dn_status dn_comm_broadcast(dn_comm *comm, void *buf, size_t n, dn_comm_type type, int root, dn_error *err);
+/* root's recv gets (size, n) values, rank r's send at row r; recv is not
+ * used on other ranks (may be NULL there). */
+dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_comm_type type, void *recv, int root,
+                         dn_error *err);
+
+/* ---- multi-layer networks across ranks ----
+ * Both trainers are collective: every rank calls them in step, each with
+ * its own dn_mlp made from the same options (so the same initial weights). */
+
+/* Synchronous data-parallel training, one epoch. Every rank holds the whole
+ * training set; the epoch visits it in the order dn_mlp_train_epoch draws
+ * from (seed, epoch), in batches of opt.batch. Each batch is cut into K
+ * consecutive parts (sizes as dn_shard_size gives), rank r back-propagates
+ * part r, scales its gradient by part/batch, and the gradient buffer is
+ * summed over the ranks with one allreduce, so every rank holds the
+ * gradient of the whole batch's mean loss and applies the same update. K
+ * ranks with batch B thus follow one process with batch B within float
+ * rounding (bit for bit when K = 1). deterministic: the sum is
+ * dn_comm_allreduce_sum_ordered_f32 (rank order on rank 0), the same bits
+ * run after run. report (may be NULL) gets the loss and accuracy over all
+ * ranks. DN_ERR_NUMERIC on every rank together when any rank's loss or the
+ * summed gradient is not finite. */
+dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
+                            dn_mlp_epoch_report *report, dn_error *err);
+
+/* Federated averaging (McMahan et al., AISTATS 2017), one round:
+ *   1. rank 0 (the master) broadcasts its network's parameters;
+ *   2. every rank (the master too) trains local_epochs epochs of
+ *      dn_mlp_train_epoch on its own shard, starting from a fresh optimiser
+ *      state (momentum and Adam moments zero), and with the learning rate
+ *      the schedule gives at its epochs done (give opt.epochs = rounds ×
+ *      local_epochs so the schedule spans the run);
+ *   3. the master gathers every rank's parameters (a faulty rank sends its
+ *      fault applied to a copy: it keeps training honestly) and merges them
+ *      with aggregate, the mean weighted by shard sizes;
+ *   4. when the merge fails — under mean a rank sent a non-finite model, or
+ *      a robust rule's result is not finite — the master keeps the model
+ *      it broadcast and says why in the report.
+ * On return the master's network holds the merged model; the others hold
+ * their local models until the next broadcast. A rank whose local training
+ * diverges sends NaN. epochs done is (round + 1) × local_epochs on every
+ * rank afterwards. */
+typedef struct dn_fedavg_options {
+    int local_epochs;               /* E ≥ 1; default 1                         */
+    dn_aggregate_options aggregate; /* default dn_aggregate_options_default     */
+    dn_fault fault;                 /* what this rank sends instead; default none */
+} dn_fedavg_options;
+
+void dn_fedavg_options_default(dn_fedavg_options *opt);
+
+/* Filled on the master (rank 0) only. */
+typedef struct dn_fedavg_report {
+    int round;             /* 0-based                                              */
+    double train_loss;     /* mean local loss of the last local epoch, over all samples */
+    size_t samples;        /* Σ shard sizes                                        */
+    int refused;           /* 1 when the merge failed and the previous model was kept */
+    int bad_rank;          /* under mean: the first rank that sent a non-finite model, else −1 */
+    int chosen_rank;       /* krum: the rank whose model was picked, else −1       */
+    double seconds;        /* wall time of the round                               */
+    char reason[DN_ERROR_MESSAGE_MAX]; /* why the merge failed, "" otherwise        */
+} dn_fedavg_report;
+
+/* fault_rng: this rank's generator for DN_FAULT_RANDOM (may be NULL when
+ * the fault is not random). report may be NULL. */
+dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
+                          dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
+
+/* ---- checkpoints of a distributed MLP run ----
+ * Collective. Rank 0 writes path atomically (temporary file, fsync, rename):
+ * kind "mlp-distributed-checkpoint", the mode ("sync" or "fedavg"), the
+ * job's size, the network ("hidden", the parameter count, the seed), epochs
+ * done, the optimiser state (momentum / Adam moments and step count; sync
+ * only, since fedavg starts every round afresh) and every rank's fault
+ * generator (rng; may be NULL when unused). Every rank returns the status
+ * of the write. Loading is collective too: rank 0 reads and checks the file
+ * (the same mode, size and network, or DN_ERR_INPUT saying which differs)
+ * and broadcasts the state, so only rank 0 needs to see the file. Resuming
+ * gives the same bits as never stopping when the run is deterministic. */
+dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
+                                      const dn_rng *rng, dn_error *err);
+dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
+                                      dn_error *err);
 
 #ifdef __cplusplus
 }

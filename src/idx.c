@@ -321,6 +321,19 @@ static dn_status load_idx(const char *path, const idx_kind *kind, size_t *count,
     return st;
 }
 
+uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *err)
+{
+    unsigned char *images = NULL;
+    size_t n = 0;
+    if (!path) {
+        dn_fail(err, DN_ERR_USAGE, "dn_idx_images_read: a path is required");
+        return NULL;
+    }
+    if (load_idx(path, &IDX_IMAGES, &n, &images, err) != DN_OK) return NULL;
+    *count = n;
+    return images;
+}
+
 static dn_status check_labels(const dn_dataset *set, size_t nlabels, const char *images_path, const char *labels_path,
                               dn_error *err)
 {

@@ -68,8 +68,8 @@ void dn_model_free(dn_model *model)
         free(model->meta[i].value);
     }
     free(model->meta);
-    free(model->w);
     free(model->w_last);
+    free(model->w_average);
     if (model->free_extra) model->free_extra(model->extra);
     free(model);
 }
@@ -120,22 +120,25 @@ static dn_status set_pta_meta(dn_model *model, const dn_pta *pta, int use_averag
 dn_model *dn_model_from_pta(const dn_pta *pta, int use_average, uint32_t data_crc32, dn_error *err)
 {
     const size_t size = sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS;
+    int keeps_average = dn_pta_get_options(pta)->average;
     dn_model *model = dn_model_alloc_(DN_MODEL_PERCEPTRON);
-    if (!model || !(model->w = malloc(size)) || !(model->w_last = malloc(size))) {
+    if (!model || !(model->w_last = malloc(size)) || (keeps_average && !(model->w_average = malloc(size)))) {
         dn_model_free(model);
         dn_fail(err, DN_ERR_NOMEM, "out of memory for the model");
         return NULL;
     }
     model->precision = dn_pta_get_options(pta)->precision;
     dn_pta_get_weights(pta, model->w_last);
-    model->has_average = dn_pta_get_options(pta)->average && dn_pta_get_average(pta, model->w, NULL) == DN_OK;
-    if (use_average && !model->has_average) {
+    if (keeps_average && dn_pta_get_average(pta, model->w_average, NULL) != DN_OK) {
+        free(model->w_average); /* no step taken yet: there is no average to keep */
+        model->w_average = NULL;
+    }
+    if (use_average && !model->w_average) {
         dn_model_free(model);
         dn_fail(err, DN_ERR_USAGE, "the averaged W was not kept or no step was taken");
         return NULL;
     }
-    if (!model->has_average) memcpy(model->w, model->w_last, size);
-    model->predicts_with_average = use_average;
+    model->w = use_average ? model->w_average : model->w_last;
     if (set_pta_meta(model, pta, use_average, data_crc32, err)) {
         dn_model_free(model);
         return NULL;
@@ -168,7 +171,8 @@ static dn_status save_perceptron(const dn_model *model, const char *path, dn_met
     size_t ntensors = 1;
     tensors[0] = weight_tensor("W", model->w_last, model->precision, &scratch[0]);
     /* The average is computed in float64 whatever the training precision; it is kept exact. */
-    if (model->has_average) tensors[ntensors++] = weight_tensor("W_average", model->w, DN_FLOAT64, &scratch[1]);
+    if (model->w_average)
+        tensors[ntensors++] = weight_tensor("W_average", model->w_average, DN_FLOAT64, &scratch[1]);
     dn_status s = DN_OK;
     for (size_t i = 0; i < ntensors; i++)
         if (!tensors[i].data) s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory while saving", path);
@@ -220,21 +224,13 @@ static dn_status load_perceptron(dn_model *model, const dn_st_file *file, const 
 {
     const char *with = dn_model_meta(model, "predict_with");
     dn_status s = load_weight_tensor(file, path, "W", 1, &model->w_last, err);
-    if (!s) s = load_weight_tensor(file, path, "W_average", 0, &model->w, err);
+    if (!s) s = load_weight_tensor(file, path, "W_average", 0, &model->w_average, err);
     if (s) return s;
-    model->has_average = model->w != NULL;
-    model->predicts_with_average = with && strcmp(with, "W_average") == 0;
-    if (model->predicts_with_average && !model->has_average)
+    int use_average = with && strcmp(with, "W_average") == 0;
+    if (use_average && !model->w_average)
         return dn_fail(err, DN_ERR_INPUT, "%s: metadata says predict_with=W_average but the tensor is missing", path);
-    const dn_tensor *t = dn_st_find(file, "W");
-    model->precision = t->dtype == DN_DTYPE_F64 ? DN_FLOAT64 : DN_FLOAT32;
-    if (!model->has_average) {
-        model->w = malloc(sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
-        if (!model->w) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", path);
-        memcpy(model->w, model->w_last, sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
-    } else if (!model->predicts_with_average) {
-        memcpy(model->w, model->w_last, sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
-    }
+    model->precision = dn_st_find(file, "W")->dtype == DN_DTYPE_F64 ? DN_FLOAT64 : DN_FLOAT32;
+    model->w = use_average ? model->w_average : model->w_last;
     return DN_OK;
 }
 
@@ -252,6 +248,9 @@ static dn_status check_format(const dn_st_file *file, const char *path, dn_model
         return dn_fail(err, DN_ERR_INPUT, "%s: model has no payload_crc32: cannot verify it", path);
     if (kind_name && strcmp(kind_name, "perceptron") == 0) *kind = DN_MODEL_PERCEPTRON;
     else if (kind_name && strcmp(kind_name, "mlp") == 0) *kind = DN_MODEL_MLP;
+    else if (kind_name && strstr(kind_name, "-checkpoint"))
+        return dn_fail(err, DN_ERR_INPUT, "%s: this is a training checkpoint (%s), not a model: continue it with "
+                       "--resume, or load the model that --save wrote", path, kind_name);
     else return dn_fail(err, DN_ERR_INPUT, "%s: unknown model kind '%s'", path, kind_name ? kind_name : "(absent)");
     return DN_OK;
 }

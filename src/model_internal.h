@@ -18,10 +18,9 @@ struct dn_model {
     size_t nmeta;
     /* perceptron */
     dn_precision precision; /* the dtype W is saved in */
-    double *w;              /* (10, 784) the weights predictions use */
-    double *w_last;         /* (10, 784) the final W of training */
-    int has_average;        /* w holds the averaged W, saved as "W_average" */
-    int predicts_with_average;
+    double *w_last;         /* (10, 784) the final W of training, saved as "W" */
+    double *w_average;      /* (10, 784) the averaged W, saved as "W_average", or NULL */
+    const double *w;        /* the one of the two that predictions use (not owned) */
     /* other kinds keep their state here */
     void *extra;
     void (*free_extra)(void *extra);

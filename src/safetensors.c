@@ -866,6 +866,12 @@ static dn_status check_crc(const dn_st_file *f, const char *path, const unsigned
     }
     uint32_t want = (hi << 16) | lo;
     uint32_t got = (uint32_t)crc32_z(crc32_z(0L, Z_NULL, 0), size ? payload : Z_NULL, size);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* Fuzz builds only (fuzz/run.sh): a mutated tensor byte would almost
+     * never come with a matching CRC, and the checks behind this one (dtype,
+     * finite values, a checkpoint's consistency) would go untested. */
+    want = got;
+#endif
     if (want != got) {
         return dn_fail(err, DN_ERR_INPUT,
                        "%s: payload CRC32 mismatch (file says %08lx, data gives %08lx): the file is corrupt", path,

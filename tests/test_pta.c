@@ -338,6 +338,42 @@ static void test_save_load_identical_predictions(void **state)
     }
 }
 
+/* A model made with use_average = 0 predicts with the final W even when the
+ * trainer kept the average (and still saves the average beside it). */
+static void test_model_predicts_with_chosen_weights(void **state)
+{
+    (void)state;
+    tiny_set t;
+    tiny_init(&t, 4);
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < DN_IMAGE_PIXELS; k += 5 + i) t.images[i][k] = (uint8_t)(k * 17 + i * 40);
+    for (int i = 0; i < 4; i++) t.labels[i] = (uint8_t)(i * 3);
+    dn_pta *pta = make_pta(4, 1.0, 0.0, 4, DN_FLOAT64, 1);
+    dn_pta_train(pta, &t.set, NULL, NULL, NULL, NULL);
+    double *w = malloc(W_SIZE * sizeof *w), *avg = malloc(W_SIZE * sizeof *avg);
+    dn_pta_get_weights(pta, w);
+    assert_int_equal(dn_pta_get_average(pta, avg, NULL), DN_OK);
+    for (int use_average = 0; use_average < 2; use_average++) {
+        dn_model *model = dn_model_from_pta(pta, use_average, 0, NULL);
+        char path[] = "/tmp/dn_test_pta_choice_XXXXXX";
+        close(mkstemp(path));
+        assert_int_equal(dn_model_save(model, path, NULL), DN_OK);
+        dn_model *loaded = dn_model_load(path, NULL);
+        assert_non_null(loaded);
+        const double *expected = use_average ? avg : w;
+        assert_memory_equal(dn_model_perceptron_weights(model), expected, W_SIZE * sizeof *w);
+        assert_memory_equal(dn_model_perceptron_weights(loaded), expected, W_SIZE * sizeof *w);
+        dn_model_free(model);
+        dn_model_free(loaded);
+        unlink(path);
+    }
+    double diff = 0; /* guard: the two weight sets really differ */
+    for (int k = 0; k < W_SIZE; k++) diff = fmax(diff, fabs(w[k] - avg[k]));
+    assert_true(diff > 1e-6);
+    free(w), free(avg);
+    dn_pta_free(pta);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_options_rejected_with_range),
         cmocka_unit_test(test_average_equals_naive_mean),
         cmocka_unit_test(test_save_load_identical_predictions),
+        cmocka_unit_test(test_model_predicts_with_chosen_weights),
         cmocka_unit_test(test_double_matches_float64_reference),
         cmocka_unit_test(test_threads_do_not_change_results),
     };

@@ -1,0 +1,174 @@
+/* cmd_mlp.c — `digitnet mlp`: train a multi-layer network by backpropagation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Same order as the library's enums, so a choice index is the enum value. */
+static const char *const activations[] = {"sigmoid", "tanh", "relu", NULL};
+static const char *const losses[] = {"ce", "mse", NULL};
+static const char *const inits[] = {"he", "xavier", NULL};
+static const char *const optimizers[] = {"sgd", "adam", NULL};
+static const char *const schedules[] = {"none", "step", "cosine", NULL};
+static const char *const matmuls[] = {"blas", "plain", NULL};
+
+#define TARGET_ACCURACY 0.98 /* the run reports when the test accuracy first reaches it */
+
+typedef struct mlp_job {
+    dn_mlp *mlp;
+    const dn_dataset *validation; /* NULL when --validation 0 */
+    const dn_dataset *test;
+    int quiet;
+    cli_text metrics; /* metrics.fp NULL when not asked for */
+    double train_seconds;
+    int target_epoch; /* first epoch (1-based) at TARGET_ACCURACY, 0 if none */
+    double target_seconds;
+    double test_accuracy;
+    dn_error err; /* an evaluation failure inside the callback */
+} mlp_job;
+
+static int on_epoch(const dn_mlp_epoch_report *r, void *user)
+{
+    mlp_job *job = user;
+    dn_mlp_eval val = {0}, test = {0};
+    if ((job->validation && dn_mlp_evaluate(job->mlp, job->validation, &val, &job->err)) ||
+        dn_mlp_evaluate(job->mlp, job->test, &test, &job->err))
+        return 1;
+    job->train_seconds += r->seconds;
+    job->test_accuracy = test.accuracy;
+    if (!job->target_epoch && test.accuracy >= TARGET_ACCURACY)
+        job->target_epoch = r->epoch + 1, job->target_seconds = job->train_seconds;
+    char val_text[16] = "-";
+    if (job->validation) snprintf(val_text, sizeof val_text, "%.4f", val.accuracy);
+    if (!job->quiet)
+        printf("%5d %10.5f %9.4f %9s %9.4f %9.5f %8.2f\n", r->epoch + 1, r->train_loss, r->train_accuracy, val_text,
+               test.accuracy, r->lr, r->seconds);
+    if (job->metrics.fp) {
+        if (job->validation) snprintf(val_text, sizeof val_text, "%.6f", val.accuracy);
+        else val_text[0] = '\0';
+        fprintf(job->metrics.fp, "%d,%.6f,%.6f,%s,%.6f,%.6g,%.4f\n", r->epoch + 1, r->train_loss, r->train_accuracy,
+                val_text, test.accuracy, r->lr, r->seconds);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static void describe(const dn_mlp_options *o, size_t ntrain, size_t nval)
+{
+    printf("mlp: 784");
+    for (int i = 0; i < o->n_hidden; i++) printf("-%zu", o->hidden[i]);
+    printf("-10 %s, loss %s, init %s, %s lr=%g", dn_activation_name(o->activation), dn_loss_name(o->loss),
+           dn_init_name(o->init), dn_optimizer_name(o->optimizer), o->lr);
+    if (o->optimizer == DN_OPTIMIZER_SGD) printf(" momentum=%g%s", o->momentum, o->nesterov ? " nesterov" : "");
+    printf(" weight_decay=%g schedule=%s batch=%zu epochs=%d seed=%llu threads=%d%s\n", o->weight_decay,
+           dn_schedule_name(o->schedule), o->batch, o->epochs, (unsigned long long)o->seed, o->threads,
+           o->matmul == DN_MATMUL_PLAIN ? " matmul=plain" : "");
+    printf("training on %zu samples, validation %zu\n", ntrain, nval);
+}
+
+/* Trains, reports, saves; the datasets are already loaded. */
+static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *train, const char *metrics,
+                     const char *save, dn_error *err)
+{
+    if (!(job->mlp = dn_mlp_create(opt, err))) return err->code;
+    if (metrics && cli_text_open(&job->metrics))
+        return cli_fail(err, DN_ERR_NOMEM, "%s: out of memory for the metrics", metrics);
+    if (job->metrics.fp)
+        fprintf(job->metrics.fp, "epoch,train_loss,train_accuracy,validation_accuracy,test_accuracy,lr,seconds\n");
+    if (!job->quiet)
+        printf("%5s %10s %9s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr",
+               "seconds");
+    dn_status s = dn_mlp_train(job->mlp, train, on_epoch, job, err);
+    if (!s && job->err.code) *err = job->err, s = job->err.code;
+    if (job->metrics.fp) {
+        if (!s) s = cli_text_commit(&job->metrics, metrics, err);
+        else fclose(job->metrics.fp), free(job->metrics.buffer);
+    }
+    if (s) return s;
+    printf("test accuracy: %.2f%% after %d epochs, %.2f s of training\n", 100.0 * job->test_accuracy,
+           dn_mlp_epochs_done(job->mlp), job->train_seconds);
+    if (job->target_epoch)
+        printf("time to %.0f%% test accuracy: %.2f s (epoch %d)\n", 100 * TARGET_ACCURACY, job->target_seconds,
+               job->target_epoch);
+    if (!save) return DN_OK;
+    dn_model *model = dn_model_from_mlp(job->mlp, dn_dataset_crc32(train), err);
+    s = model ? dn_model_save(model, save, err) : err->code;
+    dn_model_free(model);
+    if (!s) printf("saved %s\n", save);
+    return s;
+}
+
+int cmd_mlp(int argc, char **argv)
+{
+    dn_mlp_options opt;
+    dn_mlp_options_default(&opt);
+    const char *data = "data/mnist", *hidden = "300,100", *metrics = NULL, *save = NULL;
+    size_t train_size = 60000, validation = 0;
+    int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
+    int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
+    const cli_opt opts[] = {
+        {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
+        {"--hidden", CLI_STRING, &hidden, "LIST", "hidden layer sizes, comma-separated; \"\" for none", 0, 0, 0, NULL},
+        {"--activation", CLI_CHOICE, &activation, "F", "hidden activation", 0, 0, 0, activations},
+        {"--loss", CLI_CHOICE, &loss, "L", "ce = softmax + cross-entropy, mse = sigmoid + squared error", 0, 0, 0,
+         losses},
+        {"--init", CLI_CHOICE, &init, "I", "initial weights: he N(0, 2/n_in), xavier U(+-sqrt(6/(n_in+n_out)))", 0, 0,
+         0, inits},
+        {"--epochs", CLI_INT, &opt.epochs, "N", "training epochs", 1, 1e6, 0, NULL},
+        {"--batch", CLI_SIZE, &opt.batch, "B", "mini-batch size", 1, 65536, 0, NULL},
+        {"--lr", CLI_DOUBLE, &opt.lr, "ETA", "learning rate", 0, 1e6, 1, NULL},
+        {"--optimizer", CLI_CHOICE, &optimizer, "O", "optimiser", 0, 0, 0, optimizers},
+        {"--momentum", CLI_DOUBLE, &opt.momentum, "MU", "SGD momentum, in [0, 1)", 0, 0.999999, 0, NULL},
+        {"--nesterov", CLI_FLAG, &opt.nesterov, "", "Nesterov momentum", 0, 0, 0, NULL},
+        {"--weight-decay", CLI_DOUBLE, &opt.weight_decay, "L", "L2 weight decay on weights (not biases)", 0, 1, 0,
+         NULL},
+        {"--schedule", CLI_CHOICE, &schedule, "S", "learning-rate schedule", 0, 0, 0, schedules},
+        {"--lr-step", CLI_INT, &opt.step_epochs, "N", "step schedule: multiply the rate every N epochs", 1, 1e6, 0,
+         NULL},
+        {"--lr-gamma", CLI_DOUBLE, &opt.step_gamma, "G", "step schedule: by this factor, in (0, 1]", 0, 1, 1, NULL},
+        {"--train-size", CLI_SIZE, &train_size, "N", "use the first N training samples", 1, 1e6, 0, NULL},
+        {"--validation", CLI_SIZE, &validation, "N", "hold out the last N of them for validation", 0, 1e6, 0, NULL},
+        {"--seed", CLI_U64, &opt.seed, "S", "seed of the initial weights and the shuffling", 0, 1.8e19, 0, NULL},
+        {"--threads", CLI_INT, &opt.threads, "T", "BLAS threads, 0 = all cores", 0, 1024, 0, NULL},
+        {"--matmul", CLI_CHOICE, &matmul, "M", "matrix products: BLAS or the plain-C reference (slow)", 0, 0, 0,
+         matmuls},
+        {"--metrics", CLI_STRING, &metrics, "FILE.csv",
+         "write epoch,train_loss,train_accuracy,validation_accuracy,test_accuracy,lr,seconds", 0, 0, 0, NULL},
+        {"--save", CLI_STRING, &save, "MODEL", "save the trained model (safetensors)", 0, 0, 0, NULL},
+        {"--quiet", CLI_FLAG, &quiet, "", "print only the results, no per-epoch lines", 0, 0, 0, NULL},
+    };
+    const cli_spec spec = {"mlp", "", "Train a multi-layer network by backpropagation (mini-batch SGD or Adam).", opts,
+                           (int)(sizeof opts / sizeof *opts), 0, 0};
+    const char *pos[1];
+    int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
+    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    opt.activation = (dn_activation)activation, opt.loss = (dn_loss)loss, opt.init = (dn_init)init;
+    opt.optimizer = (dn_optimizer)optimizer, opt.schedule = (dn_schedule)schedule, opt.matmul = (dn_matmul)matmul;
+    dn_error err = {0};
+    if (dn_mlp_parse_hidden(hidden, &opt, &err) || dn_mlp_options_check(&opt, &err)) return cli_report(&err);
+    if (validation >= train_size) {
+        cli_fail(&err, DN_ERR_USAGE, "--validation %zu must be smaller than --train-size %zu", validation, train_size);
+        return cli_report(&err);
+    }
+
+    dn_dataset *train = NULL, *test = NULL;
+    if ((rc = cli_load_mnist(data, &train, &test))) return rc;
+    mlp_job job = {0};
+    job.quiet = quiet;
+    job.test = test;
+    dn_status s = DN_OK;
+    if (train_size > train->count)
+        s = cli_fail(&err, DN_ERR_USAGE, "--train-size %zu is larger than the training set (valid: 1 to %zu)",
+                     train_size, train->count);
+    dn_dataset fit = dn_dataset_view(train, 0, train_size - validation);
+    dn_dataset held = dn_dataset_view(train, train_size - validation, validation);
+    job.validation = validation ? &held : NULL;
+    if (!s) {
+        describe(&opt, fit.count, held.count);
+        s = run(&job, &opt, &fit, metrics, save, &err);
+    }
+    dn_mlp_free(job.mlp);
+    dn_dataset_free(train);
+    dn_dataset_free(test);
+    return s ? cli_report(&err) : CLI_EXIT_OK;
+}

@@ -1,0 +1,83 @@
+/* dist.c — see dist.h. */
+#include <stdlib.h>
+
+#include "dist.h"
+
+const char *const dist_shard_modes[] = {"contiguous", "random", "replicate", NULL};
+
+dn_status dist_check_flags(const dist_flags *f, dn_error *err)
+{
+    if ((f->fault_rank >= 0) != (f->fault != NULL))
+        return cli_fail(err, DN_ERR_USAGE, "--fault-rank and --fault go together: which rank, and what it sends");
+    if (!f->fault) return DN_OK;
+    dn_fault fault;
+    return dn_fault_parse(f->fault, &fault, err);
+}
+
+dn_status dist_job_begin(dist_job *job, const dist_flags *f, dn_error *err)
+{
+    *job = (dist_job){0};
+    if (!(job->comm = dn_comm_init(err))) return err->code;
+    job->rank = dn_comm_rank(job->comm);
+    job->size = dn_comm_size(job->comm);
+    if (f->fault_rank >= job->size) {
+        /* Every rank sees the same size and flags, so all of them stop here
+         * together and may leave the job cleanly. */
+        dn_comm_free(job->comm);
+        job->comm = NULL;
+        return cli_fail(err, DN_ERR_USAGE, "--fault-rank %d: the job has ranks 0 to %d", f->fault_rank, job->size - 1);
+    }
+    job->fault.kind = DN_FAULT_NONE;
+    if (f->fault && f->fault_rank == job->rank && dn_fault_parse(f->fault, &job->fault, err)) {
+        dn_comm_free(job->comm); /* not reached after dist_check_flags: the text parsed there */
+        job->comm = NULL;
+        return err->code;
+    }
+    /* Explicit RNG state seeded per rank: no draw is shared between ranks. */
+    dn_rng_seed(&job->fault_rng, 0x5eed0000u + (uint64_t)job->rank);
+    return DN_OK;
+}
+
+void dist_print_shards(const dist_job *job, const dist_flags *f, size_t n)
+{
+    if (job->rank != 0) return;
+    printf("distributed over %d rank%s, shards (%s", job->size, job->size == 1 ? "" : "s", dist_shard_modes[f->shard]);
+    if (f->shard == DN_SHARD_RANDOM) printf(", seed %llu", (unsigned long long)f->shard_seed);
+    printf("):");
+    for (int r = 0; r < job->size; r++)
+        printf(" %zu", f->shard == DIST_SHARD_REPLICATE ? n : dn_shard_size(n, job->size, r));
+    printf("\n");
+    if (f->fault) printf("fault injection: rank %d sends %s\n", f->fault_rank, f->fault);
+    fflush(stdout);
+}
+
+dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_dataset *train, size_t n,
+                            dn_error *err)
+{
+    if (f->shard != DIST_SHARD_REPLICATE)
+        return dn_dataset_shard(train, n, job->size, job->rank, (dn_shard_mode)f->shard, f->shard_seed, err);
+    return dn_dataset_shard(train, n, 1, 0, DN_SHARD_CONTIGUOUS, 0, err); /* the whole of [0, n) */
+}
+
+void dist_inject_f32(dist_job *job, float *v, size_t n) { dn_fault_apply_f32(&job->fault, v, n, &job->fault_rng); }
+void dist_inject_f64(dist_job *job, double *v, size_t n) { dn_fault_apply_f64(&job->fault, v, n, &job->fault_rng); }
+
+int dist_job_leave(dist_job *job, int rc)
+{
+    dn_comm_free(job->comm);
+    job->comm = NULL;
+    return rc;
+}
+
+int dist_job_end(dist_job *job, int rc)
+{
+    if (!job->comm) return rc;
+    if (rc != CLI_EXIT_OK && job->size > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        dn_comm_abort(job->comm, rc);
+    }
+    dn_comm_free(job->comm);
+    job->comm = NULL;
+    return rc;
+}

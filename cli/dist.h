@@ -1,0 +1,75 @@
+/* dist.h — what the distributed subcommands share (issue 4): the flags for
+ * shards and fault injection, joining the MPI job, loading this rank's
+ * shard, and leaving the job. Only rank 0 prints results and writes files.
+ *
+ * A subcommand runs distributed only when --distributed names a mode; MPI is
+ * initialised then and only then, so without it (or without mpirun) the
+ * program is the single process it always was. */
+#ifndef DN_DIST_H
+#define DN_DIST_H
+
+#include "cli.h"
+
+/* The flags every distributed mode takes. */
+typedef struct dist_flags {
+    int shard;           /* index into dist_shard_modes (= dn_shard_mode) */
+    uint64_t shard_seed; /* the random split's seed */
+    int fault_rank;      /* the rank that sends corrupted models, -1 for none */
+    const char *fault;   /* what it sends (dn_fault_parse), NULL for none */
+} dist_flags;
+
+/* "contiguous", "random" (dn_shard_mode), and "replicate": every rank gets
+ * all n samples — identical shards, for tests that compare K workers with one. */
+extern const char *const dist_shard_modes[];
+#define DIST_SHARD_REPLICATE 2
+
+#define DIST_FLAGS_DEFAULT {0, 1, -1, NULL}
+
+/* The cli_opt entries for a dist_flags f (an lvalue). */
+#define DIST_FLAGS_OPTS(f)                                                                                             \
+    {"--shard", CLI_CHOICE, &(f).shard, "HOW", "how the training set is split over the ranks", 0, 0, 0,               \
+     dist_shard_modes},                                                                                                \
+        {"--shard-seed", CLI_U64, &(f).shard_seed, "S", "seed of the random split", 0, 1.8e19, 0, NULL},              \
+        {"--fault-rank", CLI_INT, &(f).fault_rank, "R",                                                               \
+         "testing: rank R sends a corrupted model each round (and trains honestly), -1 = none", -1, 1e6, 0, NULL},   \
+        {"--fault", CLI_STRING, &(f).fault, "KIND", "what rank R sends: nan, zero, random, scale:S or sign-flip", 0, \
+         0, 0, NULL}
+
+/* A running job as a subcommand sees it. */
+typedef struct dist_job {
+    dn_comm *comm; /* NULL when not distributed */
+    int rank, size;
+    dn_fault fault; /* what this rank injects: DN_FAULT_NONE on honest ranks */
+    dn_rng fault_rng; /* the random fault's draws, seeded by the rank */
+} dist_job;
+
+/* Checks the flags on their own (before any data is read or MPI started):
+ * --fault and --fault-rank come together, the fault parses. Fills err. */
+dn_status dist_check_flags(const dist_flags *f, dn_error *err);
+
+/* Joins the MPI job (dn_comm_init) and checks the flags against its size.
+ * On failure the job has been left again (nothing to end). */
+dn_status dist_job_begin(dist_job *job, const dist_flags *f, dn_error *err);
+
+/* On rank 0: the split of n samples on stdout, e.g. "distributed over 2
+ * ranks, shards (contiguous): 30000 30000", and the fault, if any. */
+void dist_print_shards(const dist_job *job, const dist_flags *f, size_t n);
+
+/* This rank's shard of the first n samples of train (a copy: dn_dataset_free). */
+dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_dataset *train, size_t n,
+                            dn_error *err);
+
+/* Corrupts the n values a faulty rank is about to send (no-op on the others). */
+void dist_inject_f32(dist_job *job, float *v, size_t n);
+void dist_inject_f64(dist_job *job, double *v, size_t n);
+
+/* Leaves the job with exit code rc: MPI_Finalize when rc is 0 (or the job is
+ * one process), MPI_Abort otherwise, since the other ranks may be waiting in
+ * a collective this rank will never join. Returns rc. A NULL comm is fine. */
+int dist_job_end(dist_job *job, int rc);
+
+/* Leaves the job cleanly (MPI_Finalize) whatever rc is: for failures every
+ * rank meets at the same point, such as a usage error found after joining. */
+int dist_job_leave(dist_job *job, int rc);
+
+#endif /* DN_DIST_H */

@@ -1,0 +1,76 @@
+/* mlp_distributed.h — `digitnet mlp --distributed sync|fedavg` (issue 4).
+ *
+ *   sync    synchronous data-parallel SGD: every rank holds the training
+ *           set, computes the gradient of its part of each global batch,
+ *           the gradients are summed (MPI_Allreduce over the one gradient
+ *           buffer) and every rank takes the same step: the same model as
+ *           one process with the same batch, within float rounding.
+ *           --deterministic sums in rank order on rank 0 instead (bit-
+ *           identical run to run). Trains --epochs epochs.
+ *   fedavg  federated averaging: --rounds R of (rank 0 broadcasts the
+ *           model, every rank trains --local-epochs E on its shard, rank 0
+ *           gathers and merges with --aggregate, then evaluates on the test
+ *           set). The learning-rate schedule spans R × E local epochs.
+ *
+ * Rank 0 prints a row per epoch or round and writes --metrics, --save and
+ * --checkpoint; every rank takes part in every collective. MPI aborts the
+ * whole job when a rank dies: --checkpoint FILE --checkpoint-every N and a
+ * later --resume FILE are the recovery.
+ *
+ * Testing aid: DN_TEST_KILL_AT=R:S in the environment makes rank R kill
+ * itself (SIGKILL) right after step S (epoch or round, 1-based) and its
+ * checkpoint, which is how tests/cli_mpi_checkpoint.sh exercises resuming. */
+#ifndef DN_MLP_DISTRIBUTED_H
+#define DN_MLP_DISTRIBUTED_H
+
+#include "dist.h"
+
+typedef struct mlp_dist {
+    int mode; /* index into mlp_dist_modes: 0 = off, 1 = sync, 2 = fedavg */
+    int deterministic;
+    int rounds, local_epochs;
+    int aggregate; /* index into mlp_dist_rules (= dn_aggregate_rule) */
+    double trim;
+    int faulty;
+    const char *checkpoint, *resume;
+    int checkpoint_every;
+    dist_flags flags;
+    dist_job job;
+} mlp_dist;
+
+extern const char *const mlp_dist_modes[]; /* "off", "sync", "fedavg" */
+extern const char *const mlp_dist_rules[]; /* "mean", "median", "trimmed-mean", "krum" */
+
+#define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}}
+
+#define MLP_DIST_OPTS(d)                                                                                               \
+    {"--distributed", CLI_CHOICE, &(d).mode, "MODE",                                                                  \
+     "run across the ranks of mpirun: sync = data-parallel SGD, fedavg = federated averaging", 0, 0, 0,               \
+     mlp_dist_modes},                                                                                                  \
+        {"--deterministic", CLI_FLAG, &(d).deterministic, "",                                                         \
+         "sync: sum gradients in rank order on rank 0 (bit-identical runs)", 0, 0, 0, NULL},                          \
+        {"--rounds", CLI_INT, &(d).rounds, "R", "fedavg: communication rounds", 1, 1e6, 0, NULL},                     \
+        {"--local-epochs", CLI_INT, &(d).local_epochs, "E", "fedavg: epochs each rank trains per round", 1, 1e4, 0,   \
+         NULL},                                                                                                        \
+        {"--aggregate", CLI_CHOICE, &(d).aggregate, "RULE", "fedavg: how rank 0 merges the models", 0, 0, 0,          \
+         mlp_dist_rules},                                                                                              \
+        {"--trim", CLI_DOUBLE, &(d).trim, "F", "trimmed-mean: fraction cut at each end, [0, 0.5)", 0, 0.4999, 0,      \
+         NULL},                                                                                                        \
+        {"--faulty", CLI_INT, &(d).faulty, "F", "krum: faulty ranks tolerated (needs ranks >= 2F + 3)", 0, 1e6, 0,    \
+         NULL},                                                                                                        \
+        {"--checkpoint", CLI_STRING, &(d).checkpoint, "FILE", "write a checkpoint here (rank 0, atomically)", 0, 0, 0, \
+         NULL},                                                                                                        \
+        {"--checkpoint-every", CLI_INT, &(d).checkpoint_every, "N", "checkpoint after every N epochs or rounds", 1,    \
+         1e6, 0, NULL},                                                                                                \
+        {"--resume", CLI_STRING, &(d).resume, "FILE", "continue the run this checkpoint saved", 0, 0, 0, NULL},       \
+        DIST_FLAGS_OPTS((d).flags)
+
+/* 1 when --distributed or any flag of this table was given. */
+int mlp_dist_wanted(const mlp_dist *d);
+
+/* The whole run when mlp_dist_wanted: checks, loads the data, joins the
+ * job, trains, reports, saves, leaves the job. Returns the exit code. */
+int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t train_size, size_t validation,
+                  const char *metrics, const char *save, int quiet);
+
+#endif /* DN_MLP_DISTRIBUTED_H */

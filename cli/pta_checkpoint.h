@@ -1,0 +1,73 @@
+/* pta_checkpoint.h — `digitnet pta --checkpoint FILE --checkpoint-every N
+ * --resume FILE` (issue 7): the trainer's exact state saved every N epochs
+ * and at the end (dn_pta_checkpoint_save: atomic, so a run killed at any
+ * moment leaves the previous checkpoint or the new one), and a run resumed
+ * from it that ends with the same model, bit for bit, as one that never
+ * stopped.
+ *
+ * A resumed run takes the command line it was started with plus --resume:
+ * the settings that decide W (--train-size, --eta, --epsilon, --seed,
+ * --precision, --average) must be the checkpoint's, and so must the
+ * training data (its CRC-32 is recorded); --max-epochs counts every epoch,
+ * those before the checkpoint included, and --threads may change. A
+ * checkpoint of a finished run (epoch cap reached or ε met) resumes to the
+ * same result without training further. --init-weights is ignored on
+ * resume: the checkpoint holds W.
+ *
+ * Usage from cmd_pta and pta_run.c (the lines marked "checkpoints (issue 7)"):
+ *   pta_ckpt ckpt = PTA_CKPT_DEFAULT;   ... PTA_CKPT_OPTS(ckpt) in the flag table
+ *   run.ckpt = &ckpt;                   pta_ckpt_check(&ckpt, distributed) after parsing
+ *   pta_ckpt_start                      in pta_run_execute: may resume run->pta
+ *   pta_ckpt_epochs_left                whether to train at all
+ *   pta_ckpt_after_epoch                from the epoch callback: saves, stops
+ *   pta_ckpt_finish                     after training: last save, totals */
+#ifndef DN_PTA_CHECKPOINT_H
+#define DN_PTA_CHECKPOINT_H
+
+#include "cli.h"
+
+struct pta_run;
+
+typedef struct pta_ckpt {
+    const char *path;   /* --checkpoint FILE, or NULL */
+    int every;          /* --checkpoint-every N (epochs) */
+    const char *resume; /* --resume FILE, or NULL */
+    /* state */
+    uint32_t data_crc32; /* of the first train_size training samples */
+    int resumed_epochs;  /* epochs the resumed checkpoint had done */
+    int saved_epochs;    /* epochs done at the last save (-1: none) */
+    dn_status status;    /* a failed save stops training with this */
+    dn_error err;
+} pta_ckpt;
+
+#define PTA_CKPT_DEFAULT {NULL, 1, NULL, 0, 0, -1, DN_OK, {DN_OK, ""}}
+
+#define PTA_CKPT_OPTS(c)                                                                                               \
+    {"--checkpoint", CLI_STRING, &(c).path, "FILE",                                                                   \
+     "save the training state to FILE every N epochs and at the end (atomically: a kill leaves the old or the new "   \
+     "file)",                                                                                                          \
+     0, 0, 0, NULL},                                                                                                   \
+        {"--checkpoint-every", CLI_INT, &(c).every, "N", "epochs between checkpoints", 1, 1e9, 0, NULL},               \
+        {"--resume", CLI_STRING, &(c).resume, "FILE",                                                                 \
+         "continue the run saved in FILE: same settings and data, --max-epochs counts all epochs", 0, 0, 0, NULL}
+
+/* After parsing: refuses what is not supported yet (checkpoints of a
+ * distributed run). Returns an exit code (0 = go on), having printed any error. */
+int pta_ckpt_check(const pta_ckpt *c, int distributed);
+
+/* Before training: records the data's CRC-32 and, with --resume, loads the
+ * trainer into run->pta and its curve into run->errors/seconds/epochs. */
+dn_status pta_ckpt_start(pta_ckpt *c, struct pta_run *run, const dn_dataset *train, dn_error *err);
+
+/* 0 when a resumed run has nothing left to train (cap reached, ε met). */
+int pta_ckpt_epochs_left(const pta_ckpt *c, const struct pta_run *run);
+
+/* After an epoch is recorded: saves when due. Non-zero stops training: a
+ * save failed (pta_ckpt_finish reports it) or the epoch cap is reached. */
+int pta_ckpt_after_epoch(pta_ckpt *c, struct pta_run *run, const dn_pta_epoch_report *report);
+
+/* After training: a failed save's error, else the last save if the final
+ * epoch has none yet; run->result counts the resumed epochs too. */
+dn_status pta_ckpt_finish(pta_ckpt *c, struct pta_run *run, dn_error *err);
+
+#endif /* DN_PTA_CHECKPOINT_H */

@@ -1,0 +1,430 @@
+/*
+ * aggregate.c — merging K models into one (mean, coordinate-wise median,
+ * trimmed mean, Krum), the faults used to test those rules, and the split
+ * of a training set into shards. Pure functions: no MPI here (see
+ * distributed.c), so every rule is testable in one process.
+ *
+ * Shapes: models (K, P) row-major, one model per row; out (P).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define SMALL_SORT 32 /* below this many values insertion sort beats qsort's call overhead */
+
+const char *dn_aggregate_rule_name(dn_aggregate_rule rule)
+{
+    switch (rule) {
+    case DN_AGG_MEAN: return "mean";
+    case DN_AGG_MEDIAN: return "median";
+    case DN_AGG_TRIMMED_MEAN: return "trimmed-mean";
+    case DN_AGG_KRUM: return "krum";
+    }
+    return "?";
+}
+
+void dn_aggregate_options_default(dn_aggregate_options *opt)
+{
+    opt->rule = DN_AGG_MEAN;
+    opt->trim = 0.25;
+    opt->faulty = 1;
+}
+
+size_t dn_first_nonfinite_f32(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return i;
+    return n;
+}
+
+size_t dn_first_nonfinite_f64(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return i;
+    return n;
+}
+
+/* The values dropped at each end by the trimmed mean. */
+static size_t trim_count(double trim, size_t k) { return (size_t)floor(trim * (double)k); }
+
+dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, dn_error *err)
+{
+    if (k < 1) return dn_fail(err, DN_ERR_USAGE, "aggregation needs at least one model");
+    switch (opt->rule) {
+    case DN_AGG_MEAN:
+    case DN_AGG_MEDIAN: return DN_OK;
+    case DN_AGG_TRIMMED_MEAN:
+        if (!(opt->trim >= 0 && opt->trim < 0.5))
+            return dn_fail(err, DN_ERR_USAGE, "trimmed mean: trim must be in [0, 0.5) (got %g)", opt->trim);
+        return DN_OK; /* t = ⌊trim·K⌋ < K/2 always leaves at least one value */
+    case DN_AGG_KRUM:
+        if (opt->faulty < 0)
+            return dn_fail(err, DN_ERR_USAGE, "krum: the number of faulty models must be ≥ 0 (got %d)", opt->faulty);
+        if (k < 2 * (size_t)opt->faulty + 3)
+            return dn_fail(err, DN_ERR_USAGE,
+                           "krum with f = %d faulty models needs at least 2f + 3 = %zu models, got %zu "
+                           "(lower --faulty or add workers)",
+                           opt->faulty, 2 * (size_t)opt->faulty + 3, k);
+        return DN_OK;
+    }
+    return dn_fail(err, DN_ERR_USAGE, "unknown aggregation rule %d", (int)opt->rule);
+}
+
+/* ---------------------------------------------------------------- mean */
+
+static dn_status check_weights(const double *weights, size_t k, double *sum, dn_error *err)
+{
+    *sum = 0;
+    for (size_t i = 0; i < k; i++) {
+        double w = weights ? weights[i] : 1.0;
+        if (!isfinite(w) || w < 0)
+            return dn_fail(err, DN_ERR_USAGE, "mean: weight %zu is %g; weights must be finite and ≥ 0", i, w);
+        *sum += w;
+    }
+    if (!(*sum > 0)) return dn_fail(err, DN_ERR_USAGE, "mean: the weights add up to 0");
+    return DN_OK;
+}
+
+dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const double *weights, float *out,
+                            dn_error *err)
+{
+    if (k < 1) return dn_fail(err, DN_ERR_USAGE, "aggregation needs at least one model");
+    double wsum;
+    dn_status s = check_weights(weights, k, &wsum, err);
+    if (s) return s;
+    /* A mean lets one bad value through to every coordinate it touches, so a
+     * non-finite model is refused whole rather than averaged in. */
+    for (size_t i = 0; i < k; i++) {
+        size_t at = dn_first_nonfinite_f32(models + i * p, p);
+        if (at < p)
+            return dn_fail(err, DN_ERR_NUMERIC, "mean: model %zu of %zu holds a non-finite value (%g at coordinate %zu)",
+                           i, k, (double)models[i * p + at], at);
+    }
+    for (size_t j = 0; j < p; j++) {
+        double acc = 0;
+        for (size_t i = 0; i < k; i++) acc += (weights ? weights[i] : 1.0) * (double)models[i * p + j];
+        out[j] = (float)(acc / wsum);
+    }
+    /* Finite inputs can still overflow float when averaged back (≈ FLT_MAX). */
+    size_t at = dn_first_nonfinite_f32(out, p);
+    if (at < p) return dn_fail(err, DN_ERR_NUMERIC, "mean: coordinate %zu overflows float", at);
+    return DN_OK;
+}
+
+/* ------------------------------------------------- median, trimmed mean */
+
+/* The total order of the robust rules: −Inf < finite < +Inf < NaN. */
+static int total_less(float a, float b)
+{
+    if (isnan(a)) return 0;
+    if (isnan(b)) return 1;
+    return a < b;
+}
+
+static int total_compare(const void *pa, const void *pb)
+{
+    float a = *(const float *)pa, b = *(const float *)pb;
+    return total_less(a, b) ? -1 : total_less(b, a) ? 1 : 0;
+}
+
+static void sort_values(float *v, size_t k)
+{
+    if (k > SMALL_SORT) {
+        qsort(v, k, sizeof *v, total_compare);
+        return;
+    }
+    for (size_t i = 1; i < k; i++) {
+        float x = v[i];
+        size_t j = i;
+        for (; j > 0 && total_less(x, v[j - 1]); j--) v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+/* Column j of models, sorted, into column (k floats). */
+static void sorted_column(const float *models, size_t k, size_t p, size_t j, float *column)
+{
+    for (size_t i = 0; i < k; i++) column[i] = models[i * p + j];
+    sort_values(column, k);
+}
+
+/* out[j] = mean of sorted[t … k−t−1] for every coordinate j: the median
+ * when t leaves one or two values, the trimmed mean otherwise. */
+static dn_status mean_of_middle(const float *models, size_t k, size_t p, size_t t, const char *rule, float *out,
+                                dn_error *err)
+{
+    float *column = malloc(k * sizeof *column);
+    if (!column) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for %zu models", rule, k);
+    for (size_t j = 0; j < p; j++) {
+        sorted_column(models, k, p, j, column);
+        double acc = 0;
+        for (size_t i = t; i < k - t; i++) acc += (double)column[i];
+        out[j] = (float)(acc / (double)(k - 2 * t));
+    }
+    free(column);
+    size_t at = dn_first_nonfinite_f32(out, p);
+    if (at < p)
+        return dn_fail(err, DN_ERR_NUMERIC,
+                       "%s: coordinate %zu is not finite: too many of the %zu models hold NaN, Inf or huge values there",
+                       rule, at, k);
+    return DN_OK;
+}
+
+dn_status dn_aggregate_median(const float *models, size_t k, size_t p, float *out, dn_error *err)
+{
+    if (k < 1) return dn_fail(err, DN_ERR_USAGE, "aggregation needs at least one model");
+    /* Odd k keeps the single middle value, even k the two middle ones. */
+    return mean_of_middle(models, k, p, (k - 1) / 2, "median", out, err);
+}
+
+dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, double trim, float *out, dn_error *err)
+{
+    dn_aggregate_options opt = {DN_AGG_TRIMMED_MEAN, trim, 0};
+    dn_status s = dn_aggregate_options_check(&opt, k, err);
+    if (s) return s;
+    return mean_of_middle(models, k, p, trim_count(trim, k), "trimmed mean", out, err);
+}
+
+/* ---------------------------------------------------------------- krum */
+
+/* ‖a − b‖², or +Inf when it is not finite (a NaN must lose, not compare false). */
+static double squared_distance(const float *a, const float *b, size_t p)
+{
+    double d = 0;
+    for (size_t j = 0; j < p; j++) {
+        double diff = (double)a[j] - (double)b[j];
+        d += diff * diff;
+    }
+    return isfinite(d) ? d : INFINITY;
+}
+
+static int double_compare(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+/* score[i] = Σ of the m smallest distances from model i to the others. */
+static void krum_scores(const double *dist, size_t k, size_t m, double *row, double *score)
+{
+    for (size_t i = 0; i < k; i++) {
+        size_t n = 0;
+        for (size_t j = 0; j < k; j++)
+            if (j != i) row[n++] = dist[i * k + j];
+        qsort(row, n, sizeof *row, double_compare);
+        double s = 0;
+        for (size_t t = 0; t < m; t++) s += row[t];
+        score[i] = s;
+    }
+}
+
+dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
+                            dn_error *err)
+{
+    dn_aggregate_options opt = {DN_AGG_KRUM, 0, faulty};
+    dn_status s = dn_aggregate_options_check(&opt, k, err);
+    if (s) return s;
+    double *dist = malloc(k * k * sizeof *dist), *row = malloc(k * sizeof *row), *score = calloc(k, sizeof *score);
+    if (!dist || !row || !score) {
+        free(dist), free(row), free(score);
+        return dn_fail(err, DN_ERR_NOMEM, "krum: out of memory for %zu models", k);
+    }
+    for (size_t i = 0; i < k; i++) {
+        dist[i * k + i] = 0;
+        for (size_t j = i + 1; j < k; j++)
+            dist[i * k + j] = dist[j * k + i] = squared_distance(models + i * p, models + j * p, p);
+    }
+    krum_scores(dist, k, k - (size_t)faulty - 2, row, score);
+    size_t best = 0;
+    for (size_t i = 1; i < k; i++)
+        if (score[i] < score[best]) best = i;
+    double best_score = score[best];
+    free(dist), free(row), free(score);
+    /* An infinite best score means no model is near enough to others to trust. */
+    if (!isfinite(best_score) || dn_first_nonfinite_f32(models + best * p, p) < p)
+        return dn_fail(err, DN_ERR_NUMERIC, "krum: no model of %zu is finite and close to its neighbours", k);
+    memcpy(out, models + best * p, p * sizeof *out);
+    if (chosen) *chosen = best;
+    return DN_OK;
+}
+
+dn_status dn_aggregate(const dn_aggregate_options *opt, const float *models, size_t k, size_t p,
+                       const double *weights, float *out, size_t *chosen, dn_error *err)
+{
+    dn_status s = dn_aggregate_options_check(opt, k, err);
+    if (s) return s;
+    if (chosen) *chosen = k;
+    switch (opt->rule) {
+    case DN_AGG_MEAN: return dn_aggregate_mean(models, k, p, weights, out, err);
+    case DN_AGG_MEDIAN: return dn_aggregate_median(models, k, p, out, err);
+    case DN_AGG_TRIMMED_MEAN: return dn_aggregate_trimmed_mean(models, k, p, opt->trim, out, err);
+    case DN_AGG_KRUM: return dn_aggregate_krum(models, k, p, opt->faulty, out, chosen, err);
+    }
+    return dn_fail(err, DN_ERR_USAGE, "unknown aggregation rule %d", (int)opt->rule);
+}
+
+/* -------------------------------------------------------------- faults */
+
+dn_status dn_fault_parse(const char *text, dn_fault *fault, dn_error *err)
+{
+    static const struct {
+        const char *name;
+        dn_fault_kind kind;
+    } names[] = {{"nan", DN_FAULT_NAN}, {"zero", DN_FAULT_ZERO}, {"random", DN_FAULT_RANDOM},
+                 {"sign-flip", DN_FAULT_SIGN_FLIP}};
+    fault->kind = DN_FAULT_NONE;
+    fault->scale = 1;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(text, names[i].name) == 0) {
+            fault->kind = names[i].kind;
+            return DN_OK;
+        }
+    if (strncmp(text, "scale:", 6) == 0) {
+        char *end;
+        double s = strtod(text + 6, &end);
+        if (end != text + 6 && *end == '\0' && isfinite(s)) {
+            fault->kind = DN_FAULT_SCALE;
+            fault->scale = s;
+            return DN_OK;
+        }
+    }
+    return dn_fail(err, DN_ERR_USAGE, "unknown fault '%s' (valid: nan, zero, random, scale:S with S a number, sign-flip)",
+                   text);
+}
+
+void dn_fault_format(const dn_fault *fault, char *buf, size_t size)
+{
+    switch (fault->kind) {
+    case DN_FAULT_NONE: snprintf(buf, size, "none"); return;
+    case DN_FAULT_NAN: snprintf(buf, size, "nan"); return;
+    case DN_FAULT_ZERO: snprintf(buf, size, "zero"); return;
+    case DN_FAULT_RANDOM: snprintf(buf, size, "random"); return;
+    case DN_FAULT_SCALE: snprintf(buf, size, "scale:%g", fault->scale); return;
+    case DN_FAULT_SIGN_FLIP: snprintf(buf, size, "sign-flip"); return;
+    }
+    snprintf(buf, size, "?");
+}
+
+/* The corrupted value of x (one draw from rng for DN_FAULT_RANDOM). */
+static double fault_value(const dn_fault *fault, double x, dn_rng *rng)
+{
+    switch (fault->kind) {
+    case DN_FAULT_NONE: return x;
+    case DN_FAULT_NAN: return NAN;
+    case DN_FAULT_ZERO: return 0;
+    case DN_FAULT_RANDOM: return dn_rng_normal(rng);
+    case DN_FAULT_SCALE: return x * fault->scale;
+    case DN_FAULT_SIGN_FLIP: return -x;
+    }
+    return x;
+}
+
+void dn_fault_apply_f32(const dn_fault *fault, float *v, size_t n, dn_rng *rng)
+{
+    for (size_t i = 0; i < n; i++) v[i] = (float)fault_value(fault, v[i], rng);
+}
+
+void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rng *rng)
+{
+    for (size_t i = 0; i < n; i++) v[i] = fault_value(fault, v[i], rng);
+}
+
+/* -------------------------------------------------------------- shards */
+
+size_t dn_shard_size(size_t n, int ranks, int rank)
+{
+    if (ranks < 1 || rank < 0 || rank >= ranks) return 0;
+    size_t k = (size_t)ranks, r = (size_t)rank;
+    return n / k + (r < n % k);
+}
+
+static size_t shard_first(size_t n, int ranks, int rank)
+{
+    size_t k = (size_t)ranks, r = (size_t)rank, rest = n % k;
+    return r * (n / k) + (r < rest ? r : rest);
+}
+
+static int size_compare(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    return (a > b) - (a < b);
+}
+
+dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
+                           dn_error *err)
+{
+    if (ranks < 1 || rank < 0 || rank >= ranks)
+        return dn_fail(err, DN_ERR_USAGE, "shard: rank %d is outside [0, %d)", rank, ranks);
+    size_t first = shard_first(n, ranks, rank), size = dn_shard_size(n, ranks, rank);
+    if (mode == DN_SHARD_CONTIGUOUS) {
+        for (size_t i = 0; i < size; i++) index[i] = first + i;
+        return DN_OK;
+    }
+    /* Every rank draws the same permutation from the same seed, so the
+     * blocks of positions they take are disjoint and cover [0, n). */
+    size_t *perm = malloc((n ? n : 1) * sizeof *perm);
+    if (!perm) return dn_fail(err, DN_ERR_NOMEM, "shard: out of memory for a permutation of %zu samples", n);
+    for (size_t i = 0; i < n; i++) perm[i] = i;
+    dn_rng rng;
+    dn_rng_seed(&rng, seed);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)dn_rng_below(&rng, i);
+        size_t t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+    memcpy(index, perm + first, size * sizeof *index);
+    free(perm);
+    qsort(index, size, sizeof *index, size_compare);
+    return DN_OK;
+}
+
+/* NULL after filling err: the constructors' way to fail. */
+static dn_dataset *no_dataset(dn_error *err, dn_status code, const char *what, size_t value)
+{
+    dn_fail(err, code, what, value);
+    return NULL;
+}
+
+dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t count, dn_error *err)
+{
+    for (size_t i = 0; i < count; i++)
+        if (index[i] >= set->count) {
+            dn_fail(err, DN_ERR_USAGE, "select: sample index %zu is outside the set of %zu", index[i], set->count);
+            return NULL;
+        }
+    size_t bytes;
+    if (dn_mul_overflows(count ? count : 1, DN_IMAGE_PIXELS, &bytes))
+        return no_dataset(err, DN_ERR_NOMEM, "select: %zu samples do not fit in memory", count);
+    dn_dataset *out = malloc(sizeof *out);
+    uint8_t *images = malloc(bytes), *labels = malloc(count ? count : 1);
+    if (!out || !images || !labels) {
+        free(out), free(images), free(labels);
+        return no_dataset(err, DN_ERR_NOMEM, "select: out of memory for %zu samples", count);
+    }
+    for (size_t i = 0; i < count; i++) {
+        memcpy(images + i * DN_IMAGE_PIXELS, set->images + index[i] * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS);
+        labels[i] = set->labels[index[i]];
+    }
+    *out = (dn_dataset){count, images, labels, 1};
+    return out;
+}
+
+dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
+                             uint64_t seed, dn_error *err)
+{
+    if (n > set->count) {
+        dn_fail(err, DN_ERR_USAGE, "shard: %zu samples asked of a set of %zu", n, set->count);
+        return NULL;
+    }
+    size_t size = dn_shard_size(n, ranks, rank);
+    size_t *index = malloc((size ? size : 1) * sizeof *index);
+    if (!index) return no_dataset(err, DN_ERR_NOMEM, "shard: out of memory for %zu indices", size);
+    dn_dataset *shard = NULL;
+    if (dn_shard_indices(n, ranks, rank, mode, seed, index, err) == DN_OK)
+        shard = dn_dataset_select(set, index, size, err);
+    free(index);
+    return shard;
+}

@@ -1,0 +1,159 @@
+/* checkpoint.c — the parts every checkpoint kind shares (checkpoint_internal.h).
+ *
+ * A checkpoint is read back to rebuild a trainer, so every metadata value is
+ * parsed strictly (a whole decimal string, a finite double) and every tensor
+ * must have exactly the dtype and shape the trainer needs: a file that a
+ * person or a fuzzer edited is refused with a message naming the key, never
+ * half-trusted. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint_internal.h"
+
+void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind)
+{
+    m->count = 0;
+    m->overflow = 0;
+    dn_ckpt_put_string(m, "format", DN_CKPT_FORMAT);
+    dn_ckpt_put_string(m, "format_version", DN_CKPT_FORMAT_VERSION);
+    dn_ckpt_put_string(m, "kind", kind);
+}
+
+void dn_ckpt_put_string(dn_ckpt_meta *m, const char *key, const char *value)
+{
+    if (m->count == DN_CKPT_MAX_META || strlen(value) >= DN_CKPT_VALUE_MAX) {
+        m->overflow = 1;
+        return;
+    }
+    char *slot = m->values[m->count];
+    snprintf(slot, DN_CKPT_VALUE_MAX, "%s", value);
+    m->entries[m->count++] = (dn_meta_entry){key, slot};
+}
+
+void dn_ckpt_put_u64(dn_ckpt_meta *m, const char *key, uint64_t value)
+{
+    char text[DN_CKPT_VALUE_MAX];
+    snprintf(text, sizeof text, "%" PRIu64, value);
+    dn_ckpt_put_string(m, key, text);
+}
+
+void dn_ckpt_put_double(dn_ckpt_meta *m, const char *key, double value)
+{
+    char text[DN_CKPT_VALUE_MAX];
+    snprintf(text, sizeof text, "%.17g", value);
+    dn_ckpt_put_string(m, key, text);
+}
+
+dn_status dn_ckpt_write(const char *path, const dn_tensor *tensors, size_t ntensors, const dn_ckpt_meta *m,
+                        dn_error *err)
+{
+    if (m->overflow) return dn_fail(err, DN_ERR_USAGE, "%s: checkpoint metadata does not fit (internal error)", path);
+    return dn_st_write(path, tensors, ntensors, m->entries, m->count, err);
+}
+
+dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err)
+{
+    dn_st_file *file = dn_st_read(path, err);
+    if (!file) return NULL;
+    const char *format = dn_st_meta(file, "format"), *version = dn_st_meta(file, "format_version");
+    const char *found = dn_st_meta(file, "kind");
+    dn_status st = DN_OK;
+    if (!format || strcmp(format, DN_CKPT_FORMAT) != 0)
+        st = dn_fail(err, DN_ERR_INPUT, "%s: not a digitnet checkpoint (metadata 'format' is %s)", path,
+                     format ? "not \"" DN_CKPT_FORMAT "\"" : "absent");
+    else if (!version || strcmp(version, DN_CKPT_FORMAT_VERSION) != 0)
+        st = dn_fail(err, DN_ERR_INPUT, "%s: checkpoint format version is %s (this build reads %s)", path,
+                     version ? "not supported" : "absent", DN_CKPT_FORMAT_VERSION);
+    else if (!found || strcmp(found, kind) != 0)
+        st = dn_fail(err, DN_ERR_INPUT, "%s: not a %s (its kind is %s)", path, kind,
+                     !found ? "absent" : strstr(found, "checkpoint") ? "another checkpoint" : "a model");
+    else if (!dn_st_meta(file, "payload_crc32"))
+        st = dn_fail(err, DN_ERR_INPUT, "%s: checkpoint has no payload_crc32: cannot verify it", path);
+    if (st != DN_OK) {
+        dn_st_free(file);
+        return NULL;
+    }
+    return file;
+}
+
+dn_status dn_ckpt_get_string(const dn_st_file *file, const char *path, const char *key, const char **out,
+                             dn_error *err)
+{
+    *out = dn_st_meta(file, key);
+    if (!*out) return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata lacks '%s'", path, key);
+    return DN_OK;
+}
+
+dn_status dn_ckpt_get_u64(const dn_st_file *file, const char *path, const char *key, uint64_t max, uint64_t *out,
+                          dn_error *err)
+{
+    const char *text;
+    dn_status st = dn_ckpt_get_string(file, path, key, &text, err);
+    if (st != DN_OK) return st;
+    /* strtoull alone would accept " 7", "+7" and "-7" (as a huge value). */
+    char *end;
+    errno = 0;
+    unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno == ERANGE || v > max)
+        return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata '%s' must be a whole number in [0, %" PRIu64 "]",
+                       path, key, max);
+    *out = (uint64_t)v;
+    return DN_OK;
+}
+
+dn_status dn_ckpt_get_double(const dn_st_file *file, const char *path, const char *key, double *out, dn_error *err)
+{
+    const char *text;
+    dn_status st = dn_ckpt_get_string(file, path, key, &text, err);
+    if (st != DN_OK) return st;
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v))
+        return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata '%s' must be a finite number", path, key);
+    *out = v;
+    return DN_OK;
+}
+
+static int all_finite(const dn_tensor *t, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        double v = t->dtype == DN_DTYPE_F32 ? (double)((const float *)t->data)[i] : ((const double *)t->data)[i];
+        if (!isfinite(v)) return 0;
+    }
+    return 1;
+}
+
+static const char *dtype_label(dn_dtype dtype)
+{
+    return dtype == DN_DTYPE_F32 ? "F32" : dtype == DN_DTYPE_F64 ? "F64" : "U8";
+}
+
+dn_status dn_ckpt_get_tensor(const dn_st_file *file, const char *path, const char *name, dn_dtype dtype, int ndim,
+                             const size_t *shape, int required, const dn_tensor **out, dn_error *err)
+{
+    const dn_tensor *t = dn_st_find(file, name);
+    *out = NULL;
+    if (!t) return required ? dn_fail(err, DN_ERR_INPUT, "%s: checkpoint has no tensor '%s'", path, name) : DN_OK;
+    int same = t->dtype == dtype && t->ndim == ndim;
+    size_t count = 1;
+    for (int d = 0; same && d < ndim; d++) {
+        same = t->shape[d] == shape[d];
+        count *= shape[d]; /* equal to the file's shape, whose byte size dn_st_read bounded */
+    }
+    if (!same) {
+        char want[64] = "";
+        for (int d = 0; d < ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), d ? ", %zu" : "%zu", shape[d]);
+        return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint tensor '%s' must be %s of shape (%s%s)", path, name,
+                       dtype_label(dtype), want, ndim == 1 ? "," : "");
+    }
+    if (dtype != DN_DTYPE_U8 && !all_finite(t, count))
+        return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint tensor '%s' holds a non-finite value", path, name);
+    *out = t;
+    return DN_OK;
+}

@@ -1,0 +1,58 @@
+/*
+ * checkpoint_internal.h — what every trainer's checkpoint shares (issue 7):
+ * the safetensors container with "format" = "digitnet", "format_version",
+ * "kind" = "<trainer>-checkpoint", and metadata values read back strictly.
+ * pta_checkpoint.c uses it; an MLP or distributed trainer adds its own
+ * <trainer>_checkpoint.c on top of the same helpers. Not installed.
+ */
+#ifndef DN_CHECKPOINT_INTERNAL_H
+#define DN_CHECKPOINT_INTERNAL_H
+
+#include "internal.h"
+
+#define DN_CKPT_FORMAT "digitnet"
+#define DN_CKPT_FORMAT_VERSION "1"
+#define DN_CKPT_MAX_META 32
+#define DN_CKPT_VALUE_MAX 40 /* "%.17g" of any double, or a u64, fits */
+
+/* Metadata being built for a checkpoint: the format keys first, then
+ * entries added with the dn_ckpt_put_* helpers (values copied in place). */
+typedef struct dn_ckpt_meta {
+    dn_meta_entry entries[DN_CKPT_MAX_META];
+    char values[DN_CKPT_MAX_META][DN_CKPT_VALUE_MAX];
+    size_t count;
+    int overflow; /* an entry did not fit: dn_ckpt_write refuses */
+} dn_ckpt_meta;
+
+void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind);
+/* key must be a string literal (or outlive m). */
+void dn_ckpt_put_string(dn_ckpt_meta *m, const char *key, const char *value);
+void dn_ckpt_put_u64(dn_ckpt_meta *m, const char *key, uint64_t value);
+/* "%.17g": strtod gives back the same double. */
+void dn_ckpt_put_double(dn_ckpt_meta *m, const char *key, double value);
+
+/* Writes tensors and m to path atomically (dn_st_write). */
+dn_status dn_ckpt_write(const char *path, const dn_tensor *tensors, size_t ntensors, const dn_ckpt_meta *m,
+                        dn_error *err);
+
+/* Reads path and checks that it is a digitnet checkpoint of this kind with
+ * a payload CRC. A model file gets a message saying it is not a checkpoint. */
+dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err);
+
+/* The value of key as an integer in [0, max]: decimal digits only, no sign,
+ * space or overflow. DN_ERR_INPUT naming the file and key otherwise. */
+dn_status dn_ckpt_get_u64(const dn_st_file *file, const char *path, const char *key, uint64_t max, uint64_t *out,
+                          dn_error *err);
+/* The value of key as a finite double (the whole string must parse). */
+dn_status dn_ckpt_get_double(const dn_st_file *file, const char *path, const char *key, double *out, dn_error *err);
+/* The value of key, which must be present. */
+dn_status dn_ckpt_get_string(const dn_st_file *file, const char *path, const char *key, const char **out,
+                             dn_error *err);
+
+/* The tensor called name with exactly this dtype and shape (ndim values),
+ * every value finite for F32 and F64. *out is NULL when it is absent and
+ * not required. */
+dn_status dn_ckpt_get_tensor(const dn_st_file *file, const char *path, const char *name, dn_dtype dtype, int ndim,
+                             const size_t *shape, int required, const dn_tensor **out, dn_error *err);
+
+#endif /* DN_CHECKPOINT_INTERNAL_H */

@@ -1,0 +1,212 @@
+/*
+ * distributed_checkpoint.c — checkpoints of a distributed MLP run (see
+ * dn_mlp_dist_checkpoint_save in digitnet.h), on the shared checkpoint
+ * container (checkpoint_internal.h).
+ *
+ * Only rank 0 touches the file. Saving gathers what differs between ranks
+ * (each rank's fault generator) to rank 0 first; loading broadcasts
+ * everything rank 0 read, so a cluster without a shared folder resumes too.
+ * Either way the outcome is broadcast, so every rank returns the same status
+ * and none is left waiting in a collective.
+ *
+ * Tensors: "params" F32 (P), "moment1" / "moment2" F32 (P) when the
+ * optimiser has them, "rng" U8 (K, 32): each rank's xoshiro state as four
+ * little-endian u64.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint_internal.h"
+#include "mlp_internal.h"
+
+#define DIST_CKPT_KIND "mlp-distributed-checkpoint"
+#define RNG_BYTES 32 /* four u64 */
+
+/* "300,100": the hidden sizes, as the "hidden" metadata of MLP models. */
+static void hidden_text(const dn_mlp_options *o, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < o->n_hidden && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, i ? ",%zu" : "%zu", o->hidden[i]);
+}
+
+static void rng_to_bytes(const uint64_t s[4], uint8_t *out)
+{
+    for (int i = 0; i < 4; i++)
+        for (int b = 0; b < 8; b++) out[i * 8 + b] = (uint8_t)(s[i] >> (8 * b));
+}
+
+static void rng_from_bytes(const uint8_t *in, uint64_t s[4])
+{
+    for (int i = 0; i < 4; i++) {
+        s[i] = 0;
+        for (int b = 0; b < 8; b++) s[i] |= (uint64_t)in[i * 8 + b] << (8 * b);
+    }
+}
+
+/* Every rank gets rank 0's status and message. */
+static dn_status share_outcome(dn_comm *comm, dn_status local, dn_error *err)
+{
+    dn_error shared = {local, ""};
+    if (local && err) shared = *err;
+    dn_status s = dn_comm_broadcast(comm, &shared, sizeof shared, DN_COMM_BYTE, 0, err);
+    if (s) return s;
+    if (shared.code && err) *err = shared;
+    return shared.code;
+}
+
+/* ---------------------------------------------------------------- saving */
+
+static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int K, const uint8_t *rng,
+                            dn_error *err)
+{
+    char hidden[DN_CKPT_VALUE_MAX];
+    hidden_text(&mlp->opt, hidden, sizeof hidden);
+    dn_ckpt_meta m;
+    dn_ckpt_meta_init(&m, DIST_CKPT_KIND);
+    dn_ckpt_put_string(&m, "mode", mode);
+    dn_ckpt_put_u64(&m, "ranks", (uint64_t)K);
+    dn_ckpt_put_string(&m, "hidden", hidden);
+    dn_ckpt_put_u64(&m, "params", mlp->nparams);
+    dn_ckpt_put_u64(&m, "seed", mlp->opt.seed);
+    dn_ckpt_put_u64(&m, "epochs_done", (uint64_t)mlp->epochs_done);
+    dn_ckpt_put_u64(&m, "train_size", mlp->train_size);
+    dn_ckpt_put_u64(&m, "adam_t", mlp->adam_t);
+    dn_tensor t[4];
+    size_t n = 0;
+    t[n++] = (dn_tensor){"params", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->params};
+    if (mlp->moment1) t[n++] = (dn_tensor){"moment1", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->moment1};
+    if (mlp->moment2) t[n++] = (dn_tensor){"moment2", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->moment2};
+    t[n++] = (dn_tensor){"rng", DN_DTYPE_U8, 2, {(size_t)K, RNG_BYTES}, rng};
+    return dn_ckpt_write(path, t, n, &m, err);
+}
+
+dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
+                                      const dn_rng *rng, dn_error *err)
+{
+    int K = dn_comm_size(comm), root = dn_comm_rank(comm) == 0;
+    uint8_t mine[RNG_BYTES] = {0}, *all = root ? calloc((size_t)K, RNG_BYTES) : NULL;
+    if (rng) rng_to_bytes(rng->s, mine);
+    int failed = root && !all;
+    dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
+    if (!s && failed) s = dn_fail(err, DN_ERR_NOMEM, "%s: rank 0 is out of memory for the checkpoint", path);
+    if (!s) s = dn_comm_gather(comm, mine, RNG_BYTES, DN_COMM_BYTE, all, 0, err);
+    if (s) {
+        free(all);
+        return s;
+    }
+    dn_status written = root ? write_file(mlp, path, mode, K, all, err) : DN_OK;
+    free(all);
+    return share_outcome(comm, written, err);
+}
+
+/* --------------------------------------------------------------- loading */
+
+/* What rank 0 read, in the order it is broadcast. */
+typedef struct dist_saved {
+    uint64_t has_moment1, has_moment2, adam_t, epochs_done, train_size;
+} dist_saved;
+
+static dn_status check_meta(const dn_st_file *f, const char *path, const dn_mlp *mlp, const char *mode, int K,
+                            dist_saved *saved, dn_error *err)
+{
+    const char *found_mode, *found_hidden;
+    uint64_t ranks, params;
+    char hidden[DN_CKPT_VALUE_MAX];
+    hidden_text(&mlp->opt, hidden, sizeof hidden);
+    dn_status s = dn_ckpt_get_string(f, path, "mode", &found_mode, err);
+    if (!s) s = dn_ckpt_get_string(f, path, "hidden", &found_hidden, err);
+    if (!s) s = dn_ckpt_get_u64(f, path, "ranks", 1u << 20, &ranks, err);
+    if (!s) s = dn_ckpt_get_u64(f, path, "params", DN_MLP_MAX_PARAMS, &params, err);
+    if (!s) s = dn_ckpt_get_u64(f, path, "epochs_done", 1u << 30, &saved->epochs_done, err);
+    if (!s) s = dn_ckpt_get_u64(f, path, "train_size", DN_DATASET_MAX_COUNT, &saved->train_size, err);
+    if (!s) s = dn_ckpt_get_u64(f, path, "adam_t", UINT64_MAX, &saved->adam_t, err);
+    if (s) return s;
+    if (strcmp(found_mode, mode) != 0)
+        return dn_fail(err, DN_ERR_INPUT, "%s: a --distributed %s checkpoint, not %s", path, found_mode, mode);
+    if (ranks != (uint64_t)K)
+        return dn_fail(err, DN_ERR_INPUT, "%s: written by a job of %llu ranks; resume it with mpirun -np %llu", path,
+                       (unsigned long long)ranks, (unsigned long long)ranks);
+    if (strcmp(found_hidden, hidden) != 0 || params != mlp->nparams)
+        return dn_fail(err, DN_ERR_INPUT, "%s: a network with hidden layers \"%s\", not \"%s\"", path, found_hidden,
+                       hidden);
+    return DN_OK;
+}
+
+/* Rank 0: reads path into mlp (params, moments) and *saved, rng into all. */
+static dn_status read_file(dn_mlp *mlp, const char *path, const char *mode, int K, dist_saved *saved, uint8_t *all,
+                           dn_error *err)
+{
+    dn_st_file *f = dn_ckpt_read(path, DIST_CKPT_KIND, err);
+    if (!f) return err ? err->code : DN_ERR_INPUT;
+    const dn_tensor *params, *m1, *m2, *rng;
+    size_t p_shape[1] = {mlp->nparams}, rng_shape[2] = {(size_t)K, RNG_BYTES};
+    dn_status s = check_meta(f, path, mlp, mode, K, saved, err);
+    if (!s) s = dn_ckpt_get_tensor(f, path, "params", DN_DTYPE_F32, 1, p_shape, 1, &params, err);
+    if (!s) s = dn_ckpt_get_tensor(f, path, "moment1", DN_DTYPE_F32, 1, p_shape, 0, &m1, err);
+    if (!s) s = dn_ckpt_get_tensor(f, path, "moment2", DN_DTYPE_F32, 1, p_shape, 0, &m2, err);
+    if (!s) s = dn_ckpt_get_tensor(f, path, "rng", DN_DTYPE_U8, 2, rng_shape, 1, &rng, err);
+    if (!s) {
+        memcpy(mlp->params, params->data, mlp->nparams * sizeof(float));
+        saved->has_moment1 = m1 != NULL, saved->has_moment2 = m2 != NULL;
+        if (m1 && (mlp->moment1 || (mlp->moment1 = malloc(mlp->nparams * sizeof(float)))))
+            memcpy(mlp->moment1, m1->data, mlp->nparams * sizeof(float));
+        if (m2 && (mlp->moment2 || (mlp->moment2 = malloc(mlp->nparams * sizeof(float)))))
+            memcpy(mlp->moment2, m2->data, mlp->nparams * sizeof(float));
+        if ((m1 && !mlp->moment1) || (m2 && !mlp->moment2))
+            s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the optimiser state", path);
+        memcpy(all, rng->data, (size_t)K * RNG_BYTES);
+    }
+    dn_st_free(f);
+    return s;
+}
+
+/* A moment buffer as the checkpoint says: received, or absent (freed). */
+static dn_status receive_moment(dn_comm *comm, float **moment, size_t P, uint64_t present, dn_error *err)
+{
+    if (!present) {
+        free(*moment); /* the optimiser allocates it again, zeroed, on its next update */
+        *moment = NULL;
+        return DN_OK;
+    }
+    int failed = !*moment && !(*moment = malloc(P * sizeof(float)));
+    dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
+    if (!s && failed) s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the optimiser state");
+    if (!s) s = dn_comm_broadcast(comm, *moment, P, DN_COMM_F32, 0, err);
+    return s;
+}
+
+static dn_status receive_state(dn_mlp *mlp, dn_comm *comm, dist_saved *saved, dn_error *err)
+{
+    dn_status s = dn_comm_broadcast(comm, saved, 5, DN_COMM_U64, 0, err);
+    if (!s) s = dn_comm_broadcast(comm, mlp->params, mlp->nparams, DN_COMM_F32, 0, err);
+    if (!s) s = receive_moment(comm, &mlp->moment1, mlp->nparams, saved->has_moment1, err);
+    if (!s) s = receive_moment(comm, &mlp->moment2, mlp->nparams, saved->has_moment2, err);
+    if (s) return s;
+    mlp->adam_t = saved->adam_t;
+    mlp->epochs_done = (int)saved->epochs_done;
+    mlp->train_size = (size_t)saved->train_size;
+    return DN_OK;
+}
+
+dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
+                                      dn_error *err)
+{
+    int K = dn_comm_size(comm), rank = dn_comm_rank(comm);
+    uint8_t *all = calloc((size_t)K, RNG_BYTES);
+    dist_saved saved = {0, 0, 0, 0, 0};
+    dn_status s = all ? DN_OK : dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", path);
+    if (!s && rank == 0) s = read_file(mlp, path, mode, K, &saved, all, err);
+    /* The outcome of reading decides for everyone; a rank short of memory
+     * for the table above still joins (and then fails with the others). */
+    int failed = s != DN_OK;
+    dn_status shared = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
+    if (!shared) shared = share_outcome(comm, rank == 0 ? s : DN_OK, err);
+    if (!shared && failed) shared = s ? s : dn_fail(err, DN_ERR_NOMEM, "%s: a rank is out of memory", path);
+    if (!shared) shared = receive_state(mlp, comm, &saved, err);
+    if (!shared) shared = dn_comm_broadcast(comm, all, (size_t)K * RNG_BYTES, DN_COMM_BYTE, 0, err);
+    if (!shared && rng) rng_from_bytes(all + (size_t)rank * RNG_BYTES, rng->s);
+    free(all);
+    return shared;
+}

@@ -1,0 +1,330 @@
+/*
+ * distributed_mlp.c — an MLP trained across the ranks of a job: synchronous
+ * data-parallel SGD (dn_mlp_sync_epoch) and federated averaging
+ * (dn_fedavg_round). Communication goes through dn_comm_* only.
+ *
+ * Both use the network's public API for the arithmetic (backprop, update,
+ * train_epoch) and reach into dn_mlp (mlp_internal.h) only for training
+ * bookkeeping that has no public setter: epochs done, the training-set
+ * size, the optimiser state.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlp_internal.h"
+
+/* ------------------------------------------------------------------ sync */
+
+/* The order dn_mlp_train_epoch visits n samples in during epoch `epoch`:
+ * the same Fisher–Yates shuffle from the same (seed, epoch) as
+ * shuffle_order in mlp_train.c, so K ranks walk the batches one process
+ * walks. tests/cli_mpi_mlp.sh checks one rank against `digitnet mlp` bit
+ * for bit, which catches any drift between the two. */
+static void epoch_order(uint64_t seed, int epoch, uint32_t *order, size_t n)
+{
+    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+    dn_rng rng;
+    dn_rng_seed(&rng, seed ^ (0x5348554646ULL * (uint64_t)(epoch + 1))); /* "SHUFF" × (e+1) */
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)dn_rng_below(&rng, i + 1);
+        uint32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+/* Where rank's part of a batch of B starts: the sizes of the lower ranks. */
+static size_t part_first(size_t B, int ranks, int rank)
+{
+    size_t first = 0;
+    for (int r = 0; r < rank; r++) first += dn_shard_size(B, ranks, r);
+    return first;
+}
+
+typedef struct sync_epoch_state {
+    dn_comm *comm;
+    int deterministic;
+    const dn_dataset *train;
+    uint32_t *order;  /* (n) the epoch's order */
+    uint8_t *images;  /* (part, 784) this rank's part of the batch, gathered */
+    uint8_t *labels;  /* (part) */
+    double loss_sum;  /* Σ per-sample loss over this rank's parts */
+    size_t correct;
+    double lr;        /* the rate of the last batch, for the report */
+} sync_epoch_state;
+
+/* Σ over ranks of the gradient buffer, then a check that every rank can
+ * agree on: one NaN anywhere makes the sum NaN everywhere. */
+static dn_status reduce_gradients(sync_epoch_state *st, float *grads, size_t P, dn_error *err)
+{
+    return st->deterministic ? dn_comm_allreduce_sum_ordered_f32(st->comm, grads, P, err)
+                             : dn_comm_allreduce(st->comm, grads, P, DN_COMM_F32, DN_COMM_SUM, err);
+}
+
+/* Batch [first, first + B) of the order: this rank's part, the sum, the update. */
+static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, size_t B, double lr, dn_error *err)
+{
+    int K = dn_comm_size(st->comm), rank = dn_comm_rank(st->comm);
+    size_t part = dn_shard_size(B, K, rank), at = first + part_first(B, K, rank), P;
+    for (size_t i = 0; i < part; i++) {
+        size_t sample = st->order[at + i];
+        memcpy(st->images + i * DN_IMAGE_PIXELS, st->train->images + sample * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS);
+        st->labels[i] = st->train->labels[sample];
+    }
+    float *grads = dn_mlp_grads(mlp, &P);
+    dn_mlp_batch_stats stats = {0, 0};
+    dn_mlp_zero_grad(mlp);
+    dn_error local_err = {0};
+    dn_status local = dn_mlp_backprop(mlp, st->images, st->labels, part, &stats, &local_err);
+    if (local) grads[0] = NAN; /* tell the other ranks through the sum itself: they must stop too */
+    else if (part != B) {
+        float scale = (float)part / (float)B; /* mean over the part → its share of the batch mean */
+        for (size_t i = 0; i < P; i++) grads[i] *= scale;
+    }
+    dn_status s = reduce_gradients(st, grads, P, err);
+    if (s) return s;
+    if (local) {
+        *err = local_err;
+        return local;
+    }
+    if (dn_first_nonfinite_f32(grads, P) < P)
+        return dn_fail(err, DN_ERR_NUMERIC,
+                       "epoch %d: another rank's loss or the summed gradient is not finite at learning rate %g: "
+                       "training diverged, lower the learning rate (--lr)",
+                       mlp->epochs_done + 1, lr);
+    st->loss_sum += stats.loss * (double)part;
+    st->correct += stats.correct;
+    return dn_mlp_update(mlp, lr, err);
+}
+
+static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
+{
+    const size_t n = st->train->count, batch = mlp->opt.batch, nbatches = (n + batch - 1) / batch;
+    dn_status s = DN_OK;
+    for (size_t i = 0; i < nbatches && !s; i++) {
+        size_t first = i * batch, B = n - first < batch ? n - first : batch;
+        st->lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
+        s = sync_batch(mlp, st, first, B, st->lr, err);
+    }
+    return s;
+}
+
+/* Loss and accuracy over every rank's parts: one small allreduce. */
+static dn_status sync_report(dn_mlp *mlp, sync_epoch_state *st, double t0, dn_mlp_epoch_report *report,
+                             dn_error *err)
+{
+    double sums[2] = {st->loss_sum, (double)st->correct}; /* counts stay exact in double */
+    dn_status s = dn_comm_allreduce(st->comm, sums, 2, DN_COMM_F64, DN_COMM_SUM, err);
+    if (s || !report) return s;
+    size_t n = st->train->count;
+    *report = (dn_mlp_epoch_report){mlp->epochs_done - 1, n, sums[0] / (double)n, sums[1] / (double)n, st->lr,
+                                    dn_now_seconds() - t0};
+    return DN_OK;
+}
+
+dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
+                            dn_mlp_epoch_report *report, dn_error *err)
+{
+    const size_t n = train->count, batch = mlp->opt.batch;
+    if (n == 0) return dn_fail(err, DN_ERR_USAGE, "the training set is empty");
+    if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
+    double t0 = dn_now_seconds();
+    size_t rows = dn_shard_size(n < batch ? n : batch, dn_comm_size(comm), 0); /* rank 0's part is the largest */
+    sync_epoch_state st = {comm, deterministic, train, malloc(n * sizeof(uint32_t)),
+                           malloc((rows ? rows : 1) * DN_IMAGE_PIXELS), malloc(rows ? rows : 1), 0, 0, 0};
+    /* Agree on memory before the first collective of the epoch. */
+    int failed = !st.order || !st.images || !st.labels;
+    dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
+    if (!s && failed) s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the epoch's order of %zu samples", n);
+    if (!s) {
+        epoch_order(mlp->opt.seed, mlp->epochs_done, st.order, n);
+        s = sync_batches(mlp, &st, err);
+    }
+    free(st.order), free(st.images), free(st.labels);
+    if (s) return s;
+    /* Every rank holds the same parameters, so every rank reaches the same verdict. */
+    if (dn_first_nonfinite_f32(mlp->params, mlp->nparams) < mlp->nparams)
+        return dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf: lower the learning rate (--lr)",
+                       mlp->epochs_done + 1);
+    mlp->epochs_done++;
+    mlp->train_size = n;
+    return sync_report(mlp, &st, t0, report, err);
+}
+
+/* ---------------------------------------------------------------- fedavg */
+
+void dn_fedavg_options_default(dn_fedavg_options *opt)
+{
+    opt->local_epochs = 1;
+    dn_aggregate_options_default(&opt->aggregate);
+    opt->fault = (dn_fault){DN_FAULT_NONE, 1};
+}
+
+/* Each round starts from the master's model with no memory of the last
+ * round's steps: FedAvg's local SGD, and nothing per worker to checkpoint. */
+static void reset_optimizer(dn_mlp *mlp)
+{
+    if (mlp->moment1) memset(mlp->moment1, 0, mlp->nparams * sizeof(float));
+    if (mlp->moment2) memset(mlp->moment2, 0, mlp->nparams * sizeof(float));
+    mlp->adam_t = 0;
+}
+
+/* E local epochs on the shard. *diverged is set (and the rest skipped) when
+ * the loss or a parameter went non-finite; other failures are returned. */
+static dn_status local_training(dn_mlp *mlp, const dn_dataset *shard, int epochs, double *loss, int *diverged,
+                                dn_error *err)
+{
+    *loss = 0, *diverged = 0;
+    for (int e = 0; e < epochs; e++) {
+        dn_mlp_epoch_report r;
+        dn_error local = {0};
+        dn_status s = dn_mlp_train_epoch(mlp, shard, &r, &local);
+        if (s == DN_ERR_NUMERIC) {
+            *diverged = 1;
+            return DN_OK;
+        }
+        if (s) {
+            *err = local;
+            return s;
+        }
+        *loss = r.train_loss;
+    }
+    return DN_OK;
+}
+
+/* Buffers the master needs for the merge. */
+typedef struct fedavg_master {
+    float *models;   /* (K, P) gathered */
+    float *previous; /* (P) the model broadcast this round */
+    double *info;    /* (K, 2) gathered: shard size, loss × shard size */
+    double *weights; /* (K) */
+} fedavg_master;
+
+static void master_free(fedavg_master *m)
+{
+    free(m->models), free(m->previous), free(m->info), free(m->weights);
+    memset(m, 0, sizeof *m);
+}
+
+static int master_alloc(fedavg_master *m, size_t K, size_t P)
+{
+    size_t bytes;
+    memset(m, 0, sizeof *m);
+    if (dn_mul_overflows(K, P, &bytes) || dn_mul_overflows(bytes, sizeof(float), &bytes)) return 0;
+    m->models = malloc(bytes);
+    m->previous = malloc(P * sizeof(float));
+    m->info = malloc(2 * K * sizeof(double));
+    m->weights = malloc(K * sizeof(double));
+    return m->models && m->previous && m->info && m->weights;
+}
+
+/* The merge on the master: out = aggregate of the gathered models, or the
+ * previous model when that fails (report says why). */
+static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *opt, size_t K, size_t P, float *out,
+                              dn_fedavg_report *report)
+{
+    size_t samples = 0;
+    double loss = 0;
+    for (size_t r = 0; r < K; r++) {
+        m->weights[r] = m->info[2 * r];
+        samples += (size_t)m->info[2 * r];
+        loss += m->info[2 * r + 1];
+    }
+    report->samples = samples;
+    report->train_loss = samples ? loss / (double)samples : 0;
+    if (opt->aggregate.rule == DN_AGG_MEAN)
+        for (size_t r = 0; r < K; r++)
+            if (dn_first_nonfinite_f32(m->models + r * P, P) < P) {
+                /* Named here by rank: the mean itself would only say "model r". */
+                report->refused = 1, report->bad_rank = (int)r;
+                snprintf(report->reason, sizeof report->reason,
+                         "rank %zu sent a non-finite model: refused under mean, previous model kept", r);
+                memcpy(out, m->previous, P * sizeof *out);
+                return DN_OK;
+            }
+    dn_error why = {0};
+    size_t chosen = K;
+    dn_status s = dn_aggregate(&opt->aggregate, m->models, K, P, m->weights, out, &chosen, &why);
+    if (s == DN_ERR_USAGE || s == DN_ERR_NOMEM) return s;
+    if (chosen < K) report->chosen_rank = (int)chosen;
+    if (s) {
+        report->refused = 1;
+        /* The rule's message, cut if need be to leave room for the outcome. */
+        snprintf(report->reason, sizeof report->reason, "%.480s: previous model kept", why.message);
+        memcpy(out, m->previous, P * sizeof *out);
+    }
+    return DN_OK;
+}
+
+/* What this rank sends: its parameters, or a corrupted copy on a faulty
+ * rank, or NaN when its local training diverged. *copy is malloc'd when
+ * the parameters themselves cannot be sent. */
+static dn_status outgoing(float *params, size_t P, const dn_fedavg_options *opt, int diverged, dn_rng *fault_rng,
+                          float **send, float **copy, dn_error *err)
+{
+    *send = params, *copy = NULL;
+    if (opt->fault.kind == DN_FAULT_NONE && !diverged) return DN_OK;
+    if (!(*copy = malloc(P * sizeof **copy))) return dn_fail(err, DN_ERR_NOMEM, "out of memory for the model to send");
+    memcpy(*copy, params, P * sizeof **copy);
+    dn_fault nan_fault = {DN_FAULT_NAN, 1};
+    dn_fault_apply_f32(diverged ? &nan_fault : &opt->fault, *copy, P, fault_rng);
+    *send = *copy;
+    return DN_OK;
+}
+
+/* Steps 2–3 on every rank, step 4 on the master. */
+static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
+                                 dn_rng *fault_rng, fedavg_master *m, dn_fedavg_report *report, dn_error *err)
+{
+    size_t P, K = (size_t)dn_comm_size(comm);
+    float *params = dn_mlp_params(mlp, &P), *send = NULL, *copy = NULL;
+    int round = mlp->epochs_done / opt->local_epochs, diverged = 0;
+    double loss = 0;
+    reset_optimizer(mlp);
+    dn_error local_err = {0};
+    dn_status local = local_training(mlp, shard, opt->local_epochs, &loss, &diverged, &local_err);
+    if (!local) local = outgoing(params, P, opt, diverged, fault_rng, &send, &copy, &local_err);
+    /* Ranks agree on failures first, so none waits in a gather another left. */
+    int failed = local != DN_OK;
+    dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
+    if (!s && failed && local) *err = local_err, s = local;
+    else if (!s && failed) s = dn_fail(err, DN_ERR_MPI, "another rank failed in round %d", round + 1);
+    double info[2] = {(double)shard->count, loss * (double)shard->count};
+    if (!s) s = dn_comm_gather(comm, send, P, DN_COMM_F32, m->models, 0, err);
+    if (!s) s = dn_comm_gather(comm, info, 2, DN_COMM_F64, m->info, 0, err);
+    free(copy);
+    mlp->epochs_done = (round + 1) * opt->local_epochs; /* the same on every rank, diverged or not */
+    if (s || dn_comm_rank(comm) != 0) return s;
+    if ((s = master_merge(m, opt, K, P, params, report))) return dn_fail(err, s, "fedavg: the merge failed");
+    mlp->train_size = report->samples;
+    return DN_OK;
+}
+
+dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
+                          dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err)
+{
+    dn_fedavg_report local_report;
+    if (!report) report = &local_report;
+    double t0 = dn_now_seconds();
+    size_t P, K = (size_t)dn_comm_size(comm);
+    float *params = dn_mlp_params(mlp, &P);
+    if (opt->local_epochs < 1) return dn_fail(err, DN_ERR_USAGE, "fedavg: local epochs must be ≥ 1");
+    dn_status s = dn_aggregate_options_check(&opt->aggregate, K, err);
+    if (s) return s;
+    *report = (dn_fedavg_report){mlp->epochs_done / opt->local_epochs, 0, 0, 0, -1, -1, 0, ""};
+    fedavg_master m = {0};
+    int failed = dn_comm_rank(comm) == 0 && !master_alloc(&m, K, P);
+    if ((s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err))) goto done;
+    if (failed) {
+        s = dn_fail(err, DN_ERR_NOMEM, "fedavg: the master is out of memory for %zu models of %zu values", K, P);
+        goto done;
+    }
+    if ((s = dn_comm_broadcast(comm, params, P, DN_COMM_F32, 0, err))) goto done;
+    if (m.previous) memcpy(m.previous, params, P * sizeof *params);
+    s = fedavg_exchange(mlp, shard, comm, opt, fault_rng, &m, report, err);
+done:
+    master_free(&m);
+    report->seconds = dn_now_seconds() - t0;
+    return s;
+}

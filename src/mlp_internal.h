@@ -1,0 +1,121 @@
+/*
+ * mlp_internal.h — the inside of dn_mlp and the layer kernels, shared by
+ * mlp.c (network, inference), mlp_train.c (backprop, optimisers),
+ * mlp_layers.c (kernels) and mlp_model.c (files).
+ *
+ * Shape letters, as in the kernels: B rows of a mini-batch, C input
+ * features of a layer, OC its output features.
+ */
+#ifndef DN_MLP_INTERNAL_H
+#define DN_MLP_INTERNAL_H
+
+#include "internal.h"
+
+#define DN_MLP_MAX_LAYERS (DN_MLP_MAX_HIDDEN + 1)
+
+/* What a dense layer applies after W x + b. IDENTITY is the output layer of
+ * a cross-entropy network: the softmax is fused with the loss instead. */
+typedef enum dn_act {
+    DN_ACT_FN_IDENTITY = 0,
+    DN_ACT_FN_SIGMOID,
+    DN_ACT_FN_TANH,
+    DN_ACT_FN_RELU
+} dn_act;
+
+/* One layer's slice of a parameter-shaped buffer. */
+typedef struct dn_dense_view {
+    float *weight; /* (OC, C) row-major */
+    float *bias;   /* (OC) */
+} dn_dense_view;
+
+/* Buffers a mini-batch of up to `rows` samples needs; one allocation. */
+typedef struct dn_mlp_workspace {
+    size_t rows;
+    float *block;                          /* owns everything below */
+    float *act[DN_MLP_MAX_LAYERS + 1];     /* act[0] = x (rows, 784); act[k+1] (rows, n_{k+1}) */
+    float *delta[2];                       /* (rows, widest layer output): ping-pong ∂L/∂a */
+    uint8_t *labels;                       /* (rows) the batch's labels, gathered */
+} dn_mlp_workspace;
+
+struct dn_mlp {
+    dn_mlp_options opt;
+    int nlayers;                             /* L */
+    size_t width[DN_MLP_MAX_LAYERS + 1];     /* n_0 = 784 … n_L = 10 */
+    size_t nparams;
+    float *params;                           /* (nparams) W_0 b_0 W_1 b_1 … */
+    float *grads;                            /* (nparams) same layout */
+    dn_dense_view layer[DN_MLP_MAX_LAYERS];  /* views into params */
+    dn_dense_view dlayer[DN_MLP_MAX_LAYERS]; /* views into grads */
+    /* optimiser state, allocated on the first update */
+    float *moment1;  /* (nparams) SGD velocity v or Adam m */
+    float *moment2;  /* (nparams) Adam s */
+    uint64_t adam_t; /* Adam steps taken */
+    /* training */
+    dn_mlp_workspace ws;
+    /* layer 0 restricted to the pixels the batch uses (see mlp_train.c) */
+    uint16_t used[DN_IMAGE_PIXELS]; /* (nused) pixel indices, ascending */
+    size_t nused;                   /* DN_IMAGE_PIXELS when the batch is not compacted */
+    float *w0_used;                 /* (n_1, nused) W_0 at those columns */
+    float *dw0_used;                /* (n_1, nused) their gradient, before it is scattered back */
+    uint32_t *order; /* (order_n) the epoch's sample order */
+    size_t order_n;
+    int epochs_done;
+    size_t train_size;
+};
+
+/* The activation function layer k applies. */
+dn_act dn_mlp_act_(const dn_mlp *mlp, int k);
+
+/* ---- kernels (mlp_layers.c) ---- */
+
+/* C (M, N) = alpha · op(A) op(B) + beta · C, row-major; op(X) is X or Xᵀ
+ * as trans_a / trans_b say; lda, ldb, ldc are row strides. BLAS calls
+ * cblas_sgemm; PLAIN runs the reference loops (double accumulators). */
+void dn_sgemm_(dn_matmul mm, int trans_a, int trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
+               size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
+/* out = act(inp · weightᵀ + bias), overwriting out. */
+void dn_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
+                      size_t OC, dn_act act, dn_matmul mm);
+
+/* Backward of dn_dense_forward: turns dout (∂L/∂out) into ∂L/∂z in place,
+ * ADDS to dweight and dbias, and OVERWRITES dinp (skipped when NULL). */
+void dn_dense_backward(float *dinp, float *dweight, float *dbias, float *dout, const float *out, const float *inp,
+                       const float *weight, size_t B, size_t C, size_t OC, dn_act act, dn_matmul mm);
+
+/* Softmax of logits (B, V) in place into probabilities; returns the summed
+ * loss Σ −log p_y; dlogits (may be NULL) gets (p − onehot(y)) / B. Adds the
+ * correct argmax predictions to *correct (may be NULL). With labels NULL it
+ * is the softmax alone (returns 0). */
+double dn_softmax_ce(float *probs, float *dlogits, const uint8_t *labels, size_t B, size_t V, size_t *correct);
+
+/* Sigmoid outputs a (B, V) against one-hot targets: returns Σ ½ Σ_j (a−d)²;
+ * dout (may be NULL) gets (a − d) / B, the ∂L/∂a the sigmoid's backward takes. */
+double dn_sigmoid_mse(const float *a, float *dout, const uint8_t *labels, size_t B, size_t V, size_t *correct);
+
+/* x (B, 784) = pixel / 255 (in float) for images (B, 784) uint8, rows
+ * order[first … first + B) (order NULL: rows first … first + B). */
+void dn_images_to_floats(float *x, const uint8_t *images, const uint32_t *order, size_t first, size_t B);
+
+/* Sets the BLAS thread count (0 = all cores) and returns the previous one,
+ * so a call can restore what it found (OpenBLAS keeps one process-wide
+ * setting). Returns -1 when the BLAS library has no such control. */
+int dn_blas_threads_set_(int threads);
+
+/* ---- network (mlp.c) ---- */
+
+/* A network for opt (already checked) with its buffers allocated and the
+ * parameters NOT initialised: for loaders that fill them. */
+dn_mlp *dn_mlp_alloc_(const dn_mlp_options *opt, dn_error *err);
+/* A copy of src, parameters included, without training state. */
+dn_mlp *dn_mlp_clone_(const dn_mlp *src, dn_error *err);
+/* Grows mlp->ws to hold at least rows samples. */
+dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err);
+/* Name → enum for files and flags; -1 when unknown. */
+int dn_activation_from_name_(const char *s);
+int dn_loss_from_name_(const char *s);
+int dn_init_from_name_(const char *s);
+int dn_optimizer_from_name_(const char *s);
+int dn_schedule_from_name_(const char *s);
+
+#endif /* DN_MLP_INTERNAL_H */

@@ -1,0 +1,285 @@
+/*
+ * png_input.c — digits from outside MNIST: PNG files of any kind made into
+ * MNIST-style 28 × 28 images.
+ *
+ * The MNIST recipe (LeCun et al.): the digit fitted into a 20 × 20 box,
+ * aspect ratio kept, grey levels from anti-aliasing, then centred by its
+ * centre of mass in the 28 × 28 field. Measured on the training set: the
+ * longer side of the ink box is exactly 20 for every image, and the centre
+ * of mass sits at (14.0, 14.0) ± 0.29 in 0-based pixel coordinates — an
+ * integer shift that rounds it to pixel 14. This file does the same.
+ *
+ * libpng reports errors by longjmp. Everything that must survive the jump
+ * (the FILE, the png structs, the buffers) lives in a png_reader owned by
+ * the caller of the function that calls setjmp, so no local of that
+ * function is changed between setjmp and longjmp and none needs volatile;
+ * the caller frees whatever the reader holds, jump or no jump.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define INK_FLOOR 13       /* after contrast stretching, below this (5%) is background noise */
+#define MIN_CONTRAST 16    /* ink must differ from the background by this much, or the image is blank */
+#define BOX 20             /* the digit's longer side in MNIST */
+#define CENTRE 14.0        /* where MNIST puts the centre of mass (0-based pixels) */
+
+/* ---------------------------------------------------------------- PNG decoding */
+
+typedef struct png_reader {
+    const char *path;
+    FILE *fp;
+    png_structp png;
+    png_infop info;
+    uint8_t *pixels; /* (height, width, 2): grey, alpha */
+    png_bytep *rows;
+    size_t width, height;
+    char why[160]; /* libpng's own words for what went wrong */
+} png_reader;
+
+static void on_png_error(png_structp png, png_const_charp message)
+{
+    png_reader *r = png_get_error_ptr(png);
+    snprintf(r->why, sizeof r->why, "%s", message);
+    png_longjmp(png, 1);
+}
+
+static void on_png_warning(png_structp png, png_const_charp message)
+{
+    (void)png, (void)message; /* the library never prints; warnings change nothing we rely on */
+}
+
+/* Every colour type and depth becomes 8-bit grey + alpha. */
+static void ask_for_grey_alpha(png_structp png, png_infop info)
+{
+    png_set_expand(png); /* palette → RGB, grey < 8 bits → 8, tRNS → alpha */
+    png_set_strip_16(png);
+    int type = png_get_color_type(png, info);
+    if (type & PNG_COLOR_MASK_COLOR) png_set_rgb_to_gray(png, PNG_ERROR_ACTION_NONE, -1, -1);
+    if (!(type & PNG_COLOR_MASK_ALPHA) && !png_get_valid(png, info, PNG_INFO_tRNS))
+        png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+}
+
+/* The only function that calls setjmp; it changes no local after it. */
+static dn_status decode_png(png_reader *r, dn_error *err)
+{
+    if (setjmp(png_jmpbuf(r->png)))
+        return dn_fail(err, DN_ERR_INPUT, "%s: corrupt or truncated PNG (%s)", r->path, r->why);
+    png_init_io(r->png, r->fp);
+    png_set_sig_bytes(r->png, 8);
+    png_read_info(r->png, r->info);
+    r->width = png_get_image_width(r->png, r->info);
+    r->height = png_get_image_height(r->png, r->info);
+    if (r->width > DN_PNG_MAX_SIDE || r->height > DN_PNG_MAX_SIDE)
+        return dn_fail(err, DN_ERR_INPUT, "%s: PNG is %zu × %zu pixels, larger than the %d × %d this reads",
+                       r->path, r->width, r->height, DN_PNG_MAX_SIDE, DN_PNG_MAX_SIDE);
+    ask_for_grey_alpha(r->png, r->info);
+    if (png_get_rowbytes(r->png, r->info) != 2 * r->width)
+        return dn_fail(err, DN_ERR_INPUT, "%s: unexpected PNG pixel layout after conversion", r->path);
+    r->pixels = malloc(2 * r->width * r->height);
+    r->rows = malloc(r->height * sizeof *r->rows);
+    if (!r->pixels || !r->rows) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the image", r->path);
+    for (size_t y = 0; y < r->height; y++) r->rows[y] = r->pixels + 2 * r->width * y;
+    png_read_image(r->png, r->rows);
+    png_read_end(r->png, NULL); /* reaches IEND: a file cut after the pixels is still truncated */
+    return DN_OK;
+}
+
+static dn_status open_png(png_reader *r, dn_error *err)
+{
+    unsigned char sig[8];
+    if (!(r->fp = fopen(r->path, "rb")))
+        return dn_fail(err, DN_ERR_IO, "%s: cannot open (%s)", r->path, strerror(errno));
+    if (fread(sig, 1, 8, r->fp) != 8 || png_sig_cmp(sig, 0, 8) != 0)
+        return dn_fail(err, DN_ERR_INPUT, "%s: not a PNG file (no PNG signature)", r->path);
+    r->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, r, on_png_error, on_png_warning);
+    if (r->png) r->info = png_create_info_struct(r->png);
+    if (!r->png || !r->info) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the PNG decoder", r->path);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* Fuzz builds only (fuzz/run.sh): mutated chunks keep their stale CRCs;
+     * checking them would stop almost every input at the first chunk. */
+    png_set_crc_action(r->png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+    png_set_option(r->png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+#endif
+    return DN_OK;
+}
+
+static void close_png(png_reader *r)
+{
+    if (r->png) png_destroy_read_struct(&r->png, r->info ? &r->info : NULL, NULL);
+    if (r->fp) fclose(r->fp);
+    free(r->rows);
+    free(r->pixels);
+}
+
+/* Grey + alpha → one grey image. When most of the border is transparent,
+ * the strokes are the opaque part whatever their colour: ink = opacity,
+ * bright on dark. Otherwise the image is composed over white paper. */
+static void flatten_alpha(const uint8_t *ga, size_t w, size_t h, uint8_t *grey)
+{
+    size_t border = 0, transparent = 0;
+    for (size_t y = 0; y < h; y++)
+        for (size_t x = 0; x < w; x++)
+            if (y == 0 || x == 0 || y == h - 1 || x == w - 1) border++, transparent += ga[2 * (y * w + x) + 1] < 128;
+    int alpha_is_ink = 2 * transparent > border;
+    for (size_t i = 0; i < w * h; i++) {
+        unsigned g = ga[2 * i], a = ga[2 * i + 1];
+        grey[i] = alpha_is_ink ? (uint8_t)a : (uint8_t)((g * a + 255u * (255u - a) + 127u) / 255u);
+    }
+}
+
+dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err)
+{
+    png_reader r;
+    memset(&r, 0, sizeof r);
+    r.path = path;
+    dn_status s = open_png(&r, err);
+    if (!s) s = decode_png(&r, err);
+    uint8_t *grey = NULL;
+    if (!s && !(grey = malloc(r.width * r.height > 0 ? r.width * r.height : 1)))
+        s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the image", path);
+    if (!s) {
+        flatten_alpha(r.pixels, r.width, r.height, grey);
+        s = dn_digit_from_grey(grey, r.width, r.height, image, path, err);
+    }
+    free(grey);
+    close_png(&r);
+    return s;
+}
+
+/* ---------------------------------------------------------------- MNIST recipe */
+
+/* Mean and median of the outer frame of pixels. */
+static void border_stats(const uint8_t *g, size_t w, size_t h, double *mean, int *median)
+{
+    size_t hist[256] = {0}, n = 0;
+    double sum = 0;
+    for (size_t y = 0; y < h; y++)
+        for (size_t x = 0; x < w; x++)
+            if (y == 0 || x == 0 || y == h - 1 || x == w - 1) hist[g[y * w + x]]++, sum += g[y * w + x], n++;
+    *mean = sum / (double)n;
+    size_t seen = 0;
+    int v = 0;
+    while (2 * (seen + hist[v]) <= n && v < 255) seen += hist[v++];
+    *median = v;
+}
+
+typedef struct ink_box {
+    size_t x0, y0, w, h;
+} ink_box;
+
+/* Ink bright on dark, background 0, contrast stretched to 0 … 255, in place;
+ * fills the box of the ink. Returns 0 for a blank image. */
+static int extract_ink(uint8_t *g, size_t w, size_t h, ink_box *box)
+{
+    double mean;
+    int bg;
+    border_stats(g, w, h, &mean, &bg);
+    int invert = mean >= 128; /* dark ink on light paper: MNIST has it the other way */
+    if (invert) bg = 255 - bg;
+    int top = 0;
+    for (size_t i = 0; i < w * h; i++) {
+        int v = invert ? 255 - g[i] : g[i];
+        g[i] = (uint8_t)v;
+        top = v > top ? v : top;
+    }
+    if (top - bg < MIN_CONTRAST) return 0;
+    size_t x0 = w, y0 = h, x1 = 0, y1 = 0;
+    for (size_t y = 0; y < h; y++)
+        for (size_t x = 0; x < w; x++) {
+            int v = ((int)g[y * w + x] - bg) * 255 / (top - bg);
+            g[y * w + x] = (uint8_t)(v < INK_FLOOR ? 0 : v);
+            if (v < INK_FLOOR) continue;
+            x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+            y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+        }
+    *box = (ink_box){x0, y0, x1 - x0 + 1, y1 - y0 + 1};
+    return 1;
+}
+
+/* Area-averaging weights along one axis: output cell o covers the source
+ * interval [o·n/m, (o+1)·n/m); source pixel i counts with its overlap.
+ * Works for shrinking and for enlarging (then a cell covers part of a pixel). */
+static double overlap(size_t i, double lo, double hi)
+{
+    double a = (double)i > lo ? (double)i : lo, b = (double)(i + 1) < hi ? (double)(i + 1) : hi;
+    return b > a ? b - a : 0.0;
+}
+
+/* The box of g resampled to ow × oh (≤ 20 × 20) by area averaging. */
+static void resample(const uint8_t *g, size_t w, const ink_box *box, size_t ow, size_t oh, double out[BOX][BOX])
+{
+    const double sx = (double)box->w / (double)ow, sy = (double)box->h / (double)oh;
+    for (size_t oy = 0; oy < oh; oy++)
+        for (size_t ox = 0; ox < ow; ox++) {
+            double ylo = oy * sy, yhi = (oy + 1) * sy, xlo = ox * sx, xhi = (ox + 1) * sx, sum = 0;
+            for (size_t y = (size_t)ylo; (double)y < yhi && y < box->h; y++) {
+                double wy = overlap(y, ylo, yhi);
+                const uint8_t *row = g + (box->y0 + y) * w + box->x0;
+                for (size_t x = (size_t)xlo; (double)x < xhi && x < box->w; x++) sum += wy * overlap(x, xlo, xhi) * row[x];
+            }
+            out[oy][ox] = sum / (sx * sy);
+        }
+}
+
+/* The integer shift along one axis that brings the centre of mass c of a
+ * block [at, at + len) to CENTRE, limited so the block stays in 0 … 27. */
+static long centring_shift(double c, size_t at, size_t len)
+{
+    long shift = lround(CENTRE - c);
+    long lo = -(long)at, hi = (long)(DN_IMAGE_SIDE - at - len);
+    return shift < lo ? lo : shift > hi ? hi : shift;
+}
+
+/* Places the ow × oh block in the 28 × 28 image, centred by mass. */
+static void place(double cell[BOX][BOX], size_t ow, size_t oh, uint8_t image[DN_IMAGE_PIXELS])
+{
+    size_t ax = (DN_IMAGE_SIDE - ow) / 2, ay = (DN_IMAGE_SIDE - oh) / 2;
+    double mass = 0, mx = 0, my = 0;
+    for (size_t y = 0; y < oh; y++)
+        for (size_t x = 0; x < ow; x++) mass += cell[y][x], mx += cell[y][x] * (double)(ax + x), my += cell[y][x] * (double)(ay + y);
+    size_t px = (size_t)((long)ax + centring_shift(mx / mass, ax, ow));
+    size_t py = (size_t)((long)ay + centring_shift(my / mass, ay, oh));
+    memset(image, 0, DN_IMAGE_PIXELS);
+    for (size_t y = 0; y < oh; y++)
+        for (size_t x = 0; x < ow; x++) {
+            double v = floor(cell[y][x] + 0.5);
+            image[(py + y) * DN_IMAGE_SIDE + px + x] = (uint8_t)(v > 255 ? 255 : v);
+        }
+}
+
+dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t height, uint8_t image[DN_IMAGE_PIXELS],
+                             const char *name, dn_error *err)
+{
+    size_t n;
+    if (width == 0 || height == 0 || dn_mul_overflows(width, height, &n))
+        return dn_fail(err, DN_ERR_INPUT, "%s: image has no pixels", name);
+    uint8_t *g = malloc(n);
+    if (!g) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the image", name);
+    memcpy(g, grey, n);
+    ink_box box;
+    if (!extract_ink(g, width, height, &box)) {
+        free(g);
+        return dn_fail(err, DN_ERR_INPUT, "%s: the image is blank (no ink stands out from the background)", name);
+    }
+    /* the longer side becomes 20, the other keeps the aspect ratio (at least 1) */
+    size_t longer = box.w > box.h ? box.w : box.h;
+    size_t ow = (size_t)lround((double)box.w * BOX / (double)longer), oh = (size_t)lround((double)box.h * BOX / (double)longer);
+    ow = ow < 1 ? 1 : ow, oh = oh < 1 ? 1 : oh;
+    double cell[BOX][BOX];
+    resample(g, width, &box, ow, oh, cell);
+    free(g);
+    place(cell, ow, oh, image);
+    return DN_OK;
+}
+
+/* IDX image files (dn_idx_images_read) are read in idx.c, by the same strict
+ * reader as dn_dataset_load: it allocates only as data arrives (issue 7). */

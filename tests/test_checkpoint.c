@@ -1,0 +1,389 @@
+/* test_checkpoint.c — perceptron checkpoints (issue 7): a run stopped after
+ * k epochs and resumed ends with exactly the W, average and step count of a
+ * run that went straight through; every inconsistent or hostile checkpoint
+ * is refused with a message naming the file and the problem. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "digitnet.h"
+#include "internal.h"
+
+#define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
+#define COUNT 300 /* samples in the synthetic set: enough that epochs keep changing W */
+
+typedef struct fixture {
+    uint8_t *images, *labels;
+    dn_dataset set;
+    char dir[64];
+    char path[128]; /* a checkpoint file in dir */
+} fixture;
+
+static uint64_t lcg(uint64_t *s) { return *s = *s * 6364136223846793005u + 1442695040888963407u; }
+
+/* Sparse random "digits": about one pixel in five lit, labels 0–9 spread. */
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    f->images = calloc(COUNT, DN_IMAGE_PIXELS);
+    f->labels = malloc(COUNT);
+    if (!f->images || !f->labels) return -1;
+    uint64_t s = 7;
+    for (size_t i = 0; i < COUNT; i++) {
+        f->labels[i] = (uint8_t)((lcg(&s) >> 33) % 10);
+        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
+            if ((lcg(&s) >> 40) % 5 == 0) f->images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
+    }
+    f->set = (dn_dataset){COUNT, f->images, f->labels, 0};
+    snprintf(f->dir, sizeof f->dir, "/tmp/dn_ckpt_XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->path, sizeof f->path, "%s/ck.safetensors", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.safetensors", f->dir);
+    unlink(f->path);
+    unlink(other);
+    rmdir(f->dir);
+    free(f->images);
+    free(f->labels);
+    free(f);
+    return 0;
+}
+
+static dn_pta_options options(int max_epochs, dn_precision precision, int average)
+{
+    dn_pta_options o;
+    dn_pta_options_default(&o);
+    o.train_size = COUNT;
+    o.max_epochs = max_epochs;
+    o.precision = precision;
+    o.average = average;
+    o.eta = 0.5;
+    o.threads = 1;
+    return o;
+}
+
+/* Records the curve and stops at max_epochs in all, as the CLI does. */
+typedef struct recorder {
+    dn_pta_curve curve;
+    int max_epochs;
+} recorder;
+
+static int record(const dn_pta_epoch_report *r, void *user)
+{
+    recorder *rec = user;
+    int e = rec->curve.epochs++;
+    rec->curve.errors = realloc(rec->curve.errors, (size_t)(e + 1) * sizeof *rec->curve.errors);
+    rec->curve.seconds = realloc(rec->curve.seconds, (size_t)(e + 1) * sizeof *rec->curve.seconds);
+    assert_non_null(rec->curve.errors);
+    assert_non_null(rec->curve.seconds);
+    rec->curve.errors[e] = r->errors;
+    rec->curve.seconds[e] = r->seconds;
+    return r->epoch + 1 >= rec->max_epochs;
+}
+
+static void assert_same_state(const dn_pta *a, const dn_pta *b, int average)
+{
+    double wa[W_SIZE], wb[W_SIZE];
+    dn_pta_get_weights(a, wa);
+    dn_pta_get_weights(b, wb);
+    assert_memory_equal(wa, wb, sizeof wa);
+    assert_int_equal(dn_pta_epochs_done(a), dn_pta_epochs_done(b));
+    if (!average) return;
+    assert_int_equal(dn_pta_get_average(a, wa, NULL), DN_OK);
+    assert_int_equal(dn_pta_get_average(b, wb, NULL), DN_OK);
+    assert_memory_equal(wa, wb, sizeof wa);
+}
+
+/* 6 epochs straight against 3, save, load, 3 more: identical in both
+ * precisions, with and without averaging. */
+static void test_resume_matches_straight(void **state)
+{
+    fixture *f = *state;
+    for (int variant = 0; variant < 4; variant++) {
+        dn_precision precision = variant & 1 ? DN_FLOAT64 : DN_FLOAT32;
+        int average = variant >> 1;
+        dn_error err;
+        dn_pta_options six = options(6, precision, average), three = options(3, precision, average);
+        dn_pta *straight = dn_pta_create(&six, &err);
+        assert_int_equal(dn_pta_train(straight, &f->set, NULL, NULL, NULL, &err), DN_OK);
+
+        recorder first = {{0, NULL, NULL}, 3};
+        dn_pta *part = dn_pta_create(&three, &err);
+        assert_int_equal(dn_pta_train(part, &f->set, record, &first, NULL, &err), DN_OK);
+        assert_int_equal(dn_pta_checkpoint_save(part, &first.curve, 0x1234abcd, f->path, &err), DN_OK);
+
+        recorder rest = {{0, NULL, NULL}, 6};
+        uint32_t crc = 0;
+        dn_pta *resumed = dn_pta_checkpoint_load(f->path, &six, &rest.curve, &crc, &err);
+        if (!resumed) fail_msg("%s", err.message);
+        assert_int_equal(crc, 0x1234abcd);
+        assert_int_equal(rest.curve.epochs, 3);
+        assert_memory_equal(rest.curve.errors, first.curve.errors, 3 * sizeof(size_t));
+        assert_memory_equal(rest.curve.seconds, first.curve.seconds, 3 * sizeof(double));
+        assert_int_equal(dn_pta_get_options(resumed)->max_epochs, 6);
+        assert_same_state(part, resumed, average);
+        assert_int_equal(dn_pta_train(resumed, &f->set, record, &rest, NULL, &err), DN_OK);
+        assert_int_equal(rest.curve.epochs, 6);
+        assert_same_state(straight, resumed, average);
+
+        dn_pta_curve_free(&first.curve);
+        dn_pta_curve_free(&rest.curve);
+        dn_pta_free(straight);
+        dn_pta_free(part);
+        dn_pta_free(resumed);
+    }
+}
+
+/* W is stored in the precision trained: float32 stays F32 in the file. */
+static void test_w_keeps_its_precision(void **state)
+{
+    fixture *f = *state;
+    for (int p = 0; p < 2; p++) {
+        dn_error err;
+        dn_pta_options o = options(2, p ? DN_FLOAT64 : DN_FLOAT32, 0);
+        dn_pta *pta = dn_pta_create(&o, &err);
+        dn_pta_train(pta, &f->set, NULL, NULL, NULL, &err);
+        assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, f->path, &err), DN_OK);
+        dn_st_file *file = dn_st_read(f->path, &err);
+        assert_non_null(file);
+        assert_int_equal(dn_st_find(file, "W")->dtype, p ? DN_DTYPE_F64 : DN_DTYPE_F32);
+        assert_null(dn_st_find(file, "avg_acc"));
+        assert_null(dn_st_find(file, "errors"));
+        assert_string_equal(dn_st_meta(file, "kind"), "pta-checkpoint");
+        assert_string_equal(dn_st_meta(file, "steps"), "600");
+        assert_string_equal(dn_st_meta(file, "eta"), "0.5");
+        dn_st_free(file);
+        dn_pta_curve curve;
+        dn_pta *back = dn_pta_checkpoint_load(f->path, NULL, &curve, NULL, &err);
+        if (!back) fail_msg("%s", err.message);
+        assert_int_equal(curve.epochs, 0);
+        assert_same_state(pta, back, 0);
+        dn_pta_free(back);
+        dn_pta_free(pta);
+    }
+}
+
+static void expect_load_failure(const char *path, const dn_pta_options *expect, dn_status code, const char *phrase)
+{
+    dn_error err = {DN_OK, ""};
+    dn_pta_curve curve = {5, NULL, NULL};
+    dn_pta *pta = dn_pta_checkpoint_load(path, expect, &curve, NULL, &err);
+    dn_pta_free(pta);
+    assert_null(pta);
+    assert_int_equal(curve.epochs, 0);
+    if (err.code != code) fail_msg("code %d, expected %d: %s", err.code, code, err.message);
+    if (strncmp(err.message, path, strlen(path)) != 0) fail_msg("message does not name %s: %s", path, err.message);
+    if (!strstr(err.message, phrase)) fail_msg("message lacks \"%s\": %s", phrase, err.message);
+}
+
+static void test_resume_refuses_other_settings(void **state)
+{
+    fixture *f = *state;
+    dn_error err;
+    dn_pta_options o = options(2, DN_FLOAT32, 1);
+    dn_pta *pta = dn_pta_create(&o, &err);
+    dn_pta_train(pta, &f->set, NULL, NULL, NULL, &err);
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, f->path, &err), DN_OK);
+    dn_pta_free(pta);
+
+    dn_pta_options w = o;
+    w.eta = 1;
+    expect_load_failure(f->path, &w, DN_ERR_USAGE, "made with eta 0.5, this run asks for 1");
+    w = o, w.train_size = 100;
+    expect_load_failure(f->path, &w, DN_ERR_USAGE, "made with train size 300, this run asks for 100");
+    w = o, w.seed = 9;
+    expect_load_failure(f->path, &w, DN_ERR_USAGE, "seed 1, this run asks for 9");
+    w = o, w.precision = DN_FLOAT64;
+    expect_load_failure(f->path, &w, DN_ERR_USAGE, "precision float, this run asks for double");
+    w = o, w.average = 0;
+    expect_load_failure(f->path, &w, DN_ERR_USAGE, "averaging on, this run asks for off");
+    w = o, w.epsilon = 0.25;
+    expect_load_failure(f->path, &w, DN_ERR_USAGE, "epsilon 0, this run asks for 0.25");
+    w = o, w.max_epochs = 50, w.threads = 2; /* free to change */
+    dn_pta *ok = dn_pta_checkpoint_load(f->path, &w, NULL, NULL, &err);
+    assert_non_null(ok);
+    assert_int_equal(dn_pta_get_options(ok)->max_epochs, 50);
+    dn_pta_free(ok);
+}
+
+/* ------------------------------------------------- hostile checkpoints */
+
+/* Rewrites the checkpoint at path with metadata key set to value (NULL:
+ * removed) and, when drop is given, that tensor left out. */
+static void rewrite(const char *path, const char *key, const char *value, const char *drop)
+{
+    dn_error err;
+    dn_st_file *file = dn_st_read(path, &err);
+    assert_non_null(file);
+    dn_meta_entry meta[40];
+    dn_tensor tensors[8];
+    size_t nm = 0, nt = 0;
+    for (size_t i = 0; i < dn_st_meta_count(file); i++) {
+        dn_meta_entry e = *dn_st_meta_at(file, i);
+        if (key && strcmp(e.key, key) == 0) {
+            if (!value) continue;
+            e.value = value;
+        }
+        meta[nm++] = e;
+    }
+    for (size_t i = 0; i < dn_st_tensor_count(file); i++)
+        if (!drop || strcmp(dn_st_tensor_at(file, i)->name, drop) != 0) tensors[nt++] = *dn_st_tensor_at(file, i);
+    char other[160];
+    snprintf(other, sizeof other, "%s.new", path);
+    assert_int_equal(dn_st_write(other, tensors, nt, meta, nm, &err), DN_OK);
+    dn_st_free(file);
+    assert_int_equal(rename(other, path), 0);
+}
+
+static void fresh_checkpoint(fixture *f, int average)
+{
+    dn_error err;
+    dn_pta_options o = options(2, DN_FLOAT32, average);
+    recorder rec = {{0, NULL, NULL}, 2};
+    dn_pta *pta = dn_pta_create(&o, &err);
+    dn_pta_train(pta, &f->set, record, &rec, NULL, &err);
+    assert_int_equal(dn_pta_checkpoint_save(pta, &rec.curve, 0, f->path, &err), DN_OK);
+    dn_pta_curve_free(&rec.curve);
+    dn_pta_free(pta);
+}
+
+typedef struct bad_meta {
+    const char *key, *value, *phrase;
+} bad_meta;
+
+static void test_hostile_metadata_refused(void **state)
+{
+    fixture *f = *state;
+    static const bad_meta cases[] = {
+        {"steps", "601", "claims 601 steps, more than 2 epochs of 300 samples allow"},
+        {"steps", "-1", "'steps' must be a whole number"},
+        {"train_size", " 300", "'train_size' must be a whole number in [0, 1000000]"},
+        {"train_size", "2000000", "'train_size' must be a whole number in [0, 1000000]"},
+        {"train_size", "0", "checkpoint settings are invalid: train size must be at least 1"},
+        {"eta", "nan", "'eta' must be a finite number"},
+        {"eta", "-1", "settings are invalid: eta must be a finite number > 0"},
+        {"eta", "0.5x", "'eta' must be a finite number"},
+        {"epsilon", "2", "settings are invalid: epsilon must be in [0, 1]"},
+        {"precision", "half", "'precision' must be float or double"},
+        {"precision", "double", "tensor 'W' must be F64 of shape (10, 784)"},
+        {"average", "2", "'average' must be a whole number in [0, 1]"},
+        {"average", "1", "checkpoint has no tensor 'avg_acc'"},
+        {"epochs_done", "99999999999", "'epochs_done' must be a whole number"},
+        {"epochs_done", "3", "tensor 'errors' must be F64 of shape (3,)"},
+        {"data_crc32", "1234", "'data_crc32' must be 8 lowercase hex digits"},
+        {"max_epochs", NULL, "checkpoint metadata lacks 'max_epochs'"},
+        {"kind", "perceptron", "not a pta-checkpoint (its kind is a model)"},
+        {"kind", "mlp-checkpoint", "not a pta-checkpoint (its kind is another checkpoint)"},
+        {"format", "other", "not a digitnet checkpoint"},
+        {"format_version", "2", "checkpoint format version is not supported"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        fresh_checkpoint(f, 0);
+        rewrite(f->path, cases[i].key, cases[i].value, NULL);
+        expect_load_failure(f->path, NULL, DN_ERR_INPUT, cases[i].phrase);
+    }
+}
+
+static void test_hostile_tensors_refused(void **state)
+{
+    fixture *f = *state;
+    fresh_checkpoint(f, 0);
+    rewrite(f->path, NULL, NULL, "seconds");
+    expect_load_failure(f->path, NULL, DN_ERR_INPUT, "checkpoint has no tensor 'seconds'");
+    fresh_checkpoint(f, 0);
+    rewrite(f->path, NULL, NULL, "W");
+    expect_load_failure(f->path, NULL, DN_ERR_INPUT, "checkpoint has no tensor 'W'");
+    fresh_checkpoint(f, 1);
+    rewrite(f->path, "average", "0", NULL);
+    expect_load_failure(f->path, NULL, DN_ERR_INPUT, "holds avg_acc but says averaging was off");
+
+    /* A non-finite weight and an impossible error count, CRC kept valid. */
+    dn_error err;
+    fresh_checkpoint(f, 0);
+    dn_st_file *file = dn_st_read(f->path, &err);
+    dn_tensor t[4];
+    dn_meta_entry meta[40];
+    size_t nt = dn_st_tensor_count(file), nm = dn_st_meta_count(file);
+    for (size_t i = 0; i < nt; i++) t[i] = *dn_st_tensor_at(file, i);
+    for (size_t i = 0; i < nm; i++) meta[i] = *dn_st_meta_at(file, i);
+    float w[W_SIZE];
+    double errors[2] = {3, 301};
+    memcpy(w, dn_st_find(file, "W")->data, sizeof w);
+    w[77] = INFINITY;
+    for (size_t i = 0; i < nt; i++) {
+        if (strcmp(t[i].name, "W") == 0) t[i].data = w;
+        if (strcmp(t[i].name, "errors") == 0) t[i].data = errors;
+    }
+    assert_int_equal(dn_st_write(f->path, t, nt, meta, nm, &err), DN_OK);
+    expect_load_failure(f->path, NULL, DN_ERR_INPUT, "tensor 'W' holds a non-finite value");
+    w[77] = 0;
+    assert_int_equal(dn_st_write(f->path, t, nt, meta, nm, &err), DN_OK);
+    expect_load_failure(f->path, NULL, DN_ERR_INPUT, "curve entry 1 (errors 301, seconds");
+    dn_st_free(file);
+}
+
+/* A model is not a checkpoint, and a checkpoint is not a model. */
+static void test_models_and_checkpoints_kept_apart(void **state)
+{
+    fixture *f = *state;
+    dn_error err;
+    dn_pta_options o = options(1, DN_FLOAT32, 0);
+    dn_pta *pta = dn_pta_create(&o, &err);
+    dn_model *model = dn_model_from_pta(pta, 0, 0, &err);
+    char other[160];
+    snprintf(other, sizeof other, "%s/other.safetensors", f->dir);
+    assert_int_equal(dn_model_save(model, other, &err), DN_OK);
+    expect_load_failure(other, NULL, DN_ERR_INPUT, "not a pta-checkpoint (its kind is a model)");
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, f->path, &err), DN_OK);
+    assert_null(dn_model_load(f->path, &err));
+    assert_int_equal(err.code, DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "pta-checkpoint"));
+    dn_model_free(model);
+    dn_pta_free(pta);
+}
+
+static void test_save_errors(void **state)
+{
+    fixture *f = *state;
+    dn_error err;
+    dn_pta_options o = options(1, DN_FLOAT32, 0);
+    dn_pta *pta = dn_pta_create(&o, &err);
+    dn_pta_curve wrong = {4, NULL, NULL};
+    assert_int_equal(dn_pta_checkpoint_save(pta, &wrong, 0, f->path, &err), DN_ERR_USAGE);
+    assert_non_null(strstr(err.message, "the curve holds 4 epochs but the trainer has done 0"));
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, "/nonexistent-dn-folder/ck", &err), DN_ERR_IO);
+    assert_non_null(strstr(err.message, "/nonexistent-dn-folder/ck: cannot create a temporary file"));
+    dn_pta_free(pta);
+    assert_int_equal(access(f->path, F_OK), -1); /* nothing half-written was left */
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_resume_matches_straight),
+        T(test_w_keeps_its_precision),
+        T(test_resume_refuses_other_settings),
+        T(test_hostile_metadata_refused),
+        T(test_hostile_tensors_refused),
+        T(test_models_and_checkpoints_kept_apart),
+        T(test_save_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
