@@ -232,6 +232,19 @@ static size_t min_errors(const pta_run *run)
     return best;
 }
 
+/* Lowest (want_max = 0) or highest test error in % over runs [from, to), of
+ * the last W (average = 0) or of the averaged W. */
+static double spread_of(const pta_run *runs, int from, int to, int average, int want_max)
+{
+    double best = want_max ? 0.0 : 100.0;
+    for (int r = from; r < to; r++) {
+        size_t errors = average ? runs[r].test_errors_average : runs[r].test_errors;
+        double e = percent(errors, runs[r].test_count);
+        best = want_max ? (e > best ? e : best) : (e < best ? e : best);
+    }
+    return best;
+}
+
 static void write_reading(report *rep, const experiment *ex, const pta_run *runs)
 {
     const pta_run *small = &runs[0], *medium = &runs[1], *full = &runs[2];
@@ -254,13 +267,21 @@ static void write_reading(report *rep, const experiment *ex, const pta_run *runs
                   "so W keeps cycling and the error count oscillates instead of reaching 0.",
                   full->epochs, full->result.final_errors, min_errors(full));
     report_bullet(rep,
-                  "**ε = %g at n = 60000** stops as soon as the count pass is at or below %g%% errors; the three "
-                  "initial W give the epochs and test errors in the table above: the starting point changes the "
-                  "path, not where it ends.",
-                  ex->epsilon, 100 * ex->epsilon);
-    report_bullet(rep, "**The averaged perceptron** predicts with the mean of W over every update step. The last W "
-                       "is wherever the final updates pushed it; the average smooths those swings, so its test error "
-                       "is lower and steadier (last column).");
+                  "**ε = %g at n = 60000.** The ε = 0 run never went below %.2f%% errors, so a useful ε sits just "
+                  "above that floor: %g%% is low enough to need tens of epochs and high enough to be reached. The "
+                  "three initial W stop after %d, %d and %d epochs (table above): the starting point changes the "
+                  "path and its length, not where it ends.",
+                  ex->epsilon, 100.0 * (double)min_errors(full) / 60000.0, 100 * ex->epsilon, runs[3].epochs,
+                  runs[4].epochs, runs[5].epochs);
+    report_bullet(rep,
+                  "**The averaged perceptron** predicts with the mean of W over every update step. On the full set "
+                  "the last W is wherever the final updates pushed it (test error %.2f%% to %.2f%% across the four "
+                  "n = 60000 runs); the average smooths those swings (%.2f%% to %.2f%%). On a separable set it "
+                  "barely matters: the last W already separates it, and so does the average (n = 50: %.2f%% vs "
+                  "%.2f%%).",
+                  spread_of(runs, 2, 6, 0, 0), spread_of(runs, 2, 6, 0, 1), spread_of(runs, 2, 6, 1, 0),
+                  spread_of(runs, 2, 6, 1, 1), percent(small->test_errors, small->test_count),
+                  percent(small->test_errors_average, small->test_count));
 }
 
 /* Per size: the figure, then each run's numbers. */
@@ -357,7 +378,7 @@ static dn_status write_report(const experiment *ex, const run_plan *plans, const
 
 int cmd_reproduce(int argc, char **argv)
 {
-    experiment ex = {"data/mnist", "out", 0.14, 50, 200, 0, 0, 0};
+    experiment ex = {"data/mnist", "out", 0.13, 50, 200, 0, 0, 0};
     static const char *const precisions[] = {"float", "double", NULL};
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &ex.data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},

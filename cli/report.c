@@ -37,7 +37,8 @@ static const char css[] =
     "pre code{background:none;padding:0}\n"
     ".table{overflow-x:auto;margin:1em 0}\n"
     "table{border-collapse:collapse;font-size:.88em;font-variant-numeric:tabular-nums}\n"
-    "th,td{border:1px solid #d8dee4;padding:5px 10px;text-align:right;white-space:nowrap}\n"
+    "th,td{border:1px solid #d8dee4;padding:5px 8px;text-align:right;white-space:nowrap}\n"
+    "th{white-space:normal;vertical-align:bottom}\n" /* long headers wrap so wide tables fit the page */
     "th{background:#f0f2f4}tr:nth-child(even) td{background:#f8f9fa}\n"
     "th:first-child,td:first-child{text-align:left}\n"
     "figure{margin:1.6em 0;text-align:center}\n"
