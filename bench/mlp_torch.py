@@ -7,11 +7,18 @@ Linear is different from He; the timing does not depend on it), same loss
 cosine schedule stepped per batch), same batch (64), same data handling:
 the training set stays uint8 and each batch is converted with x / 255.
 
+Threads: torch.set_num_threads sets torch's own (OpenMP) threads, but
+Debian's torch multiplies matrices through the system BLAS (OpenBLAS, its
+own thread pool, all cores by default); --blas-threads sets that pool too
+(openblas_set_num_threads on the libopenblas.so.0 torch has loaded), so
+"1 thread" means one thread.
+
 Prints one line per timed epoch: "epoch_seconds S" and, with --target,
 "time_to_target S EPOCH" when the test accuracy first reaches it.
 Run with /usr/bin/python3 (Debian's python3-torch).
 """
 import argparse
+import ctypes
 import math
 import os
 import time
@@ -31,6 +38,14 @@ def load(folder, split):
     images = read_idx(os.path.join(folder, f"{split}-images-idx3-ubyte"), 0x803, 16).reshape(-1, 784)
     labels = read_idx(os.path.join(folder, f"{split}-labels-idx1-ubyte"), 0x801, 8)
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def openblas():
+    """The OpenBLAS torch uses (Debian: libblas.so.3 → libopenblas.so.0), or None."""
+    try:
+        return ctypes.CDLL("libopenblas.so.0")
+    except OSError:
+        return None
 
 
 def build(hidden):
@@ -56,12 +71,16 @@ def main():
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--epochs", type=int, default=10, help="the cosine schedule's length")
     ap.add_argument("--timed", type=int, default=5, help="timed epochs after one warm-up epoch")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    ap.add_argument("--blas-threads", type=int, default=1, help="OpenBLAS threads (0: leave as found)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--target", type=float, default=0.0, help="report time to this test accuracy (0: off)")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
+    blas = openblas()
+    if blas and a.blas_threads > 0:
+        blas.openblas_set_num_threads(a.blas_threads)
     torch.manual_seed(a.seed)
     x_train, y_train = load(a.data, "train")
     x_test, y_test = load(a.data, "t10k")
@@ -74,7 +93,8 @@ def main():
     step = 0
     trained = 0.0
     epochs = 1 + a.timed if not a.target else a.epochs
-    print(f"torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
+    blas_threads = blas.openblas_get_num_threads() if blas else "unknown"
+    print(f"torch {torch.__version__} threads {torch.get_num_threads()} blas_threads {blas_threads}", flush=True)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         order = torch.randperm(n)

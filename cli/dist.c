@@ -14,9 +14,27 @@ dn_status dist_check_flags(const dist_flags *f, dn_error *err)
     return dn_fault_parse(f->fault, &fault, err);
 }
 
+/* The size of the job mpirun started, as its launcher tells each process
+ * (Open MPI, or MPICH / Slurm's PMI); 0 when not started by a launcher. */
+static long launcher_size(void)
+{
+    const char *names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return strtol(v, NULL, 10);
+    }
+    return 0;
+}
+
 dn_status dist_job_begin(dist_job *job, const dist_flags *f, dn_error *err)
 {
     *job = (dist_job){0};
+    /* Without MPI every process would train alone as rank 0 and write the same files. */
+    if (!dn_comm_mpi_available() && launcher_size() > 1)
+        return cli_fail(err, DN_ERR_USAGE,
+                        "this digitnet was built without MPI, yet mpirun started %ld processes: rebuild with "
+                        "libopenmpi-dev installed (scripts/deps.sh), or run one process",
+                        launcher_size());
     if (!(job->comm = dn_comm_init(err))) return err->code;
     job->rank = dn_comm_rank(job->comm);
     job->size = dn_comm_size(job->comm);
@@ -61,6 +79,13 @@ dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_d
 
 void dist_inject_f32(dist_job *job, float *v, size_t n) { dn_fault_apply_f32(&job->fault, v, n, &job->fault_rng); }
 void dist_inject_f64(dist_job *job, double *v, size_t n) { dn_fault_apply_f64(&job->fault, v, n, &job->fault_rng); }
+
+int dist_report(const dist_job *job, const dn_error *err)
+{
+    if (!job->comm || job->rank == 0) return cli_report(err);
+    fprintf(stderr, "digitnet: rank %d: %s\n", job->rank, err->message);
+    return cli_exit_code(err->code);
+}
 
 int dist_job_leave(dist_job *job, int rc)
 {

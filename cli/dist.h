@@ -68,6 +68,9 @@ void dist_inject_f64(dist_job *job, double *v, size_t n);
  * a collective this rank will never join. Returns rc. A NULL comm is fine. */
 int dist_job_end(dist_job *job, int rc);
 
+/* cli_report for a rank: other ranks than 0 say who they are. */
+int dist_report(const dist_job *job, const dn_error *err);
+
 /* Leaves the job cleanly (MPI_Finalize) whatever rc is: for failures every
  * rank meets at the same point, such as a usage error found after joining. */
 int dist_job_leave(dist_job *job, int rc);

@@ -49,7 +49,8 @@ int pta_dist_begin(pta_dist *d, const pta_run *run, int *quiet, const char **met
 {
     if (!d->mode) return CLI_EXIT_OK;
     dn_error err = {0};
-    if (dist_job_begin(&d->job, &d->flags, &err)) return cli_report(&err);
+    if (dist_job_begin(&d->job, &d->flags, &err)) /* all ranks fail alike here: rank 0 says why */
+        return d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code);
     if (d->job.rank != 0) {
         *quiet = 1;
         *metrics = *save = *plot = NULL;

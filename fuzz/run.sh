@@ -72,8 +72,18 @@ echo "fuzz: built ${targets[*]} in $build/"
 
 [ -d fuzz/corpus/seed ] || /usr/bin/python3 scripts/make_fuzz_corpus.py fuzz/corpus/seed >/dev/null
 
+# Input folders of fuzzer processes that died (crash, kill) and left them.
+sweep() {
+  local d
+  for d in /dev/shm/dn_fuzz_* /tmp/dn_fuzz_*; do
+    [ -d "$d" ] && [ ! -d "/proc/${d##*_}" ] && rm -rf "$d"
+  done
+  return 0
+}
+
 status=0
 for t in "${targets[@]}"; do
+  sweep
   mkdir -p "fuzz/corpus/$t"
   log="fuzz/results/$t.log"
   dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
@@ -100,4 +110,5 @@ for t in "${targets[@]}"; do
   echo "fuzz: $line"
   echo "$line" >>fuzz/results/summary.txt
 done
+sweep
 exit $status

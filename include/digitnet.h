@@ -390,7 +390,12 @@ dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, d
  *
  * Matrix products go through cblas_sgemm (OpenBLAS), or through plain C
  * loops with double accumulators (DN_MATMUL_PLAIN) — the reference the
- * tests compare BLAS against.                                              */
+ * tests compare BLAS against. On the BLAS path training runs layer 0 on the
+ * pixels some image of the batch uses (MNIST's border is blank: zero inputs
+ * add nothing to W x and get no gradient): the same math, fewer operations.
+ * threads sets OpenBLAS's thread count for the duration of each call and
+ * restores it after (OpenBLAS has one process-wide setting, so calls that
+ * set different counts must not run concurrently).                        */
 
 #define DN_MLP_MAX_HIDDEN 8     /* hidden layers                 */
 #define DN_MLP_MAX_WIDTH 65536  /* units in one hidden layer     */
@@ -466,7 +471,7 @@ void dn_mlp_set_matmul(dn_mlp *mlp, dn_matmul matmul);
 /* Switches the BLAS thread count for later calls (0 = all cores). */
 void dn_mlp_set_threads(dn_mlp *mlp, int threads);
 
-/* ---- reach into the layers; k is 0 … layer_count − 1 (not checked) ---- */
+/* ---- reach into the layers; k is 0 … layer_count − 1 (others give 0 or NULL) ---- */
 
 /* L, the number of weight layers (hidden layers + 1). */
 int dn_mlp_layer_count(const dn_mlp *mlp);

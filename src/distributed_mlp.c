@@ -54,8 +54,8 @@ typedef struct sync_epoch_state {
     double lr;        /* the rate of the last batch, for the report */
 } sync_epoch_state;
 
-/* Σ over ranks of the gradient buffer, then a check that every rank can
- * agree on: one NaN anywhere makes the sum NaN everywhere. */
+/* Σ over ranks of the gradient buffer: every rank gets the same sum, so a
+ * NaN one rank put in is seen by all of them. */
 static dn_status reduce_gradients(sync_epoch_state *st, float *grads, size_t P, dn_error *err)
 {
     return st->deterministic ? dn_comm_allreduce_sum_ordered_f32(st->comm, grads, P, err)
@@ -88,7 +88,10 @@ static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, siz
         *err = local_err;
         return local;
     }
-    if (dn_first_nonfinite_f32(grads, P) < P)
+    /* grads[0] is the channel a failing rank poisons, so one value tells all
+     * ranks alike; other non-finite values end in parameters that the check
+     * at the end of the epoch finds, as in dn_mlp_train_epoch. */
+    if (!isfinite(grads[0]))
         return dn_fail(err, DN_ERR_NUMERIC,
                        "epoch %d: another rank's loss or the summed gradient is not finite at learning rate %g: "
                        "training diverged, lower the learning rate (--lr)",

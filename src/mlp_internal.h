@@ -53,8 +53,10 @@ struct dn_mlp {
     /* training */
     dn_mlp_workspace ws;
     /* layer 0 restricted to the pixels the batch uses (see mlp_train.c) */
-    uint16_t used[DN_IMAGE_PIXELS]; /* (nused) pixel indices, ascending */
-    size_t nused;                   /* DN_IMAGE_PIXELS when the batch is not compacted */
+    uint16_t run_start[DN_IMAGE_PIXELS]; /* the used pixels as runs of consecutive indices: */
+    uint16_t run_len[DN_IMAGE_PIXELS];   /*   run r is pixels run_start[r] … + run_len[r] − 1 */
+    size_t nruns;
+    size_t nused;                        /* Σ run_len; DN_IMAGE_PIXELS when not compacted */
     float *w0_used;                 /* (n_1, nused) W_0 at those columns */
     float *dw0_used;                /* (n_1, nused) their gradient, before it is scattered back */
     uint32_t *order; /* (order_n) the epoch's sample order */

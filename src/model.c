@@ -255,6 +255,44 @@ static dn_status check_format(const dn_st_file *file, const char *path, dn_model
     return DN_OK;
 }
 
+/* Bytes of every tensor in file; bounded by its size, which dn_st_read checked. */
+static size_t tensor_bytes_in(const dn_st_file *file)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < dn_st_tensor_count(file); i++) {
+        const dn_tensor *t = dn_st_tensor_at(file, i);
+        size_t bytes = dn_dtype_size(t->dtype);
+        for (int d = 0; d < t->ndim; d++) bytes *= t->shape[d];
+        total += bytes;
+    }
+    return total;
+}
+
+/* The MLP loader sizes the network from the metadata "hidden" and allocates
+ * it before reading a tensor, so check first that the file could hold the
+ * bytes those layers need: a few hundred bytes claiming "65536,3000" must not
+ * cost a gigabyte (found by fuzz/fuzz_model.c, issue 7). The slack leaves a
+ * near miss (a tensor of the wrong shape) to the MLP loader, whose message
+ * says which tensor; a malformed "hidden" is also left to it. */
+static dn_status check_mlp_backed(const dn_model *model, const dn_st_file *file, const char *path, dn_error *err)
+{
+    const char *hidden = dn_model_meta(model, "hidden");
+    dn_mlp_options o;
+    dn_mlp_options_default(&o);
+    if (!hidden || dn_mlp_parse_hidden(hidden, &o, NULL) != DN_OK) return DN_OK;
+    size_t params = 0, in = DN_IMAGE_PIXELS; /* ≤ 9 layers of ≤ 65536 × 65537: no overflow */
+    for (int k = 0; k <= o.n_hidden; k++) {
+        size_t out = k < o.n_hidden ? o.hidden[k] : DN_CLASSES;
+        params += (in + 1) * out;
+        in = out;
+    }
+    size_t have = tensor_bytes_in(file);
+    if (params / 2 > have / sizeof(float) + (1u << 16))
+        return dn_fail(err, DN_ERR_INPUT, "%s: metadata hidden = '%s' needs %zu float32 parameters, but the file's "
+                       "tensors hold only %zu bytes", path, hidden, params, have);
+    return DN_OK;
+}
+
 dn_model *dn_model_load(const char *path, dn_error *err)
 {
     dn_st_file *file = dn_st_read(path, err);
@@ -271,6 +309,7 @@ dn_model *dn_model_load(const char *path, dn_error *err)
             is_format_key |= strcmp(e->key, format_keys[f]) == 0;
         if (!is_format_key) s = dn_model_set_meta_(model, e->key, e->value, err);
     }
+    if (!s && kind == DN_MODEL_MLP) s = check_mlp_backed(model, file, path, err);
     if (!s) s = kind == DN_MODEL_PERCEPTRON ? load_perceptron(model, file, path, err)
                                             : dn_mlp_model_load_(model, file, path, err);
     dn_st_free(file);

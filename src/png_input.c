@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -68,6 +69,18 @@ static void ask_for_grey_alpha(png_structp png, png_infop info)
     png_read_update_info(png, info);
 }
 
+/* Deflate expands data at most 1032:1, so a PNG of S bytes holds at most
+ * 1032·S bytes of pixel rows: a header claiming more (an 88-byte file
+ * saying 8192 × 8192) is refused before the image buffers are allocated
+ * (issue 7). A stream that is not a regular file has only the side cap. */
+static int pixels_fit_file(const png_reader *r)
+{
+    struct stat sb;
+    if (fstat(fileno(r->fp), &sb) != 0 || !S_ISREG(sb.st_mode)) return 1;
+    double rows = (double)png_get_rowbytes(r->png, r->info) * (double)r->height;
+    return rows <= 1032.0 * (double)sb.st_size;
+}
+
 /* The only function that calls setjmp; it changes no local after it. */
 static dn_status decode_png(png_reader *r, dn_error *err)
 {
@@ -81,6 +94,9 @@ static dn_status decode_png(png_reader *r, dn_error *err)
     if (r->width > DN_PNG_MAX_SIDE || r->height > DN_PNG_MAX_SIDE)
         return dn_fail(err, DN_ERR_INPUT, "%s: PNG is %zu × %zu pixels, larger than the %d × %d this reads",
                        r->path, r->width, r->height, DN_PNG_MAX_SIDE, DN_PNG_MAX_SIDE);
+    if (!pixels_fit_file(r))
+        return dn_fail(err, DN_ERR_INPUT, "%s: PNG header claims %zu × %zu pixels, more than the file's compressed "
+                       "data can hold (truncated or corrupt)", r->path, r->width, r->height);
     ask_for_grey_alpha(r->png, r->info);
     if (png_get_rowbytes(r->png, r->info) != 2 * r->width)
         return dn_fail(err, DN_ERR_INPUT, "%s: unexpected PNG pixel layout after conversion", r->path);

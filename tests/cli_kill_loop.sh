@@ -76,7 +76,7 @@ done
 # Finish the last interrupted run: it must end with the uninterrupted model.
 resume=()
 [ -e ck ] && resume=(--resume ck)
-"$DIGITNET" "${args[@]}" --checkpoint ck --save model.st "${resume[@]}" >/dev/null
+"$DIGITNET" "${args[@]}" --checkpoint ck --checkpoint-every 1000 --save model.st "${resume[@]}" >/dev/null
 cmp -s ref.st model.st || { echo "FAIL: the resumed run ended with a model other than the uninterrupted run's"; exit 1; }
 "$DIGITNET" eval model.st --data sub >/dev/null || { echo "FAIL: digitnet eval cannot read the final model"; exit 1; }
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# bench_mlp.sh [DATA] [REPS] — issue 3's benchmark: one training epoch of
+# 784-300-100-10 (batch 64, SGD lr 0.1 momentum 0.9, cosine schedule), digitnet
+# side by side with PyTorch (bench/mlp_torch.py) and FANN (bench/mlp_fann.c,
+# incremental training), plus the time digitnet takes to reach 98% test accuracy.
+#
+# Prints one line per implementation, tab-separated:
+#   ROW  workload  implementation  median_seconds  min_seconds  max_seconds  note
+# median of REPS repetitions after a warm-up (BENCH_PEER_REPS, default 5, for
+# FANN's 25-second epochs and the 10-epoch runs); the note holds the thread
+# settings and the peak RSS of the process. Progress goes to stderr.
+# Run nothing else meanwhile: two shared cores make any other load show.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-${DN_DATA:-data/mnist}}
+reps=${2:-5}
+peer_reps=${BENCH_PEER_REPS:-5} # the long ones (FANN epochs, 10-epoch runs to 98%)
+bin=${DIGITNET:-build/digitnet}
+py=/usr/bin/python3 # Debian's python3, where python3-torch lives
+work=$(mktemp -d "${TMPDIR:-/tmp}/dn_bench_mlp_XXXXXX")
+trap 'rm -rf "$work"' EXIT
+[ -x "$bin" ] || { echo "bench_mlp: $bin is missing: build first (make build)" >&2; exit 1; }
+workload="mlp 784-300-100-10 epoch"
+
+# row WORKLOAD IMPLEMENTATION NOTE < seconds, one per line
+row() {
+  "$py" -c '
+import statistics, sys
+v = [float(x) for x in sys.stdin.read().split()]
+if len(v) == 0: sys.exit("bench_mlp: no timings for " + sys.argv[2])
+print("ROW\t%s\t%s\t%.4f\t%.4f\t%.4f\t%s" % (sys.argv[1], sys.argv[2], statistics.median(v), min(v), max(v), sys.argv[3]))
+' "$1" "$2" "$3"
+}
+mb() { awk '{ printf "%.0f", $1 / 1024 }' "$1"; } # /usr/bin/time's KiB → MiB
+peak=0
+track() { local m; m=$(mb "$work/rss"); [ "$m" -gt "$peak" ] && peak=$m; return 0; }
+
+# ---- digitnet: one process per repetition, the epoch's own time as it prints it
+for threads in 1 2; do
+  : >"$work/times"; peak=0
+  for i in $(seq 0 "$reps"); do # run 0 is the warm-up
+    echo "... digitnet, $threads thread(s), run $i of $reps" >&2
+    /usr/bin/time -f %M -o "$work/rss" "$bin" mlp --data "$data" --epochs 1 --threads "$threads" --quiet >"$work/out"
+    track
+    [ "$i" -gt 0 ] && sed -n 's/.* \([0-9.]*\) s of training$/\1/p' "$work/out" >>"$work/times"
+  done
+  row "$workload" "digitnet" "OpenBLAS $threads thread(s) (--threads $threads); peak RSS ${peak} MiB" <"$work/times"
+done
+
+# ---- PyTorch: one process, a warm-up epoch then REPS timed epochs. Debian's
+# torch multiplies through OpenBLAS, whose pool torch.set_num_threads does not
+# set: "1 thread" sets both; "BLAS 2" is torch as found (OpenBLAS on all cores).
+for blas in 1 2; do
+  echo "... PyTorch, torch 1 thread, OpenBLAS $blas thread(s)" >&2
+  /usr/bin/time -f %M -o "$work/rss" "$py" bench/mlp_torch.py --data "$data" --timed "$reps" --threads 1 \
+    --blas-threads "$blas" >"$work/out"
+  version=$(awk '/^torch/ { print $2 }' "$work/out")
+  awk '/^epoch_seconds/ { print $2 }' "$work/out" |
+    row "$workload" "PyTorch" "torch $version, torch.set_num_threads(1), OpenBLAS $blas thread(s); peak RSS $(mb "$work/rss") MiB"
+done
+
+# ---- FANN: built here (the CMake build makes a stub), incremental training
+if cc -O2 -march=native -DDN_BENCH_WITH_FANN bench/mlp_fann.c -o "$work/mlp_fann" -lfann -lm 2>"$work/cc.err"; then
+  echo "... FANN (about 25 s an epoch)" >&2
+  /usr/bin/time -f %M -o "$work/rss" "$work/mlp_fann" "$data" "$peer_reps" >"$work/out"
+  acc=$(awk '/^test_accuracy/ { print $2 }' "$work/out")
+  awk '/^epoch_seconds/ { print $2 }' "$work/out" |
+    row "$workload" "FANN" "FANN 2.2 incremental (online SGD), tanh hidden + sigmoid/MSE (no ReLU in 2.2), 1 thread; test accuracy after $((peer_reps + 1)) epochs $acc; peak RSS $(mb "$work/rss") MiB"
+else
+  echo "bench_mlp: FANN skipped (libfann-dev missing?): $(head -1 "$work/cc.err")" >&2
+fi
+
+# ---- time to 98% test accuracy: full 10-epoch runs, training time until the
+# first epoch whose test accuracy is ≥ 98% (evaluation not counted)
+for threads in 1 2; do
+  : >"$work/times"; : >"$work/epochs"; peak=0
+  for i in $(seq 1 "$peer_reps"); do
+    echo "... digitnet to 98%, $threads thread(s), run $i of $peer_reps" >&2
+    /usr/bin/time -f %M -o "$work/rss" "$bin" mlp --data "$data" --epochs 10 --threads "$threads" --quiet \
+      >"$work/out"
+    track
+    sed -n 's/^time to 98% test accuracy: \([0-9.]*\) s (epoch \([0-9]*\))$/\1/p' "$work/out" >>"$work/times"
+    sed -n 's/^time to 98% test accuracy: \([0-9.]*\) s (epoch \([0-9]*\))$/\2/p' "$work/out" >>"$work/epochs"
+  done
+  row "mlp 784-300-100-10 time to 98% test" "digitnet" \
+    "OpenBLAS $threads thread(s); reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a 10-epoch cosine run; peak RSS ${peak} MiB" \
+    <"$work/times"
+done
+echo "... PyTorch to 98%, 1 thread, one run" >&2
+"$py" bench/mlp_torch.py --data "$data" --threads 1 --blas-threads 1 --epochs 10 --target 0.98 >"$work/out"
+if grep -q '^time_to_target [0-9]' "$work/out"; then
+  epoch=$(awk '/^time_to_target/ { print $3 }' "$work/out")
+  awk '/^time_to_target/ { print $2 }' "$work/out" |
+    row "mlp 784-300-100-10 time to 98% test" "PyTorch" "torch.set_num_threads(1), OpenBLAS 1 thread; reached at epoch $epoch of a 10-epoch cosine run; one run"
+else
+  echo "bench_mlp: PyTorch did not reach 98% in 10 epochs: $(grep -c '^epoch' "$work/out") epochs run" >&2
+fi

@@ -1,0 +1,277 @@
+/* mlp_distributed.c — see mlp_distributed.h. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlp_distributed.h"
+
+#define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
+
+const char *const mlp_dist_modes[] = {"off", "sync", "fedavg", NULL};
+const char *const mlp_dist_rules[] = {"mean", "median", "trimmed-mean", "krum", NULL};
+
+enum { MODE_OFF = 0, MODE_SYNC = 1, MODE_FEDAVG = 2 };
+
+int mlp_dist_wanted(const mlp_dist *d)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    return d->mode != def.mode || d->deterministic || d->rounds != def.rounds ||
+           d->local_epochs != def.local_epochs || d->aggregate != def.aggregate || d->trim != def.trim ||
+           d->faulty != def.faulty || d->checkpoint || d->resume || d->checkpoint_every != def.checkpoint_every ||
+           d->flags.shard != def.flags.shard || d->flags.shard_seed != def.flags.shard_seed || d->flags.fault ||
+           d->flags.fault_rank >= 0;
+}
+
+/* One distributed run as rank 0 reports it (the other ranks fill it too). */
+typedef struct dist_run {
+    mlp_dist *d;
+    dn_mlp *mlp;
+    const dn_dataset *train; /* sync: the first n samples; fedavg: this rank's shard */
+    const dn_dataset *test;
+    int quiet, root;
+    cli_text metrics; /* metrics.fp NULL when not written here */
+    double train_seconds;
+    uint32_t data_crc32; /* of the first n training samples, all ranks' data together */
+    int target_step; /* first step (1-based) at TARGET_ACCURACY, 0 if none */
+    double target_seconds, test_accuracy;
+} dist_run;
+
+/* ---------------------------------------------------------------- checks */
+
+static dn_status check_flags(const mlp_dist *d, size_t validation, dn_error *err)
+{
+    if (d->mode == MODE_OFF)
+        return cli_fail(err, DN_ERR_USAGE, "the distributed flags (--rounds, --aggregate, --fault, --checkpoint, ...) "
+                                           "need --distributed sync or fedavg");
+    if (validation)
+        return cli_fail(err, DN_ERR_USAGE, "--validation is not available with --distributed: the test set is "
+                                           "evaluated after every epoch or round");
+    if (d->mode == MODE_SYNC && (d->flags.fault || d->aggregate))
+        return cli_fail(err, DN_ERR_USAGE, "--fault and --aggregate apply to --distributed fedavg: sync sums "
+                                           "gradients and has no aggregation rule to test");
+    return dist_check_flags(&d->flags, err);
+}
+
+/* Checks that need the job's size; every rank reaches the same verdict. */
+static dn_status check_with_size(const mlp_dist *d, int ranks, dn_error *err)
+{
+    if (d->mode != MODE_FEDAVG) return DN_OK;
+    dn_aggregate_options agg = {(dn_aggregate_rule)d->aggregate, d->trim, d->faulty};
+    return dn_aggregate_options_check(&agg, (size_t)ranks, err);
+}
+
+/* --------------------------------------------------------------- output */
+
+static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
+{
+    const mlp_dist *d = run->d;
+    printf("mlp --distributed %s: 784", mlp_dist_modes[d->mode]);
+    for (int i = 0; i < o->n_hidden; i++) printf("-%zu", o->hidden[i]);
+    printf("-10 %s, %s lr=%g, schedule %s, seed %llu, %zu training samples\n", dn_activation_name(o->activation),
+           dn_optimizer_name(o->optimizer), o->lr, dn_schedule_name(o->schedule), (unsigned long long)o->seed, n);
+    if (d->mode == MODE_SYNC) {
+        printf("sync over %d rank%s: global batch %zu, parts", d->job.size, d->job.size == 1 ? "" : "s", o->batch);
+        for (int r = 0; r < d->job.size; r++) printf(" %zu", dn_shard_size(o->batch, d->job.size, r));
+        printf(", %d epochs%s\n", o->epochs, d->deterministic ? ", deterministic (rank-order sums)" : "");
+        printf("%5s %10s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "test_acc", "lr", "seconds");
+    } else {
+        dist_print_shards(&d->job, &d->flags, n);
+        printf("fedavg: %d rounds of %d local epoch%s, batch %zu, aggregate %s", d->rounds, d->local_epochs,
+               d->local_epochs == 1 ? "" : "s", o->batch, mlp_dist_rules[d->aggregate]);
+        if (d->aggregate == DN_AGG_TRIMMED_MEAN) printf(" (trim %g)", d->trim);
+        if (d->aggregate == DN_AGG_KRUM) printf(" (f = %d)", d->faulty);
+        printf("\n%5s %10s %10s %8s  %s\n", "round", "test_error", "train_loss", "seconds", "note");
+    }
+    fflush(stdout);
+}
+
+static void note_accuracy(dist_run *run, int step, double accuracy, double seconds)
+{
+    run->train_seconds += seconds;
+    run->test_accuracy = accuracy;
+    if (!run->target_step && accuracy >= TARGET_ACCURACY)
+        run->target_step = step, run->target_seconds = run->train_seconds;
+}
+
+static void sync_row(dist_run *run, const dn_mlp_epoch_report *r, const dn_mlp_eval *test)
+{
+    if (!run->quiet)
+        printf("%5d %10.5f %9.4f %9.4f %9.5f %8.2f\n", r->epoch + 1, r->train_loss, r->train_accuracy, test->accuracy,
+               r->lr, r->seconds);
+    if (run->metrics.fp)
+        fprintf(run->metrics.fp, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.4f\n", r->epoch + 1, r->train_loss,
+                r->train_accuracy, test->accuracy, 1 - test->accuracy, r->lr, r->seconds);
+}
+
+static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_eval *test)
+{
+    char note[DN_ERROR_MESSAGE_MAX + 32] = "";
+    if (r->refused) snprintf(note, sizeof note, "%s", r->reason);
+    else if (r->chosen_rank >= 0) snprintf(note, sizeof note, "krum picked rank %d", r->chosen_rank);
+    if (!run->quiet)
+        printf("%5d %9.2f%% %10.5f %8.2f  %s\n", r->round + 1, 100 * (1 - test->accuracy), r->train_loss, r->seconds,
+               note);
+    if (run->metrics.fp)
+        fprintf(run->metrics.fp, "%d,%.6f,%.6f,%.6f,%d,%d,%d,%.4f\n", r->round + 1, 1 - test->accuracy,
+                test->accuracy, r->train_loss, r->refused, r->bad_rank, r->chosen_rank, r->seconds);
+    if (r->refused) fprintf(stderr, "digitnet: round %d: %s\n", r->round + 1, r->reason);
+}
+
+/* ------------------------------------------------------------------ steps */
+
+/* One epoch (sync) or round (fedavg), evaluated and reported on rank 0. */
+static dn_status run_step(dist_run *run, dn_error *err)
+{
+    mlp_dist *d = run->d;
+    dn_mlp_eval test = {0};
+    dn_status s;
+    if (d->mode == MODE_SYNC) {
+        dn_mlp_epoch_report r;
+        if ((s = dn_mlp_sync_epoch(run->mlp, run->train, d->job.comm, d->deterministic, &r, err))) return s;
+        if (!run->root) return DN_OK;
+        if ((s = dn_mlp_evaluate(run->mlp, run->test, &test, err))) return s;
+        note_accuracy(run, r.epoch + 1, test.accuracy, r.seconds);
+        sync_row(run, &r, &test);
+    } else {
+        dn_fedavg_options fo = {d->local_epochs, {(dn_aggregate_rule)d->aggregate, d->trim, d->faulty}, d->job.fault};
+        dn_fedavg_report r;
+        if ((s = dn_fedavg_round(run->mlp, run->train, d->job.comm, &fo, &d->job.fault_rng, &r, err))) return s;
+        if (!run->root) return DN_OK;
+        if ((s = dn_mlp_evaluate(run->mlp, run->test, &test, err))) return s;
+        note_accuracy(run, r.round + 1, test.accuracy, r.seconds);
+        fedavg_row(run, &r, &test);
+    }
+    fflush(stdout);
+    return DN_OK;
+}
+
+/* Epochs (sync) or rounds (fedavg) done so far, and the run's total. */
+static int steps_done(const dist_run *run)
+{
+    int epochs = dn_mlp_epochs_done(run->mlp);
+    return run->d->mode == MODE_SYNC ? epochs : epochs / run->d->local_epochs;
+}
+
+static int steps_total(const dist_run *run)
+{
+    return run->d->mode == MODE_SYNC ? dn_mlp_get_options(run->mlp)->epochs : run->d->rounds;
+}
+
+/* DN_TEST_KILL_AT=R:S: rank R dies after step S, as a crashed worker would. */
+static void maybe_die(const dist_run *run, int step)
+{
+    const char *at = getenv("DN_TEST_KILL_AT");
+    int rank, when;
+    if (at && sscanf(at, "%d:%d", &rank, &when) == 2 && rank == run->d->job.rank && when == step) {
+        fflush(stdout);
+        raise(SIGKILL);
+    }
+}
+
+static dn_status train_all(dist_run *run, dn_error *err)
+{
+    const mlp_dist *d = run->d;
+    const char *mode = mlp_dist_modes[d->mode];
+    dn_status s = DN_OK;
+    while (!s && steps_done(run) < steps_total(run)) {
+        if ((s = run_step(run, err))) break;
+        int step = steps_done(run);
+        if (d->checkpoint && (step % d->checkpoint_every == 0 || step == steps_total(run)))
+            s = dn_mlp_dist_checkpoint_save(run->mlp, d->job.comm, d->checkpoint, mode, &d->job.fault_rng, err);
+        maybe_die(run, step);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------- the run */
+
+static dn_status finish(dist_run *run, const char *metrics, const char *save, dn_error *err)
+{
+    dn_status s = DN_OK;
+    if (run->metrics.fp) {
+        s = cli_text_commit(&run->metrics, metrics, err);
+        run->metrics.fp = NULL; /* closed and freed by the commit */
+    }
+    if (s || !run->root) return s;
+    const char *unit = run->d->mode == MODE_SYNC ? "epoch" : "round";
+    size_t seen = run->d->mode == MODE_SYNC ? run->train->count * (size_t)steps_done(run) : 0;
+    printf("test accuracy: %.2f%% after %d %ss, %.2f s of training", 100 * run->test_accuracy, steps_done(run), unit,
+           run->train_seconds);
+    if (seen && run->train_seconds > 0) printf(", %.0f samples/s", (double)seen / run->train_seconds);
+    printf("\n");
+    if (run->target_step)
+        printf("time to %.0f%% test accuracy: %.2f s (%s %d)\n", 100 * TARGET_ACCURACY, run->target_seconds, unit,
+               run->target_step);
+    if (!save) return DN_OK;
+    dn_model *model = dn_model_from_mlp(run->mlp, run->data_crc32, err);
+    s = model ? dn_model_save(model, save, err) : err->code;
+    dn_model_free(model);
+    if (!s) printf("saved %s\n", save);
+    return s;
+}
+
+/* The network every rank starts from: the same seed, or the checkpoint. */
+static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics, dn_error *err)
+{
+    mlp_dist *d = run->d;
+    if (d->mode == MODE_FEDAVG) opt.epochs = d->rounds * d->local_epochs; /* the schedule spans the run */
+    if (!(run->mlp = dn_mlp_create(&opt, err))) return err->code;
+    if (run->root && metrics) {
+        if (cli_text_open(&run->metrics)) return cli_fail(err, DN_ERR_NOMEM, "%s: out of memory", metrics);
+        fprintf(run->metrics.fp, d->mode == MODE_SYNC
+                                     ? "epoch,train_loss,train_accuracy,test_accuracy,test_error,lr,seconds\n"
+                                     : "round,test_error,test_accuracy,train_loss,refused,bad_rank,chosen_rank,seconds\n");
+    }
+    if (!d->resume) return DN_OK;
+    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, d->job.comm, d->resume, mlp_dist_modes[d->mode],
+                                              &d->job.fault_rng, err);
+    if (!s && run->root && !run->quiet)
+        printf("resumed from %s after %d %s\n", d->resume, steps_done(run), d->mode == MODE_SYNC ? "epochs" : "rounds");
+    return s;
+}
+
+static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_dataset *train, const dn_dataset *test,
+                         size_t n, const char *metrics, const char *save, int quiet, dn_error *err)
+{
+    dist_run run = {d, NULL, NULL, test, quiet, d->job.rank == 0, {0}, 0, 0, 0, 0, 0};
+    dn_dataset fit = dn_dataset_view(train, 0, n), *shard = NULL;
+    if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
+    if (d->mode == MODE_SYNC) run.train = &fit;
+    else if (!(run.train = shard = dist_load_shard(&d->job, &d->flags, train, n, err)))
+        return err->code;
+    if (run.root && !quiet) print_header(&run, opt, n);
+    dn_status s = prepare(&run, *opt, run.root ? metrics : NULL, err);
+    if (!s) s = train_all(&run, err);
+    if (!s) s = finish(&run, metrics, run.root ? save : NULL, err);
+    if (run.metrics.fp) fclose(run.metrics.fp), free(run.metrics.buffer);
+    dn_mlp_free(run.mlp);
+    dn_dataset_free(shard);
+    return s;
+}
+
+int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t train_size, size_t validation,
+                  const char *metrics, const char *save, int quiet)
+{
+    dn_error err = {0};
+    if (check_flags(d, validation, &err)) return cli_report(&err);
+    dn_dataset *train = NULL, *test = NULL;
+    int rc = cli_load_mnist(data, &train, &test);
+    if (rc) return rc;
+    if (train_size > train->count) {
+        cli_fail(&err, DN_ERR_USAGE, "--train-size %zu is larger than the training set (valid: 1 to %zu)", train_size,
+                 train->count);
+        rc = cli_report(&err);
+    } else if (dist_job_begin(&d->job, &d->flags, &err)) {
+        rc = d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code); /* all ranks fail alike here */
+    } else if (check_with_size(d, d->job.size, &err)) {
+        /* Every rank stops here together: rank 0 says why, all leave cleanly. */
+        rc = dist_job_leave(&d->job, d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code));
+    } else {
+        if (d->job.rank != 0) quiet = 1;
+        dn_status s = run_job(d, opt, train, test, train_size, metrics, save, quiet, &err);
+        rc = dist_job_end(&d->job, s ? dist_report(&d->job, &err) : CLI_EXIT_OK);
+    }
+    dn_dataset_free(train);
+    dn_dataset_free(test);
+    return rc;
+}

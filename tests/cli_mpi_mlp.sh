@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# cli_mpi_mlp.sh — `digitnet mlp --distributed sync|fedavg` under mpirun
+# (issue 4), against the single-process trainer:
+#   sync with 1 rank = `digitnet mlp` bit for bit; 2 and 3 ranks = it within
+#   float rounding; --deterministic repeats bit for bit;
+#   FedAvg with one local full-batch step = one centralised full-batch step;
+#   FedAvg over identical shards = one worker;
+#   a NaN-sending rank is refused by name under mean, and the median,
+#   trimmed mean and Krum still train;
+#   combinations that cannot work are usage errors.
+# Models are compared tensor by tensor (safetensors parsed with Python's
+# standard library). Skipped when Open MPI or MNIST is missing.
+set -euo pipefail
+DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
+DATA=${DN_DATA:-data/mnist}
+PY=/usr/bin/python3
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1                     # one core per rank, as the ranks share two
+
+command -v mpirun >/dev/null || { echo "cli_mpi_mlp: mpirun not found, skipped"; exit 0; }
+[ -x "$PY" ] || { echo "cli_mpi_mlp: $PY is missing (scripts/deps.sh test installs it)"; exit 1; }
+[ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ] ||
+  { echo "cli_mpi_mlp: no MNIST in $DATA, skipped"; exit 0; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_mpi_mlp_XXXXXX")
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+net=(--data "$DATA" --hidden 32 --threads 1 --quiet)
+run() { local np=$1; shift; mpirun -np "$np" "$DIGITNET" mlp "${net[@]}" "$@"; }
+
+# A build without MPI runs every process as rank 0 of 1: nothing to test here.
+if ! mpirun -np 2 "$DIGITNET" mlp --data "$DATA" --hidden 8 --threads 1 --distributed sync --train-size 100 \
+  --epochs 1 2>/dev/null | grep -q "sync over 2 ranks"; then
+  echo "cli_mpi_mlp: this digitnet was built without MPI, skipped"
+  exit 0
+fi
+
+# maxdiff A B: the largest |a − b| over every tensor of two model files.
+maxdiff() {
+  "$PY" - "$1" "$2" <<'EOF'
+import array, json, struct, sys
+def tensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head, out = json.loads(raw[8:8 + n]), {}
+    for name, t in head.items():
+        if name == "__metadata__": continue
+        begin, end = t["data_offsets"]
+        a = array.array({"F32": "f", "F64": "d"}[t["dtype"]]); a.frombytes(raw[8 + n + begin:8 + n + end]); out[name] = a
+    return out
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+assert a.keys() == b.keys(), (sorted(a), sorted(b))
+print("%.3g" % max(max(abs(x - y) for x, y in zip(a[k], b[k])) for k in a))
+EOF
+}
+# within A B TOL NAME: the models differ by at most TOL.
+within() {
+  local d; d=$(maxdiff "$1" "$2")
+  "$PY" -c "import sys; sys.exit(0 if float('$d') <= float('$3') else 1)" || fail "$4: max difference $d > $3"
+  echo "$4: max difference $d"
+}
+test_error() { grep -o 'test accuracy: [0-9.]*' "$1" | awk '{print 100 - $3}'; }
+
+# --- sync: 1 rank is the single-process trainer, bit for bit; K ranks match it closely
+S=(--train-size 1200 --epochs 2 --batch 60)
+"$DIGITNET" mlp "${net[@]}" "${S[@]}" --save "$work/plain.st" >/dev/null
+run 1 "${S[@]}" --distributed sync --save "$work/sync1.st" >/dev/null || fail "sync -np 1 failed"
+cmp -s "$work/plain.st" "$work/sync1.st" || fail "sync -np 1 differs from digitnet mlp"
+for np in 2 3; do
+  run $np "${S[@]}" --distributed sync --save "$work/sync$np.st" >/dev/null || fail "sync -np $np failed"
+  within "$work/plain.st" "$work/sync$np.st" 1e-5 "sync -np $np vs one process, batch 60"
+done
+run 2 "${S[@]}" --distributed sync --deterministic --save "$work/det_a.st" >/dev/null
+run 2 "${S[@]}" --distributed sync --deterministic --save "$work/det_b.st" >/dev/null
+cmp -s "$work/det_a.st" "$work/det_b.st" || fail "sync --deterministic is not bit-identical run to run"
+
+# --- FedAvg, one local full-batch step (plain SGD, constant rate) = one centralised full-batch step:
+#     Σ_r (n_r/n)(w − η g_r) = w − η g, since the full gradient g is the n_r-weighted mean of the g_r.
+F=(--train-size 999 --batch 1000 --momentum 0 --schedule none --lr 0.5)
+"$DIGITNET" mlp "${net[@]}" "${F[@]}" --epochs 1 --save "$work/central.st" >/dev/null
+for np in 2 3; do
+  run $np "${F[@]}" --distributed fedavg --rounds 1 --local-epochs 1 --save "$work/fed$np.st" >/dev/null ||
+    fail "fedavg -np $np failed"
+  within "$work/central.st" "$work/fed$np.st" 1e-5 "fedavg one full-batch step, -np $np"
+done
+
+# --- FedAvg over identical shards = one worker (the mean of equal models is that model, exactly)
+R=(--train-size 900 --batch 50 --distributed fedavg --rounds 2 --local-epochs 2)
+run 1 "${R[@]}" --save "$work/one.st" >/dev/null
+run 3 "${R[@]}" --shard replicate --save "$work/replicas.st" >/dev/null || fail "replicated shards failed"
+within "$work/one.st" "$work/replicas.st" 0 "fedavg, 3 identical shards vs 1 worker"
+
+# --- a faulty rank: refused by name under mean, survived by the robust rules
+Q=(--train-size 4000 --batch 50 --distributed fedavg --rounds 3)
+run 4 "${Q[@]}" >"$work/clean.txt"
+clean=$(test_error "$work/clean.txt")
+run 4 "${Q[@]}" --fault-rank 1 --fault nan >"$work/mean.txt" 2>"$work/mean_err.txt" || fail "mean with a NaN rank must run on"
+grep -q "round 1: rank 1 sent a non-finite model: refused under mean, previous model kept" "$work/mean_err.txt" ||
+  fail "mean: the NaN rank is not named"
+for case in "4 median nan" "4 trimmed-mean sign-flip" "4 median scale:100" "5 krum scale:100"; do
+  set -- $case
+  run "$1" "${Q[@]}" --aggregate "$2" --fault-rank 1 --fault "$3" >"$work/robust.txt" 2>&1 || fail "$2 / $3 failed"
+  got=$(test_error "$work/robust.txt")
+  echo "fault-free test error $clean%, $2 with rank 1 sending $3: $got%"
+  # 3 short rounds on 4000 samples: within 3 points of the fault-free run (≈ 12%) shows the rule held.
+  awk -v a="$got" -v b="$clean" 'BEGIN { exit !(a <= b + 3) }' || fail "$2 / $3: test error $got% vs $clean% fault-free"
+done
+
+# --- divergence on the ranks is agreed on: every rank stops with exit 5, none waits forever
+rc=0
+timeout 120 mpirun -np 2 "$DIGITNET" mlp --data "$DATA" --threads 1 --quiet --train-size 1000 --hidden 300,100 \
+  --lr 1e6 --distributed sync --epochs 2 >/dev/null 2>&1 || rc=$?
+[ $rc = 5 ] || fail "sync with a diverging loss: expected exit 5, got $rc"
+
+# --- usage errors (exit 2), before any training
+expect_usage() { local rc=0; "$@" >/dev/null 2>&1 || rc=$?; [ $rc = 2 ] || fail "expected exit 2, got $rc: ${*:2}"; }
+expect_usage run 4 "${Q[@]}" --aggregate krum --faulty 1             # 4 ≤ 2f + 2
+expect_usage run 2 --distributed sync --fault-rank 1 --fault nan     # faults test fedavg's rules
+expect_usage run 2 --distributed sync --validation 100
+expect_usage "$DIGITNET" mlp "${net[@]}" --rounds 3                  # no --distributed
+expect_usage run 2 "${Q[@]}" --fault-rank 2 --fault nan              # no rank 2 in a job of 2
+
+[ $failures = 0 ] && echo "cli_mpi_mlp: all passed" || { echo "cli_mpi_mlp: $failures failed"; exit 1; }
