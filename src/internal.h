@@ -87,6 +87,12 @@ size_t dn_st_meta_count(const dn_st_file *file);
 const dn_meta_entry *dn_st_meta_at(const dn_st_file *file, size_t i);
 const char *dn_st_meta(const dn_st_file *file, const char *key); /* NULL when absent */
 
+/* Reads all of path into *out (caller frees) after checking that it is a
+ * regular file of min_size to max_size bytes; a shorter one is refused as
+ * "too short for <too_short_for>". */
+dn_status dn_read_file(const char *path, size_t min_size, uint64_t max_size, const char *too_short_for,
+                       unsigned char **out, size_t *size, dn_error *err);
+
 /* Wall clock in seconds (monotonic). */
 double dn_now_seconds(void);
 

@@ -56,42 +56,6 @@ static int element_count(const size_t *shape, int ndim, size_t *count)
 
 /* ================================================================ reading */
 
-static dn_status read_whole_file(const char *path, unsigned char **out, size_t *size, dn_error *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return dn_fail(err, DN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    struct stat sb;
-    dn_status st = DN_OK;
-    if (fstat(fileno(fp), &sb) != 0) {
-        st = dn_fail(err, DN_ERR_IO, "%s: cannot stat (%s)", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: not a regular file", path);
-    } else if (sb.st_size < 10) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, too short for a .npy file", path,
-                     (long long)sb.st_size);
-    } else if ((uint64_t)sb.st_size > NPY_MAX_FILE) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, more than the %llu-byte limit", path,
-                     (long long)sb.st_size, (unsigned long long)NPY_MAX_FILE);
-    }
-    unsigned char *buf = NULL;
-    if (st == DN_OK) {
-        *size = (size_t)sb.st_size;
-        buf = malloc(*size);
-        if (!buf) st = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, *size);
-    }
-    if (st == DN_OK && fread(buf, 1, *size, fp) != *size) {
-        st = dn_fail(err, DN_ERR_IO, "%s: cannot read (%s)", path,
-                     ferror(fp) ? strerror(errno) : "file shrank while reading");
-    }
-    fclose(fp);
-    if (st != DN_OK) {
-        free(buf);
-        return st;
-    }
-    *out = buf;
-    return DN_OK;
-}
-
 /* What the header dict says. */
 typedef struct npy_header {
     npy_type type;
@@ -359,7 +323,7 @@ dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4], int 
     *ndim = 0;
     unsigned char *buf = NULL;
     size_t size = 0;
-    dn_status st = read_whole_file(path, &buf, &size, err);
+    dn_status st = dn_read_file(path, 10, NPY_MAX_FILE, "a .npy file", &buf, &size, err);
     if (st != DN_OK) return st;
     st = decode(path, buf, size, data, shape, ndim, err);
     free(buf);

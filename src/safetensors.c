@@ -880,42 +880,6 @@ static dn_status check_crc(const dn_st_file *f, const char *path, const unsigned
     return DN_OK;
 }
 
-static dn_status read_whole_file(const char *path, unsigned char **out, size_t *size, dn_error *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return dn_fail(err, DN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    struct stat sb;
-    dn_status st = DN_OK;
-    if (fstat(fileno(fp), &sb) != 0) {
-        st = dn_fail(err, DN_ERR_IO, "%s: cannot stat (%s)", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: not a regular file", path);
-    } else if (sb.st_size < 8) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, too short for the 8-byte header length", path,
-                     (long long)sb.st_size);
-    } else if ((uint64_t)sb.st_size > ST_MAX_FILE || (uint64_t)sb.st_size > SIZE_MAX) {
-        st = dn_fail(err, DN_ERR_INPUT, "%s: file is %lld bytes, more than the %llu-byte limit", path,
-                     (long long)sb.st_size, (unsigned long long)ST_MAX_FILE);
-    }
-    unsigned char *buf = NULL;
-    if (st == DN_OK) {
-        *size = (size_t)sb.st_size;
-        buf = malloc(*size);
-        if (!buf) st = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for %zu bytes", path, *size);
-    }
-    if (st == DN_OK && fread(buf, 1, *size, fp) != *size) {
-        st = dn_fail(err, DN_ERR_IO, "%s: cannot read (%s)", path,
-                     ferror(fp) ? strerror(errno) : "file shrank while reading");
-    }
-    fclose(fp);
-    if (st != DN_OK) {
-        free(buf);
-        return st;
-    }
-    *out = buf;
-    return DN_OK;
-}
-
 /* Header length against the limits and the file size. */
 static dn_status header_length(const char *path, const unsigned char *buf, size_t size, size_t *n, dn_error *err)
 {
@@ -998,7 +962,7 @@ dn_st_file *dn_st_read(const char *path, dn_error *err)
         return NULL;
     }
     size_t size = 0;
-    dn_status st = read_whole_file(path, &f->buf, &size, err);
+    dn_status st = dn_read_file(path, 8, ST_MAX_FILE, "the 8-byte header length", &f->buf, &size, err);
     if (st == DN_OK) st = parse_file(f, path, size, err);
     if (st != DN_OK) {
         dn_st_free(f);
