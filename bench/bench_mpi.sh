@@ -59,6 +59,22 @@ for batch in 64 256; do
   done
 done
 
+# ---- what two cores give: two independent single-process runs at once. Any
+# 2-rank speed-up is bounded by this aggregate capacity (2 on two free
+# cores; on a shared virtual machine it can be far less).
+echo "... capacity: one process alone, then two at once" >&2
+plain=(mlp --data "$data" --threads 1 --quiet --batch 64 --epochs $((reps + 1)))
+"$bin" "${plain[@]}" --metrics "$work/alone.csv" >/dev/null
+"$bin" "${plain[@]}" --metrics "$work/pair_a.csv" >/dev/null &
+"$bin" "${plain[@]}" --metrics "$work/pair_b.csv" >/dev/null
+wait
+read -r alone _ _ < <(stats "$work/alone.csv" seconds 1)
+tail -n +3 "$work/pair_b.csv" >>"$work/pair_a.csv" # both runs' epochs, warm-ups left out
+read -r med lo hi < <(stats "$work/pair_a.csv" seconds 1)
+capacity=$("$py" -c "print('%.2f' % (2 * $alone / $med))")
+printf 'ROW\tmlp sync epoch 784-300-100-10 batch 64\ttwo plain digitnet mlp processes at once\t%s\t%s\t%s\t%s\n' \
+  "$med" "$lo" "$hi" "aggregate capacity ${capacity}x of one process alone ($alone s/epoch): the ceiling for 2-rank scaling here"
+
 # ---- fedavg: wall time (training rounds) to 97% test accuracy with 4 workers
 : >"$work/fed_times"
 runs=$((reps < 3 ? reps : 3))
