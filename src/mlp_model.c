@@ -35,6 +35,16 @@ static void format_hidden(const dn_mlp_options *o, char *out, size_t cap)
         at += (size_t)snprintf(out + at, cap - at, "%s%zu", i ? "," : "", o->hidden[i]);
 }
 
+/* The shortest decimal that reads back as exactly v: "0.1", not
+ * "0.10000000000000001" (what %.17g, always exact, would write). */
+static void shortest_number(double v, char *out, size_t cap)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(out, cap, "%.*g", digits, v);
+        if (strtod(out, NULL) == v) return;
+    }
+}
+
 static dn_status set_mlp_meta(dn_model *model, const dn_mlp *mlp, uint32_t data_crc32, dn_error *err)
 {
     const dn_mlp_options *o = dn_mlp_get_options(mlp);
@@ -55,8 +65,11 @@ static dn_status set_mlp_meta(dn_model *model, const dn_mlp *mlp, uint32_t data_
     };
     dn_status s = DN_OK;
     for (size_t i = 0; !s && i < sizeof text / sizeof *text; i++) s = dn_model_set_meta_(model, text[i].key, text[i].value, err);
-    for (size_t i = 0; !s && i < sizeof numbers / sizeof *numbers; i++)
-        s = dn_model_set_meta_number_(model, numbers[i].key, numbers[i].value, err);
+    for (size_t i = 0; !s && i < sizeof numbers / sizeof *numbers; i++) {
+        char number[32];
+        shortest_number(numbers[i].value, number, sizeof number);
+        s = dn_model_set_meta_(model, numbers[i].key, number, err);
+    }
     /* %.17g of a double cannot carry every 64-bit seed: write it exactly. */
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
