@@ -1,8 +1,6 @@
 /* mlp_distributed.c — see mlp_distributed.h. */
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-
 #include "mlp_distributed.h"
 
 #define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
@@ -50,6 +48,18 @@ static dn_status check_flags(const mlp_dist *d, size_t validation, dn_error *err
         return cli_fail(err, DN_ERR_USAGE, "--fault and --aggregate apply to --distributed fedavg: sync sums "
                                            "gradients and has no aggregation rule to test");
     return dist_check_flags(&d->flags, err);
+}
+
+/* A single-process run that only asks for checkpoints runs as a sync job of
+ * one rank: that path holds the checkpoint code, and with one rank it trains
+ * bit for bit as plain `digitnet mlp` does (tests/cli_mpi_mlp.sh checks it). */
+static int only_checkpoint_flags(const mlp_dist *d)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    mlp_dist others = *d;
+    others.checkpoint = others.resume = NULL;
+    others.checkpoint_every = def.checkpoint_every;
+    return d->mode == MODE_OFF && (d->checkpoint || d->resume) && !mlp_dist_wanted(&others);
 }
 
 /* Checks that need the job's size; every rank reaches the same verdict. */
@@ -253,6 +263,7 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
                   const char *metrics, const char *save, int quiet)
 {
     dn_error err = {0};
+    if (only_checkpoint_flags(d)) d->mode = MODE_SYNC;
     if (check_flags(d, validation, &err)) return cli_report(&err);
     dn_dataset *train = NULL, *test = NULL;
     int rc = cli_load_mnist(data, &train, &test);
