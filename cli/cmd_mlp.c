@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "figures.h"
 #include "mlp_distributed.h" /* distributed (issue 4) */
 
 /* Same order as the library's enums, so a choice index is the enum value. */
@@ -25,8 +26,21 @@ typedef struct mlp_job {
     int target_epoch; /* first epoch (1-based) at TARGET_ACCURACY, 0 if none */
     double target_seconds;
     double test_accuracy;
+    double *history; /* per epoch: train error %, test error %, train loss (for --plot) */
+    int history_epochs;
     dn_error err; /* an evaluation failure inside the callback */
 } mlp_job;
+
+/* Keeps the epoch's numbers for the curves; returns 0 when out of memory. */
+static int remember_epoch(mlp_job *job, double train_accuracy, double test_accuracy, double loss)
+{
+    double *grown = realloc(job->history, (size_t)(job->history_epochs + 1) * 3 * sizeof *grown);
+    if (!grown) return 0;
+    job->history = grown;
+    double *row = grown + (size_t)job->history_epochs++ * 3;
+    row[0] = 100.0 * (1.0 - train_accuracy), row[1] = 100.0 * (1.0 - test_accuracy), row[2] = loss;
+    return 1;
+}
 
 static int on_epoch(const dn_mlp_epoch_report *r, void *user)
 {
@@ -37,6 +51,10 @@ static int on_epoch(const dn_mlp_epoch_report *r, void *user)
         return 1;
     job->train_seconds += r->seconds;
     job->test_accuracy = test.accuracy;
+    if (!remember_epoch(job, r->train_accuracy, test.accuracy, r->train_loss)) {
+        cli_fail(&job->err, DN_ERR_NOMEM, "out of memory recording the training curve");
+        return 1;
+    }
     if (!job->target_epoch && test.accuracy >= TARGET_ACCURACY)
         job->target_epoch = r->epoch + 1, job->target_seconds = job->train_seconds;
     char val_text[16] = "-";
@@ -67,9 +85,49 @@ static void describe(const dn_mlp_options *o, size_t ntrain, size_t nval)
     printf("training on %zu samples, validation %zu\n", ntrain, nval);
 }
 
+/* --plot DIR: error and loss per epoch, the first layer as 28×28 images, and the
+ * confusion matrix and misclassified gallery on the test set. */
+static dn_status plot_run(const mlp_job *job, const char *dir, dn_error *err)
+{
+    size_t n = (size_t)job->history_epochs;
+    double *columns = malloc(3 * (n ? n : 1) * sizeof *columns), *epochs = malloc((n ? n : 1) * sizeof *epochs);
+    uint8_t *predicted = malloc(job->test->count ? job->test->count : 1);
+    dn_status s = (!columns || !epochs || !predicted) ? cli_fail(err, DN_ERR_NOMEM, "out of memory for the plots")
+                                                      : cli_make_dirs(dir, err);
+    figure_list list = {0};
+    char path[4096];
+    if (!s) {
+        for (size_t e = 0; e < n; e++) {
+            epochs[e] = (double)(e + 1);
+            for (int c = 0; c < 3; c++) columns[c * n + e] = job->history[e * 3 + (size_t)c];
+        }
+        dn_plot_series errors[2] = {{"train", epochs, columns, n}, {"test", epochs, columns + n, n}};
+        dn_plot_series loss[1] = {{"train loss", epochs, columns + 2 * n, n}};
+        dn_plot_options log_y;
+        dn_plot_options_default(&log_y);
+        log_y.log_y = 1;
+        if (!(s = figures_path(path, sizeof path, dir, "curve.svg", err)) &&
+            !(s = dn_plot_lines(path, "MLP: error per epoch", "epoch", "error (%)", errors, 2, NULL, err)))
+            figures_add(&list, "curve.svg");
+        if (!s && !(s = figures_path(path, sizeof path, dir, "loss.svg", err)) &&
+            !(s = dn_plot_lines(path, "MLP: training loss per epoch", "epoch", "loss", loss, 1, &log_y, err)))
+            figures_add(&list, "loss.svg");
+    }
+    if (!s && dn_mlp_layer_count(job->mlp) > 1)
+        s = figures_layer(dir, "weights_layer1.png", dn_mlp_weights(job->mlp, 0), dn_mlp_layer_outputs(job->mlp, 0),
+                          &list, err);
+    if (!s) s = dn_mlp_classify(job->mlp, job->test->images, job->test->count, predicted, NULL, err);
+    if (!s) s = figures_predictions(dir, "", "MLP, test set", job->test, predicted, &list, err);
+    if (!s) figures_print(dir, &list);
+    free(columns);
+    free(epochs);
+    free(predicted);
+    return s;
+}
+
 /* Trains, reports, saves; the datasets are already loaded. */
 static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *train, const char *metrics,
-                     const char *save, dn_error *err)
+                     const char *save, const char *plot, dn_error *err)
 {
     if (!(job->mlp = dn_mlp_create(opt, err))) return err->code;
     if (metrics && cli_text_open(&job->metrics))
@@ -91,6 +149,7 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
     if (job->target_epoch)
         printf("time to %.0f%% test accuracy: %.3f s (epoch %d)\n", 100 * TARGET_ACCURACY, job->target_seconds,
                job->target_epoch);
+    if (plot && (s = plot_run(job, plot, err))) return s;
     if (!save) return DN_OK;
     dn_model *model = dn_model_from_mlp(job->mlp, dn_dataset_crc32(train), err);
     s = model ? dn_model_save(model, save, err) : err->code;
@@ -103,7 +162,7 @@ int cmd_mlp(int argc, char **argv)
 {
     dn_mlp_options opt;
     dn_mlp_options_default(&opt);
-    const char *data = "data/mnist", *hidden = "300,100", *metrics = NULL, *save = NULL;
+    const char *data = "data/mnist", *hidden = "300,100", *metrics = NULL, *save = NULL, *plot = NULL;
     size_t train_size = 60000, validation = 0;
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
     int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
@@ -137,6 +196,8 @@ int cmd_mlp(int argc, char **argv)
         {"--metrics", CLI_STRING, &metrics, "FILE.csv",
          "write epoch,train_loss,train_accuracy,validation_accuracy,test_accuracy,lr,seconds", 0, 0, 0, NULL},
         {"--save", CLI_STRING, &save, "MODEL", "save the trained model (safetensors)", 0, 0, 0, NULL},
+        {"--plot", CLI_STRING, &plot, "DIR", "write error and loss curves, first-layer images, confusion, gallery",
+         0, 0, 0, NULL},
         {"--quiet", CLI_FLAG, &quiet, "", "print only the results, no per-epoch lines", 0, 0, 0, NULL},
         MLP_DIST_OPTS(dist), /* distributed (issue 4) */
     };
@@ -170,9 +231,10 @@ int cmd_mlp(int argc, char **argv)
     job.validation = validation ? &held : NULL;
     if (!s) {
         describe(&opt, fit.count, held.count);
-        s = run(&job, &opt, &fit, metrics, save, &err);
+        s = run(&job, &opt, &fit, metrics, save, plot, &err);
     }
     dn_mlp_free(job.mlp);
+    free(job.history);
     dn_dataset_free(train);
     dn_dataset_free(test);
     return s ? cli_report(&err) : CLI_EXIT_OK;
