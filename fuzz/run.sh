@@ -89,18 +89,20 @@ for t in "${targets[@]}"; do
   dict=(); [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   echo "fuzz: $t for ${seconds}s (log: $log)"
   fork=(); [ "${FUZZ_FORK:-0}" = 1 ] && fork=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
-  crashes_before=$(ls fuzz/crashes | grep -c "^$t-" || true)
+  # Findings: crash-, oom-, timeout-, leak- files (slow-unit- ones only mean a loaded machine).
+  found() { ls fuzz/crashes | grep -E "^$t-(crash|oom|timeout|leak)-" | wc -l; }
+  crashes_before=$(found)
   set +e
   nice -n "${FUZZ_NICE:-19}" "$build/fuzz_$t" "fuzz/corpus/$t" "fuzz/corpus/seed/$t" "${dict[@]}" "${fork[@]}" \
     -max_total_time="$seconds" -max_len="$(max_len "$t")" -rss_limit_mb="$rss_mb" \
-    -malloc_limit_mb="$(malloc_mb "$t")" -timeout=10 -print_final_stats=1 \
+    -malloc_limit_mb="$(malloc_mb "$t")" -timeout=10 -report_slow_units=60 -print_final_stats=1 \
     -artifact_prefix="fuzz/crashes/$t-" >"$log" 2>&1
   rc=$?
   set -e
   # The exec count: libFuzzer's final stats line, else the last progress line.
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
-  crashes=$(( $(ls fuzz/crashes | grep -c "^$t-" || true) - crashes_before ))
+  crashes=$(( $(found) - crashes_before ))
   verdict=ok
   if [ $rc -ne 0 ] || [ $crashes -gt 0 ]; then
     verdict="FOUND $crashes new input(s) in fuzz/crashes/ (rc $rc, see $log)"

@@ -393,9 +393,13 @@ dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, d
  * tests compare BLAS against. On the BLAS path training runs layer 0 on the
  * pixels some image of the batch uses (MNIST's border is blank: zero inputs
  * add nothing to W x and get no gradient): the same math, fewer operations.
- * threads sets OpenBLAS's thread count for the duration of each call and
- * restores it after (OpenBLAS has one process-wide setting, so calls that
- * set different counts must not run concurrently).                        */
+ * Threads. Training epochs split layer 0 (most of the work) by its output
+ * units over `threads` OpenMP threads, each owning rows of W_0 and running
+ * single-threaded BLAS; the small layers above run on one of them. Other
+ * calls (forward, classify, backprop) hand `threads` to OpenBLAS. Either
+ * way the BLAS thread count is set for the call and restored after
+ * (OpenBLAS keeps one process-wide setting, so calls with different
+ * counts must not run concurrently).                                       */
 
 #define DN_MLP_MAX_HIDDEN 8     /* hidden layers                 */
 #define DN_MLP_MAX_WIDTH 65536  /* units in one hidden layer     */
@@ -443,7 +447,7 @@ typedef struct dn_mlp_options {
     dn_schedule schedule;             /* default DN_SCHEDULE_COSINE                 */
     int step_epochs;                  /* step schedule period, ≥ 1; default 5       */
     double step_gamma;                /* step schedule factor in (0, 1]; default 0.1 */
-    int threads;                      /* BLAS threads, 0 = all cores; default 1     */
+    int threads;                      /* 0 = all cores; default 1 (see Threads)     */
     dn_matmul matmul;                 /* default DN_MATMUL_BLAS                     */
 } dn_mlp_options;
 

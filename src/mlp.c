@@ -196,14 +196,14 @@ double dn_mlp_scheduled_lr(const dn_mlp_options *opt, double epoch)
 /* ---------------------------------------------------------------- network */
 
 /* 64-byte aligned so sgemm's first rows start on a cache line. */
-static float *alloc_floats(size_t n)
+float *dn_mlp_alloc_floats_(size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
     return aligned_alloc(64, bytes ? bytes : 64);
 }
 
 /* Named views into a parameter-shaped buffer: W_0 b_0 W_1 b_1 … */
-static void point_views(const dn_mlp *mlp, float *base, dn_dense_view *views)
+void dn_mlp_point_views_(const dn_mlp *mlp, float *base, dn_dense_view *views)
 {
     size_t at = 0;
     for (int k = 0; k < mlp->nlayers; k++) {
@@ -228,16 +228,16 @@ dn_mlp *dn_mlp_alloc_(const dn_mlp_options *opt, dn_error *err)
         free(mlp);
         return NULL;
     }
-    mlp->params = alloc_floats(mlp->nparams);
-    mlp->grads = alloc_floats(mlp->nparams);
+    mlp->params = dn_mlp_alloc_floats_(mlp->nparams);
+    mlp->grads = dn_mlp_alloc_floats_(mlp->nparams);
     if (!mlp->params || !mlp->grads) {
         dn_fail(err, DN_ERR_NOMEM, "out of memory for %zu parameters", mlp->nparams);
         dn_mlp_free(mlp);
         return NULL;
     }
     memset(mlp->grads, 0, mlp->nparams * sizeof(float));
-    point_views(mlp, mlp->params, mlp->layer);
-    point_views(mlp, mlp->grads, mlp->dlayer);
+    dn_mlp_point_views_(mlp, mlp->params, mlp->layer);
+    dn_mlp_point_views_(mlp, mlp->grads, mlp->dlayer);
     return mlp;
 }
 
@@ -349,7 +349,7 @@ static size_t widest_output(const dn_mlp *mlp)
 }
 
 /* One block: act[0] … act[L], two delta buffers, then the labels. */
-static dn_status workspace_alloc(const dn_mlp *mlp, size_t rows, dn_mlp_workspace *ws, dn_error *err)
+dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, dn_mlp_workspace *ws, dn_error *err)
 {
     size_t floats = 0, widest = widest_output(mlp), n;
     for (int k = 0; k <= mlp->nlayers; k++) {
@@ -358,7 +358,7 @@ static dn_status workspace_alloc(const dn_mlp *mlp, size_t rows, dn_mlp_workspac
     if (dn_mul_overflows(rows, widest, &n) || dn_add_overflows(floats, 2 * n, &floats)) goto too_big;
     if (dn_add_overflows(floats, rows / sizeof(float) + 1, &floats) || floats > SIZE_MAX / sizeof(float)) goto too_big;
     memset(ws, 0, sizeof *ws);
-    if (!(ws->block = alloc_floats(floats)))
+    if (!(ws->block = dn_mlp_alloc_floats_(floats)))
         return dn_fail(err, DN_ERR_NOMEM, "out of memory for a batch of %zu samples", rows);
     ws->rows = rows;
     float *at = ws->block;
@@ -379,7 +379,7 @@ dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err)
     if (mlp->ws.block && mlp->ws.rows >= rows) return DN_OK;
     free(mlp->ws.block);
     mlp->ws.block = NULL;
-    return workspace_alloc(mlp, rows, &mlp->ws, err);
+    return dn_mlp_workspace_alloc_(mlp, rows, &mlp->ws, err);
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -402,7 +402,7 @@ static dn_status run_chunks(const dn_mlp *mlp, const uint8_t *images, size_t cou
                             void *user, dn_error *err)
 {
     dn_mlp_workspace ws;
-    dn_status s = workspace_alloc(mlp, count < FORWARD_CHUNK ? (count ? count : 1) : FORWARD_CHUNK, &ws, err);
+    dn_status s = dn_mlp_workspace_alloc_(mlp, count < FORWARD_CHUNK ? (count ? count : 1) : FORWARD_CHUNK, &ws, err);
     if (s) return s;
     int restore = dn_blas_threads_set_(mlp->opt.threads);
     for (size_t first = 0; first < count; first += ws.rows) {

@@ -80,10 +80,21 @@ void dn_sgemm_(dn_matmul mm, int trans_a, int trans_b, size_t M, size_t N, size_
 void dn_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
                       size_t OC, dn_act act, dn_matmul mm);
 
+/* The same for the output units [o0, o1) only: columns o0 … o1 − 1 of out,
+ * from rows o0 … o1 − 1 of weight. Threads split a layer this way. */
+void dn_dense_forward_units(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
+                            size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm);
+
 /* Backward of dn_dense_forward: turns dout (∂L/∂out) into ∂L/∂z in place,
  * ADDS to dweight and dbias, and OVERWRITES dinp (skipped when NULL). */
 void dn_dense_backward(float *dinp, float *dweight, float *dbias, float *dout, const float *out, const float *inp,
                        const float *weight, size_t B, size_t C, size_t OC, dn_act act, dn_matmul mm);
+
+/* The same for the units [o0, o1) only, without dinp (which sums over all
+ * units): columns o0 … o1 − 1 of dout become dz, rows o0 … o1 − 1 of
+ * dweight and dbias[o0 … o1 − 1] are added to. */
+void dn_dense_backward_units(float *dweight, float *dbias, float *dout, const float *out, const float *inp, size_t B,
+                             size_t C, size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm);
 
 /* Softmax of logits (B, V) in place into probabilities; returns the summed
  * loss Σ −log p_y; dlogits (may be NULL) gets (p − onehot(y)) / B. Adds the
@@ -104,7 +115,30 @@ void dn_images_to_floats(float *x, const uint8_t *images, const uint32_t *order,
  * setting). Returns -1 when the BLAS library has no such control. */
 int dn_blas_threads_set_(int threads);
 
+/* ---- optimisers (mlp_optim.c) ---- */
+
+/* The constants of one optimiser step. */
+typedef struct dn_mlp_step {
+    float lr, weight_decay, momentum;
+    int nesterov, adam;
+    float beta1, beta2, eps;
+    float inv_c1, inv_c2; /* Adam's bias corrections 1 / (1 − β^t) */
+} dn_mlp_step;
+
+/* Checks lr, allocates the optimiser state on first use, advances Adam's t. */
+dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *err);
+/* Applies the step to parameters [lo, hi) (threads take disjoint slices). */
+void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi);
+
 /* ---- network (mlp.c) ---- */
+
+/* A 64-byte aligned float buffer (free with free()). */
+float *dn_mlp_alloc_floats_(size_t n);
+/* Named views W_0 b_0 W_1 b_1 … into a parameter-shaped buffer. */
+void dn_mlp_point_views_(const dn_mlp *mlp, float *base, dn_dense_view *views);
+/* A workspace for rows samples (free ws->block). */
+dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, dn_mlp_workspace *ws, dn_error *err);
+
 
 /* A network for opt (already checked) with its buffers allocated and the
  * parameters NOT initialised: for loaders that fill them. */

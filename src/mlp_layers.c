@@ -97,14 +97,22 @@ static void bias_act_row(float *out, const float *bias, size_t OC, dn_act act)
     }
 }
 
+void dn_dense_forward_units(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
+                            size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm)
+{
+    if (o1 <= o0) return;
+    /* out (B, OC) = inp (B, C) · weightᵀ (C, OC): out[b][o] = Σ_c inp[b][c] weight[o][c],
+     * here for the columns o0 … o1 − 1 of out, i.e. the rows o0 … o1 − 1 of weight */
+    dn_sgemm_(mm, 0, 1, B, o1 - o0, C, 1.0f, inp, C, weight + o0 * C, C, 0.0f, out + o0, OC);
+    /* out[b][o] = act(out[b][o] + bias[o]): bias and activation fused in one
+     * pass over the output while it is still in cache. */
+    for (size_t b = 0; b < B; b++) bias_act_row(out + b * OC + o0, bias + o0, o1 - o0, act);
+}
+
 void dn_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
                       size_t OC, dn_act act, dn_matmul mm)
 {
-    /* out (B, OC) = inp (B, C) · weightᵀ (C, OC): out[b][o] = Σ_c inp[b][c] weight[o][c] */
-    dn_sgemm_(mm, 0, 1, B, OC, C, 1.0f, inp, C, weight, C, 0.0f, out, OC);
-    /* out[b][o] = act(out[b][o] + bias[o]): bias and activation fused in one
-     * pass over the output while it is still in cache. */
-    for (size_t b = 0; b < B; b++) bias_act_row(out + b * OC, bias, OC, act);
+    dn_dense_forward_units(out, inp, weight, bias, B, C, OC, 0, OC, act, mm);
 }
 
 /* dz = dout ⊙ act'(z) for one row, in place, and dbias += dz. The
@@ -127,14 +135,21 @@ static void act_backward_row(float *dout, const float *out, float *dbias, size_t
     for (size_t o = 0; o < OC; o++) dbias[o] += dout[o];
 }
 
+void dn_dense_backward_units(float *dweight, float *dbias, float *dout, const float *out, const float *inp, size_t B,
+                             size_t C, size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm)
+{
+    if (o1 <= o0) return;
+    /* forward: out[b][o] = act(z[b][o]),  z[b][o] = bias[o] + Σ_c inp[b][c] weight[o][c] */
+    /* dz[b][o] = dout[b][o] act'(z[b][o]);  dbias[o] += Σ_b dz[b][o]   (dz replaces dout) */
+    for (size_t b = 0; b < B; b++) act_backward_row(dout + b * OC + o0, out + b * OC + o0, dbias + o0, o1 - o0, act);
+    /* dweight[o][c] += Σ_b dz[b][o] inp[b][c]:  dweight (OC, C) += dzᵀ (OC, B) · inp (B, C), rows o0 … o1 − 1 */
+    dn_sgemm_(mm, 1, 0, o1 - o0, C, B, 1.0f, dout + o0, OC, inp, C, 1.0f, dweight + o0 * C, C);
+}
+
 void dn_dense_backward(float *dinp, float *dweight, float *dbias, float *dout, const float *out, const float *inp,
                        const float *weight, size_t B, size_t C, size_t OC, dn_act act, dn_matmul mm)
 {
-    /* forward: out[b][o] = act(z[b][o]),  z[b][o] = bias[o] + Σ_c inp[b][c] weight[o][c] */
-    /* dz[b][o] = dout[b][o] act'(z[b][o]);  dbias[o] += Σ_b dz[b][o]   (dz replaces dout) */
-    for (size_t b = 0; b < B; b++) act_backward_row(dout + b * OC, out + b * OC, dbias, OC, act);
-    /* dweight[o][c] += Σ_b dz[b][o] inp[b][c]:  dweight (OC, C) += dzᵀ (OC, B) · inp (B, C) */
-    dn_sgemm_(mm, 1, 0, OC, C, B, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    dn_dense_backward_units(dweight, dbias, dout, out, inp, B, C, OC, 0, OC, act, mm);
     /* dinp[b][c] = Σ_o dz[b][o] weight[o][c]:  dinp (B, C) = dz (B, OC) · weight (OC, C) */
     if (dinp) dn_sgemm_(mm, 0, 0, B, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
 }

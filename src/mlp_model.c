@@ -191,14 +191,21 @@ static dn_status options_from_meta(const dn_model *model, const char *path, dn_m
     return DN_OK;
 }
 
-/* Copies one tensor into dst after checking name, dtype, shape and values. */
-static dn_status load_tensor(const dn_st_file *file, const char *path, const char *hidden, const char *name,
-                             size_t rows, size_t cols, float *dst, dn_error *err)
+/* The tensor `name`, checked for dtype and shape (rows, cols), cols 0 for
+ * a vector; NULL with err filled otherwise. */
+static const dn_tensor *find_tensor(const dn_st_file *file, const char *path, const char *hidden, const char *name,
+                                    size_t rows, size_t cols, dn_error *err)
 {
     const dn_tensor *t = dn_st_find(file, name);
     const int ndim = cols ? 2 : 1;
-    if (!t) return dn_fail(err, DN_ERR_INPUT, "%s: MLP model has no tensor '%s'", path, name);
-    if (t->dtype != DN_DTYPE_F32) return dn_fail(err, DN_ERR_INPUT, "%s: tensor '%s' must be F32", path, name);
+    if (!t) {
+        dn_fail(err, DN_ERR_INPUT, "%s: MLP model has no tensor '%s'", path, name);
+        return NULL;
+    }
+    if (t->dtype != DN_DTYPE_F32) {
+        dn_fail(err, DN_ERR_INPUT, "%s: tensor '%s' must be F32", path, name);
+        return NULL;
+    }
     if (t->ndim != ndim || t->shape[0] != rows || (ndim == 2 && t->shape[1] != cols)) {
         char got[64], want[64];
         if (t->ndim == 2) snprintf(got, sizeof got, "(%zu, %zu)", t->shape[0], t->shape[1]);
@@ -206,50 +213,68 @@ static dn_status load_tensor(const dn_st_file *file, const char *path, const cha
         else snprintf(got, sizeof got, "of %d dimensions", t->ndim);
         if (ndim == 2) snprintf(want, sizeof want, "(%zu, %zu)", rows, cols);
         else snprintf(want, sizeof want, "(%zu)", rows);
-        return dn_fail(err, DN_ERR_INPUT, "%s: tensor '%s' has shape %s but the metadata 'hidden' = '%s' needs %s",
-                       path, name, got, hidden, want);
+        dn_fail(err, DN_ERR_INPUT, "%s: tensor '%s' has shape %s but the metadata 'hidden' = '%s' needs %s", path,
+                name, got, hidden, want);
+        return NULL;
     }
-    const size_t n = rows * (cols ? cols : 1);
-    memcpy(dst, t->data, n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(dst[i])) return dn_fail(err, DN_ERR_INPUT, "%s: tensor '%s' holds a non-finite value", path, name);
-    return DN_OK;
+    return t;
 }
 
-static dn_status load_tensors(dn_mlp *mlp, const dn_st_file *file, const char *path, const char *hidden,
-                              dn_error *err)
+/* Every tensor the options call for, in order W_0 b_0 W_1 b_1 …, checked
+ * BEFORE anything is allocated: the metadata alone could ask for a 1 GB
+ * network (found by an audit), but tensors that are really in the file
+ * bound the allocation by the file's size. */
+static dn_status find_tensors(const dn_mlp_options *opt, const dn_st_file *file, const char *path, const char *hidden,
+                              const dn_tensor *found[2 * DN_MLP_MAX_LAYERS], dn_error *err)
 {
-    const int L = dn_mlp_layer_count(mlp);
+    const int L = opt->n_hidden + 1;
     if (dn_st_tensor_count(file) != (size_t)(2 * L))
         return dn_fail(err, DN_ERR_INPUT, "%s: an MLP with %d layers has %d tensors, this file has %zu", path, L,
                        2 * L, dn_st_tensor_count(file));
-    dn_status s = DN_OK;
-    for (int k = 0; k < L && !s; k++) {
+    for (int k = 0; k < L; k++) {
         char name[DN_TENSOR_NAME_MAX];
-        size_t out = dn_mlp_layer_outputs(mlp, k), in = dn_mlp_layer_inputs(mlp, k);
+        size_t in = k == 0 ? DN_IMAGE_PIXELS : opt->hidden[k - 1], out = k == L - 1 ? DN_CLASSES : opt->hidden[k];
         snprintf(name, sizeof name, "layers.%d.weight", k);
-        s = load_tensor(file, path, hidden, name, out, in, (float *)dn_mlp_weights(mlp, k), err);
+        if (!(found[2 * k] = find_tensor(file, path, hidden, name, out, in, err))) return DN_ERR_INPUT;
         snprintf(name, sizeof name, "layers.%d.bias", k);
-        if (!s) s = load_tensor(file, path, hidden, name, out, 0, (float *)dn_mlp_bias(mlp, k), err);
+        if (!(found[2 * k + 1] = find_tensor(file, path, hidden, name, out, 0, err))) return DN_ERR_INPUT;
     }
-    return s;
+    return DN_OK;
+}
+
+/* Copies the checked tensors into the parameter buffer (same order), refusing NaN and Inf. */
+static dn_status copy_tensors(dn_mlp *mlp, const dn_tensor *const *found, const char *path, dn_error *err)
+{
+    size_t np, at = 0;
+    float *params = dn_mlp_params(mlp, &np);
+    for (int i = 0; i < 2 * dn_mlp_layer_count(mlp); i++) {
+        size_t n = found[i]->shape[0] * (found[i]->ndim == 2 ? found[i]->shape[1] : 1);
+        memcpy(params + at, found[i]->data, n * sizeof(float));
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(params[at + j]))
+                return dn_fail(err, DN_ERR_INPUT, "%s: tensor '%s' holds a non-finite value", path, found[i]->name);
+        at += n;
+    }
+    return DN_OK;
 }
 
 dn_status dn_mlp_model_load_(dn_model *model, const dn_st_file *file, const char *path, dn_error *err)
 {
     dn_mlp_options opt;
+    const dn_tensor *found[2 * DN_MLP_MAX_LAYERS];
+    double epochs = 0, train_size = 0;
     dn_status s = options_from_meta(model, path, &opt, err);
+    if (!s) s = meta_number(model, path, "epochs", 0, 1e9, 1, &epochs, err);
+    if (!s) s = meta_number(model, path, "train_size", 0, 1e12, 1, &train_size, err);
+    if (!s) s = find_tensors(&opt, file, path, dn_model_meta(model, "hidden"), found, err);
     if (s) return s;
     dn_mlp *mlp = dn_mlp_alloc_(&opt, err);
     if (!mlp) return DN_ERR_NOMEM; /* the options were checked: only memory can fail */
     model->extra = mlp;
     model->free_extra = free_mlp;
-    double epochs = 0, train_size = 0;
-    s = meta_number(model, path, "epochs", 0, 1e9, 1, &epochs, err);
-    if (!s) s = meta_number(model, path, "train_size", 0, 1e12, 1, &train_size, err);
     mlp->epochs_done = (int)epochs;
     mlp->train_size = (size_t)train_size;
-    return s ? s : load_tensors(mlp, file, path, dn_model_meta(model, "hidden"), err);
+    return copy_tensors(mlp, found, path, err);
 }
 
 dn_status dn_mlp_model_classify_(const dn_model *model, const uint8_t *images, size_t count, uint8_t *predicted,

@@ -30,6 +30,7 @@
 #define MIN_CONTRAST 16    /* ink must differ from the background by this much, or the image is blank */
 #define BOX 20             /* the digit's longer side in MNIST */
 #define CENTRE 14.0        /* where MNIST puts the centre of mass (0-based pixels) */
+#define PNG_CHUNK_MAX (1u << 20) /* bytes libpng may allocate for one ancillary chunk */
 
 /* ---------------------------------------------------------------- PNG decoding */
 
@@ -81,6 +82,21 @@ static int pixels_fit_file(const png_reader *r)
     return rows <= 1032.0 * (double)sb.st_size;
 }
 
+/* libpng allocates a text or profile chunk's declared length before reading
+ * it, and 1.6.39 caps that length only at 2^31: 40 bytes claiming a 1 GB
+ * iTXt chunk made it ask for 1 GB (found by fuzz_png). A digit needs none
+ * of these chunks, so libpng is told to treat them as unknown and skip
+ * them, which it does in small reads. tRNS (transparency) and the critical
+ * chunks are still read; what they allocate is bounded by the image. */
+static void skip_unused_chunks(png_structp png)
+{
+    static const png_byte unused[] = "iTXt\0tEXt\0zTXt\0iCCP\0sPLT\0eXIf\0tIME\0pHYs\0sBIT\0hIST\0"
+                                     "bKGD\0cHRM\0gAMA\0sRGB\0oFFs\0pCAL\0sCAL\0sTER\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0); /* truly unknown ones too */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, unused, (int)(sizeof unused / 5));
+    png_set_chunk_malloc_max(png, PNG_CHUNK_MAX); /* and a cap where libpng applies one */
+}
+
 /* The only function that calls setjmp; it changes no local after it. */
 static dn_status decode_png(png_reader *r, dn_error *err)
 {
@@ -88,6 +104,7 @@ static dn_status decode_png(png_reader *r, dn_error *err)
         return dn_fail(err, DN_ERR_INPUT, "%s: corrupt or truncated PNG (%s)", r->path, r->why);
     png_init_io(r->png, r->fp);
     png_set_sig_bytes(r->png, 8);
+    skip_unused_chunks(r->png);
     png_read_info(r->png, r->info);
     r->width = png_get_image_width(r->png, r->info);
     r->height = png_get_image_height(r->png, r->info);

@@ -10,8 +10,9 @@
 # that finishes before its kill must save exactly the model of an
 # uninterrupted run; then the files are removed and the next run starts
 # afresh, so kills keep landing in training, checkpointing and saving alike.
-# Prints "kills survived: N". Bounded to KILL_ITERATIONS (30) runs and about
-# KILL_SECONDS (45) seconds.
+# Prints "kills survived: N". Runs until KILL_TARGET (30) kills have landed
+# in a running process, at most 3 × KILL_TARGET runs and about KILL_SECONDS
+# (45) seconds.
 set -euo pipefail
 DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
 DATA=${DN_DATA:-data/mnist}
@@ -34,10 +35,10 @@ check() { "$PY" "$SRC/tests/lib/check_safetensors.py" "$@"; }
 args=(pta --data sub --train-size 2000 --max-epochs 200 --quiet)
 "$DIGITNET" "${args[@]}" --save ref.st >/dev/null # the uninterrupted run
 
-iterations=${KILL_ITERATIONS:-30}
+target=${KILL_TARGET:-30}
 deadline=$((SECONDS + ${KILL_SECONDS:-45}))
 kills=0 finished=0 resumed=0 leftovers=0 last_epochs=0
-for ((i = 1; i <= iterations && SECONDS < deadline; i++)); do
+for ((i = 1; kills < target && i <= 3 * target && SECONDS < deadline; i++)); do
   resume=()
   [ -e ck ] && resume=(--resume ck) && resumed=$((resumed + 1))
   "$DIGITNET" "${args[@]}" --checkpoint ck --checkpoint-every 1 --save model.st "${resume[@]}" >run.out 2>run.err &

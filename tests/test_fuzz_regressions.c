@@ -172,6 +172,35 @@ static void test_png_claim_not_backed(void **state)
     if (before > 0 && growth > GROWTH_LIMIT_KB) fail_msg("a %zu-byte PNG grew the peak by %ld kB", n, growth);
 }
 
+/* fuzz_png, 57 inputs of 40–100 bytes: a text chunk (tEXt, zTXt, iTXt)
+ * whose length field says 0.3–1.5 GB. libpng allocated the stated length
+ * before reading the chunk (Debian's build sets no cap); the reader now has
+ * libpng skip the chunks a digit does not need, in small reads. */
+static void test_png_huge_text_chunk(void **state)
+{
+    (void)state;
+    static const unsigned char ihdr[13] = {0, 0, 0, 28, 0, 0, 0, 28, 8, 0, 0, 0, 0}; /* 28 × 28, grey 8 */
+    unsigned char file[64];
+    size_t n = 8;
+    memcpy(file, "\x89PNG\r\n\x1a\n", 8);
+    n += png_chunk(file + n, "IHDR", ihdr, sizeof ihdr);
+    static const unsigned char itxt[8] = {0x3b, 0x9a, 0xca, 0x00, 'i', 'T', 'X', 't'}; /* 1e9 bytes, none follow */
+    memcpy(file + n, itxt, sizeof itxt);
+    n += sizeof itxt;
+    char path[256];
+    temp_path(path, sizeof path, "itxt.png");
+    write_file(path, file, n);
+    long before = vm_peak_kb();
+    uint8_t image[DN_IMAGE_PIXELS];
+    dn_error err = {DN_OK, ""};
+    dn_status s = dn_png_read_digit(path, image, &err);
+    long growth = vm_peak_kb() - before;
+    unlink(path);
+    assert_int_equal(s, DN_ERR_INPUT);
+    assert_message(&err, DN_ERR_INPUT, path, "corrupt or truncated PNG");
+    if (before > 0 && growth > GROWTH_LIMIT_KB) fail_msg("a %zu-byte PNG grew the peak by %ld kB", n, growth);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_mlp_hidden_claim_not_backed),
         cmocka_unit_test(test_messages_carry_no_control_characters),
         cmocka_unit_test(test_png_claim_not_backed),
+        cmocka_unit_test(test_png_huge_text_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -578,6 +578,45 @@ static void test_seeded_runs_identical(void **state)
     dn_dataset_free(set);
 }
 
+/* Threads split layer 0 by its units (mlp_train.c): 1, 2 and 3 threads, on
+ * nets whose layer 0 has 40 units (slices of 16, one thread gets none with
+ * 3) and none hidden, agree after an epoch within float rounding. */
+static void test_threads_match_one_thread(void **state)
+{
+    (void)state;
+    dn_dataset *set = two_class_set(200, 9);
+    const char *hidden[] = {"40,12", ""};
+    for (int h = 0; h < 2; h++) {
+        float *p[3];
+        size_t np = 0;
+        for (int threads = 1; threads <= 3; threads++) {
+            dn_mlp_options opt;
+            dn_mlp_options_default(&opt);
+            dn_mlp_parse_hidden(hidden[h], &opt, NULL);
+            opt.epochs = 1, opt.batch = 20, opt.threads = threads, opt.optimizer = h ? DN_OPTIMIZER_ADAM : DN_OPTIMIZER_SGD;
+            opt.weight_decay = 1e-3, opt.lr = h ? 0.01 : 0.1;
+            dn_mlp *mlp = dn_mlp_create(&opt, NULL);
+            dn_error err;
+            if (dn_mlp_train(mlp, set, NULL, NULL, &err)) fail_msg("%s", err.message);
+            const float *params = dn_mlp_params(mlp, &np);
+            p[threads - 1] = malloc(np * sizeof *p[0]);
+            memcpy(p[threads - 1], params, np * sizeof *p[0]);
+            dn_mlp_free(mlp);
+        }
+        double moved = 0; /* the epoch changed the weights, so agreeing means something */
+        dn_mlp_options opt;
+        dn_mlp_options_default(&opt);
+        dn_mlp_parse_hidden(hidden[h], &opt, NULL);
+        dn_mlp *init = dn_mlp_create(&opt, NULL);
+        moved = max_diff(p[0], dn_mlp_params(init, NULL), np);
+        dn_mlp_free(init);
+        assert_true(moved > 1e-3);
+        for (int t = 1; t < 3; t++) assert_true(max_diff(p[0], p[t], np) <= 1e-4 * max_abs(p[0], np));
+        for (int t = 0; t < 3; t++) free(p[t]);
+    }
+    dn_dataset_free(set);
+}
+
 /* A learning rate far too large: training stops with DN_ERR_NUMERIC and a
  * message that says what to change, not with silent NaN weights. */
 static void test_divergence_stopped_with_advice(void **state)
@@ -617,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_options_rejected_with_range),
         cmocka_unit_test(test_two_classes_learned_perfectly),
         cmocka_unit_test(test_seeded_runs_identical),
+        cmocka_unit_test(test_threads_match_one_thread),
         cmocka_unit_test(test_divergence_stopped_with_advice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,6 +221,30 @@ static void test_bad_pngs_refused(void **state)
     unlink(path);
 }
 
+/* A valid PNG signature and IHDR followed by an iTXt chunk that claims
+ * 1 GiB and ends: refused as truncated. (libpng 1.6.39 used to allocate the
+ * claimed length first — found by fuzz_png with its malloc limit, which is
+ * where that regression shows; here the file must simply be refused.) */
+static void test_huge_text_chunk_refused(void **state)
+{
+    (void)state;
+    char path[256];
+    temp_path(path, sizeof path, "huge-itxt.png");
+    static const unsigned char head[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                         0, 0, 0, 28, 0, 0, 0, 28, 8, 0, 0, 0, 0};
+    unsigned char file[sizeof head + 4 + 24];
+    memcpy(file, head, sizeof head);
+    uLong crc = crc32(0, head + 12, 17);
+    unsigned char *p = file + sizeof head;
+    for (int i = 0; i < 4; i++) *p++ = (unsigned char)(crc >> (24 - 8 * i));
+    memcpy(p, "\x40\x00\x00\x00iTXtkeyword\0\0\0\0\0\0\0\0\0", 24);
+    FILE *fp = fopen(path, "wb");
+    fwrite(file, 1, sizeof file, fp);
+    fclose(fp);
+    expect_error(path, DN_ERR_INPUT, "truncated");
+    unlink(path);
+}
+
 /* ---------------------------------------------------------------- real digits */
 
 static dn_dataset *load_or_skip(const char *split)
@@ -333,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_every_png_format_same_digit),
         cmocka_unit_test(test_aspect_ratio_and_centre),
         cmocka_unit_test(test_bad_pngs_refused),
+        cmocka_unit_test(test_huge_text_chunk_refused),
         cmocka_unit_test(test_idx_images_without_labels),
         cmocka_unit_test(test_png_of_real_digit),
     };

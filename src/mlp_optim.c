@@ -1,0 +1,102 @@
+/*
+ * mlp_optim.c — the optimisers (formulas in digitnet.h): one step over the
+ * flat parameter buffer, or over a slice of it, so that threads can share
+ * a step. Weights decay, biases do not, so a slice is walked layer by layer.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "mlp_internal.h"
+
+/* SGD over one segment of the flat buffers; v is NULL without momentum.
+ *   g ← g + λθ;  v ← μ v + g;  θ ← θ − η v   (Nesterov: θ ← θ − η (g + μ v))
+ * One loop per case, so each vectorises without a branch inside. */
+static void sgd_segment(float *p, const float *g, float *v, size_t n, const dn_mlp_step *st, float wd)
+{
+    const float lr = st->lr, mu = st->momentum;
+    if (!v) {
+        for (size_t i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
+    } else if (!st->nesterov) {
+        for (size_t i = 0; i < n; i++) {
+            v[i] = mu * v[i] + (g[i] + wd * p[i]);
+            p[i] -= lr * v[i];
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            float step = g[i] + wd * p[i];
+            v[i] = mu * v[i] + step;
+            p[i] -= lr * (step + mu * v[i]);
+        }
+    }
+}
+
+/* m ← β1 m + (1−β1) g;  s ← β2 s + (1−β2) g²;  θ ← θ − η (m/c1) / (√(s/c2) + ε) */
+static void adam_segment(float *p, const float *g, float *m, float *s, size_t n, const dn_mlp_step *st, float wd)
+{
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * p[i];
+        m[i] = st->beta1 * m[i] + (1.0f - st->beta1) * gi;
+        s[i] = st->beta2 * s[i] + (1.0f - st->beta2) * gi * gi;
+        p[i] -= st->lr * (m[i] * st->inv_c1) / (sqrtf(s[i] * st->inv_c2) + st->eps);
+    }
+}
+
+/* The optimiser's buffers, zeroed, on the first step that needs them. */
+static dn_status ensure_moments(dn_mlp *mlp, dn_error *err)
+{
+    int adam = mlp->opt.optimizer == DN_OPTIMIZER_ADAM;
+    int need1 = adam || mlp->opt.momentum > 0, need2 = adam;
+    if (need1 && !mlp->moment1 && !(mlp->moment1 = calloc(mlp->nparams, sizeof(float))))
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the optimiser state");
+    if (need2 && !mlp->moment2 && !(mlp->moment2 = calloc(mlp->nparams, sizeof(float))))
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the optimiser state");
+    return DN_OK;
+}
+
+dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *err)
+{
+    if (!(lr >= 0) || !isfinite(lr))
+        return dn_fail(err, DN_ERR_USAGE, "learning rate must be finite and at least 0 (got %g)", lr);
+    dn_status s = ensure_moments(mlp, err);
+    if (s) return s;
+    const dn_mlp_options *o = &mlp->opt;
+    *st = (dn_mlp_step){(float)lr, (float)o->weight_decay, (float)o->momentum, o->nesterov,
+                        o->optimizer == DN_OPTIMIZER_ADAM, (float)o->beta1, (float)o->beta2, (float)o->adam_eps,
+                        1.0f, 1.0f};
+    if (st->adam) {
+        mlp->adam_t++;
+        st->inv_c1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)mlp->adam_t)));
+        st->inv_c2 = (float)(1.0 / (1.0 - pow(o->beta2, (double)mlp->adam_t)));
+    }
+    return DN_OK;
+}
+
+/* The step on parameters [lo, hi) ∩ [at, at + n), with decay wd. */
+static void step_segment(dn_mlp *mlp, const dn_mlp_step *st, size_t at, size_t n, size_t lo, size_t hi, float wd)
+{
+    size_t a = at > lo ? at : lo, b = at + n < hi ? at + n : hi;
+    if (a >= b) return;
+    float *p = mlp->params + a;
+    const float *g = mlp->grads + a;
+    float *m = mlp->moment1 ? mlp->moment1 + a : NULL;
+    if (st->adam) adam_segment(p, g, m, mlp->moment2 + a, b - a, st, wd);
+    else sgd_segment(p, g, m, b - a, st, wd);
+}
+
+void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi)
+{
+    /* a view's offset into params is its offset into grads and both moment buffers */
+    for (int k = 0; k < mlp->nlayers; k++) {
+        size_t at_w = (size_t)(mlp->layer[k].weight - mlp->params), at_b = (size_t)(mlp->layer[k].bias - mlp->params);
+        step_segment(mlp, st, at_w, mlp->width[k] * mlp->width[k + 1], lo, hi, st->weight_decay);
+        step_segment(mlp, st, at_b, mlp->width[k + 1], lo, hi, 0.0f); /* biases do not decay */
+    }
+}
+
+dn_status dn_mlp_update(dn_mlp *mlp, double lr, dn_error *err)
+{
+    dn_mlp_step st;
+    dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
+    if (!s) dn_mlp_step_span_(mlp, &st, 0, mlp->nparams);
+    return s;
+}
