@@ -44,7 +44,7 @@ for threads in 1 2; do
     track
     [ "$i" -gt 0 ] && sed -n 's/.* \([0-9.]*\) s of training$/\1/p' "$work/out" >>"$work/times"
   done
-  row "$workload" "digitnet" "OpenBLAS $threads thread(s) (--threads $threads); peak RSS ${peak} MiB" <"$work/times"
+  row "$workload" "digitnet" "--threads $threads ($threads thread(s), layer 0 split by units, OpenBLAS 1 thread each); peak RSS ${peak} MiB" <"$work/times"
 done
 
 # ---- PyTorch: one process, a warm-up epoch then REPS timed epochs. Debian's
@@ -83,7 +83,7 @@ for threads in 1 2; do
     sed -n 's/^time to 98% test accuracy: \([0-9.]*\) s (epoch \([0-9]*\))$/\2/p' "$work/out" >>"$work/epochs"
   done
   row "mlp 784-300-100-10 time to 98% test" "digitnet" \
-    "OpenBLAS $threads thread(s); reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a 10-epoch cosine run; peak RSS ${peak} MiB" \
+    "--threads $threads; reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a 10-epoch cosine run; peak RSS ${peak} MiB" \
     <"$work/times"
 done
 echo "... PyTorch to 98%, 1 thread, one run" >&2

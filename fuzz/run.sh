@@ -90,7 +90,7 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t for ${seconds}s (log: $log)"
   fork=(); [ "${FUZZ_FORK:-0}" = 1 ] && fork=(-fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1)
   # Findings: crash-, oom-, timeout-, leak- files (slow-unit- ones only mean a loaded machine).
-  found() { ls fuzz/crashes | grep -E "^$t-(crash|oom|timeout|leak)-" | wc -l; }
+  found() { ls fuzz/crashes | grep -cE "^$t-(crash|oom|timeout|leak)-" || true; }
   crashes_before=$(found)
   set +e
   nice -n "${FUZZ_NICE:-19}" "$build/fuzz_$t" "fuzz/corpus/$t" "fuzz/corpus/seed/$t" "${dict[@]}" "${fork[@]}" \

@@ -386,7 +386,9 @@ dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, d
  *
  * Determinism: the initial weights and each epoch's shuffle come from seed
  * alone; with the same seed, data, options and thread count the trained
- * parameters are identical bit for bit on the same machine.
+ * parameters are identical bit for bit on the same machine. (Threads split
+ * work without splitting any sum, so with OpenBLAS 0.3.21 the bits are in
+ * fact the same for every thread count; only the thread count is promised.)
  *
  * Matrix products go through cblas_sgemm (OpenBLAS), or through plain C
  * loops with double accumulators (DN_MATMUL_PLAIN) — the reference the
