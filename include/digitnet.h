@@ -184,7 +184,9 @@ dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err);
 size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n);
 
 /* One epoch: count pass then update pass over the first n samples of set.
- * Returns the count-pass errors; epochs_done() grows by one. */
+ * Returns the count-pass errors; epochs_done() grows by one. With threads
+ * ≥ 2 the two passes run side by side (both start from the same W; the
+ * count reads a copy of it), so the result is the same for any threads. */
 size_t dn_pta_epoch(dn_pta *pta, const dn_dataset *set, size_t n);
 
 /* Epochs completed so far. */

@@ -21,7 +21,7 @@
 /* The non-zero pixels of each of the first n images: entry t in
  * [start[i], start[i+1]) of image i packs (k · PTA_LANES) << 8 | value for
  * pixel k, so that one 4-byte load gives both where the pixel's weights start
- * in a half of W and the pixel's value. Both passes read only this (about
+ * in W and the pixel's value. Both passes read only this (about
  * 36 MB for MNIST's 60000 images, 150 non-zero pixels each); the images
  * themselves stay uint8 and are never expanded to floats. */
 typedef struct pta_sparse {
@@ -37,23 +37,34 @@ struct dn_pta {
     uint64_t steps;  /* update-pass steps since W was last set */
     float *wt_f32;   /* (784, PTA_LANES) when precision is float32, else NULL */
     double *wt_f64;  /* (784, PTA_LANES) when precision is float64, else NULL */
+    void *snapshot;  /* room for one more W: what the count pass reads while W is updated */
     double *avg_acc; /* (784, PTA_LANES) Σ (s−1) Δ_s, when averaging */
     float lut_f32[256];
     double lut_f64[256]; /* pixel p → p / 255, the exact x values */
     pta_sparse train_index; /* cached for the set trained on */
 };
 
-/* float64 first: both instances accumulate the average with its helpers. */
+/* float64 first: both instances accumulate the average with its helpers.
+ * Lanes per vector (pta_kernel.h): float64 8 + 2, float32 16. */
+#define PTA_HEAD_F64 8
 #define REAL double
 #define SFX f64
+#define PTA_HEAD PTA_HEAD_F64
+#define PTA_TAIL 2
 #include "pta_kernel.h"
 #undef REAL
 #undef SFX
+#undef PTA_HEAD
+#undef PTA_TAIL
 #define REAL float
 #define SFX f32
+#define PTA_HEAD 16
+#define PTA_TAIL 0
 #include "pta_kernel.h"
 #undef REAL
 #undef SFX
+#undef PTA_HEAD
+#undef PTA_TAIL
 
 void dn_pta_options_default(dn_pta_options *opt)
 {
@@ -145,11 +156,7 @@ static dn_status ensure_index(dn_pta *pta, const dn_dataset *set, size_t n, dn_e
 }
 
 /* Where W[row][pixel] lives in the trainer's layout (pta_internal.h). */
-static size_t lane_of(int row, int pixel)
-{
-    int half = row / PTA_HALF_ROWS;
-    return ((size_t)half * DN_IMAGE_PIXELS + (size_t)pixel) * PTA_LANES + (size_t)(row % PTA_HALF_ROWS);
-}
+static size_t lane_of(int row, int pixel) { return (size_t)pixel * PTA_LANES + (size_t)row; }
 
 void dn_pta_set_weights(dn_pta *pta, const double *w)
 {
@@ -193,11 +200,13 @@ dn_pta *dn_pta_create(const dn_pta_options *opt, dn_error *err)
     size_t lanes = PTA_STATE_VALUES;
     if (pta) {
         pta->opt = *opt;
-        if (opt->precision == DN_FLOAT32) pta->wt_f32 = aligned_alloc(64, lanes * sizeof(float));
-        else pta->wt_f64 = aligned_alloc(64, lanes * sizeof(double));
+        size_t real = opt->precision == DN_FLOAT32 ? sizeof(float) : sizeof(double);
+        if (real == sizeof(float)) pta->wt_f32 = aligned_alloc(64, lanes * real);
+        else pta->wt_f64 = aligned_alloc(64, lanes * real);
+        pta->snapshot = aligned_alloc(64, lanes * real);
         if (opt->average) pta->avg_acc = calloc(lanes, sizeof(double));
     }
-    if (!pta || !w || !(pta->wt_f32 || pta->wt_f64) || (opt->average && !pta->avg_acc)) {
+    if (!pta || !w || !(pta->wt_f32 || pta->wt_f64) || !pta->snapshot || (opt->average && !pta->avg_acc)) {
         free(w);
         dn_pta_free(pta);
         dn_fail(err, DN_ERR_NOMEM, "out of memory for the perceptron");
@@ -220,6 +229,7 @@ void dn_pta_free(dn_pta *pta)
     if (!pta) return;
     free(pta->wt_f32);
     free(pta->wt_f64);
+    free(pta->snapshot);
     free(pta->avg_acc);
     sparse_free(&pta->train_index);
     free(pta);
@@ -268,13 +278,10 @@ size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n)
 
 static size_t epoch_with_index(dn_pta *pta, const pta_sparse *sp, const dn_dataset *set, size_t n)
 {
-    size_t errors = count_with_index(pta, sp, set, n);
-    if (pta->wt_f32)
-        pta_update_f32(pta->wt_f32, pta->avg_acc, &pta->steps, sp, set->labels, n, pta->lut_f32,
-                       (float)pta->opt.eta, pta_threads(pta));
-    else
-        pta_update_f64(pta->wt_f64, pta->avg_acc, &pta->steps, sp, set->labels, n, pta->lut_f64, pta->opt.eta,
-                       pta_threads(pta));
+    size_t errors = pta->wt_f32 ? pta_epoch_f32(pta->wt_f32, pta->snapshot, pta->avg_acc, &pta->steps, sp,
+                                                set->labels, n, pta->lut_f32, (float)pta->opt.eta, pta_threads(pta))
+                                  : pta_epoch_f64(pta->wt_f64, pta->snapshot, pta->avg_acc, &pta->steps, sp,
+                                                  set->labels, n, pta->lut_f64, pta->opt.eta, pta_threads(pta));
     pta->epochs_done++;
     return errors;
 }

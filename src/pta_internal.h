@@ -7,14 +7,12 @@
 
 #include "internal.h"
 
-#define PTA_HALF_ROWS 5 /* neurons per half of W */
-#define PTA_LANES 8      /* a half's neurons padded to one vector */
-#define PTA_STATE_VALUES (2 * DN_IMAGE_PIXELS * PTA_LANES) /* values in wt and avg_acc */
+#define PTA_LANES 16 /* the ten neurons padded to one vector */
+#define PTA_STATE_VALUES (DN_IMAGE_PIXELS * PTA_LANES) /* values in wt and avg_acc */
 
 /* Pointers into a live dn_pta. wt_f32 or wt_f64 (the other NULL) is W in the
- * trainer's layout, PTA_STATE_VALUES values, shape (2, 784, PTA_LANES):
- * wt[(h * 784 + k) * PTA_LANES + l] = W[h * PTA_HALF_ROWS + l][k], padding
- * lanes zero (see pta_kernel.h). avg_acc (same layout, float64) is NULL
+ * trainer's layout, PTA_STATE_VALUES values, shape (784, PTA_LANES):
+ * wt[k * PTA_LANES + l] = W[l][k], padding lanes zero (see pta_kernel.h). avg_acc (same layout, float64) is NULL
  * unless averaging; the averaged W is W − avg_acc / steps. Writing through these pointers is how a
  * checkpoint is restored; dn_pta_set_weights would reset steps and avg_acc. */
 typedef struct dn_pta_state {

@@ -281,7 +281,8 @@ static void test_average_equals_naive_mean(void **state)
     dn_pta_free(step);
 }
 
-/* Threads split only the count pass: results are identical for any count. */
+/* With two threads the count pass runs beside the update pass, on a copy of
+ * the W the epoch starts from: results are identical for any count. */
 static void test_threads_do_not_change_results(void **state)
 {
     (void)state;
