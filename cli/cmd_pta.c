@@ -113,8 +113,7 @@ int cmd_pta(int argc, char **argv)
     if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     run.opt.precision = precision ? DN_FLOAT64 : DN_FLOAT32;
     if ((rc = pta_dist_check(&dist, &run))) return rc; /* distributed (issue 4) */
-    if ((rc = pta_ckpt_check(&ckpt, dist.mode))) return rc; /* checkpoints (issue 7) */
-    run.ckpt = &ckpt;
+    run.ckpt = &ckpt; /* checkpoints (issue 7) */
 
     dn_dataset *train = NULL, *test = NULL;
     if ((rc = cli_load_mnist(data, &train, &test))) return rc;
@@ -148,5 +147,5 @@ int cmd_pta(int argc, char **argv)
     pta_run_free(&run);
     dn_dataset_free(train);
     dn_dataset_free(test);
-    return pta_dist_end(&dist, s ? cli_report(&err) : CLI_EXIT_OK); /* distributed (issue 4): leaves MPI */
+    return pta_dist_end(&dist, s ? pta_dist_report(&dist, &err) : CLI_EXIT_OK); /* distributed (issue 4): leaves MPI */
 }

@@ -1,4 +1,5 @@
 /* dist.c — see dist.h. */
+#include <signal.h>
 #include <stdlib.h>
 
 #include "dist.h"
@@ -105,4 +106,14 @@ int dist_job_end(dist_job *job, int rc)
     dn_comm_free(job->comm);
     job->comm = NULL;
     return rc;
+}
+
+void dist_test_kill_at(const dist_job *job, int step)
+{
+    const char *at = getenv("DN_TEST_KILL_AT");
+    int rank, when;
+    if (at && sscanf(at, "%d:%d", &rank, &when) == 2 && rank == job->rank && when == step) {
+        fflush(stdout);
+        raise(SIGKILL);
+    }
 }

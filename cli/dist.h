@@ -75,4 +75,11 @@ int dist_report(const dist_job *job, const dn_error *err);
  * rank meets at the same point, such as a usage error found after joining. */
 int dist_job_leave(dist_job *job, int rc);
 
+/* Testing aid: with DN_TEST_KILL_AT=R:S in the environment, rank R kills
+ * itself (SIGKILL) when called with step S, as a crashed worker would. The
+ * subcommands call it after each step (epoch or round, 1-based) and its
+ * checkpoint; tests/cli_mpi_checkpoint.sh and cli_mpi_pta_checkpoint.sh
+ * resume the jobs it kills. */
+void dist_test_kill_at(const dist_job *job, int step);
+
 #endif /* DN_DIST_H */

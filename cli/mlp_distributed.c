@@ -1,5 +1,4 @@
 /* mlp_distributed.c — see mlp_distributed.h. */
-#include <signal.h>
 #include <stdlib.h>
 #include "mlp_distributed.h"
 
@@ -167,17 +166,6 @@ static int steps_total(const dist_run *run)
     return run->d->mode == MODE_SYNC ? dn_mlp_get_options(run->mlp)->epochs : run->d->rounds;
 }
 
-/* DN_TEST_KILL_AT=R:S: rank R dies after step S, as a crashed worker would. */
-static void maybe_die(const dist_run *run, int step)
-{
-    const char *at = getenv("DN_TEST_KILL_AT");
-    int rank, when;
-    if (at && sscanf(at, "%d:%d", &rank, &when) == 2 && rank == run->d->job.rank && when == step) {
-        fflush(stdout);
-        raise(SIGKILL);
-    }
-}
-
 static dn_status train_all(dist_run *run, dn_error *err)
 {
     const mlp_dist *d = run->d;
@@ -188,7 +176,7 @@ static dn_status train_all(dist_run *run, dn_error *err)
         int step = steps_done(run);
         if (d->checkpoint && (step % d->checkpoint_every == 0 || step == steps_total(run)))
             s = dn_mlp_dist_checkpoint_save(run->mlp, d->job.comm, d->checkpoint, mode, &d->job.fault_rng, err);
-        maybe_die(run, step);
+        dist_test_kill_at(&d->job, step); /* DN_TEST_KILL_AT=R:S */
     }
     return s;
 }

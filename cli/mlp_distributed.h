@@ -19,7 +19,8 @@
  *
  * Testing aid: DN_TEST_KILL_AT=R:S in the environment makes rank R kill
  * itself (SIGKILL) right after step S (epoch or round, 1-based) and its
- * checkpoint, which is how tests/cli_mpi_checkpoint.sh exercises resuming. */
+ * checkpoint (dist_test_kill_at in dist.h), which is how
+ * tests/cli_mpi_checkpoint.sh exercises resuming. */
 #ifndef DN_MLP_DISTRIBUTED_H
 #define DN_MLP_DISTRIBUTED_H
 

@@ -4,20 +4,28 @@
 #include "pta_checkpoint.h"
 #include "pta_run.h"
 
-int pta_ckpt_check(const pta_ckpt *c, int distributed)
-{
-    if (distributed && (c->path || c->resume)) {
-        fprintf(stderr, "digitnet pta: --checkpoint and --resume work in single-process runs only for now "
-                        "(drop --distributed, or the checkpoint flags)\n");
-        return CLI_EXIT_USAGE;
-    }
-    return CLI_EXIT_OK;
-}
-
 static int converged(const pta_run *run)
 {
     if (run->epochs == 0) return 0;
     return (double)run->errors[run->epochs - 1] / (double)run->opt.train_size <= run->opt.epsilon;
+}
+
+/* The data must be the checkpoint's (crc: its CRC-32 of the first n
+ * samples), on every rank of a distributed run: they agree on the verdict. */
+static dn_status check_data(const pta_ckpt *c, const pta_run *run, uint32_t crc, dn_error *err)
+{
+    int differs = crc != c->data_crc32;
+    if (c->comm && dn_comm_allreduce(c->comm, &differs, 1, DN_COMM_INT, DN_COMM_MAX, err)) return err->code;
+    if (!differs) return DN_OK;
+    if (crc == c->data_crc32)
+        return cli_fail(err, DN_ERR_USAGE,
+                        "%s: another rank's --data differs from the data the checkpoint was trained on (CRC-32 "
+                        "%08lx of the first %zu samples): resume with the same --data on every rank",
+                        c->resume, (unsigned long)crc, run->opt.train_size);
+    return cli_fail(err, DN_ERR_USAGE,
+                    "%s: the checkpoint was trained on other data (CRC-32 %08lx of the first %zu samples; "
+                    "this --data gives %08lx): resume with the same --data",
+                    c->resume, (unsigned long)crc, run->opt.train_size, (unsigned long)c->data_crc32);
 }
 
 /* The trainer and curve from c->resume, checked against this run's
@@ -26,7 +34,8 @@ static dn_status resume(pta_ckpt *c, pta_run *run, dn_error *err)
 {
     dn_pta_curve curve;
     uint32_t crc = 0;
-    run->pta = dn_pta_checkpoint_load(c->resume, &run->opt, &curve, &crc, err);
+    run->pta = c->comm ? dn_pta_dist_checkpoint_load(c->comm, c->resume, c->mode, &run->opt, &curve, &crc, c->rng, err)
+                       : dn_pta_checkpoint_load(c->resume, &run->opt, &curve, &crc, err);
     if (!run->pta) return err->code;
     int done = dn_pta_epochs_done(run->pta);
     if (curve.epochs != done) {
@@ -34,12 +43,10 @@ static dn_status resume(pta_ckpt *c, pta_run *run, dn_error *err)
         return cli_fail(err, DN_ERR_INPUT, "%s: the checkpoint holds no training curve, which --resume needs",
                         c->resume);
     }
-    if (crc != c->data_crc32) {
+    dn_status s = check_data(c, run, crc, err);
+    if (s) {
         dn_pta_curve_free(&curve);
-        return cli_fail(err, DN_ERR_USAGE,
-                        "%s: the checkpoint was trained on other data (CRC-32 %08lx of the first %zu samples; "
-                        "this --data gives %08lx): resume with the same --data",
-                        c->resume, (unsigned long)crc, run->opt.train_size, (unsigned long)c->data_crc32);
+        return s;
     }
     /* The curve's arrays become the run's: record_epoch grows them with realloc. */
     run->errors = curve.errors;
@@ -68,7 +75,9 @@ int pta_ckpt_epochs_left(const pta_ckpt *c, const pta_run *run)
 static dn_status save(pta_ckpt *c, const pta_run *run, dn_error *err)
 {
     dn_pta_curve curve = {run->epochs, run->errors, run->seconds};
-    dn_status s = dn_pta_checkpoint_save(run->pta, &curve, c->data_crc32, c->path, err);
+    dn_status s = c->comm ? dn_pta_dist_checkpoint_save(run->pta, c->comm, &curve, c->data_crc32, c->path, c->mode,
+                                                        c->rng, err)
+                          : dn_pta_checkpoint_save(run->pta, &curve, c->data_crc32, c->path, err);
     if (!s) c->saved_epochs = run->epochs;
     return s;
 }

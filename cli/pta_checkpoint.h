@@ -14,12 +14,22 @@
  * same result without training further. --init-weights is ignored on
  * resume: the checkpoint holds W.
  *
- * Usage from cmd_pta and pta_run.c (the lines marked "checkpoints (issue 7)"):
+ * A distributed run (`mpirun -np K digitnet pta --distributed mix`) sets
+ * comm, rng and mode before pta_ckpt_start: every save and load is then
+ * collective (dn_pta_dist_checkpoint_save/load; every rank calls these
+ * functions at the same points, rank 0 alone touches the file), the file
+ * holds each rank's fault generator too, and it resumes only a job of the
+ * same mode and K (exit code 3 otherwise). The kinds do not mix: a
+ * single-process checkpoint does not resume a distributed run, nor the
+ * other way round.
+ *
+ * Usage from cmd_pta, pta_run.c and pta_distributed.c (the lines marked
+ * "checkpoints (issue 7)"):
  *   pta_ckpt ckpt = PTA_CKPT_DEFAULT;   ... PTA_CKPT_OPTS(ckpt) in the flag table
- *   run.ckpt = &ckpt;                   pta_ckpt_check(&ckpt, distributed) after parsing
- *   pta_ckpt_start                      in pta_run_execute: may resume run->pta
+ *   run.ckpt = &ckpt;                   after parsing
+ *   pta_ckpt_start                      in pta_run_execute or pta_dist_execute: may resume run->pta
  *   pta_ckpt_epochs_left                whether to train at all
- *   pta_ckpt_after_epoch                from the epoch callback: saves, stops
+ *   pta_ckpt_after_epoch                after each epoch: saves, stops
  *   pta_ckpt_finish                     after training: last save, totals */
 #ifndef DN_PTA_CHECKPOINT_H
 #define DN_PTA_CHECKPOINT_H
@@ -32,6 +42,10 @@ typedef struct pta_ckpt {
     const char *path;   /* --checkpoint FILE, or NULL */
     int every;          /* --checkpoint-every N (epochs) */
     const char *resume; /* --resume FILE, or NULL */
+    /* distributed runs: set before pta_ckpt_start, NULL (comm) for a single process */
+    dn_comm *comm;
+    dn_rng *rng;      /* this rank's fault generator, saved and restored */
+    const char *mode; /* "mix" */
     /* state */
     uint32_t data_crc32; /* of the first train_size training samples */
     int resumed_epochs;  /* epochs the resumed checkpoint had done */
@@ -40,7 +54,7 @@ typedef struct pta_ckpt {
     dn_error err;
 } pta_ckpt;
 
-#define PTA_CKPT_DEFAULT {NULL, 1, NULL, 0, 0, -1, DN_OK, {DN_OK, ""}}
+#define PTA_CKPT_DEFAULT {NULL, 1, NULL, NULL, NULL, NULL, 0, 0, -1, DN_OK, {DN_OK, ""}}
 
 #define PTA_CKPT_OPTS(c)                                                                                               \
     {"--checkpoint", CLI_STRING, &(c).path, "FILE",                                                                   \
@@ -51,19 +65,17 @@ typedef struct pta_ckpt {
         {"--resume", CLI_STRING, &(c).resume, "FILE",                                                                 \
          "continue the run saved in FILE: same settings and data, --max-epochs counts all epochs", 0, 0, 0, NULL}
 
-/* After parsing: refuses what is not supported yet (checkpoints of a
- * distributed run). Returns an exit code (0 = go on), having printed any error. */
-int pta_ckpt_check(const pta_ckpt *c, int distributed);
-
 /* Before training: records the data's CRC-32 and, with --resume, loads the
- * trainer into run->pta and its curve into run->errors/seconds/epochs. */
+ * trainer into run->pta and its curve into run->errors/seconds/epochs.
+ * Collective in a distributed run. */
 dn_status pta_ckpt_start(pta_ckpt *c, struct pta_run *run, const dn_dataset *train, dn_error *err);
 
 /* 0 when a resumed run has nothing left to train (cap reached, ε met). */
 int pta_ckpt_epochs_left(const pta_ckpt *c, const struct pta_run *run);
 
-/* After an epoch is recorded: saves when due. Non-zero stops training: a
- * save failed (pta_ckpt_finish reports it) or the epoch cap is reached. */
+/* After an epoch is recorded: saves when due (collective in a distributed
+ * run). Non-zero stops training: a save failed (pta_ckpt_finish reports it;
+ * in a distributed run on every rank alike) or the epoch cap is reached. */
 int pta_ckpt_after_epoch(pta_ckpt *c, struct pta_run *run, const dn_pta_epoch_report *report);
 
 /* After training: a failed save's error, else the last save if the final

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pta_checkpoint.h" /* checkpoints (issue 7) */
 #include "pta_distributed.h"
 
 #define W_VALUES (DN_CLASSES * DN_IMAGE_PIXELS)
@@ -61,7 +62,13 @@ int pta_dist_begin(pta_dist *d, const pta_run *run, int *quiet, const char **met
 
 int pta_dist_is_root(const pta_dist *d) { return !d->mode || d->job.rank == 0; }
 
-int pta_dist_end(pta_dist *d, int rc) { return dist_job_end(&d->job, rc); }
+int pta_dist_report(const pta_dist *d, const dn_error *err)
+{
+    if (!d->mode || !d->agreed) return dist_report(&d->job, err);
+    return d->job.rank == 0 ? cli_report(err) : cli_exit_code(err->code);
+}
+
+int pta_dist_end(pta_dist *d, int rc) { return d->agreed ? dist_job_leave(&d->job, rc) : dist_job_end(&d->job, rc); }
 
 /* --init-weights: every rank reads the same (10, 784) file. */
 static dn_status load_initial_weights(dn_pta *pta, const char *path, dn_error *err)
@@ -139,7 +146,21 @@ static dn_status mix_epoch(pta_dist *d, pta_run *run, const dn_dataset *shard, d
     return DN_OK;
 }
 
-/* The epoch loop of dn_pta_train with a mix after every epoch. */
+/* After an epoch is recorded: the result so far, a checkpoint when due
+ * (collective), then the DN_TEST_KILL_AT hook. Non-zero ends training: ε
+ * met, the epoch cap reached or a checkpoint failed (on every rank alike). */
+static int epoch_done(pta_dist *d, pta_run *run, const dn_pta_epoch_report *r)
+{
+    run->result.epochs++;
+    run->result.final_errors = r->errors;
+    run->result.converged = (double)r->errors / (double)r->n <= run->opt.epsilon;
+    int stop = run->ckpt && pta_ckpt_after_epoch(run->ckpt, run, r); /* checkpoints (issue 7) */
+    dist_test_kill_at(&d->job, run->epochs);
+    return stop || run->result.converged;
+}
+
+/* The epoch loop of dn_pta_train with a mix after every epoch; run->epochs
+ * counts the epochs of a resumed checkpoint too, so max_epochs caps them all. */
 static dn_status mix_train(pta_dist *d, pta_run *run, const dn_dataset *shard, dn_error *err)
 {
     size_t n = run->opt.train_size;
@@ -147,20 +168,33 @@ static dn_status mix_train(pta_dist *d, pta_run *run, const dn_dataset *shard, d
     double *prev = malloc(W_VALUES * sizeof *prev);
     dn_status s = buf && prev ? DN_OK : cli_fail(err, DN_ERR_NOMEM, "out of memory for the mixing buffers");
     if (!s) dn_pta_get_weights(run->pta, prev);
-    while (!s && run->result.epochs < run->opt.max_epochs) {
+    while (!s && run->epochs < run->opt.max_epochs) {
         double t0 = cli_now_seconds();
         size_t errors = 0;
         if ((s = mix_epoch(d, run, shard, buf, prev, run->epochs, &errors, err))) break;
         dn_pta_epoch_report report = {run->epochs, errors, n, cli_now_seconds() - t0};
-        if ((s = record_epoch(run, &report, err))) break;
-        run->result.epochs++;
-        run->result.final_errors = errors;
-        run->result.converged = (double)errors / (double)n <= run->opt.epsilon;
-        if (run->result.converged) break;
+        if ((s = record_epoch(run, &report, err)) || epoch_done(d, run, &report)) break;
     }
     free(buf);
     free(prev);
     return s;
+}
+
+/* The trainer every rank starts from: resumed from --resume (collective),
+ * else the seed's W or --init-weights. */
+static dn_status prepare(pta_dist *d, pta_run *run, const dn_dataset *train, dn_error *err)
+{
+    pta_ckpt *c = run->ckpt; /* checkpoints (issue 7) */
+    if (c) {
+        c->comm = d->job.comm;
+        c->rng = &d->job.fault_rng;
+        c->mode = pta_dist_modes[d->mode];
+    }
+    dn_status s = c ? pta_ckpt_start(c, run, train, err) : DN_OK;
+    d->agreed = s != DN_OK; /* a resume fails on every rank alike */
+    if (s || run->pta) return s;
+    if (!(run->pta = dn_pta_create(&run->opt, err))) return err->code;
+    return run->init_weights ? load_initial_weights(run->pta, run->init_weights, err) : DN_OK;
 }
 
 dn_status pta_dist_execute(pta_dist *d, pta_run *run, const dn_dataset *train, const dn_dataset *test,
@@ -170,11 +204,14 @@ dn_status pta_dist_execute(pta_dist *d, pta_run *run, const dn_dataset *train, c
     if (s) return s;
     dn_dataset *shard = dist_load_shard(&d->job, &d->flags, train, run->opt.train_size, err);
     if (!shard) return err->code;
-    if (!(run->pta = dn_pta_create(&run->opt, err))) s = err->code;
-    if (!s && run->init_weights) s = load_initial_weights(run->pta, run->init_weights, err);
+    s = prepare(d, run, train, err);
     double t0 = cli_now_seconds();
-    if (!s) s = mix_train(d, run, shard, err);
+    if (!s && pta_ckpt_epochs_left(run->ckpt, run)) s = mix_train(d, run, shard, err);
     run->train_seconds = cli_now_seconds() - t0;
+    if (!s && run->ckpt) { /* checkpoints (issue 7): a failed save (on every rank alike), the last save, totals */
+        s = pta_ckpt_finish(run->ckpt, run, err);
+        d->agreed = s != DN_OK;
+    }
     dn_dataset_free(shard);
     if (s || d->job.rank != 0) return s;
     run->test_count = test->count;

@@ -19,7 +19,16 @@
  *   pta_dist_check(&dist, &run, &err)       before loading data
  *   pta_dist_begin(&dist, ...)              after loading: joins MPI
  *   pta_dist_execute or pta_run_execute     train
- *   pta_dist_end(&dist, rc)                 leaves MPI */
+ *   pta_dist_report(&dist, &err)            on failure: prints, gives the exit code
+ *   pta_dist_end(&dist, rc)                 leaves MPI
+ *
+ * Checkpoints (--checkpoint FILE --checkpoint-every N, --resume FILE; see
+ * pta_checkpoint.h) work as in a single-process run: every rank takes part
+ * in each save and load, rank 0 alone touches the file, and the file holds
+ * each rank's fault generator, so a job killed and resumed with the same
+ * -np and flags ends with the W an uninterrupted job ends with, bit for
+ * bit. DN_TEST_KILL_AT=R:S (dist.h) kills rank R after epoch S and its
+ * checkpoint, for tests/cli_mpi_pta_checkpoint.sh. */
 #ifndef DN_PTA_DISTRIBUTED_H
 #define DN_PTA_DISTRIBUTED_H
 
@@ -30,11 +39,12 @@ typedef struct pta_dist {
     int mode; /* index into pta_dist_modes: 0 = off (single process), 1 = mix */
     dist_flags flags;
     dist_job job;
+    int agreed; /* the run failed on every rank alike (a checkpoint step): rank 0 alone reports, all leave cleanly */
 } pta_dist;
 
 extern const char *const pta_dist_modes[]; /* "off", "mix" */
 
-#define PTA_DIST_DEFAULT {0, DIST_FLAGS_DEFAULT, {0}}
+#define PTA_DIST_DEFAULT {0, DIST_FLAGS_DEFAULT, {0}, 0}
 
 #define PTA_DIST_OPTS(d)                                                                                               \
     {"--distributed", CLI_CHOICE, &(d).mode, "MODE",                                                                  \
@@ -65,7 +75,13 @@ int pta_dist_is_root(const pta_dist *d);
 dn_status pta_dist_execute(pta_dist *d, pta_run *run, const dn_dataset *train, const dn_dataset *test,
                            dn_error *err);
 
-/* Leaves the job (see dist_job_end); returns rc. */
+/* Prints err as this rank should: every error when not distributed; when
+ * the ranks failed alike only rank 0's, else each rank's, naming the rank.
+ * Returns the exit code. */
+int pta_dist_report(const pta_dist *d, const dn_error *err);
+
+/* Leaves the job (see dist_job_end; cleanly when the ranks failed alike);
+ * returns rc. */
 int pta_dist_end(pta_dist *d, int rc);
 
 #endif /* DN_PTA_DISTRIBUTED_H */

@@ -977,6 +977,45 @@ dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *pa
 dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
                                       dn_error *err);
 
+/* ---- checkpoints of a distributed perceptron run (`pta --distributed mix`) ----
+ * What a resumed mixing job needs to end with the same W, bit for bit, as
+ * one that never stopped: the trainer (identical on every rank after each
+ * mix), the curve and each rank's fault generator.
+ *
+ * File: the pta-checkpoint's (see "checkpoints (issue 7)": the same
+ * tensors and metadata, options, "epochs_done", "steps", "data_crc32")
+ * with kind "pta-distributed-checkpoint", plus "mode" (e.g. "mix") and
+ * "ranks" (K) in the metadata and the tensor "rng" U8 (K, 32): rank r's
+ * dn_rng as four little-endian u64 in row r. The kinds are not
+ * interchangeable: a single-process run refuses this kind, a distributed
+ * one the pta-checkpoint.
+ *
+ * Saving is collective: every rank calls it with its own rng (may be NULL:
+ * saved as zeros); rank 0 writes path atomically from its own pta and
+ * curve (as dn_pta_checkpoint_save: curve may be NULL or must hold
+ * dn_pta_epochs_done(pta) epochs; data_crc32 recorded as is). Every rank
+ * returns the status of the write, DN_ERR_IO when the disk is full (the
+ * previous file is then untouched). mode must be at most 39 characters. */
+dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn_pta_curve *curve,
+                                      uint32_t data_crc32, const char *path, const char *mode, const dn_rng *rng,
+                                      dn_error *err);
+
+/* Loading is collective too: rank 0 reads path (only rank 0 needs to see
+ * the file) and checks it as dn_pta_checkpoint_load does, then that it was
+ * written by a job of this mode and this number of ranks — DN_ERR_INPUT
+ * naming the file and both values otherwise, as for a file of another kind
+ * or a model; then the settings against expect (may be NULL) —
+ * DN_ERR_USAGE naming the option and both values. It broadcasts the state:
+ * every rank returns its own new trainer in the saved state (free with
+ * dn_pta_free), the curve in *curve (may be NULL; free with
+ * dn_pta_curve_free), the recorded CRC in *data_crc32 (may be NULL) and
+ * its row of the rng table in *rng (may be NULL). On failure every rank
+ * returns NULL and err says why: rank 0's status and message on every rank
+ * when the file is at fault. Resuming with max_epochs counting all epochs:
+ * see dn_pta_checkpoint_load. */
+dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
+                                    dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -56,6 +56,21 @@ dn_status dn_ckpt_write(const char *path, const dn_tensor *tensors, size_t ntens
     return dn_st_write(path, tensors, ntensors, m->entries, m->count, err);
 }
 
+/* A refused file's kind for the message: the kinds this build writes by
+ * name, with who writes them; other text from the file is not echoed. */
+static const char *kind_found(const char *found)
+{
+    static const char *const known[][2] = {
+        {"pta-checkpoint", "pta-checkpoint, from a single-process run"},
+        {"pta-distributed-checkpoint", "pta-distributed-checkpoint, from a --distributed run"},
+        {"mlp-distributed-checkpoint", "mlp-distributed-checkpoint, from an mlp run"},
+    };
+    if (!found) return "absent";
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(found, known[i][0]) == 0) return known[i][1];
+    return strstr(found, "checkpoint") ? "another checkpoint" : "a model";
+}
+
 dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err)
 {
     dn_st_file *file = dn_st_read(path, err);
@@ -70,8 +85,7 @@ dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err)
         st = dn_fail(err, DN_ERR_INPUT, "%s: checkpoint format version is %s (this build reads %s)", path,
                      version ? "not supported" : "absent", DN_CKPT_FORMAT_VERSION);
     else if (!found || strcmp(found, kind) != 0)
-        st = dn_fail(err, DN_ERR_INPUT, "%s: not a %s (its kind is %s)", path, kind,
-                     !found ? "absent" : strstr(found, "checkpoint") ? "another checkpoint" : "a model");
+        st = dn_fail(err, DN_ERR_INPUT, "%s: not a %s (its kind is %s)", path, kind, kind_found(found));
     else if (!dn_st_meta(file, "payload_crc32"))
         st = dn_fail(err, DN_ERR_INPUT, "%s: checkpoint has no payload_crc32: cannot verify it", path);
     if (st != DN_OK) {

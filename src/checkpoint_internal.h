@@ -3,7 +3,8 @@
  * the safetensors container with "format" = "digitnet", "format_version",
  * "kind" = "<trainer>-checkpoint", and metadata values read back strictly.
  * pta_checkpoint.c uses it; an MLP or distributed trainer adds its own
- * <trainer>_checkpoint.c on top of the same helpers. Not installed.
+ * <trainer>_checkpoint.c on top of the same helpers, and a distributed one
+ * the collective helpers at the end. Not installed.
  */
 #ifndef DN_CHECKPOINT_INTERNAL_H
 #define DN_CHECKPOINT_INTERNAL_H
@@ -54,5 +55,32 @@ dn_status dn_ckpt_get_string(const dn_st_file *file, const char *path, const cha
  * not required. */
 dn_status dn_ckpt_get_tensor(const dn_st_file *file, const char *path, const char *name, dn_dtype dtype, int ndim,
                              const size_t *shape, int required, const dn_tensor **out, dn_error *err);
+
+/* ---- checkpoints of distributed runs (checkpoint_comm.c) ----
+ * Only rank 0 touches the file. What differs between ranks (each rank's
+ * fault generator) is gathered to rank 0 before a save and broadcast after
+ * a load; every step ends with an outcome all ranks share, so none is left
+ * waiting in a collective another rank skipped. */
+
+#define DN_CKPT_RNG_BYTES 32 /* a dn_rng as four little-endian u64 */
+
+/* Collective. Rank 0's *all gets a malloc'd (K, DN_CKPT_RNG_BYTES) table,
+ * row r = rank r's rng (zeros where rng is NULL); NULL elsewhere. The
+ * status is the same on every rank. */
+dn_status dn_ckpt_gather_rng(dn_comm *comm, const dn_rng *rng, uint8_t **all, const char *path, dn_error *err);
+
+/* Collective. all (K × DN_CKPT_RNG_BYTES bytes on every rank) is rank 0's
+ * table after the call; rng (may be NULL) gets this rank's row. */
+dn_status dn_ckpt_scatter_rng(dn_comm *comm, uint8_t *all, dn_rng *rng, dn_error *err);
+
+/* Collective: every rank gets rank 0's status local and its message. */
+dn_status dn_ckpt_share_outcome(dn_comm *comm, dn_status local, dn_error *err);
+
+/* Collective, after each rank did its part of a step (status local): DN_OK
+ * everywhere when all succeeded; else rank 0's error on every rank when
+ * rank 0 failed, and otherwise each failed rank keeps its own error and
+ * the others get "a rank is out of memory" (a rank other than 0 only
+ * allocates). */
+dn_status dn_ckpt_agree(dn_comm *comm, dn_status local, const char *path, dn_error *err);
 
 #endif /* DN_CHECKPOINT_INTERNAL_H */

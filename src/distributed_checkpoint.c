@@ -7,7 +7,8 @@
  * (each rank's fault generator) to rank 0 first; loading broadcasts
  * everything rank 0 read, so a cluster without a shared folder resumes too.
  * Either way the outcome is broadcast, so every rank returns the same status
- * and none is left waiting in a collective.
+ * and none is left waiting in a collective (the collective steps are
+ * checkpoint_comm.c's, shared with the PTA's pta_distributed_checkpoint.c).
  *
  * Tensors: "params" F32 (P), "moment1" / "moment2" F32 (P) when the
  * optimiser has them, "rng" U8 (K, 32): each rank's xoshiro state as four
@@ -20,7 +21,7 @@
 #include "mlp_internal.h"
 
 #define DIST_CKPT_KIND "mlp-distributed-checkpoint"
-#define RNG_BYTES 32 /* four u64 */
+#define RNG_BYTES DN_CKPT_RNG_BYTES
 
 /* "300,100": the hidden sizes, as the "hidden" metadata of MLP models. */
 static void hidden_text(const dn_mlp_options *o, char *buf, size_t size)
@@ -29,31 +30,6 @@ static void hidden_text(const dn_mlp_options *o, char *buf, size_t size)
     buf[0] = '\0';
     for (int i = 0; i < o->n_hidden && used < size; i++)
         used += (size_t)snprintf(buf + used, size - used, i ? ",%zu" : "%zu", o->hidden[i]);
-}
-
-static void rng_to_bytes(const uint64_t s[4], uint8_t *out)
-{
-    for (int i = 0; i < 4; i++)
-        for (int b = 0; b < 8; b++) out[i * 8 + b] = (uint8_t)(s[i] >> (8 * b));
-}
-
-static void rng_from_bytes(const uint8_t *in, uint64_t s[4])
-{
-    for (int i = 0; i < 4; i++) {
-        s[i] = 0;
-        for (int b = 0; b < 8; b++) s[i] |= (uint64_t)in[i * 8 + b] << (8 * b);
-    }
-}
-
-/* Every rank gets rank 0's status and message. */
-static dn_status share_outcome(dn_comm *comm, dn_status local, dn_error *err)
-{
-    dn_error shared = {local, ""};
-    if (local && err) shared = *err;
-    dn_status s = dn_comm_broadcast(comm, &shared, sizeof shared, DN_COMM_BYTE, 0, err);
-    if (s) return s;
-    if (shared.code && err) *err = shared;
-    return shared.code;
 }
 
 /* ---------------------------------------------------------------- saving */
@@ -85,20 +61,12 @@ static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int
 dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
                                       const dn_rng *rng, dn_error *err)
 {
-    int K = dn_comm_size(comm), root = dn_comm_rank(comm) == 0;
-    uint8_t mine[RNG_BYTES] = {0}, *all = root ? calloc((size_t)K, RNG_BYTES) : NULL;
-    if (rng) rng_to_bytes(rng->s, mine);
-    int failed = root && !all;
-    dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
-    if (!s && failed) s = dn_fail(err, DN_ERR_NOMEM, "%s: rank 0 is out of memory for the checkpoint", path);
-    if (!s) s = dn_comm_gather(comm, mine, RNG_BYTES, DN_COMM_BYTE, all, 0, err);
-    if (s) {
-        free(all);
-        return s;
-    }
-    dn_status written = root ? write_file(mlp, path, mode, K, all, err) : DN_OK;
+    uint8_t *all = NULL;
+    dn_status s = dn_ckpt_gather_rng(comm, rng, &all, path, err);
+    if (s) return s;
+    dn_status written = all ? write_file(mlp, path, mode, dn_comm_size(comm), all, err) : DN_OK; /* rank 0 */
     free(all);
-    return share_outcome(comm, written, err);
+    return dn_ckpt_share_outcome(comm, written, err);
 }
 
 /* --------------------------------------------------------------- loading */
@@ -200,13 +168,9 @@ dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *pa
     if (!s && rank == 0) s = read_file(mlp, path, mode, K, &saved, all, err);
     /* The outcome of reading decides for everyone; a rank short of memory
      * for the table above still joins (and then fails with the others). */
-    int failed = s != DN_OK;
-    dn_status shared = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
-    if (!shared) shared = share_outcome(comm, rank == 0 ? s : DN_OK, err);
-    if (!shared && failed) shared = s ? s : dn_fail(err, DN_ERR_NOMEM, "%s: a rank is out of memory", path);
+    dn_status shared = dn_ckpt_agree(comm, s, path, err);
     if (!shared) shared = receive_state(mlp, comm, &saved, err);
-    if (!shared) shared = dn_comm_broadcast(comm, all, (size_t)K * RNG_BYTES, DN_COMM_BYTE, 0, err);
-    if (!shared && rng) rng_from_bytes(all + (size_t)rank * RNG_BYTES, rng->s);
+    if (!shared) shared = dn_ckpt_scatter_rng(comm, all, rng, err);
     free(all);
     return shared;
 }

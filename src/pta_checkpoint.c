@@ -9,13 +9,14 @@
  *
  * Tensors are stored as (10, 784) rows, not in the trainer's vector layout,
  * so a checkpoint outlives layout changes and any safetensors reader can
- * open it. */
+ * open it. dn_pta_ckpt_write and dn_pta_ckpt_restore (pta_checkpoint_internal.h)
+ * do the work for any kind; the public pair names the kind "pta-checkpoint". */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint_internal.h"
+#include "pta_checkpoint_internal.h"
 #include "pta_internal.h"
 
 #define PTA_CKPT_KIND "pta-checkpoint"
@@ -134,8 +135,23 @@ static dn_status fill_buffers(const dn_pta *pta, const dn_pta_state *st, const d
     return b->avg ? avg_to_rows(st->avg_acc, b->avg, err) : DN_OK;
 }
 
-dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
-                                 dn_error *err)
+/* The tensors of a save: W, avg_acc when averaging, the curve when given;
+ * returns their count. */
+static size_t pta_tensors(const save_buffers *b, const dn_pta_curve *curve, int epochs, dn_tensor *t)
+{
+    size_t nt = 0, curve_shape[1] = {(size_t)epochs};
+    t[nt++] = b->w32 ? tensor_of("W", DN_DTYPE_F32, 2, w_shape, b->w32)
+                     : tensor_of("W", DN_DTYPE_F64, 2, w_shape, b->w);
+    if (b->avg) t[nt++] = tensor_of("avg_acc", DN_DTYPE_F64, 2, w_shape, b->avg);
+    if (epochs) {
+        t[nt++] = tensor_of("errors", DN_DTYPE_F64, 1, curve_shape, b->errors);
+        t[nt++] = tensor_of("seconds", DN_DTYPE_F64, 1, curve_shape, curve->seconds);
+    }
+    return nt;
+}
+
+dn_status dn_pta_ckpt_write(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
+                            dn_ckpt_meta *m, const dn_tensor *extra, size_t nextra, dn_error *err)
 {
     /* The state accessor takes a mutable trainer; nothing here writes through it. */
     dn_pta_state st = dn_pta_state_of_((dn_pta *)pta);
@@ -143,24 +159,27 @@ dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, u
     if (epochs != 0 && (epochs != *st.epochs_done || !curve->errors || !curve->seconds))
         return dn_fail(err, DN_ERR_USAGE, "%s: the curve holds %d epochs but the trainer has done %d", path, epochs,
                        *st.epochs_done);
+    if (nextra > DN_PTA_CKPT_MAX_EXTRA)
+        return dn_fail(err, DN_ERR_USAGE, "%s: %zu extra tensors, at most %d", path, nextra, DN_PTA_CKPT_MAX_EXTRA);
     save_buffers b = {0};
     dn_status s = fill_buffers(pta, &st, curve, epochs, &b, path, err);
     if (s == DN_OK) {
-        dn_tensor t[4];
-        size_t nt = 0, curve_shape[1] = {(size_t)epochs};
-        t[nt++] = b.w32 ? tensor_of("W", DN_DTYPE_F32, 2, w_shape, b.w32) : tensor_of("W", DN_DTYPE_F64, 2, w_shape, b.w);
-        if (b.avg) t[nt++] = tensor_of("avg_acc", DN_DTYPE_F64, 2, w_shape, b.avg);
-        if (epochs) {
-            t[nt++] = tensor_of("errors", DN_DTYPE_F64, 1, curve_shape, b.errors);
-            t[nt++] = tensor_of("seconds", DN_DTYPE_F64, 1, curve_shape, curve->seconds);
-        }
-        dn_ckpt_meta m;
-        dn_ckpt_meta_init(&m, PTA_CKPT_KIND);
-        put_options(&m, &st, data_crc32);
-        s = dn_ckpt_write(path, t, nt, &m, err);
+        dn_tensor t[4 + DN_PTA_CKPT_MAX_EXTRA];
+        size_t nt = pta_tensors(&b, curve, epochs, t);
+        for (size_t i = 0; i < nextra; i++) t[nt++] = extra[i];
+        put_options(m, &st, data_crc32);
+        s = dn_ckpt_write(path, t, nt, m, err);
     }
     buffers_free(&b);
     return s;
+}
+
+dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
+                                 dn_error *err)
+{
+    dn_ckpt_meta m;
+    dn_ckpt_meta_init(&m, PTA_CKPT_KIND);
+    return dn_pta_ckpt_write(pta, curve, data_crc32, path, &m, NULL, 0, err);
 }
 
 /* --------------------------------------------------------------- loading */
@@ -331,6 +350,23 @@ static dn_status restore(dn_pta **out, const dn_st_file *file, const char *path,
     return read_curve(file, path, sv, curve, err);
 }
 
+dn_status dn_pta_ckpt_restore(const dn_st_file *file, const char *path, const dn_pta_options *expect,
+                              dn_pta **out, dn_pta_curve *curve, uint32_t *data_crc32, dn_error *err)
+{
+    if (curve) *curve = (dn_pta_curve){0, NULL, NULL};
+    *out = NULL;
+    pta_saved sv;
+    dn_status s = restore(out, file, path, expect, &sv, curve, err);
+    if (s) {
+        dn_pta_free(*out);
+        *out = NULL;
+        dn_pta_curve_free(curve);
+        return s;
+    }
+    if (data_crc32) *data_crc32 = sv.data_crc32;
+    return DN_OK;
+}
+
 dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
                                uint32_t *data_crc32, dn_error *err)
 {
@@ -338,14 +374,7 @@ dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, d
     dn_st_file *file = dn_ckpt_read(path, PTA_CKPT_KIND, err);
     if (!file) return NULL;
     dn_pta *pta = NULL;
-    pta_saved sv;
-    dn_status s = restore(&pta, file, path, expect, &sv, curve, err);
+    dn_pta_ckpt_restore(file, path, expect, &pta, curve, data_crc32, err);
     dn_st_free(file);
-    if (s) {
-        dn_pta_free(pta);
-        dn_pta_curve_free(curve);
-        return NULL;
-    }
-    if (data_crc32) *data_crc32 = sv.data_crc32;
     return pta;
 }
