@@ -56,9 +56,13 @@ for r in rows:
         workloads.append(r[0])
 print(f"| workload | implementation | median s | [min - max] | ratio to digitnet | note |")
 print(f"|---|---|---|---|---|---|")
+def best(group, prefix):
+    """The fastest row of group whose implementation starts with prefix."""
+    found = [r for r in group if r[1].startswith(prefix)]
+    return min(found, key=lambda r: r[2]) if found else None
 for w in workloads:
     group = [r for r in rows if r[0] == w]
-    ref = next((r for r in group if r[1].startswith("digitnet")), None)
+    ref = best(group, "digitnet")  # ratios are to digitnet's fastest setting
     for r in group:
         ratio = f"{r[2] / ref[2]:.1f}x" if ref and ref[2] > 0 else "-"
         print(f"| {w} | {r[1]} | {r[2]:.4f} | [{r[3]:.4f} - {r[4]:.4f}] | {ratio} | {r[5]} |")
@@ -66,9 +70,31 @@ if floors:
     print()
     for f in floors:
         print(f"floor: {f}")
-pta = [r for r in rows if r[0].startswith("PTA epoch") and r[1] == "digitnet float32"]
-if floor_values and pta:
+
+# The targets of issue 6, each a ratio within this one run.
+def group_of(prefix):
+    return [r for r in rows if r[0].startswith(prefix)]
+def target(name, value, goal, met):
+    if value is not None:
+        print(f"target: {name}: {value:.2f}x (goal {goal}): {'met' if met(value) else 'NOT met'}")
+print()
+pta = group_of("PTA epoch")
+us = best(pta, "digitnet float32")
+numpy_best = best(pta, "numpy best")
+if us and numpy_best:
+    target("PTA epoch, numpy best / digitnet", numpy_best[2] / us[2], ">= 40x", lambda v: v >= 40)
+if us and floor_values:
     dense, sparse = floor_values
-    print(f"digitnet float32 PTA epoch is {pta[0][2] / dense:.2f}x the dense-definition floor "
-          f"and {pta[0][2] / sparse:.2f}x the non-zero-pixel floor")
+    target("PTA epoch, digitnet / dense-definition floor", us[2] / dense, "<= 2x", lambda v: v <= 2)
+    print(f"(and {us[2] / sparse:.2f}x the floor of the non-zero pixels alone)")
+mlp = group_of("mlp 784-300-100-10 epoch")
+us, torch, fann = best(mlp, "digitnet"), best(mlp, "PyTorch"), best(mlp, "FANN")
+if us and torch:
+    target("MLP epoch, PyTorch (its fastest setting) / digitnet", torch[2] / us[2], ">= 2x", lambda v: v >= 2)
+if us and fann:
+    target("MLP epoch, FANN / digitnet", fann[2] / us[2], ">= 50x", lambda v: v >= 50)
+to98 = group_of("mlp 784-300-100-10 time to 98%")
+us, torch = best(to98, "digitnet"), best(to98, "PyTorch")
+if us and torch:
+    target("MLP time to 98% test accuracy, PyTorch / digitnet", torch[2] / us[2], "> 1x", lambda v: v > 1)
 PY
