@@ -51,13 +51,13 @@ done
 # torch multiplies through OpenBLAS, whose pool torch.set_num_threads does not
 # set: the three settings below are (torch threads, OpenBLAS threads); the fastest is the peer.
 for setting in "1 1" "1 2" "2 2"; do # torch threads, OpenBLAS threads
-  set -- $setting
-  echo "... PyTorch, torch $1 thread(s), OpenBLAS $2 thread(s)" >&2
-  /usr/bin/time -f %M -o "$work/rss" "$py" bench/mlp_torch.py --data "$data" --timed "$reps" --threads "$1" \
-    --blas-threads "$2" >"$work/out"
+  read -r torch_threads blas_threads <<<"$setting"
+  echo "... PyTorch, torch $torch_threads thread(s), OpenBLAS $blas_threads thread(s)" >&2
+  /usr/bin/time -f %M -o "$work/rss" "$py" bench/mlp_torch.py --data "$data" --timed "$reps" \
+    --threads "$torch_threads" --blas-threads "$blas_threads" >"$work/out"
   version=$(awk '/^torch/ { print $2 }' "$work/out")
   awk '/^epoch_seconds/ { print $2 }' "$work/out" |
-    row "$workload" "PyTorch" "torch $version, torch.set_num_threads($1), OpenBLAS $2 thread(s); peak RSS $(mb "$work/rss") MiB"
+    row "$workload" "PyTorch" "torch $version, torch.set_num_threads($torch_threads), OpenBLAS $blas_threads thread(s); peak RSS $(mb "$work/rss") MiB"
 done
 
 # ---- FANN: built here (the CMake build makes a stub), incremental training
