@@ -1,10 +1,17 @@
-/* fuzz_model.c — the safetensors container (dn_st_read) through its two
- * users: the model loader (dn_model_load) and the perceptron checkpoint
- * loader (dn_pta_checkpoint_load). Every input is offered to both.
+/* fuzz_model.c — the safetensors container (dn_st_read) through its four
+ * users: the model loader (dn_model_load), the perceptron checkpoint loader
+ * (dn_pta_checkpoint_load) and the loaders of distributed runs,
+ * dn_mlp_dist_checkpoint_load (mode "sync", into a network with one hidden
+ * layer of 16 units, made once) and dn_pta_dist_checkpoint_load (mode
+ * "mix"). Every input is offered to all four. This build has no MPI, so
+ * dn_comm_init gives a job of one process (rank 0 of 1): the distributed
+ * loaders read the file themselves and their collective steps are no-ops.
  *
  * Whatever loads must be usable and must round-trip: saved again and
- * reloaded, a model classifies a test image the same way and a checkpoint
- * gives back the same W. Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION,
+ * reloaded, a model classifies a test image the same way, a checkpoint
+ * gives back the same W (bit for bit), epochs and curve length, and an MLP
+ * checkpoint the same parameters (bit for bit), epochs, train_size and
+ * fault generator. Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION,
  * the reader does not insist on the payload CRC, so mutated tensor values
  * reach the checks behind it. */
 #include "fuzz_common.h"
@@ -49,12 +56,80 @@ static void check_checkpoint(const dn_pta *pta, const dn_pta_curve *curve, const
     dn_pta_free(again);
 }
 
+/* The two distributed kinds, for a job of one process. */
+#define MLP_MODE "sync"
+#define PTA_MODE "mix"
+
+static dn_comm *fuzz_comm(void)
+{
+    static dn_comm *comm;
+    if (!comm) {
+        dn_error err = {DN_OK, ""};
+        comm = dn_comm_init(&err);
+        FUZZ_CHECK(comm != NULL && dn_comm_rank(comm) == 0 && dn_comm_size(comm) == 1);
+    }
+    return comm;
+}
+
+/* A network of the seeds' shape (784 -> 16 -> 10), made once. */
+static dn_mlp *fuzz_mlp(void)
+{
+    dn_mlp_options opt;
+    dn_mlp_options_default(&opt);
+    dn_error err = {DN_OK, ""};
+    FUZZ_CHECK(dn_mlp_parse_hidden("16", &opt, &err) == DN_OK);
+    dn_mlp *mlp = dn_mlp_create(&opt, &err);
+    FUZZ_CHECK(mlp != NULL);
+    return mlp;
+}
+
+static void check_mlp_checkpoint(dn_mlp *mlp, dn_mlp *again, const dn_rng *rng, const char *copy)
+{
+    dn_comm *comm = fuzz_comm();
+    dn_error err = {DN_OK, ""};
+    FUZZ_CHECK(dn_mlp_dist_checkpoint_save(mlp, comm, copy, MLP_MODE, rng, &err) == DN_OK);
+    dn_rng rng2;
+    memset(&rng2, 0xa5, sizeof rng2);
+    FUZZ_CHECK(dn_mlp_dist_checkpoint_load(again, comm, copy, MLP_MODE, &rng2, &err) == DN_OK);
+    size_t n1 = 0, n2 = 0;
+    const float *p1 = dn_mlp_params(mlp, &n1), *p2 = dn_mlp_params(again, &n2);
+    FUZZ_CHECK(n1 == n2 && memcmp(p1, p2, n1 * sizeof *p1) == 0);
+    FUZZ_CHECK(dn_mlp_epochs_done(mlp) == dn_mlp_epochs_done(again));
+    FUZZ_CHECK(dn_mlp_train_size(mlp) == dn_mlp_train_size(again));
+    FUZZ_CHECK(memcmp(rng->s, rng2.s, sizeof rng->s) == 0);
+}
+
+static void check_pta_dist_checkpoint(const dn_pta *pta, const dn_pta_curve *curve, uint32_t crc,
+                                      const dn_rng *rng, const char *copy)
+{
+    static double w1[W_VALUES], w2[W_VALUES];
+    dn_comm *comm = fuzz_comm();
+    dn_error err = {DN_OK, ""};
+    FUZZ_CHECK(dn_pta_dist_checkpoint_save(pta, comm, curve, crc, copy, PTA_MODE, rng, &err) == DN_OK);
+    dn_pta_curve curve2;
+    uint32_t crc2 = 0;
+    dn_rng rng2;
+    memset(&rng2, 0xa5, sizeof rng2);
+    dn_pta *again = dn_pta_dist_checkpoint_load(comm, copy, PTA_MODE, NULL, &curve2, &crc2, &rng2, &err);
+    FUZZ_CHECK(again != NULL);
+    dn_pta_get_weights(pta, w1);
+    dn_pta_get_weights(again, w2);
+    FUZZ_CHECK(memcmp(w1, w2, sizeof w1) == 0);
+    FUZZ_CHECK(dn_pta_epochs_done(pta) == dn_pta_epochs_done(again) && curve2.epochs == curve->epochs);
+    FUZZ_CHECK(crc2 == crc && memcmp(rng->s, rng2.s, sizeof rng->s) == 0);
+    dn_pta_curve_free(&curve2);
+    dn_pta_free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[320], copy[320];
+    static dn_mlp *mlp, *mlp_again;
     if (!path[0]) {
         fuzz_path("model.st", path, sizeof path);
         fuzz_path("copy.st", copy, sizeof copy);
+        mlp = fuzz_mlp();
+        mlp_again = fuzz_mlp();
     }
     fuzz_write(path, data, size);
 
@@ -69,6 +144,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dn_pta *pta = dn_pta_checkpoint_load(path, NULL, &curve, NULL, &err2);
     if (pta) check_checkpoint(pta, &curve, copy);
     else fuzz_check_error(&err2, path);
+    dn_pta_curve_free(&curve);
+    dn_pta_free(pta);
+
+    dn_rng rng;
+    dn_error err3 = {DN_OK, ""};
+    if (dn_mlp_dist_checkpoint_load(mlp, fuzz_comm(), path, MLP_MODE, &rng, &err3) == DN_OK)
+        check_mlp_checkpoint(mlp, mlp_again, &rng, copy);
+    else fuzz_check_error(&err3, path);
+
+    uint32_t crc = 0;
+    dn_error err4 = {DN_OK, ""};
+    pta = dn_pta_dist_checkpoint_load(fuzz_comm(), path, PTA_MODE, NULL, &curve, &crc, &rng, &err4);
+    if (pta) check_pta_dist_checkpoint(pta, &curve, crc, &rng, copy);
+    else fuzz_check_error(&err4, path);
     dn_pta_curve_free(&curve);
     dn_pta_free(pta);
     return 0;

@@ -167,6 +167,21 @@ def make_model(out):
           safetensors([w64, acc] + curve, {**ckpt, "precision": "double", "average": "1"}))
     write(d, "checkpoint_zero_epochs", safetensors([w32], {**ckpt, "epochs_done": "0", "steps": "0"}))
 
+    # Checkpoints of distributed runs, as a job of one process saves them
+    # (fuzz/fuzz_model.c loads the MLP kind in mode "sync" into a network
+    # with hidden "16", the PTA kind in mode "mix").
+    rng = tensor("rng", "U8", (1, 32), [(i * 29 + 7) % 256 for i in range(32)])
+    nparams = 16 * 784 + 16 + 10 * 16 + 10
+    dist = {"format": "digitnet", "format_version": "1", "kind": "mlp-distributed-checkpoint", "mode": "sync",
+            "ranks": "1", "hidden": "16", "params": str(nparams), "seed": "1", "epochs_done": "2",
+            "train_size": "100", "adam_t": "0"}
+    params = tensor("params", "F32", (nparams,), weights(1e-3, nparams))
+    moment1 = tensor("moment1", "F32", (nparams,), weights(1e-4, nparams))
+    write(d, "mlp_dist_checkpoint", safetensors([params, rng], dist))
+    write(d, "mlp_dist_checkpoint_moment1", safetensors([params, moment1, rng], dist))
+    write(d, "pta_dist_checkpoint", safetensors(
+        [w32] + curve + [rng], {**ckpt, "kind": "pta-distributed-checkpoint", "mode": "mix", "ranks": "1"}))
+
     # Small containers for the parser itself: escapes, every dtype, empty.
     tiny = [tensor("a", "U8", (3,), [1, 2, 3]), tensor("b\u00e9", "F32", (2, 1), [0.5, -2]),
             tensor("c", "F64", (), [3.25]), tensor("empty", "F32", (0, 4), [])]
