@@ -125,6 +125,9 @@ static size_t PTA_FN(pta_count)(const REAL *wt, const pta_sparse *sp, const uint
                                 const REAL *lut, int threads)
 {
     size_t errors = 0;
+#ifndef _OPENMP
+    (void)threads; /* one thread without OpenMP */
+#endif
 #pragma omp parallel num_threads(threads) reduction(+ : errors)
     {
         size_t t = 0, T = 1;
