@@ -17,19 +17,9 @@ PY=/usr/bin/python3
 [ -e "$DATA/train-labels-idx1-ubyte" ] || [ -e "$DATA/train-labels-idx1-ubyte.gz" ] ||
   { echo "SKIP: no MNIST in $DATA (scripts/fetch_mnist.sh)"; exit 0; }
 DATA=$(cd "$DATA" && pwd) DIGITNET=$(realpath "$DIGITNET")
-work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_ckpt_XXXXXX")
-mounts=()
-cleanup() {
-  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-"$PY" "$SRC/tests/lib/mnist_subset.py" "$DATA" sub 2000 200
-cp -r sub other # the same but for one pixel of the first image
-"$PY" -c 'f = open("other/train-images-idx3-ubyte", "r+b"); f.seek(16 + 300); b = f.read(1); f.seek(16 + 300); f.write(bytes([b[0] ^ 1]))'
+. "$SRC/tests/lib/workdir.sh"
+dn_workdir cli_ckpt
+dn_subset_twins "$DATA" 2000 200
 
 pta() { "$DIGITNET" pta --data sub --train-size 2000 --quiet "$@"; }
 

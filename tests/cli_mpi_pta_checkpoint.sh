@@ -32,19 +32,9 @@ command -v mpirun >/dev/null || { echo "cli_mpi_pta_checkpoint: mpirun not found
 [ -e "$DATA/train-labels-idx1-ubyte" ] || [ -e "$DATA/train-labels-idx1-ubyte.gz" ] ||
   { echo "cli_mpi_pta_checkpoint: no MNIST in $DATA, skipped"; exit 0; }
 DATA=$(cd "$DATA" && pwd) DIGITNET=$(realpath "$DIGITNET") SRC=$(cd "$SRC" && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_mpi_pta_ckpt_XXXXXX")
-mounts=()
-cleanup() {
-  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-"$PY" "$SRC/tests/lib/mnist_subset.py" "$DATA" sub 2000 200
-cp -r sub other # the same but for one pixel of the first image
-"$PY" -c 'f = open("other/train-images-idx3-ubyte", "r+b"); f.seek(16 + 300); b = f.read(1); f.seek(16 + 300); f.write(bytes([b[0] ^ 1]))'
+. "$SRC/tests/lib/workdir.sh"
+dn_workdir cli_mpi_pta_ckpt
+dn_subset_twins "$DATA" 2000 200
 
 mix() { local np=$1; shift; mpirun -np "$np" "$DIGITNET" pta --data sub --train-size 2000 --max-epochs 4 --distributed mix "$@"; }
 if ! mix 2 --max-epochs 1 2>/dev/null | grep -q "distributed over 2 ranks"; then
