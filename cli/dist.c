@@ -78,6 +78,18 @@ dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_d
     return dn_dataset_shard(train, n, 1, 0, DN_SHARD_CONTIGUOUS, 0, err); /* the whole of [0, n) */
 }
 
+void dist_job_text(char *buf, size_t size, const char *mode, const dist_flags *f)
+{
+    int used = snprintf(buf, size, "%s", mode);
+    if (used >= 0 && (size_t)used < size && f->shard == DIST_SHARD_REPLICATE)
+        used += snprintf(buf + used, size - (size_t)used, " shard:replicate");
+    else if (used >= 0 && (size_t)used < size && f->shard != 0) /* random: the seed picks the split */
+        used += snprintf(buf + used, size - (size_t)used, " shard:%s:%llu", dist_shard_modes[f->shard],
+                         (unsigned long long)f->shard_seed);
+    if (used >= 0 && (size_t)used < size && f->fault && f->fault_rank >= 0)
+        snprintf(buf + used, size - (size_t)used, " fault:%d:%s", f->fault_rank, f->fault);
+}
+
 void dist_inject_f32(dist_job *job, float *v, size_t n) { dn_fault_apply_f32(&job->fault, v, n, &job->fault_rng); }
 void dist_inject_f64(dist_job *job, double *v, size_t n) { dn_fault_apply_f64(&job->fault, v, n, &job->fault_rng); }
 

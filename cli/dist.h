@@ -59,6 +59,14 @@ void dist_print_shards(const dist_job *job, const dist_flags *f, size_t n);
 dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_dataset *train, size_t n,
                             dn_error *err);
 
+/* What decides a job's trajectory besides the data, the settings and the
+ * number of ranks: the mode and, when not the defaults, the split and the
+ * fault, e.g. "fedavg shard:random:7 fault:2:random". Distributed
+ * checkpoints store it and a resume must give the same, so that a job
+ * resumed with other flags is refused rather than silently diverging. */
+#define DIST_JOB_TEXT_MAX 96
+void dist_job_text(char *buf, size_t size, const char *mode, const dist_flags *f);
+
 /* Corrupts the n values a faulty rank is about to send (no-op on the others). */
 void dist_inject_f32(dist_job *job, float *v, size_t n);
 void dist_inject_f64(dist_job *job, double *v, size_t n);

@@ -169,7 +169,7 @@ static int steps_total(const dist_run *run)
 static dn_status train_all(dist_run *run, dn_error *err)
 {
     const mlp_dist *d = run->d;
-    const char *mode = mlp_dist_modes[d->mode];
+    const char *mode = d->job_text;
     dn_status s = DN_OK;
     while (!s && steps_done(run) < steps_total(run)) {
         if ((s = run_step(run, err))) break;
@@ -221,8 +221,7 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
                                      : "round,test_error,test_accuracy,train_loss,refused,bad_rank,chosen_rank,seconds\n");
     }
     if (!d->resume) return DN_OK;
-    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, d->job.comm, d->resume, mlp_dist_modes[d->mode],
-                                              &d->job.fault_rng, err);
+    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, d->job.comm, d->resume, d->job_text, &d->job.fault_rng, err);
     if (!s && run->root && !run->quiet)
         printf("resumed from %s after %d %s\n", d->resume, steps_done(run), d->mode == MODE_SYNC ? "epochs" : "rounds");
     return s;
@@ -233,6 +232,8 @@ static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_datase
 {
     dist_run run = {d, NULL, NULL, test, quiet, d->job.rank == 0, {0}, 0, 0, 0, 0, 0};
     dn_dataset fit = dn_dataset_view(train, 0, n), *shard = NULL;
+    dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes[d->mode],
+                  &d->flags);
     if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
     if (d->mode == MODE_SYNC) run.train = &fit;
     else if (!(run.train = shard = dist_load_shard(&d->job, &d->flags, train, n, err)))

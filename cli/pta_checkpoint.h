@@ -45,7 +45,7 @@ typedef struct pta_ckpt {
     /* distributed runs: set before pta_ckpt_start, NULL (comm) for a single process */
     dn_comm *comm;
     dn_rng *rng;      /* this rank's fault generator, saved and restored */
-    const char *mode; /* "mix" */
+    const char *mode; /* the job's description (dist_job_text), e.g. "mix" */
     /* state */
     uint32_t data_crc32; /* of the first train_size training samples */
     int resumed_epochs;  /* epochs the resumed checkpoint had done */

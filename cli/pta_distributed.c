@@ -188,7 +188,8 @@ static dn_status prepare(pta_dist *d, pta_run *run, const dn_dataset *train, dn_
     if (c) {
         c->comm = d->job.comm;
         c->rng = &d->job.fault_rng;
-        c->mode = pta_dist_modes[d->mode];
+        dist_job_text(d->job_text, sizeof d->job_text, pta_dist_modes[d->mode], &d->flags);
+        c->mode = d->job_text;
     }
     dn_status s = c ? pta_ckpt_start(c, run, train, err) : DN_OK;
     d->agreed = s != DN_OK; /* a resume fails on every rank alike */

@@ -40,11 +40,12 @@ typedef struct pta_dist {
     dist_flags flags;
     dist_job job;
     int agreed; /* the run failed on every rank alike (a checkpoint step): rank 0 alone reports, all leave cleanly */
+    char job_text[DIST_JOB_TEXT_MAX]; /* what its checkpoints record (dist_job_text) */
 } pta_dist;
 
 extern const char *const pta_dist_modes[]; /* "off", "mix" */
 
-#define PTA_DIST_DEFAULT {0, DIST_FLAGS_DEFAULT, {0}, 0}
+#define PTA_DIST_DEFAULT {0, DIST_FLAGS_DEFAULT, {0}, 0, ""}
 
 #define PTA_DIST_OPTS(d)                                                                                               \
     {"--distributed", CLI_CHOICE, &(d).mode, "MODE",                                                                  \

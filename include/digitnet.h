@@ -962,8 +962,15 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
                           dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
 
 /* ---- checkpoints of a distributed MLP run ----
+ * mode, here and in the perceptron's pair below, describes how the job
+ * runs: "sync", "fedavg", "mix", or more (the CLI appends the split and the
+ * fault when they are not the defaults: "fedavg shard:random:7
+ * fault:2:random"); at most 95 characters. A resume must name the same
+ * mode, compared verbatim: a job resumed with other flags would not end
+ * where the uninterrupted one does, so it is refused.
+ *
  * Collective. Rank 0 writes path atomically (temporary file, fsync, rename):
- * kind "mlp-distributed-checkpoint", the mode ("sync" or "fedavg"), the
+ * kind "mlp-distributed-checkpoint", the mode, the
  * job's size, the network ("hidden", the parameter count, the seed), epochs
  * done, the optimiser state (momentum / Adam moments and step count; sync
  * only, since fedavg starts every round afresh) and every rank's fault
@@ -995,7 +1002,7 @@ dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *pa
  * curve (as dn_pta_checkpoint_save: curve may be NULL or must hold
  * dn_pta_epochs_done(pta) epochs; data_crc32 recorded as is). Every rank
  * returns the status of the write, DN_ERR_IO when the disk is full (the
- * previous file is then untouched). mode must be at most 39 characters. */
+ * previous file is then untouched). mode as for the MLP's pair above. */
 dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn_pta_curve *curve,
                                       uint32_t data_crc32, const char *path, const char *mode, const dn_rng *rng,
                                       dn_error *err);

@@ -14,7 +14,7 @@
 #define DN_CKPT_FORMAT "digitnet"
 #define DN_CKPT_FORMAT_VERSION "1"
 #define DN_CKPT_MAX_META 32
-#define DN_CKPT_VALUE_MAX 40 /* "%.17g" of any double, or a u64, fits */
+#define DN_CKPT_VALUE_MAX 96 /* "%.17g" of any double, a u64, or a distributed job's description fits */
 
 /* Metadata being built for a checkpoint: the format keys first, then
  * entries added with the dn_ckpt_put_* helpers (values copied in place). */

@@ -53,11 +53,12 @@ kill_and_resume sync 2 1:2 --distributed sync --deterministic --epochs 4 --optim
 # fedavg with a faulty rank drawing random models (its generator is state), rank 0 dies after round 2 of 4
 kill_and_resume fedavg 3 0:2 --distributed fedavg --rounds 4 --aggregate median --fault-rank 2 --fault random
 
-# a checkpoint only resumes the job shape that wrote it (exit 3: bad input)
+# a checkpoint only resumes the job shape and flags that wrote it (exit 3: bad input)
 expect_input() { local rc=0; "$@" >/dev/null 2>&1 || rc=$?; [ $rc = 3 ] || fail "expected exit 3, got $rc: ${*:2}"; }
 expect_input run 2 --distributed fedavg --rounds 4 --resume "$work/fedavg.ckpt"                     # 3 ranks wrote it
 expect_input run 3 --distributed sync --epochs 4 --resume "$work/fedavg.ckpt"                       # another mode
 expect_input run 2 --distributed sync --epochs 4 --hidden 16 --resume "$work/sync.ckpt"             # another network
 expect_input run 2 --distributed sync --epochs 4 --resume "$work/sync.full.st"                      # a model, not a checkpoint
+expect_input run 3 --distributed fedavg --rounds 4 --aggregate median --resume "$work/fedavg.ckpt"   # without its fault flags
 
 [ $failures = 0 ] && echo "cli_mpi_checkpoint: all passed" || { echo "cli_mpi_checkpoint: $failures failed"; exit 1; }
