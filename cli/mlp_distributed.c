@@ -175,7 +175,8 @@ static dn_status train_all(dist_run *run, dn_error *err)
         if ((s = run_step(run, err))) break;
         int step = steps_done(run);
         if (d->checkpoint && (step % d->checkpoint_every == 0 || step == steps_total(run)))
-            s = dn_mlp_dist_checkpoint_save(run->mlp, d->job.comm, d->checkpoint, mode, &d->job.fault_rng, err);
+            run->d->agreed = (s = dn_mlp_dist_checkpoint_save(run->mlp, d->job.comm, d->checkpoint, mode,
+                                                               &d->job.fault_rng, err)) != DN_OK; /* same on every rank */
         dist_test_kill_at(&d->job, step); /* DN_TEST_KILL_AT=R:S */
     }
     return s;
@@ -222,6 +223,7 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
     }
     if (!d->resume) return DN_OK;
     dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, d->job.comm, d->resume, d->job_text, &d->job.fault_rng, err);
+    d->agreed = s != DN_OK; /* a resume fails on every rank alike */
     if (!s && run->root && !run->quiet)
         printf("resumed from %s after %d %s\n", d->resume, steps_done(run), d->mode == MODE_SYNC ? "epochs" : "rounds");
     return s;
@@ -269,7 +271,10 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
     } else {
         if (d->job.rank != 0) quiet = 1;
         dn_status s = run_job(d, opt, train, test, train_size, metrics, save, quiet, &err);
-        rc = dist_job_end(&d->job, s ? dist_report(&d->job, &err) : CLI_EXIT_OK);
+        if (s && d->agreed) /* every rank knows why: rank 0 says it, all leave cleanly */
+            rc = dist_job_leave(&d->job, d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code));
+        else
+            rc = dist_job_end(&d->job, s ? dist_report(&d->job, &err) : CLI_EXIT_OK);
     }
     dn_dataset_free(train);
     dn_dataset_free(test);

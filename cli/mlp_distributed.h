@@ -38,12 +38,13 @@ typedef struct mlp_dist {
     dist_flags flags;
     dist_job job;
     char job_text[DIST_JOB_TEXT_MAX]; /* what its checkpoints record (dist_job_text) */
+    int agreed; /* the run failed on every rank alike (a checkpoint step): rank 0 alone reports, all leave cleanly */
 } mlp_dist;
 
 extern const char *const mlp_dist_modes[]; /* "off", "sync", "fedavg" */
 extern const char *const mlp_dist_rules[]; /* "mean", "median", "trimmed-mean", "krum" */
 
-#define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, ""}
+#define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0}
 
 #define MLP_DIST_OPTS(d)                                                                                               \
     {"--distributed", CLI_CHOICE, &(d).mode, "MODE",                                                                  \
