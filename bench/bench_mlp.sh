@@ -61,7 +61,7 @@ for setting in "1 1" "1 2" "2 2"; do # torch threads, OpenBLAS threads
 done
 
 # ---- FANN: built here (the CMake build makes a stub), incremental training
-if cc -O2 -march=native -DDN_BENCH_WITH_FANN bench/mlp_fann.c -o "$work/mlp_fann" -lfann -lm 2>"$work/cc.err"; then
+if cc -O2 -march=native -std=c11 -Wall -Wextra -Wpedantic bench/mlp_fann.c -o "$work/mlp_fann" -lfann -lm 2>"$work/cc.err"; then
   echo "... FANN (about 25 s an epoch)" >&2
   /usr/bin/time -f %M -o "$work/rss" "$work/mlp_fann" "$data" "$peer_reps" >"$work/out"
   acc=$(awk '/^test_accuracy/ { print $2 }' "$work/out")
