@@ -97,7 +97,7 @@ int cmd_pta(int argc, char **argv)
         {"--precision", CLI_CHOICE, &precision, "P", "arithmetic", 0, 0, 0, precisions},
         {"--average", CLI_FLAG, &run.opt.average, "", "also keep the averaged perceptron and report it", 0, 0, 0,
          NULL},
-        {"--threads", CLI_INT, &run.opt.threads, "T", "threads for the count pass, 0 = all cores", 0, 1024, 0, NULL},
+        {"--threads", CLI_INT, &run.opt.threads, "T", "threads: 2 or more run the count pass beside the update pass (same result), 0 = all cores", 0, 1024, 0, NULL},
         {"--metrics", CLI_STRING, &metrics, "FILE.csv", "write epoch,errors,error_rate,seconds", 0, 0, 0, NULL},
         {"--save", CLI_STRING, &save, "MODEL", "save the trained model (safetensors)", 0, 0, 0, NULL},
         {"--plot", CLI_STRING, &plot, "DIR",

@@ -155,7 +155,8 @@ typedef struct dn_pta_options {
     uint64_t seed;          /* initial W uniform in [0,1) from this; default 1 */
     dn_precision precision; /* default DN_FLOAT32                              */
     int average;            /* also keep the averaged W; default 0             */
-    int threads;            /* worker threads, ≥ 1; default 1                  */
+    int threads;            /* 0 … 1024, 0 = all cores (default); with 2 or
+                               more the count pass runs beside the update pass */
 } dn_pta_options;
 
 /* Fills *opt with the defaults listed above. */
