@@ -100,6 +100,11 @@ int dist_report(const dist_job *job, const dn_error *err)
     return cli_exit_code(err->code);
 }
 
+int dist_report_once(const dist_job *job, const dn_error *err)
+{
+    return job->rank == 0 ? cli_report(err) : cli_exit_code(err->code);
+}
+
 int dist_job_leave(dist_job *job, int rc)
 {
     dn_comm_free(job->comm);

@@ -79,6 +79,10 @@ int dist_job_end(dist_job *job, int rc);
 /* cli_report for a rank: other ranks than 0 say who they are. */
 int dist_report(const dist_job *job, const dn_error *err);
 
+/* For a failure every rank met alike: rank 0 says why (cli_report), the
+ * others only return the exit code, so the message appears once. */
+int dist_report_once(const dist_job *job, const dn_error *err);
+
 /* Leaves the job cleanly (MPI_Finalize) whatever rc is: for failures every
  * rank meets at the same point, such as a usage error found after joining. */
 int dist_job_leave(dist_job *job, int rc);

@@ -264,15 +264,15 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
                  train->count);
         rc = cli_report(&err);
     } else if (dist_job_begin(&d->job, &d->flags, &err)) {
-        rc = d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code); /* all ranks fail alike here */
+        rc = dist_report_once(&d->job, &err); /* all ranks fail alike here */
     } else if (check_with_size(d, d->job.size, &err)) {
         /* Every rank stops here together: rank 0 says why, all leave cleanly. */
-        rc = dist_job_leave(&d->job, d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code));
+        rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
     } else {
         if (d->job.rank != 0) quiet = 1;
         dn_status s = run_job(d, opt, train, test, train_size, metrics, save, quiet, &err);
         if (s && d->agreed) /* every rank knows why: rank 0 says it, all leave cleanly */
-            rc = dist_job_leave(&d->job, d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code));
+            rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
         else
             rc = dist_job_end(&d->job, s ? dist_report(&d->job, &err) : CLI_EXIT_OK);
     }

@@ -51,7 +51,7 @@ int pta_dist_begin(pta_dist *d, const pta_run *run, int *quiet, const char **met
     if (!d->mode) return CLI_EXIT_OK;
     dn_error err = {0};
     if (dist_job_begin(&d->job, &d->flags, &err)) /* all ranks fail alike here: rank 0 says why */
-        return d->job.rank == 0 ? cli_report(&err) : cli_exit_code(err.code);
+        return dist_report_once(&d->job, &err);
     if (d->job.rank != 0) {
         *quiet = 1;
         *metrics = *save = *plot = NULL;
@@ -65,7 +65,7 @@ int pta_dist_is_root(const pta_dist *d) { return !d->mode || d->job.rank == 0; }
 int pta_dist_report(const pta_dist *d, const dn_error *err)
 {
     if (!d->mode || !d->agreed) return dist_report(&d->job, err);
-    return d->job.rank == 0 ? cli_report(err) : cli_exit_code(err->code);
+    return dist_report_once(&d->job, err);
 }
 
 int pta_dist_end(pta_dist *d, int rc) { return d->agreed ? dist_job_leave(&d->job, rc) : dist_job_end(&d->job, rc); }
