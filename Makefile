@@ -8,7 +8,7 @@ BUILD_SAN  ?= build-san
 JOBS       ?= 2
 CMAKE_ARGS ?=
 
-.PHONY: all build run test test-plain test-san bench fuzz deps data clean
+.PHONY: all build run test test-plain test-san fresh-check bench fuzz deps data clean
 
 all: build
 
@@ -26,23 +26,23 @@ build: $(BUILD)/Makefile
 
 run: deps data build
 	$(BUILD)/digitnet reproduce --data data/mnist --out out
+	@echo "make run: done - the report is out/report.html (out/report.md, a CSV per run and the figures beside it)"
 
+# The suite twice, plain and under ASan + UBSan (any report fails its test; leaks count),
+# ending with one line: "total: N passed, N failed, N skipped". The plain run includes
+# the fresh-machine check (scripts/fresh_machine_check.sh, several minutes, needs root).
 test:
-	@scripts/deps.sh test
-	@scripts/fetch_mnist.sh data/mnist
-	@$(MAKE) --no-print-directory test-plain test-san
+	@BUILD=$(BUILD) BUILD_SAN=$(BUILD_SAN) JOBS=$(JOBS) CMAKE_ARGS="$(CMAKE_ARGS)" scripts/test.sh all
 
-test-plain: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+test-plain:
+	@BUILD=$(BUILD) BUILD_SAN=$(BUILD_SAN) JOBS=$(JOBS) CMAKE_ARGS="$(CMAKE_ARGS)" scripts/test.sh plain
 
-$(BUILD_SAN)/Makefile:
-	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON $(CMAKE_ARGS)
+test-san:
+	@BUILD=$(BUILD) BUILD_SAN=$(BUILD_SAN) JOBS=$(JOBS) CMAKE_ARGS="$(CMAKE_ARGS)" scripts/test.sh san
 
-# ASan + UBSan: any report fails the test (halt_on_error); leaks count as errors.
-test-san: $(BUILD_SAN)/Makefile
-	@cmake --build $(BUILD_SAN) -j$(JOBS)
-	cd $(BUILD_SAN) && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  DN_SANITIZED=1 ctest --output-on-failure -j$(JOBS)
+# Only the fresh-machine check: the README's two commands in a new Debian root filesystem.
+fresh-check:
+	@scripts/fresh_machine_check.sh
 
 bench:
 	@scripts/deps.sh bench

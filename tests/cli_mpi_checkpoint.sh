@@ -15,13 +15,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-command -v mpirun >/dev/null || { echo "cli_mpi_checkpoint: mpirun not found, skipped"; exit 0; }
+command -v mpirun >/dev/null || { echo "cli_mpi_checkpoint: mpirun not found, skipped"; exit 77; }
 [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ] ||
-  { echo "cli_mpi_checkpoint: no MNIST in $DATA, skipped"; exit 0; }
+  { echo "cli_mpi_checkpoint: no MNIST in $DATA, skipped"; exit 77; }
 if ! mpirun -np 2 "$DIGITNET" mlp --data "$DATA" --hidden 8 --threads 1 --distributed sync --train-size 100 \
   --epochs 1 2>/dev/null | grep -q "sync over 2 ranks"; then
   echo "cli_mpi_checkpoint: this digitnet was built without MPI, skipped"
-  exit 0
+  exit 77
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_mpi_ckpt_XXXXXX")
 trap 'rm -rf "$work"' EXIT

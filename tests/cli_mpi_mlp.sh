@@ -19,10 +19,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1                     # one core per rank, as the ranks share two
 
-command -v mpirun >/dev/null || { echo "cli_mpi_mlp: mpirun not found, skipped"; exit 0; }
+command -v mpirun >/dev/null || { echo "cli_mpi_mlp: mpirun not found, skipped"; exit 77; }
 [ -x "$PY" ] || { echo "cli_mpi_mlp: $PY is missing (scripts/deps.sh test installs it)"; exit 1; }
 [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ] ||
-  { echo "cli_mpi_mlp: no MNIST in $DATA, skipped"; exit 0; }
+  { echo "cli_mpi_mlp: no MNIST in $DATA, skipped"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_mpi_mlp_XXXXXX")
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -35,7 +35,7 @@ run() { local np=$1; shift; mpirun -np "$np" "$DIGITNET" mlp "${net[@]}" "$@"; }
 if ! mpirun -np 2 "$DIGITNET" mlp --data "$DATA" --hidden 8 --threads 1 --distributed sync --train-size 100 \
   --epochs 1 2>/dev/null | grep -q "sync over 2 ranks"; then
   echo "cli_mpi_mlp: this digitnet was built without MPI, skipped"
-  exit 0
+  exit 77
 fi
 
 # maxdiff A B: the largest |a − b| over every tensor of two model files.

@@ -14,9 +14,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 # Under ASan Open MPI's own allocations are reported as leaks: not ours.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
-command -v mpirun >/dev/null || { echo "cli_mpi_pta: mpirun not found, skipped (scripts/deps.sh installs openmpi-bin)"; exit 0; }
+command -v mpirun >/dev/null || { echo "cli_mpi_pta: mpirun not found, skipped (scripts/deps.sh installs openmpi-bin)"; exit 77; }
 [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ] ||
-  { echo "cli_mpi_pta: no MNIST in $DATA, skipped"; exit 0; }
+  { echo "cli_mpi_pta: no MNIST in $DATA, skipped"; exit 77; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_mpi_pta_XXXXXX")
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -30,7 +30,7 @@ errors_of() { cut -d, -f1-3 "$1"; } # epoch,errors,error_rate: the curve without
 # A build without MPI runs every process as rank 0 of 1: nothing to test here.
 if ! mix 2 --max-epochs 1 2>/dev/null | grep -q "distributed over 2 ranks"; then
   echo "cli_mpi_pta: this digitnet was built without MPI, skipped"
-  exit 0
+  exit 77
 fi
 
 # --- one rank is plain PTA: the same curve and the same model file, byte for byte

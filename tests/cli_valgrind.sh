@@ -16,10 +16,10 @@ DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
 DATA=${DN_DATA:-data/mnist}
 SRC=${DN_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 PY=/usr/bin/python3
-[ "${DN_SANITIZED:-0}" != 1 ] || { echo "SKIP: sanitizer build (memcheck cannot run ASan binaries)"; exit 0; }
-command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed (scripts/deps.sh test)"; exit 0; }
+[ "${DN_SANITIZED:-0}" != 1 ] || { echo "SKIP: sanitizer build (memcheck cannot run ASan binaries)"; exit 77; }
+command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed (scripts/deps.sh test)"; exit 77; }
 [ -e "$DATA/train-labels-idx1-ubyte" ] || [ -e "$DATA/train-labels-idx1-ubyte.gz" ] ||
-  { echo "SKIP: no MNIST in $DATA (scripts/fetch_mnist.sh)"; exit 0; }
+  { echo "SKIP: no MNIST in $DATA (scripts/fetch_mnist.sh)"; exit 77; }
 DATA=$(cd "$DATA" && pwd) DIGITNET=$(realpath "$DIGITNET")
 
 build=${DN_BUILD_DIR:-$(dirname "$DIGITNET")}

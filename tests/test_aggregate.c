@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,5 +476,5 @@ int main(void)
         cmocka_unit_test(test_random_shards_follow_the_seed),
         cmocka_unit_test(test_dataset_select_and_shard),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

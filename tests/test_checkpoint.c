@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,5 +386,5 @@ int main(void)
         T(test_models_and_checkpoints_kept_apart),
         T(test_save_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

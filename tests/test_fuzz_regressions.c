@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,5 +211,5 @@ int main(void)
         cmocka_unit_test(test_png_claim_not_backed),
         cmocka_unit_test(test_png_huge_text_chunk),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

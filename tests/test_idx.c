@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <zlib.h>
 
 #include "digitnet.h"
@@ -530,7 +531,7 @@ static void test_real_mnist(void **state)
     (void)state;
     const char *dir = getenv("DN_DATA");
     if (!dir || !*dir) dir = "data/mnist";
-    if (!folder_exists(dir)) skip();
+    if (!folder_exists(dir)) DN_SKIP("no data in %s", dir);
     load_split(dir, "train", 60000, 5);
     load_split(dir, "t10k", 10000, 7);
 }
@@ -539,7 +540,7 @@ static void test_fashion_mnist_gz(void **state)
 {
     (void)state;
     const char *dir = "/usr/share/datasets/fashion-mnist";
-    if (!folder_exists(dir)) skip();
+    if (!folder_exists(dir)) DN_SKIP("no data in %s", dir);
     load_split(dir, "train", 60000, 9); /* ankle boot */
     load_split(dir, "t10k", 10000, 9);
 }
@@ -581,5 +582,5 @@ int main(void)
         cmocka_unit_test(test_real_mnist),
         cmocka_unit_test(test_fashion_mnist_gz),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

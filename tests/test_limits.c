@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,5 +145,5 @@ int main(void)
         cmocka_unit_test(test_gzip_bomb_in_labels),
         cmocka_unit_test(test_gzip_claim_without_data),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,5 +660,5 @@ int main(void)
         cmocka_unit_test(test_threads_match_one_thread),
         cmocka_unit_test(test_divergence_stopped_with_advice),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,7 +269,7 @@ static void test_real_mnist_short_run(void **state)
     if (!train || !test) {
         dn_dataset_free(train);
         dn_dataset_free(test);
-        skip();
+        DN_SKIP("no MNIST in DN_DATA (scripts/fetch_mnist.sh)");
     }
     dn_dataset fit = dn_dataset_view(train, 0, 10000), check = dn_dataset_view(test, 0, 2000);
     dn_mlp_options opt;
@@ -295,5 +296,5 @@ int main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_real_mnist_short_run),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -251,7 +252,7 @@ static dn_dataset *load_or_skip(const char *split)
 {
     const char *dir = getenv("DN_DATA");
     dn_dataset *set = dn_mnist_load(dir ? dir : "data/mnist", split, NULL);
-    if (!set) skip();
+    if (!set) DN_SKIP("no MNIST in %s (scripts/fetch_mnist.sh)", dir ? dir : "data/mnist");
     return set;
 }
 
@@ -361,5 +362,5 @@ int main(void)
         cmocka_unit_test(test_idx_images_without_labels),
         cmocka_unit_test(test_png_of_real_digit),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -204,24 +206,52 @@ static void test_atomic_proc_refuses(void **state)
     assert_contains(err.message, "the previous file is unchanged");
 }
 
+/* Root writes into a mode 0555 folder regardless of its mode, so as root the
+ * write is made by a child that has dropped to the unprivileged uid 65534
+ * ("nobody"); the child hands back the status and the message through a pipe. */
+static int write_atomic_unprivileged(const char *path, char *message, size_t cap)
+{
+    dn_error err = {0};
+    if (geteuid() != 0) {
+        int status = dn_write_file_atomic(path, "new", 3, &err);
+        snprintf(message, cap, "%s", err.message);
+        return status;
+    }
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(100);
+        int status = dn_write_file_atomic(path, "new", 3, &err);
+        ssize_t written = write(fd[1], err.message, strlen(err.message));
+        _exit(written < 0 ? 101 : status);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], message, cap - 1);
+    message[got > 0 ? got : 0] = '\0';
+    close(fd[0]);
+    int wait_status;
+    assert_int_equal(waitpid(pid, &wait_status, 0), pid);
+    assert_true(WIFEXITED(wait_status));
+    assert_true(WEXITSTATUS(wait_status) < 100); /* 100: setuid refused, 101: pipe broken */
+    return WEXITSTATUS(wait_status);
+}
+
 static void test_atomic_readonly_folder(void **state)
 {
-    if (geteuid() == 0) {
-        print_message("skipped: running as root, which writes into a mode 0555 folder regardless "
-                      "(test_atomic_proc_refuses and the file-size-limit test cover refused writes)\n");
-        skip();
-    }
-    char sub[512], path[600];
+    char sub[512], path[600], message[DN_ERROR_MESSAGE_MAX];
     in_dir(state, "ro", sub, sizeof sub);
     assert_int_equal(mkdir(sub, 0700), 0);
     snprintf(path, sizeof path, "%s/model.safetensors", sub);
     write_raw(path, "old", 3);
     assert_int_equal(chmod(sub, 0555), 0);
-    dn_error err;
-    assert_int_equal(dn_write_file_atomic(path, "new", 3, &err), DN_ERR_IO);
+    int status = write_atomic_unprivileged(path, message, sizeof message);
     chmod(sub, 0700);
-    assert_starts_with(err.message, path);
-    assert_contains(err.message, strerror(EACCES));
+    assert_int_equal(status, DN_ERR_IO);
+    assert_starts_with(message, path);
+    assert_contains(message, strerror(EACCES));
     assert_file_is(path, "old");
     assert_int_equal(count_temp_files(sub), 0);
 }
@@ -676,8 +706,7 @@ static void run_python(void **state, const char *script, const char *args)
 static void test_st_readable_by_numpy(void **state)
 {
     if (!have_numpy()) {
-        print_message("skipped: " SYSTEM_PYTHON " cannot import numpy (Debian: apt-get install python3-numpy)\n");
-        skip();
+        DN_SKIP(SYSTEM_PYTHON " cannot import numpy (Debian: apt-get install python3-numpy)");
     }
     char path[512];
     write_sample(in_dir(state, "np.safetensors", path, sizeof path));
@@ -937,8 +966,7 @@ static const char npy_check_py[] = "import sys\n"
 static void test_npy_readable_by_numpy(void **state)
 {
     if (!have_numpy()) {
-        print_message("skipped: " SYSTEM_PYTHON " cannot import numpy (Debian: apt-get install python3-numpy)\n");
-        skip();
+        DN_SKIP(SYSTEM_PYTHON " cannot import numpy (Debian: apt-get install python3-numpy)");
     }
     char p[4][512], args[2100];
     double f8[6];
@@ -984,5 +1012,5 @@ int main(void)
         T(test_npy_readable_by_numpy),
     };
 #undef T
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

