@@ -29,8 +29,9 @@ run: deps data build
 	@echo "make run: done - the report is out/report.html (out/report.md, a CSV per run and the figures beside it)"
 
 # The suite twice, plain and under ASan + UBSan (any report fails its test; leaks count),
-# ending with one line: "total: N passed, N failed, N skipped". The plain run includes
-# the fresh-machine check (scripts/fresh_machine_check.sh, several minutes, needs root).
+# with the fresh-machine check (scripts/fresh_machine_check.sh: several minutes, root)
+# beside them, ending with one line: "total: N passed, N failed, N skipped".
+# test-plain and test-san leave the fresh-machine check out.
 test:
 	@BUILD=$(BUILD) BUILD_SAN=$(BUILD_SAN) JOBS=$(JOBS) CMAKE_ARGS="$(CMAKE_ARGS)" scripts/test.sh all
 

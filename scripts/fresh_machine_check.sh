@@ -53,19 +53,21 @@ tarball=$(bare_root_tarball) || skip "mmdebstrap could not build a bookworm root
 say "bare bookworm root: $tarball ($((SECONDS - t0)) s)"
 
 # --- lay it out, with the committed tree ------------------------------------------------------
+# In memory: dpkg's and the builds' many small synced writes cost minutes on a shared disk.
 work=$(mktemp -d /var/tmp/digitnet-fresh.XXXXXX)
 root=$work/root
 mounts=(proc dev sys var/cache/apt/archives)
 cleanup() {
   local m
   for m in "${mounts[@]}"; do umount -R "$root/$m" 2>/dev/null; done
-  if grep -q " $root/" /proc/mounts; then
-    say "left $work in place: something is still mounted under it"; return
-  fi
+  cp "$work"/*.log "$cache/" 2>/dev/null # the logs of the last check stay for a look
   [ "${DN_FRESH_KEEP:-0}" = 1 ] && { say "kept $root"; return; }
-  rm -rf --one-file-system "$work"
+  grep -q " $root/" /proc/mounts && { say "left $work in place: something is still mounted under it"; return; }
+  umount "$work" 2>/dev/null
+  grep -q " $work " /proc/mounts || rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
+mount -t tmpfs -o size=8g,mode=0755 tmpfs "$work" || say "no tmpfs: working on disk in $work (slower)"
 mkdir "$root" && tar -xf "$tarball" -C "$root" || { say "cannot unpack $tarball"; exit 1; }
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mkdir -p "$cache/archives/partial"
@@ -98,5 +100,5 @@ if [ $run_rc -ne 0 ] && grep -q '^fetch_mnist: could not fetch' "$work/make-run.
 fi
 inside make-test.log "make test"; test_rc=$?
 grep -E '^(plain|sanitizers|total):' "$work/make-test.log" | sed 's/^/    /'
-say "make run exit $run_rc, make test exit $test_rc; the whole check took $((SECONDS - check_start)) s"
+say "make run exit $run_rc, make test exit $test_rc; the whole check took $((SECONDS - check_start)) s (logs: $cache/make-*.log)"
 [ $run_rc -eq 0 ] && [ $test_rc -eq 0 ]

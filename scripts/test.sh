@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make test: installs what the tests need, fetches MNIST, then builds and runs the whole
-# suite twice, plain (Release) and under ASan + UBSan, and ends with one line of counts.
-# usage: scripts/test.sh [all|plain|san]
+# suite twice, plain (Release) and under ASan + UBSan, while the fresh-machine check (the
+# README's two commands in a new Debian root filesystem) runs beside them; it ends with
+# one line of counts: "total: N passed, N failed, N skipped".
+# usage: scripts/test.sh [all|plain|san]   (plain and san leave the fresh-machine check out)
 # Environment: BUILD, BUILD_SAN (build folders), JOBS, CMAKE_ARGS, as the Makefile passes them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,40 +16,61 @@ scripts/deps.sh test || { echo "test.sh: could not install the test dependencies
 scripts/fetch_mnist.sh data/mnist || echo "test.sh: going on without MNIST: the tests that need it will be skipped"
 
 passed=0 failed=0 skipped=0 summary=()
-# suite NAME DIR CMAKE_FLAGS [CTEST_ARGS...]: configure, build, run; adds to the counts.
-suite() {
-  local name=$1 dir=$2 flags=$3; shift 3
-  local log=$dir/ctest.log
+# build NAME DIR CMAKE_FLAGS: configure with the tests on, then build; 1 on failure.
+build() {
+  local name=$1 dir=$2 flags=$3
+  mkdir -p "$dir"
   # shellcheck disable=SC2086 # CMAKE_ARGS and flags are lists of words
-  if ! cmake -S . -B "$dir" -DDN_TESTS=ON $flags $CMAKE_ARGS >"$dir.configure.log" 2>&1; then
-    cat "$dir.configure.log"; echo "$name: the build could not be configured (above)"
-    failed=$((failed + 1)); summary+=("$name: configure failed"); return
+  if ! cmake -S . -B "$dir" -DDN_TESTS=ON $flags $CMAKE_ARGS >"$dir/configure.log" 2>&1; then
+    cat "$dir/configure.log"; echo "$name: the build could not be configured (above)"
+  elif cmake --build "$dir" -j"$JOBS"; then
+    return 0
   fi
-  if ! cmake --build "$dir" -j"$JOBS"; then
-    failed=$((failed + 1)); summary+=("$name: build failed"); return
-  fi
-  (cd "$dir" && ctest --output-on-failure -j"$JOBS" "$@") | tee "$log"
-  local total fail skip
+  failed=$((failed + 1)); summary+=("$name: the build failed"); return 1
+}
+# count NAME LOG: adds the counts of one ctest run, read from its output.
+count() {
+  local name=$1 log=$2 total fail skip
   total=$(sed -n 's/.*tests passed, [0-9]* tests\{0,1\} failed out of \([0-9]*\)$/\1/p' "$log" | tail -n 1)
   fail=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of [0-9]*$/\1/p' "$log" | tail -n 1)
   skip=$(grep -c '(Skipped)$' "$log")
   if [ -z "$total" ]; then
-    failed=$((failed + 1)); summary+=("$name: ctest printed no summary"); return
+    failed=$((failed + 1)); summary+=("$name: ctest printed no summary (see $log)"); return
   fi
   passed=$((passed + total - fail - skip)); failed=$((failed + fail)); skipped=$((skipped + skip))
   summary+=("$name: $((total - fail - skip)) passed, $fail failed, $skip skipped")
 }
-mkdir -p "$BUILD" "$BUILD_SAN"
-if [ "$phase" != san ]; then
-  suite plain "$BUILD" "-DCMAKE_BUILD_TYPE=Release"
+# run NAME DIR CTEST_ARGS...: one ctest run, shown as it goes and counted.
+run() {
+  local name=$1 dir=$2; shift 2
+  (cd "$dir" && ctest --output-on-failure -j"$JOBS" "$@") | tee "$dir/ctest-$name.log"
+  count "$name" "$dir/ctest-$name.log"
+}
+
+plain_ok=0
+build plain "$BUILD" "-DCMAKE_BUILD_TYPE=Release" && plain_ok=1
+fresh_pid=
+if [ "$phase" = all ] && [ $plain_ok = 1 ]; then
+  # Several minutes, much of it waiting on apt and dpkg: it runs beside the two suites.
+  (cd "$BUILD" && ctest --output-on-failure -L fresh) >"$BUILD/ctest-fresh.log" 2>&1 &
+  fresh_pid=$!
+  echo "fresh-machine check started beside the suites (output at the end; log: $BUILD/ctest-fresh.log)"
+fi
+if [ "$phase" != san ] && [ $plain_ok = 1 ]; then
+  run plain "$BUILD" -LE fresh
 fi
 if [ "$phase" != plain ]; then
   # Any sanitizer report fails its test (halt_on_error); leaks count as errors. Not here:
-  # the fresh-machine check (it runs the suite itself; once is enough) and valgrind
-  # (memcheck cannot run ASan binaries).
+  # the fresh-machine check (once is enough) and valgrind (it cannot run ASan binaries).
   export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   export DN_SANITIZED=1
-  suite sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" -LE "fresh|valgrind"
+  build sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" &&
+    run sanitizers "$BUILD_SAN" -LE "fresh|valgrind"
+fi
+if [ -n "$fresh_pid" ]; then
+  wait "$fresh_pid"
+  cat "$BUILD/ctest-fresh.log"
+  count fresh "$BUILD/ctest-fresh.log"
 fi
 printf '%s\n' "${summary[@]}"
 echo "total: $passed passed, $failed failed, $skipped skipped"
