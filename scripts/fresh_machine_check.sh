@@ -79,12 +79,15 @@ git clone -q "$src" "$root/root/digitnet" || { say "cannot clone $src"; exit 1; 
 say "cloned $(git -C "$root/root/digitnet" log -1 --format='%h %s' | cut -c1-90)"
 
 # --- the README's two commands ----------------------------------------------------------------
+stamp() { # each line with the seconds since the check began, to see where the time goes
+  local line; while IFS= read -r line; do printf '%4d %s\n' $((SECONDS - check_start)) "$line"; done
+}
 inside() { # inside LOG COMMAND: runs COMMAND in the clone as a new root login would, times it
   local log=$1 start=$SECONDS
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb DN_FRESH_INSIDE=1 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    bash -c "cd /root/digitnet && $2" >"$work/$log" 2>&1
-  local rc=$?
+    bash -c "cd /root/digitnet && $2" 2>&1 | stamp >"$work/$log"
+  local rc=${PIPESTATUS[0]}
   say "$2: exit $rc in $((SECONDS - start)) s"
   [ $rc -eq 0 ] || { say "last lines of '$2':"; tail -n 25 "$work/$log" | sed 's/^/    /'; }
   return $rc
@@ -98,7 +101,9 @@ if [ $run_rc -ne 0 ] && grep -q '^fetch_mnist: could not fetch' "$work/make-run.
   mkdir -p "$root/root/digitnet/data/mnist" && cp "$src"/data/mnist/*ubyte* "$root/root/digitnet/data/mnist/"
   inside make-run-again.log "make run"; run_rc=$?
 fi
+say "root filesystem after make run: $(du -sxm "$root" | cut -f1) MiB (the bare one: $(du -sxm "$tarball" | cut -f1) MiB)"
 inside make-test.log "make test"; test_rc=$?
+say "root filesystem after make test: $(du -sxm "$root" | cut -f1) MiB"
 grep -E '^(plain|sanitizers|total):' "$work/make-test.log" | sed 's/^/    /'
 say "make run exit $run_rc, make test exit $test_rc; the whole check took $((SECONDS - check_start)) s (logs: $cache/make-*.log)"
 [ $run_rc -eq 0 ] && [ $test_rc -eq 0 ]
