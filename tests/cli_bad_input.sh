@@ -104,7 +104,14 @@ broken count && "$PY" "$SRC/tests/lib/mnist_subset.py" "$DATA" count 400 100 && 
 expect 3 "count/train-labels-idx1-ubyte: 500 labels, but count/train-images-idx3-ubyte has 400 images" pta --data count
 
 # ---- broken models and checkpoints (exit 3)
-cp good.st flipped.st && printf 'X' | dd of=flipped.st bs=1 seek=$(($(stat -c %s good.st) - 7)) conv=notrunc status=none
+# flip_byte FILE K: inverts every bit of the K-th byte from the end. (Writing a fixed
+# character did nothing about once in 256 runs: the wall-time bytes sometimes held it.)
+flip_byte() {
+  local at=$(($(stat -c %s "$1") - $2)) old
+  old=$(od -An -tu1 -j "$at" -N1 "$1" | tr -d ' ')
+  printf "\\$(printf '%03o' $((old ^ 255)))" | dd of="$1" bs=1 seek="$at" conv=notrunc status=none
+}
+cp good.st flipped.st && flip_byte flipped.st 7
 expect 3 "flipped.st: payload CRC32 mismatch" "$DIGITNET" eval flipped.st --data sub
 head -c 20000 good.st >cut.st
 expect 3 "cut.st: tensor 'W': data_offsets [0, 31360] go past the payload's" "$DIGITNET" eval cut.st --data sub
@@ -112,7 +119,7 @@ head -c 5 good.st >tiny.st
 expect 3 "tiny.st: file is 5 bytes, too short for the 8-byte header length" "$DIGITNET" eval tiny.st --data sub
 echo "not a model at all" >text.st
 expect 3 "text.st: header length" "$DIGITNET" eval text.st --data sub
-cp good.ck flipped.ck && printf 'X' | dd of=flipped.ck bs=1 seek=$(($(stat -c %s good.ck) - 3)) conv=notrunc status=none
+cp good.ck flipped.ck && flip_byte flipped.ck 3
 expect 3 "flipped.ck: payload CRC32 mismatch" pta --resume flipped.ck
 expect 3 "good.st: not a pta-checkpoint (its kind is a model)" pta --resume good.st
 expect 3 "good.ck: this is a training checkpoint (pta-checkpoint), not a model" "$DIGITNET" eval good.ck --data sub
