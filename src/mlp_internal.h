@@ -110,6 +110,10 @@ double dn_sigmoid_mse(const float *a, float *dout, const uint8_t *labels, size_t
  * order[first … first + B) (order NULL: rows first … first + B). */
 void dn_images_to_floats(float *x, const uint8_t *images, const uint32_t *order, size_t first, size_t B);
 
+/* order[0 … n) = the order every trainer visits n samples in during epoch
+ * `epoch` (0-based): a permutation that depends on (seed, epoch) alone. */
+void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n);
+
 /* Sets the BLAS thread count (0 = all cores) and returns the previous one,
  * so a call can restore what it found (OpenBLAS keeps one process-wide
  * setting). Returns -1 when the BLAS library has no such control. */
