@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "checkpoint_internal.h"
+#include "text_cursor.h"
 
 void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind)
 {
@@ -109,14 +110,9 @@ dn_status dn_ckpt_get_u64(const dn_st_file *file, const char *path, const char *
     const char *text;
     dn_status st = dn_ckpt_get_string(file, path, key, &text, err);
     if (st != DN_OK) return st;
-    /* strtoull alone would accept " 7", "+7" and "-7" (as a huge value). */
-    char *end;
-    errno = 0;
-    unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno == ERANGE || v > max)
+    if (dn_parse_u64(text, max, out) != 0)
         return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata '%s' must be a whole number in [0, %" PRIu64 "]",
                        path, key, max);
-    *out = (uint64_t)v;
     return DN_OK;
 }
 

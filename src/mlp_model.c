@@ -17,6 +17,7 @@
 
 #include "mlp_internal.h"
 #include "model_internal.h"
+#include "text_cursor.h"
 
 static void free_mlp(void *mlp) { dn_mlp_free(mlp); }
 
@@ -143,12 +144,8 @@ static dn_status meta_seed(const dn_model *model, const char *path, uint64_t *se
 {
     const char *text = dn_model_meta(model, "seed");
     if (!text) return DN_OK;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (end == text || *end || errno == ERANGE || text[0] == '-')
+    if (dn_parse_u64(text, UINT64_MAX, seed) != 0)
         return dn_fail(err, DN_ERR_INPUT, "%s: metadata seed = '%s' is not a valid value", path, text);
-    *seed = v;
     return DN_OK;
 }
 
