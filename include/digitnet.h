@@ -147,6 +147,12 @@ uint32_t dn_dataset_crc32(const dn_dataset *set);
 
 typedef enum dn_precision { DN_FLOAT32 = 0, DN_FLOAT64 = 1 } dn_precision;
 
+/* "float" or "double", as the CLI, the model files and checkpoints spell
+ * them; "?" for a bad value. Static storage. */
+const char *dn_precision_name(dn_precision precision);
+/* {"float", "double", NULL}: entry i names the value i. */
+const char *const *dn_precision_choices(void);
+
 typedef struct dn_pta_options {
     size_t train_size;      /* n: the first n samples are used; default 60000  */
     double eta;             /* η > 0, finite; default 1                        */
@@ -431,6 +437,17 @@ const char *dn_init_name(dn_init init);
 const char *dn_optimizer_name(dn_optimizer o);
 const char *dn_schedule_name(dn_schedule s);
 const char *dn_matmul_name(dn_matmul m);
+
+/* The names a caller may choose from, NULL-terminated, entry i naming the
+ * enum value i (so a program can list them or offer them as choices, as
+ * the CLI does). The activations are the hidden ones: sigmoid, tanh, relu.
+ * Static storage. */
+const char *const *dn_activation_choices(void);
+const char *const *dn_loss_choices(void);
+const char *const *dn_init_choices(void);
+const char *const *dn_optimizer_choices(void);
+const char *const *dn_schedule_choices(void);
+const char *const *dn_matmul_choices(void);
 
 typedef struct dn_mlp_options {
     /* the network */
@@ -771,6 +788,8 @@ typedef enum dn_aggregate_rule {
 
 /* "mean", "median", "trimmed-mean", "krum" (the CLI's spelling); "?" otherwise. */
 const char *dn_aggregate_rule_name(dn_aggregate_rule rule);
+/* Those names, NULL-terminated, entry i naming the rule i. Static storage. */
+const char *const *dn_aggregate_rule_choices(void);
 
 typedef struct dn_aggregate_options {
     dn_aggregate_rule rule; /* default DN_AGG_MEAN                           */

@@ -14,16 +14,17 @@
 
 #define SMALL_SORT 32 /* below this many values insertion sort beats qsort's call overhead */
 
+/* Entry i names rule i; NULL-terminated for the CLI's choice list. */
+static const char *const aggregate_rule_names[] = {"mean", "median", "trimmed-mean", "krum", NULL};
+
 const char *dn_aggregate_rule_name(dn_aggregate_rule rule)
 {
-    switch (rule) {
-    case DN_AGG_MEAN: return "mean";
-    case DN_AGG_MEDIAN: return "median";
-    case DN_AGG_TRIMMED_MEAN: return "trimmed-mean";
-    case DN_AGG_KRUM: return "krum";
-    }
-    return "?";
+    return (int)rule >= 0 && (size_t)rule < sizeof aggregate_rule_names / sizeof *aggregate_rule_names - 1
+               ? aggregate_rule_names[rule]
+               : "?";
 }
+
+const char *const *dn_aggregate_rule_choices(void) { return aggregate_rule_names; }
 
 void dn_aggregate_options_default(dn_aggregate_options *opt)
 {

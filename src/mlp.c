@@ -14,21 +14,35 @@
 
 /* ---------------------------------------------------------------- names */
 
-static const char *const activation_names[] = {"sigmoid", "tanh", "relu", "softmax"};
-static const char *const loss_names[] = {"ce", "mse"};
-static const char *const init_names[] = {"he", "xavier"};
-static const char *const optimizer_names[] = {"sgd", "adam"};
-static const char *const schedule_names[] = {"none", "step", "cosine"};
-static const char *const matmul_names[] = {"blas", "plain"};
+/* NULL-terminated so that the CLI can offer them as choices; index = enum
+ * value. Softmax is not among the choices: only the output layer of a
+ * cross-entropy network has it. */
+static const char *const activation_names[] = {"sigmoid", "tanh", "relu", NULL};
+static const char *const loss_names[] = {"ce", "mse", NULL};
+static const char *const init_names[] = {"he", "xavier", NULL};
+static const char *const optimizer_names[] = {"sgd", "adam", NULL};
+static const char *const schedule_names[] = {"none", "step", "cosine", NULL};
+static const char *const matmul_names[] = {"blas", "plain", NULL};
 
-#define NAME_OF(table, v) ((int)(v) >= 0 && (size_t)(v) < sizeof table / sizeof *table ? table[v] : "?")
+#define NAMES_IN(table) (sizeof table / sizeof *table - 1) /* without the NULL */
+#define NAME_OF(table, v) ((int)(v) >= 0 && (size_t)(v) < NAMES_IN(table) ? table[v] : "?")
 
-const char *dn_activation_name(dn_activation a) { return NAME_OF(activation_names, a); }
+const char *dn_activation_name(dn_activation a)
+{
+    return a == DN_ACT_SOFTMAX ? "softmax" : NAME_OF(activation_names, a);
+}
 const char *dn_loss_name(dn_loss loss) { return NAME_OF(loss_names, loss); }
 const char *dn_init_name(dn_init init) { return NAME_OF(init_names, init); }
 const char *dn_optimizer_name(dn_optimizer o) { return NAME_OF(optimizer_names, o); }
 const char *dn_schedule_name(dn_schedule s) { return NAME_OF(schedule_names, s); }
 const char *dn_matmul_name(dn_matmul m) { return NAME_OF(matmul_names, m); }
+
+const char *const *dn_activation_choices(void) { return activation_names; }
+const char *const *dn_loss_choices(void) { return loss_names; }
+const char *const *dn_init_choices(void) { return init_names; }
+const char *const *dn_optimizer_choices(void) { return optimizer_names; }
+const char *const *dn_schedule_choices(void) { return schedule_names; }
+const char *const *dn_matmul_choices(void) { return matmul_names; }
 
 static int index_of(const char *const *table, size_t n, const char *s)
 {
@@ -37,10 +51,10 @@ static int index_of(const char *const *table, size_t n, const char *s)
     return -1;
 }
 
-#define INDEX_IN(table, s) index_of(table, sizeof table / sizeof *table, s)
+#define INDEX_IN(table, s) index_of(table, NAMES_IN(table), s)
 
 /* Only the three hidden activations can be asked for by name. */
-int dn_activation_from_name_(const char *s) { return index_of(activation_names, 3, s); }
+int dn_activation_from_name_(const char *s) { return INDEX_IN(activation_names, s); }
 int dn_loss_from_name_(const char *s) { return INDEX_IN(loss_names, s); }
 int dn_init_from_name_(const char *s) { return INDEX_IN(init_names, s); }
 int dn_optimizer_from_name_(const char *s) { return INDEX_IN(optimizer_names, s); }

@@ -66,6 +66,16 @@ struct dn_pta {
 #undef PTA_HEAD
 #undef PTA_TAIL
 
+/* Entry i names precision i; NULL-terminated for the CLI's choice list. */
+static const char *const precision_names[] = {"float", "double", NULL};
+
+const char *dn_precision_name(dn_precision precision)
+{
+    return precision == DN_FLOAT32 || precision == DN_FLOAT64 ? precision_names[precision] : "?";
+}
+
+const char *const *dn_precision_choices(void) { return precision_names; }
+
 void dn_pta_options_default(dn_pta_options *opt)
 {
     opt->train_size = 60000;
