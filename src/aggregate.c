@@ -401,15 +401,16 @@ dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t
         return no_dataset(err, DN_ERR_NOMEM, "select: %zu samples do not fit in memory", count);
     dn_dataset *out = malloc(sizeof *out);
     uint8_t *images = malloc(bytes), *labels = malloc(count ? count : 1);
-    if (!out || !images || !labels) {
-        free(out), free(images), free(labels);
+    struct dn_dataset_cache *cache = dn_dataset_cache_new_(count);
+    if (!out || !images || !labels || !cache) {
+        free(out), free(images), free(labels), free(cache);
         return no_dataset(err, DN_ERR_NOMEM, "select: out of memory for %zu samples", count);
     }
     for (size_t i = 0; i < count; i++) {
         memcpy(images + i * DN_IMAGE_PIXELS, set->images + index[i] * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS);
         labels[i] = set->labels[index[i]];
     }
-    *out = (dn_dataset){count, images, labels, 1};
+    *out = (dn_dataset){count, images, labels, 1, cache};
     return out;
 }
 

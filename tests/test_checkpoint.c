@@ -44,7 +44,7 @@ static int setup(void **state)
         for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
             if ((lcg(&s) >> 40) % 5 == 0) f->images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
     }
-    f->set = (dn_dataset){COUNT, f->images, f->labels, 0};
+    f->set = (dn_dataset){COUNT, f->images, f->labels, 0, NULL};
     snprintf(f->dir, sizeof f->dir, "/tmp/dn_ckpt_XXXXXX");
     if (!mkdtemp(f->dir)) return -1;
     snprintf(f->path, sizeof f->path, "%s/ck.safetensors", f->dir);

@@ -23,7 +23,7 @@ static void temp_path(char *path, size_t cap, const char *name)
 static dn_dataset *synthetic_set(size_t count, uint64_t seed)
 {
     dn_dataset *set = calloc(1, sizeof *set);
-    *set = (dn_dataset){count, calloc(count, DN_IMAGE_PIXELS), calloc(count, 1), 1};
+    *set = (dn_dataset){count, calloc(count, DN_IMAGE_PIXELS), calloc(count, 1), 1, NULL};
     dn_rng rng;
     dn_rng_seed(&rng, seed);
     for (size_t i = 0; i < count; i++) {
