@@ -6,7 +6,6 @@
  * person or a fuzzer edited is refused with a message naming the key, never
  * half-trusted. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -121,11 +120,8 @@ dn_status dn_ckpt_get_double(const dn_st_file *file, const char *path, const cha
     const char *text;
     dn_status st = dn_ckpt_get_string(file, path, key, &text, err);
     if (st != DN_OK) return st;
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !isfinite(v))
+    if (dn_parse_double(text, out) != 0)
         return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata '%s' must be a finite number", path, key);
-    *out = v;
     return DN_OK;
 }
 

@@ -5,6 +5,7 @@
  * mlp_train.c, the kernels in mlp_layers.c.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,14 @@ int dn_optimizer_from_name_(const char *s) { return INDEX_IN(optimizer_names, s)
 int dn_schedule_from_name_(const char *s) { return INDEX_IN(schedule_names, s); }
 
 /* ---------------------------------------------------------------- options */
+
+void dn_mlp_hidden_text_(const dn_mlp_options *opt, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (int i = 0; i < opt->n_hidden && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, i ? ",%zu" : "%zu", opt->hidden[i]);
+}
 
 void dn_mlp_options_default(dn_mlp_options *opt)
 {

@@ -151,6 +151,9 @@ dn_mlp *dn_mlp_alloc_(const dn_mlp_options *opt, dn_error *err);
 dn_mlp *dn_mlp_clone_(const dn_mlp *src, dn_error *err);
 /* Grows mlp->ws to hold at least rows samples. */
 dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err);
+/* "300,100": the hidden sizes as model files and checkpoints write them
+ * (the empty string for none); truncated to cap. */
+void dn_mlp_hidden_text_(const dn_mlp_options *opt, char *out, size_t cap);
 /* Name → enum for files and flags; -1 when unknown. */
 int dn_activation_from_name_(const char *s);
 int dn_loss_from_name_(const char *s);

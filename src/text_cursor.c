@@ -1,6 +1,9 @@
 /* text_cursor.c — the byte cursor under the .npy and safetensors header
  * parsers, and the strict whole-number parser. */
+#include <ctype.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -65,6 +68,16 @@ int dn_parse_u64(const char *text, uint64_t max, uint64_t *out)
     dn_cursor c = {(const unsigned char *)text + zeros, n - zeros, 0, "", "", "", 0, NULL};
     uint64_t v = 0;
     if (dn_cursor_digits(&c, max, &v) != DN_DIGITS_OK || c.pos != c.n) return -1;
+    *out = v;
+    return 0;
+}
+
+int dn_parse_double(const char *text, double *out)
+{
+    if (isspace((unsigned char)text[0])) return -1;
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v)) return -1;
     *out = v;
     return 0;
 }

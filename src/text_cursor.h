@@ -51,6 +51,13 @@ dn_digits dn_cursor_digits(dn_cursor *c, uint64_t max, uint64_t *out);
  * Returns 0 and stores *out, or -1 (then *out is untouched). */
 int dn_parse_u64(const char *text, uint64_t max, uint64_t *out);
 
+/* The one parser of real numbers kept as text: the whole of text is one
+ * strtod number, finite, without leading blanks (strtod alone would skip
+ * them). An underflow to 0 or a subnormal is accepted: the writers print
+ * doubles with %.17g, which reads back exactly. Returns 0 and stores *out,
+ * or -1 (then *out is untouched). */
+int dn_parse_double(const char *text, double *out);
+
 /* "(10, 784)", "(3,)" or "()", as NumPy prints shapes; truncated to cap. */
 void dn_format_shape(char *out, size_t cap, const size_t *shape, int ndim);
 

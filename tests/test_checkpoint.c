@@ -419,6 +419,28 @@ static void test_whole_number_parser(void **state)
     }
 }
 
+/* The one parser of real numbers in metadata: strtod's syntax, the whole
+ * string, finite, no leading blanks. */
+static void test_real_number_parser(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int ok;
+        double value;
+    } cases[] = {
+        {"0.5", 1, 0.5},   {"-2", 1, -2},       {"1e-3", 1, 1e-3}, {"0.10000000000000001", 1, 0.1},
+        {" 0.5", 0, 0},    {"0.5 ", 0, 0},      {"", 0, 0},        {"nan", 0, 0},
+        {"inf", 0, 0},     {"1e999", 0, 0},     {"0.5x", 0, 0},    {"\t1", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        double v = 12345;
+        int rc = dn_parse_double(cases[i].text, &v);
+        if (rc != (cases[i].ok ? 0 : -1)) fail_msg("'%s': %d", cases[i].text, rc);
+        assert_true(v == (cases[i].ok ? cases[i].value : 12345));
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -432,6 +454,7 @@ int main(void)
         T(test_models_and_checkpoints_kept_apart),
         T(test_save_errors),
         cmocka_unit_test(test_whole_number_parser),
+        cmocka_unit_test(test_real_number_parser),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
