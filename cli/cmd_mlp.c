@@ -199,7 +199,7 @@ int cmd_mlp(int argc, char **argv)
                            (int)(sizeof opts / sizeof *opts), 0, 0};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
     opt.activation = (dn_activation)activation, opt.loss = (dn_loss)loss, opt.init = (dn_init)init;
     opt.optimizer = (dn_optimizer)optimizer, opt.schedule = (dn_schedule)schedule, opt.matmul = (dn_matmul)matmul;
     dn_error err = {0};

@@ -108,7 +108,7 @@ int cmd_pta(int argc, char **argv)
                            opts, (int)(sizeof opts / sizeof *opts), 0, 0};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
     run.opt.precision = precision ? DN_FLOAT64 : DN_FLOAT32;
     if ((rc = pta_dist_check(&dist, &run))) return rc; /* distributed (issue 4) */
     run.ckpt = &ckpt; /* checkpoints (issue 7) */

@@ -395,7 +395,7 @@ int cmd_reproduce(int argc, char **argv)
                            opts, (int)(sizeof opts / sizeof *opts), 0, 0};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
 
     dn_error err = {0};
     if (cli_make_dirs(ex.out, &err)) return cli_report(&err);
