@@ -110,6 +110,8 @@ static const cli_opt *find_opt(const cli_spec *spec, const char *name, size_t le
     return NULL;
 }
 
+int cli_parse_exit_code(int rc) { return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE; }
+
 int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos, int *npos)
 {
     *npos = 0;

@@ -52,6 +52,9 @@ enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_BAD_USAGE = 2 };
 /* Parses argv[1..] (argv[0] is the subcommand). Positionals land in pos[]
  * (room for spec->max_positionals). Prints help or the error itself. */
 int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos, int *npos);
+/* The exit code of a command whose cli_parse returned rc (not CLI_PARSED):
+ * success after --help, a usage error otherwise. */
+int cli_parse_exit_code(int rc);
 
 int cli_exit_code(dn_status status);
 /* Fills err like the library's errors (a printf-style message); returns code. */

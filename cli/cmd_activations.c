@@ -52,7 +52,7 @@ int cmd_activations(int argc, char **argv)
                            opts, (int)(sizeof opts / sizeof *opts), 1, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
     dn_error err = {0};
     if (!npy) {
         cli_fail(&err, DN_ERR_USAGE, "activations needs --npy FILE (see digitnet activations --help)");

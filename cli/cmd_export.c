@@ -16,7 +16,7 @@ int cmd_export(int argc, char **argv)
                            opts, 1, 1, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
     dn_error err = {0};
     if (!dir) {
         cli_fail(&err, DN_ERR_USAGE, "export needs --npy DIR (see digitnet export --help)");

@@ -6,14 +6,6 @@
 #include "figures.h"
 #include "mlp_distributed.h" /* distributed (issue 4) */
 
-/* Same order as the library's enums, so a choice index is the enum value. */
-static const char *const activations[] = {"sigmoid", "tanh", "relu", NULL};
-static const char *const losses[] = {"ce", "mse", NULL};
-static const char *const inits[] = {"he", "xavier", NULL};
-static const char *const optimizers[] = {"sgd", "adam", NULL};
-static const char *const schedules[] = {"none", "step", "cosine", NULL};
-static const char *const matmuls[] = {"blas", "plain", NULL};
-
 #define TARGET_ACCURACY 0.98 /* the run reports when the test accuracy first reaches it */
 
 typedef struct mlp_job {
@@ -167,23 +159,24 @@ int cmd_mlp(int argc, char **argv)
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
     int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
     mlp_dist dist = MLP_DIST_DEFAULT; /* distributed (issue 4) */
+    /* The choices are the library's names: a choice's index is its enum value. */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--hidden", CLI_STRING, &hidden, "LIST", "hidden layer sizes, comma-separated; \"\" for none", 0, 0, 0, NULL},
-        {"--activation", CLI_CHOICE, &activation, "F", "hidden activation", 0, 0, 0, activations},
+        {"--activation", CLI_CHOICE, &activation, "F", "hidden activation", 0, 0, 0, dn_activation_choices()},
         {"--loss", CLI_CHOICE, &loss, "L", "ce = softmax + cross-entropy, mse = sigmoid + squared error", 0, 0, 0,
-         losses},
+         dn_loss_choices()},
         {"--init", CLI_CHOICE, &init, "I", "initial weights: he N(0, 2/n_in), xavier U(+-sqrt(6/(n_in+n_out)))", 0, 0,
-         0, inits},
+         0, dn_init_choices()},
         {"--epochs", CLI_INT, &opt.epochs, "N", "training epochs", 1, 1e6, 0, NULL},
         {"--batch", CLI_SIZE, &opt.batch, "B", "mini-batch size", 1, 65536, 0, NULL},
         {"--lr", CLI_DOUBLE, &opt.lr, "ETA", "learning rate", 0, 1e6, 1, NULL},
-        {"--optimizer", CLI_CHOICE, &optimizer, "O", "optimiser", 0, 0, 0, optimizers},
+        {"--optimizer", CLI_CHOICE, &optimizer, "O", "optimiser", 0, 0, 0, dn_optimizer_choices()},
         {"--momentum", CLI_DOUBLE, &opt.momentum, "MU", "SGD momentum, in [0, 1)", 0, 0.999999, 0, NULL},
         {"--nesterov", CLI_FLAG, &opt.nesterov, "", "Nesterov momentum", 0, 0, 0, NULL},
         {"--weight-decay", CLI_DOUBLE, &opt.weight_decay, "L", "L2 weight decay on weights (not biases)", 0, 1, 0,
          NULL},
-        {"--schedule", CLI_CHOICE, &schedule, "S", "learning-rate schedule", 0, 0, 0, schedules},
+        {"--schedule", CLI_CHOICE, &schedule, "S", "learning-rate schedule", 0, 0, 0, dn_schedule_choices()},
         {"--lr-step", CLI_INT, &opt.step_epochs, "N", "step schedule: multiply the rate every N epochs", 1, 1e6, 0,
          NULL},
         {"--lr-gamma", CLI_DOUBLE, &opt.step_gamma, "G", "step schedule: by this factor, in (0, 1]", 0, 1, 1, NULL},
@@ -193,7 +186,7 @@ int cmd_mlp(int argc, char **argv)
         {"--threads", CLI_INT, &opt.threads, "T", "threads (layer 0 split across them), 0 = all cores", 0, 1024,
          0, NULL},
         {"--matmul", CLI_CHOICE, &matmul, "M", "matrix products: BLAS or the plain-C reference (slow)", 0, 0, 0,
-         matmuls},
+         dn_matmul_choices()},
         {"--metrics", CLI_STRING, &metrics, "FILE.csv",
          "write epoch,train_loss,train_accuracy,validation_accuracy,test_accuracy,lr,seconds", 0, 0, 0, NULL},
         {"--save", CLI_STRING, &save, "MODEL", "save the trained model (safetensors)", 0, 0, 0, NULL},
@@ -206,7 +199,7 @@ int cmd_mlp(int argc, char **argv)
                            (int)(sizeof opts / sizeof *opts), 0, 0};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
     opt.activation = (dn_activation)activation, opt.loss = (dn_loss)loss, opt.init = (dn_init)init;
     opt.optimizer = (dn_optimizer)optimizer, opt.schedule = (dn_schedule)schedule, opt.matmul = (dn_matmul)matmul;
     dn_error err = {0};

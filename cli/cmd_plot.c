@@ -326,7 +326,7 @@ int cmd_plot(int argc, char **argv)
                            opts, (int)(sizeof opts / sizeof *opts), 1, 1};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
     req.csv_path = pos[0];
     if (req.group && req.y && strchr(req.y, ','))
         return fprintf(stderr, "digitnet plot: --group draws one --y column, not '%s'\n", req.y), CLI_EXIT_USAGE;

@@ -82,7 +82,7 @@ int cmd_predict(int argc, char **argv)
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
     if (rc) {
         free(pos);
-        return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+        return cli_parse_exit_code(rc);
     }
     dn_error err = {0};
     dn_model *model = dn_model_load(pos[0], &err);

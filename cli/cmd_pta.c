@@ -9,8 +9,6 @@
 #include "pta_run.h"
 #include "pta_distributed.h" /* distributed (issue 4) */
 
-static const char *const precisions[] = {"float", "double", NULL};
-
 static void show_epoch(const pta_run *run, const dn_pta_epoch_report *r, void *user)
 {
     char status[128];
@@ -94,7 +92,7 @@ int cmd_pta(int argc, char **argv)
         {"--seed", CLI_U64, &run.opt.seed, "S", "seed of the initial W, uniform in [0,1)", 0, 1.8e19, 0, NULL},
         {"--init-weights", CLI_STRING, &run.init_weights, "F.npy", "start from this (10, 784) W instead", 0, 0, 0,
          NULL},
-        {"--precision", CLI_CHOICE, &precision, "P", "arithmetic", 0, 0, 0, precisions},
+        {"--precision", CLI_CHOICE, &precision, "P", "arithmetic", 0, 0, 0, dn_precision_choices()},
         {"--average", CLI_FLAG, &run.opt.average, "", "also keep the averaged perceptron and report it", 0, 0, 0,
          NULL},
         {"--threads", CLI_INT, &run.opt.threads, "T", "threads: 2 or more run the count pass beside the update pass (same result), 0 = all cores", 0, 1024, 0, NULL},
@@ -110,7 +108,7 @@ int cmd_pta(int argc, char **argv)
                            opts, (int)(sizeof opts / sizeof *opts), 0, 0};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
     run.opt.precision = precision ? DN_FLOAT64 : DN_FLOAT32;
     if ((rc = pta_dist_check(&dist, &run))) return rc; /* distributed (issue 4) */
     run.ckpt = &ckpt; /* checkpoints (issue 7) */
@@ -125,7 +123,7 @@ int cmd_pta(int argc, char **argv)
     dn_error err = {0};
     if (!quiet)
         printf("pta: n=%zu eta=%g epsilon=%g precision=%s seed=%llu max_epochs=%d%s\n", run.opt.train_size,
-               run.opt.eta, run.opt.epsilon, precisions[precision], (unsigned long long)run.opt.seed,
+               run.opt.eta, run.opt.epsilon, dn_precision_name(run.opt.precision), (unsigned long long)run.opt.seed,
                run.opt.max_epochs, run.opt.average ? " average" : "");
     progress bar;
     progress_begin(&bar, stderr, progress_mode_for(stderr, quiet), "pta", "epoch", run.opt.max_epochs, 1);

@@ -360,7 +360,7 @@ static dn_status write_report(const experiment *ex, const run_plan *plans, const
                      "first n training images with the current W (argmax, lowest index on ties), then applies "
                      "W ← W + η(d(x) − u(Wx))xᵀ to each of them in order; training stops when errors/n ≤ ε. Test "
                      "error is measured on the 10 000 test images with the final W, and with the averaged W.",
-                     DN_VERSION, ex->precision ? "double" : "float");
+                     DN_VERSION, dn_precision_name((dn_precision)ex->precision));
     write_summary(rep, plans, runs, count);
     report_figure(rep, "fig_error_rate.svg",
                   "Training error (count pass, % of n) per epoch for every run. Small sets fall to 0; the full set "
@@ -379,14 +379,13 @@ static dn_status write_report(const experiment *ex, const run_plan *plans, const
 int cmd_reproduce(int argc, char **argv)
 {
     experiment ex = {"data/mnist", "out", 0.13, 50, 200, 0, 0, 0};
-    static const char *const precisions[] = {"float", "double", NULL};
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &ex.data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--out", CLI_STRING, &ex.out, "DIR", "where the reports, CSVs and figures go", 0, 0, 0, NULL},
         {"--epsilon", CLI_DOUBLE, &ex.epsilon, "EPS", "the ε of the three n = 60000 runs", 0, 1, 0, NULL},
         {"--cap", CLI_INT, &ex.cap, "M", "epochs of the n = 60000, ε = 0 run", 1, 1e6, 0, NULL},
         {"--max-epochs", CLI_INT, &ex.max_epochs, "M", "epoch cap of the other runs", 1, 1e6, 0, NULL},
-        {"--precision", CLI_CHOICE, &ex.precision, "P", "arithmetic", 0, 0, 0, precisions},
+        {"--precision", CLI_CHOICE, &ex.precision, "P", "arithmetic", 0, 0, 0, dn_precision_choices()},
         {"--threads", CLI_INT, &ex.threads, "T", "threads for the count pass, 0 = all cores", 0, 1024, 0, NULL},
         {"--quiet", CLI_FLAG, &ex.quiet, "", "no progress on stderr (results still on stdout)", 0, 0, 0, NULL},
     };
@@ -396,7 +395,7 @@ int cmd_reproduce(int argc, char **argv)
                            opts, (int)(sizeof opts / sizeof *opts), 0, 0};
     const char *pos[1];
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc) return cli_parse_exit_code(rc);
 
     dn_error err = {0};
     if (cli_make_dirs(ex.out, &err)) return cli_report(&err);

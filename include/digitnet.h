@@ -88,12 +88,20 @@ double dn_rng_normal(dn_rng *rng);
  * expanded to floats; labels: (count) values 0–9.
  * A set from dn_dataset_load / dn_mnist_load owns both buffers and goes
  * back through dn_dataset_free. A view from dn_dataset_view borrows its
- * parent's buffers: it is a plain value, never freed. */
+ * parent's buffers: it is a plain value, never freed.
+ * cache holds what the library derives from the images and keeps with the
+ * set, so that it dies with the set and can never be taken for another set
+ * that later lands at the same address (today: the perceptron's pixel index,
+ * built on first use, then shared read-only by every trainer and thread).
+ * The library's loaders make it; a view from the first sample shares its
+ * parent's. Leave it NULL in a set you fill yourself: the library then
+ * derives what it needs on each call. */
 typedef struct dn_dataset {
     size_t count;
     uint8_t *images;
     uint8_t *labels;
     int owns_buffers;
+    struct dn_dataset_cache *cache; /* opaque; see above */
 } dn_dataset;
 
 /* Reads an IDX image file (magic 0x00000803, 28×28) and its IDX label file
@@ -147,6 +155,12 @@ uint32_t dn_dataset_crc32(const dn_dataset *set);
 
 typedef enum dn_precision { DN_FLOAT32 = 0, DN_FLOAT64 = 1 } dn_precision;
 
+/* "float" or "double", as the CLI, the model files and checkpoints spell
+ * them; "?" for a bad value. Static storage. */
+const char *dn_precision_name(dn_precision precision);
+/* {"float", "double", NULL}: entry i names the value i. */
+const char *const *dn_precision_choices(void);
+
 typedef struct dn_pta_options {
     size_t train_size;      /* n: the first n samples are used; default 60000  */
     double eta;             /* η > 0, finite; default 1                        */
@@ -179,6 +193,11 @@ void dn_pta_set_weights(dn_pta *pta, const double *w);
 /* The averaged W, (10, 784). Returns DN_ERR_USAGE when average was off or
  * no step has been taken yet. */
 dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err);
+
+/* Both passes read a sparse index of the images' non-zero pixels. A set
+ * with a cache (from the library's loaders, or a view of one from its first
+ * sample) builds it once, on first use, for all its images and keeps it
+ * until dn_dataset_free; any other set gets one built for the call. */
 
 /* Count pass alone: misclassifications among the first n of set with the
  * current W (n ≤ set->count). */
@@ -431,6 +450,17 @@ const char *dn_init_name(dn_init init);
 const char *dn_optimizer_name(dn_optimizer o);
 const char *dn_schedule_name(dn_schedule s);
 const char *dn_matmul_name(dn_matmul m);
+
+/* The names a caller may choose from, NULL-terminated, entry i naming the
+ * enum value i (so a program can list them or offer them as choices, as
+ * the CLI does). The activations are the hidden ones: sigmoid, tanh, relu.
+ * Static storage. */
+const char *const *dn_activation_choices(void);
+const char *const *dn_loss_choices(void);
+const char *const *dn_init_choices(void);
+const char *const *dn_optimizer_choices(void);
+const char *const *dn_schedule_choices(void);
+const char *const *dn_matmul_choices(void);
 
 typedef struct dn_mlp_options {
     /* the network */
@@ -771,6 +801,8 @@ typedef enum dn_aggregate_rule {
 
 /* "mean", "median", "trimmed-mean", "krum" (the CLI's spelling); "?" otherwise. */
 const char *dn_aggregate_rule_name(dn_aggregate_rule rule);
+/* Those names, NULL-terminated, entry i naming the rule i. Static storage. */
+const char *const *dn_aggregate_rule_choices(void);
 
 typedef struct dn_aggregate_options {
     dn_aggregate_rule rule; /* default DN_AGG_MEAN                           */

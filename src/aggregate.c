@@ -14,16 +14,17 @@
 
 #define SMALL_SORT 32 /* below this many values insertion sort beats qsort's call overhead */
 
+/* Entry i names rule i; NULL-terminated for the CLI's choice list. */
+static const char *const aggregate_rule_names[] = {"mean", "median", "trimmed-mean", "krum", NULL};
+
 const char *dn_aggregate_rule_name(dn_aggregate_rule rule)
 {
-    switch (rule) {
-    case DN_AGG_MEAN: return "mean";
-    case DN_AGG_MEDIAN: return "median";
-    case DN_AGG_TRIMMED_MEAN: return "trimmed-mean";
-    case DN_AGG_KRUM: return "krum";
-    }
-    return "?";
+    return (int)rule >= 0 && (size_t)rule < sizeof aggregate_rule_names / sizeof *aggregate_rule_names - 1
+               ? aggregate_rule_names[rule]
+               : "?";
 }
+
+const char *const *dn_aggregate_rule_choices(void) { return aggregate_rule_names; }
 
 void dn_aggregate_options_default(dn_aggregate_options *opt)
 {
@@ -400,15 +401,16 @@ dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t
         return no_dataset(err, DN_ERR_NOMEM, "select: %zu samples do not fit in memory", count);
     dn_dataset *out = malloc(sizeof *out);
     uint8_t *images = malloc(bytes), *labels = malloc(count ? count : 1);
-    if (!out || !images || !labels) {
-        free(out), free(images), free(labels);
+    struct dn_dataset_cache *cache = dn_dataset_cache_new_(count);
+    if (!out || !images || !labels || !cache) {
+        free(out), free(images), free(labels), free(cache);
         return no_dataset(err, DN_ERR_NOMEM, "select: out of memory for %zu samples", count);
     }
     for (size_t i = 0; i < count; i++) {
         memcpy(images + i * DN_IMAGE_PIXELS, set->images + index[i] * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS);
         labels[i] = set->labels[index[i]];
     }
-    *out = (dn_dataset){count, images, labels, 1};
+    *out = (dn_dataset){count, images, labels, 1, cache};
     return out;
 }
 

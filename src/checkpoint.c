@@ -6,7 +6,6 @@
  * person or a fuzzer edited is refused with a message naming the key, never
  * half-trusted. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 
 #include "checkpoint_internal.h"
+#include "text_cursor.h"
 
 void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind)
 {
@@ -109,14 +109,9 @@ dn_status dn_ckpt_get_u64(const dn_st_file *file, const char *path, const char *
     const char *text;
     dn_status st = dn_ckpt_get_string(file, path, key, &text, err);
     if (st != DN_OK) return st;
-    /* strtoull alone would accept " 7", "+7" and "-7" (as a huge value). */
-    char *end;
-    errno = 0;
-    unsigned long long v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : 0;
-    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno == ERANGE || v > max)
+    if (dn_parse_u64(text, max, out) != 0)
         return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata '%s' must be a whole number in [0, %" PRIu64 "]",
                        path, key, max);
-    *out = (uint64_t)v;
     return DN_OK;
 }
 
@@ -125,11 +120,8 @@ dn_status dn_ckpt_get_double(const dn_st_file *file, const char *path, const cha
     const char *text;
     dn_status st = dn_ckpt_get_string(file, path, key, &text, err);
     if (st != DN_OK) return st;
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end != '\0' || !isfinite(v))
+    if (dn_parse_double(text, out) != 0)
         return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata '%s' must be a finite number", path, key);
-    *out = v;
     return DN_OK;
 }
 

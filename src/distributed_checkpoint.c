@@ -23,22 +23,13 @@
 #define DIST_CKPT_KIND "mlp-distributed-checkpoint"
 #define RNG_BYTES DN_CKPT_RNG_BYTES
 
-/* "300,100": the hidden sizes, as the "hidden" metadata of MLP models. */
-static void hidden_text(const dn_mlp_options *o, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < o->n_hidden && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, i ? ",%zu" : "%zu", o->hidden[i]);
-}
-
 /* ---------------------------------------------------------------- saving */
 
 static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int K, const uint8_t *rng,
                             dn_error *err)
 {
     char hidden[DN_CKPT_VALUE_MAX];
-    hidden_text(&mlp->opt, hidden, sizeof hidden);
+    dn_mlp_hidden_text_(&mlp->opt, hidden, sizeof hidden);
     dn_ckpt_meta m;
     dn_ckpt_meta_init(&m, DIST_CKPT_KIND);
     dn_ckpt_put_string(&m, "mode", mode);
@@ -82,7 +73,7 @@ static dn_status check_meta(const dn_st_file *f, const char *path, const dn_mlp 
     const char *found_mode, *found_hidden;
     uint64_t ranks, params;
     char hidden[DN_CKPT_VALUE_MAX];
-    hidden_text(&mlp->opt, hidden, sizeof hidden);
+    dn_mlp_hidden_text_(&mlp->opt, hidden, sizeof hidden);
     dn_status s = dn_ckpt_get_string(f, path, "mode", &found_mode, err);
     if (!s) s = dn_ckpt_get_string(f, path, "hidden", &found_hidden, err);
     if (!s) s = dn_ckpt_get_u64(f, path, "ranks", 1u << 20, &ranks, err);

@@ -16,24 +16,6 @@
 
 /* ------------------------------------------------------------------ sync */
 
-/* The order dn_mlp_train_epoch visits n samples in during epoch `epoch`:
- * the same Fisher–Yates shuffle from the same (seed, epoch) as
- * shuffle_order in mlp_train.c, so K ranks walk the batches one process
- * walks. tests/cli_mpi_mlp.sh checks one rank against `digitnet mlp` bit
- * for bit, which catches any drift between the two. */
-static void epoch_order(uint64_t seed, int epoch, uint32_t *order, size_t n)
-{
-    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
-    dn_rng rng;
-    dn_rng_seed(&rng, seed ^ (0x5348554646ULL * (uint64_t)(epoch + 1))); /* "SHUFF" × (e+1) */
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)dn_rng_below(&rng, i + 1);
-        uint32_t t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
-}
-
 /* Where rank's part of a batch of B starts: the sizes of the lower ranks. */
 static size_t part_first(size_t B, int ranks, int rank)
 {
@@ -141,7 +123,10 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
     dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
     if (!s && failed) s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the epoch's order of %zu samples", n);
     if (!s) {
-        epoch_order(mlp->opt.seed, mlp->epochs_done, st.order, n);
+        /* The order one process visits, so K ranks walk the batches one process
+         * walks: tests/cli_mpi_mlp.sh checks one rank against `digitnet mlp` bit
+         * for bit. */
+        dn_mlp_epoch_order_(mlp->opt.seed, mlp->epochs_done, st.order, n);
         s = sync_batches(mlp, &st, err);
     }
     free(st.order), free(st.images), free(st.labels);

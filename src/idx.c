@@ -363,6 +363,8 @@ dn_dataset *dn_dataset_load(const char *images_path, const char *labels_path, dn
     dn_status st = load_idx(images_path, &IDX_IMAGES, &set->count, &set->images, err);
     if (st == DN_OK) st = load_idx(labels_path, &IDX_LABELS, &nlabels, &set->labels, err);
     if (st == DN_OK) st = check_labels(set, nlabels, images_path, labels_path, err);
+    if (st == DN_OK && !(set->cache = dn_dataset_cache_new_(set->count)))
+        st = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", images_path);
     if (st != DN_OK) {
         dn_dataset_free(set);
         return NULL;
@@ -429,9 +431,27 @@ dn_dataset *dn_mnist_load(const char *dir, const char *split, dn_error *err)
 
 /* Only sets from dn_dataset_load own anything; a view (a plain value, often
  * on the stack) passed here by mistake is left alone rather than freed. */
+struct dn_dataset_cache *dn_dataset_cache_new_(size_t count)
+{
+    struct dn_dataset_cache *cache = malloc(sizeof *cache);
+    if (!cache) return NULL;
+    cache->covers = count;
+    atomic_init(&cache->pta_index, NULL);
+    return cache;
+}
+
+static void dataset_cache_free(struct dn_dataset_cache *cache)
+{
+    if (!cache) return;
+    dn_dataset_derived *index = atomic_load(&cache->pta_index);
+    if (index) index->release(index);
+    free(cache);
+}
+
 void dn_dataset_free(dn_dataset *set)
 {
     if (!set || !set->owns_buffers) return;
+    dataset_cache_free(set->cache);
     free(set->images);
     free(set->labels);
     free(set);
@@ -439,12 +459,14 @@ void dn_dataset_free(dn_dataset *set)
 
 dn_dataset dn_dataset_view(const dn_dataset *set, size_t first, size_t count)
 {
-    dn_dataset view = {0, NULL, NULL, 0};
+    dn_dataset view = {0, NULL, NULL, 0, NULL};
     if (!set || !set->images || !set->labels) return view;
     if (first > set->count) first = set->count;
     view.count = count < set->count - first ? count : set->count - first;
     view.images = set->images + first * DN_IMAGE_PIXELS;
     view.labels = set->labels + first;
+    /* What is derived from the images starts at the first one. */
+    view.cache = first == 0 ? set->cache : NULL;
     return view;
 }
 

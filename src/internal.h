@@ -5,6 +5,7 @@
 #define DN_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "digitnet.h"
@@ -92,6 +93,24 @@ const char *dn_st_meta(const dn_st_file *file, const char *key); /* NULL when ab
  * "too short for <too_short_for>". */
 dn_status dn_read_file(const char *path, size_t min_size, uint64_t max_size, const char *too_short_for,
                        unsigned char **out, size_t *size, dn_error *err);
+
+/* ---- what a dataset keeps (dn_dataset.cache) ----
+ * A model kind derives something from a set's images (the perceptron's
+ * pixel index), stores it here once with a compare-and-swap and never
+ * changes it after, so that any thread may read it; dn_dataset_free calls
+ * its release. covers is the number of images the owning set holds: a view
+ * from the first sample shares the cache and has at most that many. */
+typedef struct dn_dataset_derived {
+    void (*release)(struct dn_dataset_derived *self);
+} dn_dataset_derived;
+
+struct dn_dataset_cache {
+    size_t covers;
+    _Atomic(dn_dataset_derived *) pta_index;
+};
+
+/* An empty cache for a set of count images; NULL when out of memory. */
+struct dn_dataset_cache *dn_dataset_cache_new_(size_t count);
 
 /* Wall clock in seconds (monotonic). */
 double dn_now_seconds(void);

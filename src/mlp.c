@@ -5,6 +5,7 @@
  * mlp_train.c, the kernels in mlp_layers.c.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,21 +15,35 @@
 
 /* ---------------------------------------------------------------- names */
 
-static const char *const activation_names[] = {"sigmoid", "tanh", "relu", "softmax"};
-static const char *const loss_names[] = {"ce", "mse"};
-static const char *const init_names[] = {"he", "xavier"};
-static const char *const optimizer_names[] = {"sgd", "adam"};
-static const char *const schedule_names[] = {"none", "step", "cosine"};
-static const char *const matmul_names[] = {"blas", "plain"};
+/* NULL-terminated so that the CLI can offer them as choices; index = enum
+ * value. Softmax is not among the choices: only the output layer of a
+ * cross-entropy network has it. */
+static const char *const activation_names[] = {"sigmoid", "tanh", "relu", NULL};
+static const char *const loss_names[] = {"ce", "mse", NULL};
+static const char *const init_names[] = {"he", "xavier", NULL};
+static const char *const optimizer_names[] = {"sgd", "adam", NULL};
+static const char *const schedule_names[] = {"none", "step", "cosine", NULL};
+static const char *const matmul_names[] = {"blas", "plain", NULL};
 
-#define NAME_OF(table, v) ((int)(v) >= 0 && (size_t)(v) < sizeof table / sizeof *table ? table[v] : "?")
+#define NAMES_IN(table) (sizeof table / sizeof *table - 1) /* without the NULL */
+#define NAME_OF(table, v) ((int)(v) >= 0 && (size_t)(v) < NAMES_IN(table) ? table[v] : "?")
 
-const char *dn_activation_name(dn_activation a) { return NAME_OF(activation_names, a); }
+const char *dn_activation_name(dn_activation a)
+{
+    return a == DN_ACT_SOFTMAX ? "softmax" : NAME_OF(activation_names, a);
+}
 const char *dn_loss_name(dn_loss loss) { return NAME_OF(loss_names, loss); }
 const char *dn_init_name(dn_init init) { return NAME_OF(init_names, init); }
 const char *dn_optimizer_name(dn_optimizer o) { return NAME_OF(optimizer_names, o); }
 const char *dn_schedule_name(dn_schedule s) { return NAME_OF(schedule_names, s); }
 const char *dn_matmul_name(dn_matmul m) { return NAME_OF(matmul_names, m); }
+
+const char *const *dn_activation_choices(void) { return activation_names; }
+const char *const *dn_loss_choices(void) { return loss_names; }
+const char *const *dn_init_choices(void) { return init_names; }
+const char *const *dn_optimizer_choices(void) { return optimizer_names; }
+const char *const *dn_schedule_choices(void) { return schedule_names; }
+const char *const *dn_matmul_choices(void) { return matmul_names; }
 
 static int index_of(const char *const *table, size_t n, const char *s)
 {
@@ -37,16 +52,24 @@ static int index_of(const char *const *table, size_t n, const char *s)
     return -1;
 }
 
-#define INDEX_IN(table, s) index_of(table, sizeof table / sizeof *table, s)
+#define INDEX_IN(table, s) index_of(table, NAMES_IN(table), s)
 
 /* Only the three hidden activations can be asked for by name. */
-int dn_activation_from_name_(const char *s) { return index_of(activation_names, 3, s); }
+int dn_activation_from_name_(const char *s) { return INDEX_IN(activation_names, s); }
 int dn_loss_from_name_(const char *s) { return INDEX_IN(loss_names, s); }
 int dn_init_from_name_(const char *s) { return INDEX_IN(init_names, s); }
 int dn_optimizer_from_name_(const char *s) { return INDEX_IN(optimizer_names, s); }
 int dn_schedule_from_name_(const char *s) { return INDEX_IN(schedule_names, s); }
 
 /* ---------------------------------------------------------------- options */
+
+void dn_mlp_hidden_text_(const dn_mlp_options *opt, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (int i = 0; i < opt->n_hidden && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, i ? ",%zu" : "%zu", opt->hidden[i]);
+}
 
 void dn_mlp_options_default(dn_mlp_options *opt)
 {

@@ -110,6 +110,10 @@ double dn_sigmoid_mse(const float *a, float *dout, const uint8_t *labels, size_t
  * order[first … first + B) (order NULL: rows first … first + B). */
 void dn_images_to_floats(float *x, const uint8_t *images, const uint32_t *order, size_t first, size_t B);
 
+/* order[0 … n) = the order every trainer visits n samples in during epoch
+ * `epoch` (0-based): a permutation that depends on (seed, epoch) alone. */
+void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n);
+
 /* Sets the BLAS thread count (0 = all cores) and returns the previous one,
  * so a call can restore what it found (OpenBLAS keeps one process-wide
  * setting). Returns -1 when the BLAS library has no such control. */
@@ -147,6 +151,9 @@ dn_mlp *dn_mlp_alloc_(const dn_mlp_options *opt, dn_error *err);
 dn_mlp *dn_mlp_clone_(const dn_mlp *src, dn_error *err);
 /* Grows mlp->ws to hold at least rows samples. */
 dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err);
+/* "300,100": the hidden sizes as model files and checkpoints write them
+ * (the empty string for none); truncated to cap. */
+void dn_mlp_hidden_text_(const dn_mlp_options *opt, char *out, size_t cap);
 /* Name → enum for files and flags; -1 when unknown. */
 int dn_activation_from_name_(const char *s);
 int dn_loss_from_name_(const char *s);

@@ -17,6 +17,7 @@
 
 #include "mlp_internal.h"
 #include "model_internal.h"
+#include "text_cursor.h"
 
 static void free_mlp(void *mlp) { dn_mlp_free(mlp); }
 
@@ -26,14 +27,6 @@ const dn_mlp *dn_model_get_mlp(const dn_model *model)
 }
 
 /* ---------------------------------------------------------------- save */
-
-static void format_hidden(const dn_mlp_options *o, char *out, size_t cap)
-{
-    size_t at = 0;
-    out[0] = '\0';
-    for (int i = 0; i < o->n_hidden && at < cap; i++)
-        at += (size_t)snprintf(out + at, cap - at, "%s%zu", i ? "," : "", o->hidden[i]);
-}
 
 /* The shortest decimal that reads back as exactly v: "0.1", not
  * "0.10000000000000001" (what %.17g, always exact, would write). */
@@ -49,7 +42,7 @@ static dn_status set_mlp_meta(dn_model *model, const dn_mlp *mlp, uint32_t data_
 {
     const dn_mlp_options *o = dn_mlp_get_options(mlp);
     char hidden[16 * DN_MLP_MAX_HIDDEN], crc[16];
-    format_hidden(o, hidden, sizeof hidden);
+    dn_mlp_hidden_text_(o, hidden, sizeof hidden);
     snprintf(crc, sizeof crc, "%08x", (unsigned)data_crc32);
     const struct { const char *key, *value; } text[] = {
         {"hidden", hidden}, {"activation", dn_activation_name(o->activation)}, {"loss", dn_loss_name(o->loss)},
@@ -119,10 +112,8 @@ static dn_status meta_number(const dn_model *model, const char *path, const char
 {
     const char *text = dn_model_meta(model, key);
     if (!text) return DN_OK; /* optional: the default stays */
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end || errno == ERANGE || !(v >= lo && v <= hi) || (whole && v != floor(v)))
+    double v = 0;
+    if (dn_parse_double(text, &v) != 0 || !(v >= lo && v <= hi) || (whole && v != floor(v)))
         return dn_fail(err, DN_ERR_INPUT, "%s: metadata %s = '%s' is not a valid value", path, key, text);
     *out = v;
     return DN_OK;
@@ -143,12 +134,8 @@ static dn_status meta_seed(const dn_model *model, const char *path, uint64_t *se
 {
     const char *text = dn_model_meta(model, "seed");
     if (!text) return DN_OK;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (end == text || *end || errno == ERANGE || text[0] == '-')
+    if (dn_parse_u64(text, UINT64_MAX, seed) != 0)
         return dn_fail(err, DN_ERR_INPUT, "%s: metadata seed = '%s' is not a valid value", path, text);
-    *seed = v;
     return DN_OK;
 }
 

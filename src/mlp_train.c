@@ -403,7 +403,23 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
 
 /* The epoch's sample order: a Fisher–Yates shuffle from a generator seeded
  * by (seed, epoch) alone, so epoch e is the same whether or not training
- * was resumed. */
+ * was resumed, and the synchronous distributed epoch (distributed_mlp.c)
+ * walks the batches one process walks. */
+void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n)
+{
+    if (n == 0) return;
+    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)i;
+    dn_rng rng;
+    dn_rng_seed(&rng, seed ^ (0x5348554646ULL * (uint64_t)(epoch + 1))); /* "SHUFF" × (e+1) */
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)dn_rng_below(&rng, i + 1);
+        uint32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+/* Sizes mlp->order for n samples and fills it with epoch's order. */
 static dn_status shuffle_order(dn_mlp *mlp, size_t n, int epoch, dn_error *err)
 {
     if (mlp->order_n != n) {
@@ -413,15 +429,7 @@ static dn_status shuffle_order(dn_mlp *mlp, size_t n, int epoch, dn_error *err)
             return dn_fail(err, DN_ERR_NOMEM, "out of memory for the order of %zu samples", n);
         mlp->order_n = n;
     }
-    for (size_t i = 0; i < n; i++) mlp->order[i] = (uint32_t)i;
-    dn_rng rng;
-    dn_rng_seed(&rng, mlp->opt.seed ^ (0x5348554646ULL * (uint64_t)(epoch + 1))); /* "SHUFF" × (e+1) */
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)dn_rng_below(&rng, i + 1);
-        uint32_t t = mlp->order[i];
-        mlp->order[i] = mlp->order[j];
-        mlp->order[j] = t;
-    }
+    dn_mlp_epoch_order_(mlp->opt.seed, epoch, mlp->order, n);
     return DN_OK;
 }
 

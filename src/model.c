@@ -105,7 +105,7 @@ static dn_status set_pta_meta(dn_model *model, const dn_pta *pta, int use_averag
     char crc[16];
     snprintf(crc, sizeof crc, "%08x", (unsigned)data_crc32);
     dn_status s = DN_OK;
-    if (!s) s = dn_model_set_meta_(model, "precision", o->precision == DN_FLOAT64 ? "double" : "float", err);
+    if (!s) s = dn_model_set_meta_(model, "precision", dn_precision_name(o->precision), err);
     if (!s) s = dn_model_set_meta_number_(model, "train_size", (double)o->train_size, err);
     if (!s) s = dn_model_set_meta_number_(model, "eta", o->eta, err);
     if (!s) s = dn_model_set_meta_number_(model, "epsilon", o->epsilon, err);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "text_cursor.h"
 
 /* Data bytes are converted with plain loads, right only on a little-endian
  * host; '<' (little-endian) is all the reader accepts and the writer states. */
@@ -33,15 +34,6 @@ static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 typedef enum npy_type { NPY_F4, NPY_F8, NPY_U1 } npy_type;
 
 static size_t npy_itemsize(npy_type t) { return t == NPY_F8 ? 8 : t == NPY_F4 ? 4 : 1; }
-
-static void format_shape(char *out, size_t cap, const size_t *shape, int ndim)
-{
-    size_t used = (size_t)snprintf(out, cap, "(");
-    for (int d = 0; d < ndim && used < cap; d++) {
-        used += (size_t)snprintf(out + used, cap - used, d ? ", %zu" : "%zu", shape[d]);
-    }
-    if (used < cap) snprintf(out + used, cap - used, ndim == 1 ? ",)" : ")");
-}
 
 /* Number of elements; 1 on overflow of size_t. A 0-d array holds one. */
 static int element_count(const size_t *shape, int ndim, size_t *count)
@@ -64,54 +56,18 @@ typedef struct npy_header {
     size_t shape[4];
 } npy_header;
 
-/* A cursor over the dict literal (without its final '\n'). */
-typedef struct hp {
-    const char *path;
-    const char *s;
-    size_t n, pos;
-    dn_error *err;
-} hp;
-
-static dn_status hp_fail(hp *p, const char *what)
-{
-    if (p->pos >= p->n) return dn_fail(p->err, DN_ERR_INPUT, "%s: header: %s at its end", p->path, what);
-    unsigned char c = (unsigned char)p->s[p->pos];
-    if (c >= 0x21 && c < 0x7F) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: header: %s at byte %zu ('%c')", p->path, what, p->pos, c);
-    }
-    return dn_fail(p->err, DN_ERR_INPUT, "%s: header: %s at byte %zu (0x%02x)", p->path, what, p->pos, c);
-}
-
-static void hp_ws(hp *p)
-{
-    while (p->pos < p->n && p->s[p->pos] == ' ') p->pos++;
-}
-
-static int hp_peek(const hp *p) { return p->pos < p->n ? (unsigned char)p->s[p->pos] : -1; }
-
-static dn_status hp_expect(hp *p, char c)
-{
-    if (hp_peek(p) == c) {
-        p->pos++;
-        return DN_OK;
-    }
-    char what[16];
-    snprintf(what, sizeof what, "expected '%c'", c);
-    return hp_fail(p, what);
-}
-
 /* A quoted Python string without escapes, copied into out (truncation
  * is harmless: no accepted value is long). */
-static dn_status hp_string(hp *p, char *out, size_t cap)
+static dn_status hp_string(dn_cursor *p, char *out, size_t cap)
 {
-    int q = hp_peek(p);
-    if (q != '\'' && q != '"') return hp_fail(p, "expected a quoted string");
+    int q = dn_cursor_peek(p);
+    if (q != '\'' && q != '"') return dn_cursor_fail(p, "expected a quoted string");
     size_t start = ++p->pos;
     while (p->pos < p->n && p->s[p->pos] != q) {
-        if (p->s[p->pos] == '\\') return hp_fail(p, "escapes are not supported in strings");
+        if (p->s[p->pos] == '\\') return dn_cursor_fail(p, "escapes are not supported in strings");
         p->pos++;
     }
-    if (p->pos >= p->n) return hp_fail(p, "unterminated string");
+    if (p->pos >= p->n) return dn_cursor_fail(p, "unterminated string");
     size_t len = p->pos - start;
     if (len >= cap) len = cap - 1;
     memcpy(out, p->s + start, len);
@@ -120,7 +76,7 @@ static dn_status hp_string(hp *p, char *out, size_t cap)
     return DN_OK;
 }
 
-static dn_status hp_descr(hp *p, npy_header *h)
+static dn_status hp_descr(dn_cursor *p, npy_header *h)
 {
     char descr[16];
     dn_status st = hp_string(p, descr, sizeof descr);
@@ -138,59 +94,57 @@ static dn_status hp_descr(hp *p, npy_header *h)
     return dn_fail(p->err, DN_ERR_INPUT, "%s: unsupported dtype '%s' (expected '<f4', '<f8' or '|u1')", p->path, descr);
 }
 
-static dn_status hp_bool(hp *p, int *out)
+static dn_status hp_bool(dn_cursor *p, int *out)
 {
     if (p->n - p->pos >= 4 && memcmp(p->s + p->pos, "True", 4) == 0) {
         *out = 1, p->pos += 4;
     } else if (p->n - p->pos >= 5 && memcmp(p->s + p->pos, "False", 5) == 0) {
         *out = 0, p->pos += 5;
     } else {
-        return hp_fail(p, "expected True or False");
+        return dn_cursor_fail(p, "expected True or False");
     }
     return DN_OK;
 }
 
-static dn_status hp_size(hp *p, size_t *out)
+static dn_status hp_size(dn_cursor *p, size_t *out)
 {
-    size_t v = 0, start = p->pos;
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
-        if (dn_mul_overflows(v, 10, &v) || dn_add_overflows(v, (size_t)(p->s[p->pos] - '0'), &v)) {
-            return hp_fail(p, "dimension too large");
-        }
-        p->pos++;
+    uint64_t v = 0;
+    switch (dn_cursor_digits(p, SIZE_MAX, &v)) {
+    case DN_DIGITS_TOO_LARGE: return dn_cursor_fail(p, "dimension too large");
+    case DN_DIGITS_NONE: return dn_cursor_fail(p, "expected a non-negative integer");
+    case DN_DIGITS_LEADING_ZERO: return dn_cursor_fail(p, "integer with a leading zero");
+    case DN_DIGITS_OK: break;
     }
-    if (p->pos == start) return hp_fail(p, "expected a non-negative integer");
-    if (p->pos - start > 1 && p->s[start] == '0') return hp_fail(p, "integer with a leading zero");
-    *out = v;
+    *out = (size_t)v;
     return DN_OK;
 }
 
 /* "()", "(3,)", "(2, 3)" or "(2, 3,)"; "(3)" is an int, not a tuple. */
-static dn_status hp_shape(hp *p, npy_header *h)
+static dn_status hp_shape(dn_cursor *p, npy_header *h)
 {
-    dn_status st = hp_expect(p, '(');
+    dn_status st = dn_cursor_expect(p, '(');
     h->ndim = 0;
     if (st != DN_OK) return st;
-    hp_ws(p);
+    dn_cursor_skip_blanks(p);
     int trailing_comma = 0;
-    while (hp_peek(p) != ')') {
+    while (dn_cursor_peek(p) != ')') {
         if (h->ndim == 4) return dn_fail(p->err, DN_ERR_INPUT, "%s: shape has more than 4 dimensions", p->path);
         if ((st = hp_size(p, &h->shape[h->ndim++])) != DN_OK) return st;
-        hp_ws(p);
-        trailing_comma = hp_peek(p) == ',';
+        dn_cursor_skip_blanks(p);
+        trailing_comma = dn_cursor_peek(p) == ',';
         if (trailing_comma) {
             p->pos++;
-            hp_ws(p);
-        } else if (hp_peek(p) != ')') {
-            return hp_fail(p, "expected ',' or ')' in the shape");
+            dn_cursor_skip_blanks(p);
+        } else if (dn_cursor_peek(p) != ')') {
+            return dn_cursor_fail(p, "expected ',' or ')' in the shape");
         }
     }
-    if (h->ndim == 1 && !trailing_comma) return hp_fail(p, "shape is not a tuple (a 1-tuple needs a trailing comma)");
+    if (h->ndim == 1 && !trailing_comma) return dn_cursor_fail(p, "shape is not a tuple (a 1-tuple needs a trailing comma)");
     p->pos++;
     return DN_OK;
 }
 
-static dn_status hp_member(hp *p, npy_header *h, int seen[3])
+static dn_status hp_member(dn_cursor *p, npy_header *h, int seen[3])
 {
     static const char *const keys[] = {"descr", "fortran_order", "shape"};
     char key[32];
@@ -200,29 +154,29 @@ static dn_status hp_member(hp *p, npy_header *h, int seen[3])
     while (k < 3 && strcmp(key, keys[k]) != 0) k++;
     if (k == 3) return dn_fail(p->err, DN_ERR_INPUT, "%s: header: unknown key '%s'", p->path, key);
     if (seen[k]++) return dn_fail(p->err, DN_ERR_INPUT, "%s: header: key '%s' given twice", p->path, key);
-    hp_ws(p);
-    if ((st = hp_expect(p, ':')) != DN_OK) return st;
-    hp_ws(p);
+    dn_cursor_skip_blanks(p);
+    if ((st = dn_cursor_expect(p, ':')) != DN_OK) return st;
+    dn_cursor_skip_blanks(p);
     return k == 0 ? hp_descr(p, h) : k == 1 ? hp_bool(p, &h->fortran) : hp_shape(p, h);
 }
 
 /* The dict literal, then only spaces up to the final '\n'. */
-static dn_status parse_dict(hp *p, npy_header *h)
+static dn_status parse_dict(dn_cursor *p, npy_header *h)
 {
     int seen[3] = {0, 0, 0};
-    dn_status st = hp_expect(p, '{');
+    dn_status st = dn_cursor_expect(p, '{');
     while (st == DN_OK) {
-        hp_ws(p);
-        if (hp_peek(p) == '}') break;
+        dn_cursor_skip_blanks(p);
+        if (dn_cursor_peek(p) == '}') break;
         if ((st = hp_member(p, h, seen)) != DN_OK) return st;
-        hp_ws(p);
-        if (hp_peek(p) != ',' && hp_peek(p) != '}') return hp_fail(p, "expected ',' or '}'");
-        p->pos += hp_peek(p) == ',';
+        dn_cursor_skip_blanks(p);
+        if (dn_cursor_peek(p) != ',' && dn_cursor_peek(p) != '}') return dn_cursor_fail(p, "expected ',' or '}'");
+        p->pos += dn_cursor_peek(p) == ',';
     }
     if (st != DN_OK) return st;
     p->pos++;
-    hp_ws(p);
-    if (p->pos != p->n) return hp_fail(p, "unexpected text after the dict");
+    dn_cursor_skip_blanks(p);
+    if (p->pos != p->n) return dn_cursor_fail(p, "unexpected text after the dict");
     static const char *const keys[] = {"descr", "fortran_order", "shape"};
     for (int k = 0; k < 3; k++) {
         if (!seen[k]) return dn_fail(p->err, DN_ERR_INPUT, "%s: header: missing key '%s'", p->path, keys[k]);
@@ -293,10 +247,11 @@ static dn_status decode(const char *path, const unsigned char *buf, size_t size,
     dn_status st = parse_preamble(path, buf, size, &start, &len, err);
     if (st != DN_OK) return st;
     npy_header h = {0};
-    hp p = {.path = path, .s = (const char *)buf + start, .n = len - 1, .err = err};
+    /* the dict literal without its final '\n' */
+    dn_cursor p = {.s = buf + start, .n = len - 1, .path = path, .where = "header", .blanks = " ", .err = err};
     if ((st = parse_dict(&p, &h)) != DN_OK) return st;
     char sb[128];
-    format_shape(sb, sizeof sb, h.shape, h.ndim);
+    dn_format_shape(sb, sizeof sb, h.shape, h.ndim);
     static const char *const names[] = {"<f4", "<f8", "|u1"};
     size_t data_size = size - start - len;
     if (element_count(h.shape, h.ndim, &count) || dn_mul_overflows(count, npy_itemsize(h.type), &bytes)) {
@@ -350,7 +305,7 @@ dn_status dn_npy_write(const char *path, char dtype_code, const void *data, cons
     /* Magic, version 1.0 and the u16 length, then the dict padded so the
      * data starts at a multiple of 64, as NumPy writes it. */
     char sb[128], header[256 + NPY_ALIGN];
-    format_shape(sb, sizeof sb, shape, ndim);
+    dn_format_shape(sb, sizeof sb, shape, ndim);
     int dict =
         snprintf(header + 10, sizeof header - 10, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, sb);
     size_t used = 10 + (size_t)dict + 1, pad = (NPY_ALIGN - used % NPY_ALIGN) % NPY_ALIGN,

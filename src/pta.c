@@ -25,7 +25,7 @@
  * 36 MB for MNIST's 60000 images, 150 non-zero pixels each); the images
  * themselves stay uint8 and are never expanded to floats. */
 typedef struct pta_sparse {
-    const uint8_t *images; /* the set this index describes (identity check) */
+    const uint8_t *images; /* the images this index describes (a sanity check, not the cache key) */
     size_t n;
     uint32_t *start;  /* n + 1 */
     uint32_t *packed; /* start[n] */
@@ -41,7 +41,6 @@ struct dn_pta {
     double *avg_acc; /* (784, PTA_LANES) Σ (s−1) Δ_s, when averaging */
     float lut_f32[256];
     double lut_f64[256]; /* pixel p → p / 255, the exact x values */
-    pta_sparse train_index; /* cached for the set trained on */
 };
 
 /* float64 first: both instances accumulate the average with its helpers.
@@ -65,6 +64,16 @@ struct dn_pta {
 #undef SFX
 #undef PTA_HEAD
 #undef PTA_TAIL
+
+/* Entry i names precision i; NULL-terminated for the CLI's choice list. */
+static const char *const precision_names[] = {"float", "double", NULL};
+
+const char *dn_precision_name(dn_precision precision)
+{
+    return precision == DN_FLOAT32 || precision == DN_FLOAT64 ? precision_names[precision] : "?";
+}
+
+const char *const *dn_precision_choices(void) { return precision_names; }
 
 void dn_pta_options_default(dn_pta_options *opt)
 {
@@ -141,18 +150,64 @@ static dn_status sparse_build(pta_sparse *sp, const uint8_t *images, size_t n, d
     return DN_OK;
 }
 
-/* The cached index when it describes these images (at least n of them). */
-static const pta_sparse *cached_index(const dn_pta *pta, const dn_dataset *set, size_t n)
+/* The index a dataset keeps (dn_dataset.cache): for all the images of the
+ * set that owns the cache, so that every view from its first sample and
+ * every n can use it. */
+typedef struct pta_kept_index {
+    dn_dataset_derived base; /* first: the cache holds a pointer to it */
+    pta_sparse sparse;
+} pta_kept_index;
+
+static void kept_index_release(dn_dataset_derived *derived)
 {
-    const pta_sparse *sp = &pta->train_index;
-    return (sp->images == set->images && sp->n >= n) ? sp : NULL;
+    pta_kept_index *kept = (pta_kept_index *)derived;
+    sparse_free(&kept->sparse);
+    free(kept);
 }
 
-static dn_status ensure_index(dn_pta *pta, const dn_dataset *set, size_t n, dn_error *err)
+/* The set's kept index, built on first use. Two threads may get here at
+ * once: each builds one, the first to store it wins, the other frees its
+ * own; the stored index never changes after, so readers need no lock. */
+static dn_status kept_index(const dn_dataset *set, const pta_sparse **out, dn_error *err)
 {
-    if (cached_index(pta, set, n)) return DN_OK;
-    sparse_free(&pta->train_index);
-    return sparse_build(&pta->train_index, set->images, n, err);
+    struct dn_dataset_cache *cache = set->cache;
+    dn_dataset_derived *derived = atomic_load(&cache->pta_index);
+    if (!derived) {
+        pta_kept_index *kept = malloc(sizeof *kept);
+        if (!kept)
+            return dn_fail(err, DN_ERR_NOMEM, "out of memory for the pixel index of %zu images", cache->covers);
+        kept->base.release = kept_index_release;
+        dn_status s = sparse_build(&kept->sparse, set->images, cache->covers, err);
+        if (s) {
+            free(kept);
+            return s;
+        }
+        dn_dataset_derived *expected = NULL;
+        if (atomic_compare_exchange_strong(&cache->pta_index, &expected, &kept->base)) {
+            derived = &kept->base;
+        } else {
+            kept_index_release(&kept->base);
+            derived = expected;
+        }
+    }
+    *out = &((const pta_kept_index *)derived)->sparse;
+    return DN_OK;
+}
+
+/* *out = the index of set's first n images: the one the set keeps when it
+ * has a cache, else one built into *own. The caller frees *own with
+ * sparse_free (harmless when it was not used). */
+static dn_status index_for(const dn_dataset *set, size_t n, pta_sparse *own, const pta_sparse **out, dn_error *err)
+{
+    memset(own, 0, sizeof *own);
+    *out = own;
+    if (set->cache && n <= set->cache->covers) {
+        dn_status s = kept_index(set, out, err);
+        if (s) return s;
+        if ((*out)->images == set->images && (*out)->n >= n) return DN_OK;
+    }
+    *out = own;
+    return sparse_build(own, set->images, n, err);
 }
 
 /* Where W[row][pixel] lives in the trainer's layout (pta_internal.h). */
@@ -231,7 +286,6 @@ void dn_pta_free(dn_pta *pta)
     free(pta->wt_f64);
     free(pta->snapshot);
     free(pta->avg_acc);
-    sparse_free(&pta->train_index);
     free(pta);
 }
 
@@ -253,10 +307,9 @@ static size_t count_with_index(const dn_pta *pta, const pta_sparse *sp, const dn
 size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n)
 {
     if (n > set->count) n = set->count;
-    const pta_sparse *cached = cached_index(pta, set, n);
-    if (cached) return count_with_index(pta, cached, set, n);
-    pta_sparse temporary;
-    if (sparse_build(&temporary, set->images, n, NULL) != DN_OK) {
+    pta_sparse own;
+    const pta_sparse *sp;
+    if (index_for(set, n, &own, &sp, NULL) != DN_OK) {
         /* Without memory for an index, fall back to the dense definition. */
         double *w = malloc(sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
         uint8_t *pred = malloc(n ? n : 1);
@@ -271,8 +324,8 @@ size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n)
         free(pred);
         return errors;
     }
-    size_t errors = count_with_index(pta, &temporary, set, n);
-    sparse_free(&temporary);
+    size_t errors = count_with_index(pta, sp, set, n);
+    sparse_free(&own);
     return errors;
 }
 
@@ -289,8 +342,12 @@ static size_t epoch_with_index(dn_pta *pta, const pta_sparse *sp, const dn_datas
 size_t dn_pta_epoch(dn_pta *pta, const dn_dataset *set, size_t n)
 {
     if (n > set->count) n = set->count;
-    if (ensure_index(pta, set, n, NULL) != DN_OK) return SIZE_MAX;
-    return epoch_with_index(pta, cached_index(pta, set, n), set, n);
+    pta_sparse own;
+    const pta_sparse *sp;
+    if (index_for(set, n, &own, &sp, NULL) != DN_OK) return SIZE_MAX;
+    size_t errors = epoch_with_index(pta, sp, set, n);
+    sparse_free(&own);
+    return errors;
 }
 
 dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
@@ -299,8 +356,9 @@ dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_
     size_t n = pta->opt.train_size;
     dn_status status = dn_pta_options_check(&pta->opt, train->count, err);
     if (status) return status;
-    if ((status = ensure_index(pta, train, n, err))) return status;
-    const pta_sparse *sp = cached_index(pta, train, n);
+    pta_sparse own;
+    const pta_sparse *sp;
+    if ((status = index_for(train, n, &own, &sp, err))) return status;
     dn_pta_result res = {0, 0, 0};
     while (res.epochs < pta->opt.max_epochs) {
         double t0 = dn_now_seconds();
@@ -312,6 +370,7 @@ dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_
         if (on_epoch && on_epoch(&report, user)) break;
         if (res.converged) break;
     }
+    sparse_free(&own);
     if (result) *result = res;
     return DN_OK;
 }

@@ -83,7 +83,7 @@ static void put_options(dn_ckpt_meta *m, const dn_pta_state *st, uint32_t data_c
     const dn_pta_options *o = st->opt;
     char crc[16];
     snprintf(crc, sizeof crc, "%08lx", (unsigned long)data_crc32);
-    dn_ckpt_put_string(m, "precision", o->precision == DN_FLOAT64 ? "double" : "float");
+    dn_ckpt_put_string(m, "precision", dn_precision_name(o->precision));
     dn_ckpt_put_u64(m, "train_size", o->train_size);
     dn_ckpt_put_double(m, "eta", o->eta);
     dn_ckpt_put_double(m, "epsilon", o->epsilon);
@@ -189,10 +189,13 @@ static dn_status read_precision(const dn_st_file *file, const char *path, dn_pre
     const char *text;
     dn_status s = dn_ckpt_get_string(file, path, "precision", &text, err);
     if (s) return s;
-    if (strcmp(text, "float") == 0) *out = DN_FLOAT32;
-    else if (strcmp(text, "double") == 0) *out = DN_FLOAT64;
-    else return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata 'precision' must be float or double", path);
-    return DN_OK;
+    const char *const *names = dn_precision_choices();
+    for (int p = 0; names[p]; p++)
+        if (strcmp(text, names[p]) == 0) {
+            *out = (dn_precision)p;
+            return DN_OK;
+        }
+    return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint metadata 'precision' must be float or double", path);
 }
 
 static dn_status read_crc(const dn_st_file *file, const char *path, uint32_t *out, dn_error *err)
@@ -279,7 +282,7 @@ static dn_status match_expected(const char *path, const dn_pta_options *saved, c
     DN_CKPT_DIFF(saved->seed != want->seed, "seed", "%llu", (unsigned long long)saved->seed,
                  (unsigned long long)want->seed)
     DN_CKPT_DIFF(saved->precision != want->precision, "precision", "%s",
-                 saved->precision == DN_FLOAT64 ? "double" : "float", want->precision == DN_FLOAT64 ? "double" : "float")
+                 dn_precision_name(saved->precision), dn_precision_name(want->precision))
     DN_CKPT_DIFF(!saved->average != !want->average, "averaging", "%s", saved->average ? "on" : "off",
                  want->average ? "on" : "off")
 #undef DN_CKPT_DIFF

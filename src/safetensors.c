@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "text_cursor.h"
 
 /* Tensor bytes are copied between memory and file as they are, which is
  * right only on a little-endian host (x86-64, arm64 as usually run). */
@@ -114,16 +115,6 @@ static const char *shown(const char *s, char out[ST_NAME_SHOWN + 4])
     }
     strcpy(out + k, k < n ? "..." : "");
     return out;
-}
-
-/* "(10, 784)", "(3,)" or "()", as NumPy prints shapes. */
-static void format_shape(char *out, size_t cap, const size_t *shape, int ndim)
-{
-    size_t used = (size_t)snprintf(out, cap, "(");
-    for (int d = 0; d < ndim && used < cap; d++) {
-        used += (size_t)snprintf(out + used, cap - used, d ? ", %zu" : "%zu", shape[d]);
-    }
-    if (used < cap) snprintf(out + used, cap - used, ndim == 1 ? ",)" : ")");
 }
 
 /* Bytes of a tensor's data; 1 when the product overflows size_t. */
@@ -372,9 +363,7 @@ typedef struct st_raw {
  * A decoded string plus its NUL is never longer than its quoted source
  * (escapes only shrink), so an arena of the header's size always suffices. */
 typedef struct jp {
-    const char *path;
-    const unsigned char *s;
-    size_t n, pos;
+    dn_cursor c; /* the header text, the file's path and the error to fill */
     char *arena;
     size_t arena_used, arena_cap;
     st_raw *raws;
@@ -384,40 +373,6 @@ typedef struct jp {
     int seen_metadata;
     dn_error *err;
 } jp;
-
-static dn_status jp_fail(jp *p, const char *what)
-{
-    if (p->pos >= p->n) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: %s at its end (byte %zu)", p->path, what, p->n);
-    }
-    unsigned char c = p->s[p->pos];
-    if (c >= 0x21 && c < 0x7F) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: %s at byte %zu ('%c')", p->path, what, p->pos, c);
-    }
-    return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: %s at byte %zu (0x%02x)", p->path, what, p->pos, c);
-}
-
-static void jp_ws(jp *p)
-{
-    while (p->pos < p->n) {
-        unsigned char c = p->s[p->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-        p->pos++;
-    }
-}
-
-static int jp_peek(const jp *p) { return p->pos < p->n ? p->s[p->pos] : -1; }
-
-static dn_status jp_expect(jp *p, char c)
-{
-    if (jp_peek(p) == c) {
-        p->pos++;
-        return DN_OK;
-    }
-    char what[16];
-    snprintf(what, sizeof what, "expected '%c'", c);
-    return jp_fail(p, what);
-}
 
 static int hex4(const unsigned char *s, uint32_t *out)
 {
@@ -459,22 +414,22 @@ static size_t utf8_encode(uint32_t cp, char *out)
     return 4;
 }
 
-/* Decodes the \u escape at p->pos (a surrogate pair takes two) into out. */
+/* Decodes the \u escape at p->c.pos (a surrogate pair takes two) into out. */
 static dn_status jp_unicode_escape(jp *p, char *out, size_t *len)
 {
     uint32_t cp, low;
-    if (p->n - p->pos < 6 || !hex4(p->s + p->pos + 2, &cp)) return jp_fail(p, "bad \\u escape");
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return jp_fail(p, "unpaired low surrogate");
+    if (p->c.n - p->c.pos < 6 || !hex4(p->c.s + p->c.pos + 2, &cp)) return dn_cursor_fail(&p->c, "bad \\u escape");
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return dn_cursor_fail(&p->c, "unpaired low surrogate");
     if (cp >= 0xD800 && cp <= 0xDBFF) {
-        const unsigned char *q = p->s + p->pos + 6;
-        if (p->n - p->pos < 12 || q[0] != '\\' || q[1] != 'u' || !hex4(q + 2, &low) || low < 0xDC00 || low > 0xDFFF) {
-            return jp_fail(p, "unpaired high surrogate");
+        const unsigned char *q = p->c.s + p->c.pos + 6;
+        if (p->c.n - p->c.pos < 12 || q[0] != '\\' || q[1] != 'u' || !hex4(q + 2, &low) || low < 0xDC00 || low > 0xDFFF) {
+            return dn_cursor_fail(&p->c, "unpaired high surrogate");
         }
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        p->pos += 6;
+        p->c.pos += 6;
     }
-    if (cp == 0) return jp_fail(p, "\\u0000 (NUL) in a string");
-    p->pos += 6;
+    if (cp == 0) return dn_cursor_fail(&p->c, "\\u0000 (NUL) in a string");
+    p->c.pos += 6;
     *len = utf8_encode(cp, out);
     return DN_OK;
 }
@@ -482,44 +437,44 @@ static dn_status jp_unicode_escape(jp *p, char *out, size_t *len)
 /* One character (raw or escaped) of a string body into out. */
 static dn_status jp_string_char(jp *p, char *out, size_t *len)
 {
-    unsigned char c = p->s[p->pos];
-    if (c < 0x20) return jp_fail(p, "control character in a string");
+    unsigned char c = p->c.s[p->c.pos];
+    if (c < 0x20) return dn_cursor_fail(&p->c, "control character in a string");
     if (c >= 0x80) {
-        *len = utf8_seq_len(p->s + p->pos, p->n - p->pos);
-        if (*len == 0) return jp_fail(p, "invalid UTF-8");
-        memcpy(out, p->s + p->pos, *len);
-        p->pos += *len;
+        *len = utf8_seq_len(p->c.s + p->c.pos, p->c.n - p->c.pos);
+        if (*len == 0) return dn_cursor_fail(&p->c, "invalid UTF-8");
+        memcpy(out, p->c.s + p->c.pos, *len);
+        p->c.pos += *len;
         return DN_OK;
     }
     if (c != '\\') {
-        out[0] = (char)c, *len = 1, p->pos++;
+        out[0] = (char)c, *len = 1, p->c.pos++;
         return DN_OK;
     }
-    if (p->pos + 1 >= p->n) return jp_fail(p, "unterminated string");
-    if (p->s[p->pos + 1] == 'u') return jp_unicode_escape(p, out, len);
+    if (p->c.pos + 1 >= p->c.n) return dn_cursor_fail(&p->c, "unterminated string");
+    if (p->c.s[p->c.pos + 1] == 'u') return jp_unicode_escape(p, out, len);
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-    const char *hit = p->s[p->pos + 1] ? strchr(from, p->s[p->pos + 1]) : NULL;
-    if (!hit) return jp_fail(p, "invalid escape in a string");
-    out[0] = to[hit - from], *len = 1, p->pos += 2;
+    const char *hit = p->c.s[p->c.pos + 1] ? strchr(from, p->c.s[p->c.pos + 1]) : NULL;
+    if (!hit) return dn_cursor_fail(&p->c, "invalid escape in a string");
+    out[0] = to[hit - from], *len = 1, p->c.pos += 2;
     return DN_OK;
 }
 
 static dn_status jp_string(jp *p, const char **out)
 {
-    if (jp_peek(p) != '"') return jp_fail(p, "expected a string");
-    p->pos++;
+    if (dn_cursor_peek(&p->c) != '"') return dn_cursor_fail(&p->c, "expected a string");
+    p->c.pos++;
     char *dst = p->arena + p->arena_used;
     size_t k = 0;
     for (;;) {
-        if (p->pos >= p->n) return jp_fail(p, "unterminated string");
-        if (p->s[p->pos] == '"') break;
-        if (p->arena_used + k + 5 > p->arena_cap) return jp_fail(p, "string arena exhausted (internal error)");
+        if (p->c.pos >= p->c.n) return dn_cursor_fail(&p->c, "unterminated string");
+        if (p->c.s[p->c.pos] == '"') break;
+        if (p->arena_used + k + 5 > p->arena_cap) return dn_cursor_fail(&p->c, "string arena exhausted (internal error)");
         size_t len;
         dn_status st = jp_string_char(p, dst + k, &len);
         if (st != DN_OK) return st;
         k += len;
     }
-    p->pos++;
+    p->c.pos++;
     dst[k] = '\0';
     p->arena_used += k + 1;
     *out = dst;
@@ -530,22 +485,17 @@ static dn_status jp_string(jp *p, const char **out)
  * exponent or leading zero. */
 static dn_status jp_size(jp *p, size_t *out)
 {
-    size_t v = 0, start = p->pos;
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
-        if (dn_mul_overflows(v, 10, &v) || dn_add_overflows(v, (size_t)(p->s[p->pos] - '0'), &v)) {
-            p->pos = start;
-            return jp_fail(p, "integer too large");
-        }
-        p->pos++;
+    size_t start = p->c.pos;
+    uint64_t v = 0;
+    dn_digits d = dn_cursor_digits(&p->c, SIZE_MAX, &v);
+    if (d == DN_DIGITS_NONE) return dn_cursor_fail(&p->c, "expected a non-negative integer");
+    if (d != DN_DIGITS_OK) { /* both name the number by its first byte */
+        p->c.pos = start;
+        return dn_cursor_fail(&p->c, d == DN_DIGITS_TOO_LARGE ? "integer too large" : "integer with a leading zero");
     }
-    if (p->pos == start) return jp_fail(p, "expected a non-negative integer");
-    if (p->pos - start > 1 && p->s[start] == '0') {
-        p->pos = start;
-        return jp_fail(p, "integer with a leading zero");
-    }
-    int c = jp_peek(p);
-    if (c == '.' || c == 'e' || c == 'E') return jp_fail(p, "expected an integer, not a fraction");
-    *out = v;
+    int c = dn_cursor_peek(&p->c);
+    if (c == '.' || c == 'e' || c == 'E') return dn_cursor_fail(&p->c, "expected an integer, not a fraction");
+    *out = (size_t)v;
     return DN_OK;
 }
 
@@ -554,52 +504,52 @@ static dn_status jp_size_array(jp *p, const char *tensor, const char *field, siz
 {
     char nb[ST_NAME_SHOWN + 4];
     *count = 0;
-    dn_status st = jp_expect(p, '[');
+    dn_status st = dn_cursor_expect(&p->c, '[');
     if (st != DN_OK) return st;
-    jp_ws(p);
-    if (jp_peek(p) == ']') {
-        p->pos++;
+    dn_cursor_skip_blanks(&p->c);
+    if (dn_cursor_peek(&p->c) == ']') {
+        p->c.pos++;
         return DN_OK;
     }
     for (;;) {
         if (*count == max) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': %s has more than %zu entries", p->path,
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': %s has more than %zu entries", p->c.path,
                            shown(tensor, nb), field, max);
         }
         if ((st = jp_size(p, &vals[(*count)++])) != DN_OK) return st;
-        jp_ws(p);
-        if (jp_peek(p) == ']') {
-            p->pos++;
+        dn_cursor_skip_blanks(&p->c);
+        if (dn_cursor_peek(&p->c) == ']') {
+            p->c.pos++;
             return DN_OK;
         }
-        if (jp_peek(p) != ',') return jp_fail(p, "expected ',' or ']'");
-        p->pos++;
-        jp_ws(p);
+        if (dn_cursor_peek(&p->c) != ',') return dn_cursor_fail(&p->c, "expected ',' or ']'");
+        p->c.pos++;
+        dn_cursor_skip_blanks(&p->c);
     }
 }
 
 /* After a member: ',' (returns 1 via *more) or the closing '}'. */
 static dn_status jp_next_member(jp *p, int *more)
 {
-    jp_ws(p);
-    int c = jp_peek(p);
+    dn_cursor_skip_blanks(&p->c);
+    int c = dn_cursor_peek(&p->c);
     if (c == ',' || c == '}') {
-        p->pos++;
+        p->c.pos++;
         *more = (c == ',');
-        if (*more) jp_ws(p);
+        if (*more) dn_cursor_skip_blanks(&p->c);
         return DN_OK;
     }
-    return jp_fail(p, "expected ',' or '}'");
+    return dn_cursor_fail(&p->c, "expected ',' or '}'");
 }
 
 /* Opens an object; *empty tells whether it is "{}". */
 static dn_status jp_open_object(jp *p, int *empty)
 {
-    dn_status st = jp_expect(p, '{');
+    dn_status st = dn_cursor_expect(&p->c, '{');
     if (st != DN_OK) return st;
-    jp_ws(p);
-    *empty = jp_peek(p) == '}';
-    p->pos += (size_t)*empty;
+    dn_cursor_skip_blanks(&p->c);
+    *empty = dn_cursor_peek(&p->c) == '}';
+    p->c.pos += (size_t)*empty;
     return DN_OK;
 }
 
@@ -608,9 +558,9 @@ static dn_status jp_key(jp *p, const char **key)
 {
     dn_status st = jp_string(p, key);
     if (st != DN_OK) return st;
-    jp_ws(p);
-    if ((st = jp_expect(p, ':')) != DN_OK) return st;
-    jp_ws(p);
+    dn_cursor_skip_blanks(&p->c);
+    if ((st = dn_cursor_expect(&p->c, ':')) != DN_OK) return st;
+    dn_cursor_skip_blanks(&p->c);
     return DN_OK;
 }
 
@@ -637,13 +587,13 @@ static dn_status jp_metadata(jp *p)
     while (more) {
         const char *key, *value;
         if ((st = jp_key(p, &key)) != DN_OK) return st;
-        if (jp_peek(p) != '"') {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: __metadata__ value of '%s' is not a string (byte %zu)", p->path,
-                           shown(key, nb), p->pos);
+        if (dn_cursor_peek(&p->c) != '"') {
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: __metadata__ value of '%s' is not a string (byte %zu)", p->c.path,
+                           shown(key, nb), p->c.pos);
         }
         if ((st = jp_string(p, &value)) != DN_OK) return st;
         if (!grow((void **)&p->meta, &p->meta_cap, p->nmeta + 1, sizeof *p->meta)) {
-            return dn_fail(p->err, DN_ERR_NOMEM, "%s: out of memory reading the header", p->path);
+            return dn_fail(p->c.err, DN_ERR_NOMEM, "%s: out of memory reading the header", p->c.path);
         }
         p->meta[p->nmeta++] = (dn_meta_entry){key, value};
         if ((st = jp_next_member(p, &more)) != DN_OK) return st;
@@ -659,19 +609,19 @@ static dn_status jp_tensor_field(jp *p, st_raw *r, const char *field, int seen[3
     int f = 0;
     while (f < 3 && strcmp(field, fields[f]) != 0) f++;
     if (f == 3) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': unknown field '%s'", p->path, shown(r->name, nb),
+        return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': unknown field '%s'", p->c.path, shown(r->name, nb),
                        shown(field, fb));
     }
     if (seen[f]++) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': field '%s' given twice", p->path, shown(r->name, nb),
+        return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': field '%s' given twice", p->c.path, shown(r->name, nb),
                        field);
     }
     if (f == 0) {
         const char *dt;
         dn_status st = jp_string(p, &dt);
         if (st == DN_OK && !dtype_from_name(dt, &r->dtype)) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': unsupported dtype '%s' (expected F32, F64 or U8)",
-                           p->path, shown(r->name, nb), shown(dt, fb));
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': unsupported dtype '%s' (expected F32, F64 or U8)",
+                           p->c.path, shown(r->name, nb), shown(dt, fb));
         }
         return st;
     }
@@ -683,7 +633,7 @@ static dn_status jp_tensor_field(jp *p, st_raw *r, const char *field, int seen[3
     }
     dn_status st = jp_size_array(p, r->name, "data_offsets", offs, 2, &count);
     if (st == DN_OK && count != 2) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets has %zu entries, not 2", p->path,
+        return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets has %zu entries, not 2", p->c.path,
                        shown(r->name, nb), count);
     }
     r->begin = offs[0], r->end = offs[1];
@@ -695,11 +645,11 @@ static dn_status jp_tensor(jp *p, const char *name)
     char nb[ST_NAME_SHOWN + 4];
     size_t len = strlen(name);
     if (len == 0 || len >= DN_TENSOR_NAME_MAX) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor name '%s' is %zu bytes (1 to %d allowed)", p->path,
+        return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor name '%s' is %zu bytes (1 to %d allowed)", p->c.path,
                        shown(name, nb), len, DN_TENSOR_NAME_MAX - 1);
     }
     if (!grow((void **)&p->raws, &p->raws_cap, p->nraws + 1, sizeof *p->raws)) {
-        return dn_fail(p->err, DN_ERR_NOMEM, "%s: out of memory reading the header", p->path);
+        return dn_fail(p->c.err, DN_ERR_NOMEM, "%s: out of memory reading the header", p->c.path);
     }
     st_raw *r = &p->raws[p->nraws];
     *r = (st_raw){.name = name, .index = p->nraws};
@@ -715,7 +665,7 @@ static dn_status jp_tensor(jp *p, const char *name)
     static const char *const fields[] = {"dtype", "shape", "data_offsets"};
     for (int f = 0; f < 3; f++) {
         if (!seen[f]) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': missing field '%s'", p->path, shown(name, nb),
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': missing field '%s'", p->c.path, shown(name, nb),
                            fields[f]);
         }
     }
@@ -726,7 +676,7 @@ static dn_status jp_tensor(jp *p, const char *name)
 /* The top-level object: "__metadata__" and the tensors, in any order. */
 static dn_status jp_header(jp *p)
 {
-    if (p->n == 0 || p->s[0] != '{') return jp_fail(p, "the header must start with '{'");
+    if (p->c.n == 0 || p->c.s[0] != '{') return dn_cursor_fail(&p->c, "the header must start with '{'");
     int empty, more = 1;
     dn_status st = jp_open_object(p, &empty);
     while (st == DN_OK && !empty && more) {
@@ -734,7 +684,7 @@ static dn_status jp_header(jp *p)
         if ((st = jp_key(p, &key)) != DN_OK) break;
         if (strcmp(key, "__metadata__") == 0) {
             if (p->seen_metadata++) {
-                return dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: '__metadata__' given twice", p->path);
+                return dn_fail(p->c.err, DN_ERR_INPUT, "%s: header JSON: '__metadata__' given twice", p->c.path);
             }
             st = jp_metadata(p);
         } else {
@@ -743,8 +693,8 @@ static dn_status jp_header(jp *p)
         if (st == DN_OK) st = jp_next_member(p, &more);
     }
     if (st != DN_OK) return st;
-    jp_ws(p);
-    if (p->pos != p->n) return jp_fail(p, "unexpected data after the header object");
+    dn_cursor_skip_blanks(&p->c);
+    if (p->c.pos != p->c.n) return dn_cursor_fail(&p->c, "unexpected data after the header object");
     return DN_OK;
 }
 
@@ -771,17 +721,17 @@ static dn_status check_duplicates(jp *p)
     char nb[ST_NAME_SHOWN + 4];
     size_t n = p->nraws > p->nmeta ? p->nraws : p->nmeta;
     const char **strs = malloc((n ? n : 1) * sizeof *strs);
-    if (!strs) return dn_fail(p->err, DN_ERR_NOMEM, "%s: out of memory reading the header", p->path);
+    if (!strs) return dn_fail(p->c.err, DN_ERR_NOMEM, "%s: out of memory reading the header", p->c.path);
     for (size_t i = 0; i < p->nraws; i++) strs[i] = p->raws[i].name;
     const char *dup = find_duplicate(strs, p->nraws);
     dn_status st = DN_OK;
     if (dup) {
-        st = dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: tensor '%s' given twice", p->path, shown(dup, nb));
+        st = dn_fail(p->c.err, DN_ERR_INPUT, "%s: header JSON: tensor '%s' given twice", p->c.path, shown(dup, nb));
     } else {
         for (size_t i = 0; i < p->nmeta; i++) strs[i] = p->meta[i].key;
         dup = find_duplicate(strs, p->nmeta);
         if (dup) {
-            st = dn_fail(p->err, DN_ERR_INPUT, "%s: header JSON: metadata key '%s' given twice", p->path,
+            st = dn_fail(p->c.err, DN_ERR_INPUT, "%s: header JSON: metadata key '%s' given twice", p->c.path,
                          shown(dup, nb));
         }
     }
@@ -797,23 +747,23 @@ static dn_status check_tensor_sizes(jp *p, size_t payload_size)
     for (size_t i = 0; i < p->nraws; i++) {
         const st_raw *r = &p->raws[i];
         size_t bytes;
-        format_shape(sb, sizeof sb, r->shape, r->ndim);
+        dn_format_shape(sb, sizeof sb, r->shape, r->ndim);
         if (tensor_bytes(r->dtype, r->shape, r->ndim, &bytes)) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': shape %s %s is too large", p->path,
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': shape %s %s is too large", p->c.path,
                            shown(r->name, nb), sb, dtype_name(r->dtype));
         }
         if (r->begin > r->end) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets [%zu, %zu] end before they begin",
-                           p->path, shown(r->name, nb), r->begin, r->end);
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': data_offsets [%zu, %zu] end before they begin",
+                           p->c.path, shown(r->name, nb), r->begin, r->end);
         }
         if (r->end > payload_size) {
-            return dn_fail(p->err, DN_ERR_INPUT,
-                           "%s: tensor '%s': data_offsets [%zu, %zu] go past the payload's %zu bytes", p->path,
+            return dn_fail(p->c.err, DN_ERR_INPUT,
+                           "%s: tensor '%s': data_offsets [%zu, %zu] go past the payload's %zu bytes", p->c.path,
                            shown(r->name, nb), r->begin, r->end, payload_size);
         }
         if (r->end - r->begin != bytes) {
-            return dn_fail(p->err, DN_ERR_INPUT,
-                           "%s: tensor '%s': data_offsets [%zu, %zu] do not match shape %s %s = %zu bytes", p->path,
+            return dn_fail(p->c.err, DN_ERR_INPUT,
+                           "%s: tensor '%s': data_offsets [%zu, %zu] do not match shape %s %s = %zu bytes", p->c.path,
                            shown(r->name, nb), r->begin, r->end, sb, dtype_name(r->dtype), bytes);
         }
     }
@@ -837,18 +787,18 @@ static dn_status check_tiling(jp *p, size_t payload_size)
         const st_raw *r = &p->raws[i];
         if (r->begin < at) {
             const st_raw *q = &p->raws[i - 1];
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: tensors '%s' [%zu, %zu] and '%s' [%zu, %zu] overlap", p->path,
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensors '%s' [%zu, %zu] and '%s' [%zu, %zu] overlap", p->c.path,
                            shown(q->name, nb), q->begin, q->end, shown(r->name, nb2), r->begin, r->end);
         }
         if (r->begin > at) {
-            return dn_fail(p->err, DN_ERR_INPUT, "%s: payload bytes [%zu, %zu) before tensor '%s' belong to no tensor",
-                           p->path, at, r->begin, shown(r->name, nb));
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: payload bytes [%zu, %zu) before tensor '%s' belong to no tensor",
+                           p->c.path, at, r->begin, shown(r->name, nb));
         }
         at = r->end;
     }
     if (at != payload_size) {
-        return dn_fail(p->err, DN_ERR_INPUT, "%s: payload bytes [%zu, %zu) after the last tensor belong to no tensor",
-                       p->path, at, payload_size);
+        return dn_fail(p->c.err, DN_ERR_INPUT, "%s: payload bytes [%zu, %zu) after the last tensor belong to no tensor",
+                       p->c.path, at, payload_size);
     }
     return DN_OK;
 }
@@ -909,7 +859,7 @@ static dn_status place_tensors(dn_st_file *f, const jp *p, unsigned char *payloa
     size_t n = p->nraws ? p->nraws : 1;
     f->tensors = calloc(n, sizeof *f->tensors);
     f->copies = calloc(n, sizeof *f->copies);
-    if (!f->tensors || !f->copies) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", p->path);
+    if (!f->tensors || !f->copies) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", p->c.path);
     for (size_t i = 0; i < p->nraws; i++) {
         const st_raw *r = &p->raws[i];
         dn_tensor *t = &f->tensors[i];
@@ -924,7 +874,7 @@ static dn_status place_tensors(dn_st_file *f, const jp *p, unsigned char *payloa
         } else if ((uintptr_t)src % align == 0) {
             t->data = src;
         } else {
-            if (!(f->copies[i] = malloc(bytes))) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", p->path);
+            if (!(f->copies[i] = malloc(bytes))) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", p->c.path);
             memcpy(f->copies[i], src, bytes);
             t->data = f->copies[i];
         }
@@ -938,7 +888,9 @@ static dn_status parse_file(dn_st_file *f, const char *path, size_t size, dn_err
     size_t n = 0;
     dn_status st = header_length(path, f->buf, size, &n, err);
     if (st != DN_OK) return st;
-    jp p = {.path = path, .s = f->buf + 8, .n = n, .err = err, .arena_cap = n + 8};
+    jp p = {.c = {.s = f->buf + 8, .n = n, .path = path, .where = "header JSON", .blanks = " \t\n\r",
+                  .end_shows_length = 1, .err = err},
+            .arena_cap = n + 8};
     p.arena = f->strings = malloc(p.arena_cap);
     if (!p.arena) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", path);
     unsigned char *payload = f->buf + 8 + n;

@@ -427,7 +427,7 @@ static void test_dataset_select_and_shard(void **state)
         memset(images[i], 10 * i, DN_IMAGE_PIXELS);
         labels[i] = (uint8_t)(i % 10);
     }
-    dn_dataset set = {N, &images[0][0], labels, 0};
+    dn_dataset set = {N, &images[0][0], labels, 0, NULL};
     const size_t pick[] = {4, 0, 2};
     dn_dataset *sub = dn_dataset_select(&set, pick, 3, NULL);
     assert_non_null(sub);

@@ -16,6 +16,7 @@
 
 #include "digitnet.h"
 #include "internal.h"
+#include "text_cursor.h"
 
 #define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
 #define COUNT 300 /* samples in the synthetic set: enough that epochs keep changing W */
@@ -43,7 +44,7 @@ static int setup(void **state)
         for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
             if ((lcg(&s) >> 40) % 5 == 0) f->images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
     }
-    f->set = (dn_dataset){COUNT, f->images, f->labels, 0};
+    f->set = (dn_dataset){COUNT, f->images, f->labels, 0, NULL};
     snprintf(f->dir, sizeof f->dir, "/tmp/dn_ckpt_XXXXXX");
     if (!mkdtemp(f->dir)) return -1;
     snprintf(f->path, sizeof f->path, "%s/ck.safetensors", f->dir);
@@ -274,6 +275,7 @@ static void test_hostile_metadata_refused(void **state)
         {"steps", "601", "claims 601 steps, more than 2 epochs of 300 samples allow"},
         {"steps", "-1", "'steps' must be a whole number"},
         {"train_size", " 300", "'train_size' must be a whole number in [0, 1000000]"},
+        {"seed", "+7", "'seed' must be a whole number in [0, 18446744073709551615]"},
         {"train_size", "2000000", "'train_size' must be a whole number in [0, 1000000]"},
         {"train_size", "0", "checkpoint settings are invalid: train size must be at least 1"},
         {"eta", "nan", "'eta' must be a finite number"},
@@ -373,6 +375,72 @@ static void test_save_errors(void **state)
     assert_int_equal(access(f->path, F_OK), -1); /* nothing half-written was left */
 }
 
+/* The one parser of whole numbers in metadata (checkpoints and the MLP
+ * model's seed): digits only, overflow checked, against the values written
+ * out by hand. */
+static void test_whole_number_parser(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t max;
+        int ok;
+        uint64_t value;
+    } cases[] = {
+        {"7", UINT64_MAX, 1, 7},
+        {"0", UINT64_MAX, 1, 0},
+        {"007", UINT64_MAX, 1, 7}, /* leading zeros: accepted, as strtoull did */
+        {" 7", UINT64_MAX, 0, 0},
+        {"7 ", UINT64_MAX, 0, 0},
+        {"+7", UINT64_MAX, 0, 0},
+        {"-1", UINT64_MAX, 0, 0},
+        {"-0", UINT64_MAX, 0, 0},
+        {"", UINT64_MAX, 0, 0},
+        {"0x10", UINT64_MAX, 0, 0},
+        {"1e3", UINT64_MAX, 0, 0},
+        {"18446744073709551615", UINT64_MAX, 1, UINT64_MAX},
+        {"18446744073709551616", UINT64_MAX, 0, 0},
+        {"99999999999999999999999", UINT64_MAX, 0, 0},
+        {"1000000", 1000000, 1, 1000000},
+        {"1000001", 1000000, 0, 0},
+        {"2", 1, 0, 0}, /* a digit alone above max */
+        {"1", 1, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint64_t v = 12345;
+        int rc = dn_parse_u64(cases[i].text, cases[i].max, &v);
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+            assert_true(v == cases[i].value);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_true(v == 12345); /* untouched on refusal */
+        }
+    }
+}
+
+/* The one parser of real numbers in metadata: strtod's syntax, the whole
+ * string, finite, no leading blanks. */
+static void test_real_number_parser(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int ok;
+        double value;
+    } cases[] = {
+        {"0.5", 1, 0.5},   {"-2", 1, -2},       {"1e-3", 1, 1e-3}, {"0.10000000000000001", 1, 0.1},
+        {" 0.5", 0, 0},    {"0.5 ", 0, 0},      {"", 0, 0},        {"nan", 0, 0},
+        {"inf", 0, 0},     {"1e999", 0, 0},     {"0.5x", 0, 0},    {"\t1", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        double v = 12345;
+        int rc = dn_parse_double(cases[i].text, &v);
+        if (rc != (cases[i].ok ? 0 : -1)) fail_msg("'%s': %d", cases[i].text, rc);
+        assert_true(v == (cases[i].ok ? cases[i].value : 12345));
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -385,6 +453,8 @@ int main(void)
         T(test_hostile_tensors_refused),
         T(test_models_and_checkpoints_kept_apart),
         T(test_save_errors),
+        cmocka_unit_test(test_whole_number_parser),
+        cmocka_unit_test(test_real_number_parser),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -624,7 +624,7 @@ static void test_divergence_stopped_with_advice(void **state)
 {
     (void)state;
     enum { COUNT = 300 };
-    dn_dataset set = {COUNT, malloc(COUNT * DN_IMAGE_PIXELS), malloc(COUNT), 0};
+    dn_dataset set = {COUNT, malloc(COUNT * DN_IMAGE_PIXELS), malloc(COUNT), 0, NULL};
     random_images(set.images, set.labels, COUNT, 150, 5);
     dn_mlp_options opt;
     dn_mlp_options_default(&opt);

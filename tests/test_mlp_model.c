@@ -23,7 +23,7 @@ static void temp_path(char *path, size_t cap, const char *name)
 static dn_dataset *synthetic_set(size_t count, uint64_t seed)
 {
     dn_dataset *set = calloc(1, sizeof *set);
-    *set = (dn_dataset){count, calloc(count, DN_IMAGE_PIXELS), calloc(count, 1), 1};
+    *set = (dn_dataset){count, calloc(count, DN_IMAGE_PIXELS), calloc(count, 1), 1, NULL};
     dn_rng rng;
     dn_rng_seed(&rng, seed);
     for (size_t i = 0; i < count; i++) {
@@ -170,6 +170,20 @@ static void test_inconsistent_files_refused(void **state)
     assert_int_equal(dn_mlp_layer_activation(dn_model_get_mlp(good), 0), DN_ACT_TANH);
     dn_model_free(good);
     unlink(path);
+    /* the seed goes through the same strict parser as checkpoint numbers */
+    static const char *const bad_seeds[] = {" 7", "+7", "-1", "", "18446744073709551616"};
+    for (size_t i = 0; i < sizeof bad_seeds / sizeof *bad_seeds; i++) {
+        dn_meta_entry seeded[7];
+        memcpy(seeded, meta, sizeof meta);
+        seeded[6] = (dn_meta_entry){"seed", bad_seeds[i]};
+        assert_int_equal(dn_st_write(path, t, 4, seeded, 7, NULL), DN_OK);
+        dn_error err;
+        assert_null(dn_model_load(path, &err));
+        char want[64];
+        snprintf(want, sizeof want, "metadata seed = '%s' is not a valid value", bad_seeds[i]);
+        if (!strstr(err.message, want)) fail_msg("message '%s' should say \"%s\"", err.message, want);
+        unlink(path);
+    }
 
     expect_refused((bad_file){"30", 29, 0, 0, 0, "tanh", "has shape (29, 784)"});
     expect_refused((bad_file){"31", 30, 0, 0, 0, "tanh", "needs (31, 784)"});

@@ -218,7 +218,7 @@ static void test_digit_images_and_gallery(void **state)
     uint8_t images[5][DN_IMAGE_PIXELS] = {{0}}, labels[5] = {1, 2, 3, 4, 5}, predicted[5] = {1, 7, 3, 4, 0};
     images[1][0] = 255;          /* misclassified sample 1: ink at (0, 0) */
     images[4][27 * 28 + 27] = 128; /* misclassified sample 4: grey at (27, 27) */
-    dn_dataset set = {5, &images[0][0], labels, 0};
+    dn_dataset set = {5, &images[0][0], labels, 0, NULL};
     dn_image_grid_options opt = {0, 4, 0};
     size_t shown = 99;
     dn_error err;

@@ -26,7 +26,7 @@ typedef struct tiny_set {
 static void tiny_init(tiny_set *t, size_t count)
 {
     memset(t, 0, sizeof *t);
-    t->set = (dn_dataset){count, &t->images[0][0], t->labels, 0};
+    t->set = (dn_dataset){count, &t->images[0][0], t->labels, 0, NULL};
 }
 
 static dn_pta *make_pta(size_t n, double eta, double epsilon, int max_epochs, dn_precision precision, int average)
@@ -305,6 +305,142 @@ static void test_threads_do_not_change_results(void **state)
     dn_dataset_free(train);
 }
 
+/* float32 against the float64 reference (the fixture's arithmetic) on a run
+ * long enough for rounding to matter: n = 1000 for 15 epochs, η = 1, from
+ * the same W (float32 gets it rounded). An epoch's errors differ only when
+ * some sample's two best scores are closer than float32's rounding, and one
+ * such flip sends the two runs apart for good. Measured: at n = 1000 none
+ * happens in 15 epochs (identical counts, 891 … 18; final W within 6.4e-7 of
+ * its largest entry, 24.7); at n = 60000 the first flip comes in epoch 9
+ * (11175 against 11176 errors), after which W differs by 5 %, which is why
+ * the exact check is made at n = 1000. The W tolerance, 1e-5 relative, is
+ * 15 times the measured difference. */
+static void test_float32_matches_float64_over_many_epochs(void **state)
+{
+    (void)state;
+    dn_dataset *train = load_or_skip("train");
+    enum { N = 1000, EPOCHS = 15 };
+    dn_pta *f64 = make_pta(N, 1.0, 0.0, EPOCHS, DN_FLOAT64, 0), *f32 = make_pta(N, 1.0, 0.0, EPOCHS, DN_FLOAT32, 0);
+    double *w64 = malloc(W_SIZE * sizeof *w64), *w32 = malloc(W_SIZE * sizeof *w32);
+    reference_initial_w(w64);
+    dn_pta_set_weights(f64, w64);
+    dn_pta_set_weights(f32, w64);
+    size_t moved = 0;
+    for (int e = 0; e < EPOCHS; e++) {
+        size_t e64 = dn_pta_epoch(f64, train, N), e32 = dn_pta_epoch(f32, train, N);
+        if (e64 != e32) fail_msg("epoch %d: float32 %zu errors, float64 %zu", e, e32, e64);
+        moved += e64;
+    }
+    assert_true(moved > N); /* W kept changing: the comparison covered many updates */
+    dn_pta_get_weights(f64, w64);
+    dn_pta_get_weights(f32, w32);
+    double largest = 0, diff = 0;
+    for (int k = 0; k < W_SIZE; k++) largest = fmax(largest, fabs(w64[k])), diff = fmax(diff, fabs(w64[k] - w32[k]));
+    assert_true(largest > 1);
+    if (diff > 1e-5 * largest) fail_msg("float32 W differs from float64 by %g (largest entry %g)", diff, largest);
+    free(w64), free(w32);
+    dn_pta_free(f64), dn_pta_free(f32);
+    dn_dataset_free(train);
+}
+
+/* count synthetic images (about 100 lit pixels each) and labels from seed. */
+static void synthetic_images(uint64_t seed, size_t count, uint8_t *images, uint8_t *labels)
+{
+    dn_rng rng;
+    dn_rng_seed(&rng, seed);
+    memset(images, 0, count * DN_IMAGE_PIXELS);
+    for (size_t i = 0; i < count; i++) {
+        for (int k = 0; k < 100; k++) images[i * DN_IMAGE_PIXELS + dn_rng_below(&rng, DN_IMAGE_PIXELS)] = (uint8_t)(1 + dn_rng_below(&rng, 255));
+        labels[i] = (uint8_t)dn_rng_below(&rng, DN_CLASSES);
+    }
+}
+
+/* An owned copy of the samples [first, first + count) of pool, as a loader
+ * makes one (with its cache). */
+static dn_dataset *owned_copy(const dn_dataset *pool, size_t first, size_t count)
+{
+    size_t *index = malloc(count * sizeof *index);
+    for (size_t i = 0; i < count; i++) index[i] = first + i;
+    dn_dataset *owned = dn_dataset_select(pool, index, count, NULL);
+    assert_non_null(owned);
+    free(index);
+    return owned;
+}
+
+/* Three epochs on first, then three on second; the errors of all six and W. */
+static void train_on_two(dn_pta *pta, const dn_dataset *first, const dn_dataset *second, size_t n, size_t errors[6],
+                         double *w)
+{
+    for (int e = 0; e < 3; e++) errors[e] = dn_pta_epoch(pta, first, n);
+    for (int e = 3; e < 6; e++) errors[e] = dn_pta_epoch(pta, second, n);
+    dn_pta_get_weights(pta, w);
+}
+
+/* The pixel index a set keeps dies with it: a trainer that goes on with a
+ * new set, loaded where a freed one was, must see the new images. Against a
+ * trainer that saw the same two sets at addresses of their own (what a
+ * fresh process gives). Whether the allocator reused the address is
+ * reported; an index keyed by the address (the old cache) fails when it did. */
+static void test_freed_and_reloaded_set_not_confused(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    size_t got[6], want[6];
+    double *w_got = malloc(W_SIZE * sizeof *w_got), *w_want = malloc(W_SIZE * sizeof *w_want);
+    uint8_t *images = malloc(2 * N * DN_IMAGE_PIXELS), *labels = malloc(2 * N);
+    synthetic_images(1, 2 * N, images, labels);
+    dn_dataset pool = {2 * N, images, labels, 0, NULL}; /* the first set, then the second */
+    /* the reference: both sets alive at once, so at two addresses */
+    dn_dataset *a_ref = owned_copy(&pool, 0, N), *b_ref = owned_copy(&pool, N, N);
+    dn_pta *ref = make_pta(N, 1.0, 0.0, 6, DN_FLOAT32, 0);
+    train_on_two(ref, a_ref, b_ref, N, want, w_want);
+    dn_pta_free(ref);
+    dn_dataset_free(a_ref), dn_dataset_free(b_ref);
+    /* the case: a freed before b is loaded, so b may land where a was */
+    dn_pta *pta = make_pta(N, 1.0, 0.0, 6, DN_FLOAT32, 0);
+    dn_dataset *a = owned_copy(&pool, 0, N);
+    for (int e = 0; e < 3; e++) got[e] = dn_pta_epoch(pta, a, N);
+    const uint8_t *a_images = a->images;
+    dn_dataset_free(a);
+    dn_dataset *b = owned_copy(&pool, N, N);
+    print_message("the second set %s the freed one's address\n", b->images == a_images ? "reuses" : "does not reuse");
+    for (int e = 3; e < 6; e++) got[e] = dn_pta_epoch(pta, b, N);
+    dn_pta_get_weights(pta, w_got);
+    assert_memory_equal(got, want, sizeof got);
+    assert_memory_equal(w_got, w_want, W_SIZE * sizeof *w_got);
+    assert_true(want[3] > 0); /* the second set taught W something */
+    dn_dataset_free(b);
+    dn_pta_free(pta);
+    free(w_got), free(w_want), free(images), free(labels);
+}
+
+/* The same, at the same address for certain: a set the caller fills itself
+ * (no cache) whose buffers are rewritten between calls. */
+static void test_rewritten_set_not_confused(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    uint8_t *images = malloc(N * DN_IMAGE_PIXELS), *labels = malloc(N);
+    uint8_t *images2 = malloc(N * DN_IMAGE_PIXELS), *labels2 = malloc(N);
+    dn_dataset set = {N, images, labels, 0, NULL}, other = {N, images2, labels2, 0, NULL};
+    size_t got[6], want[6];
+    double *w_got = malloc(W_SIZE * sizeof *w_got), *w_want = malloc(W_SIZE * sizeof *w_want);
+    synthetic_images(1, N, images, labels);
+    synthetic_images(2, N, images2, labels2);
+    dn_pta *ref = make_pta(N, 1.0, 0.0, 6, DN_FLOAT64, 0);
+    train_on_two(ref, &set, &other, N, want, w_want);
+    dn_pta_free(ref);
+    dn_pta *pta = make_pta(N, 1.0, 0.0, 6, DN_FLOAT64, 0);
+    for (int e = 0; e < 3; e++) got[e] = dn_pta_epoch(pta, &set, N);
+    synthetic_images(2, N, images, labels); /* same buffers, the second set's content */
+    for (int e = 3; e < 6; e++) got[e] = dn_pta_epoch(pta, &set, N);
+    dn_pta_get_weights(pta, w_got);
+    assert_memory_equal(got, want, sizeof got);
+    assert_memory_equal(w_got, w_want, W_SIZE * sizeof *w_got);
+    dn_pta_free(pta);
+    free(images), free(labels), free(images2), free(labels2), free(w_got), free(w_want);
+}
+
 static void test_save_load_identical_predictions(void **state)
 {
     (void)state;
@@ -389,6 +525,9 @@ int main(void)
         cmocka_unit_test(test_model_predicts_with_chosen_weights),
         cmocka_unit_test(test_double_matches_float64_reference),
         cmocka_unit_test(test_threads_do_not_change_results),
+        cmocka_unit_test(test_float32_matches_float64_over_many_epochs),
+        cmocka_unit_test(test_freed_and_reloaded_set_not_confused),
+        cmocka_unit_test(test_rewritten_set_not_confused),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
