@@ -1024,6 +1024,128 @@ dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn
 dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
                                     dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
 
+/* ------------------------------------------ the perceptron's training run */
+
+/* One loop for every perceptron run: local or across the ranks of a job,
+ * fresh or resumed from a checkpoint. It owns the curve, the checkpoints
+ * and the epoch cap, so a program gets the same run `digitnet pta` makes.
+ *
+ * Local (comm NULL): each epoch is dn_pta_epoch on the first n =
+ * pta.train_size samples of train — the run dn_pta_train makes, bit for
+ * bit.
+ *
+ * Parameter mixing (comm given; McDonald, Hall & Mann, NAACL 2010): every
+ * rank runs one epoch (count pass, then update pass) on its shard of the
+ * first n samples, starting from the common W; then W is averaged over the
+ * ranks with one allreduce in float64 and every rank goes on from the mean.
+ * All count passes saw the same W, so the sum of the shard errors is the
+ * error count of that W on all n samples: the ε stop and the curve are
+ * global. With one rank the mix is the identity and the run is plain PTA.
+ * The allreduce carries W, the errors and each rank's failure flags in one
+ * buffer, so all ranks leave it knowing the same things. Summing K floats
+ * in float64 is exact unless the values span more than 29 − log2 K binary
+ * orders of magnitude, so the mean of a float32 W does not depend on MPI's
+ * order of additions. A mix in which some rank's W is not finite is
+ * refused (a mean lets one NaN poison all of W): every rank keeps the last
+ * good mean and the epoch's report says which ranks sent it. The averaged
+ * perceptron (pta.average) is refused when mixing: mixing replaces W
+ * between epochs, so no trainer's steps describe the mixed history.
+ *
+ * Checkpoints (policy below): with a path, the exact state is saved
+ * (dn_pta_checkpoint_save, or dn_pta_dist_checkpoint_save when mixing:
+ * collective, rank 0 writes) after every `every`-th epoch of the run and at
+ * its end. With resume, the trainer and its curve are loaded from that file
+ * instead of created: the options that decide W must be the checkpoint's,
+ * and so must the data (the CRC-32 of the first n samples is recorded);
+ * max_epochs counts the epochs before the checkpoint too, and a finished
+ * checkpoint (cap reached or ε met) resumes to the same result without
+ * training. A resumed run ends with the W, curve and result of a run that
+ * never stopped. init_weights is ignored on resume: the checkpoint holds W.
+ * When mixing, the file also holds every rank's fault generator and
+ * resumes only a job of the same description (job) and size. */
+
+typedef struct dn_pta_checkpoint_policy {
+    const char *path;   /* save here, or NULL: no checkpoints           */
+    int every;          /* ≥ 1: save after epochs every, 2·every, …; default 1 */
+    const char *resume; /* resume from this checkpoint, or NULL: fresh    */
+} dn_pta_checkpoint_policy;
+
+/* What the loop tells after each epoch. */
+typedef struct dn_pta_run_report {
+    int epoch;         /* 0-based over the whole run, resumed epochs included */
+    size_t errors;     /* count-pass errors of the first n (all ranks' together) */
+    size_t n;
+    double seconds;    /* wall time of the epoch, the mix included            */
+    int rank;          /* this process's rank, 0 when local                   */
+    int mix_refused;   /* 1 when a non-finite W was sent and the mix refused  */
+    char bad_ranks[256]; /* then the ranks that sent one, "1" or "0, 2" ("none
+                            alone (the sum overflowed)" when none did alone)  */
+} dn_pta_run_report;
+
+/* Called after every epoch, once its checkpoint (when due) is written;
+ * return non-zero to stop: the run ends there as at its cap, its last
+ * checkpoint written, so resuming it later goes on from that epoch. When
+ * mixing, every rank must return the same (the next epoch is collective). */
+typedef int (*dn_pta_run_epoch_fn)(const dn_pta_run_report *report, void *user);
+
+typedef struct dn_pta_run_options {
+    dn_pta_options pta;          /* the trainer's options (dn_pta_options_default) */
+    const char *init_weights;    /* .npy file of a (10, 784) W to start from, or NULL: the seed's W */
+    dn_pta_checkpoint_policy checkpoint; /* default: none                  */
+    dn_pta_run_epoch_fn on_epoch; /* may be NULL                           */
+    void *user;                  /* passed to on_epoch                     */
+    /* parameter mixing; all ignored when comm is NULL */
+    dn_comm *comm;               /* NULL: a local run (default)            */
+    dn_shard_mode shard;         /* how the n samples are split; default contiguous */
+    uint64_t shard_seed;         /* the random split's seed; default 1     */
+    int replicate;               /* 1: every rank trains on all n samples (for tests
+                                    comparing K ranks with one); default 0 */
+    int fault_rank;              /* the rank that sends a corrupted W every epoch
+                                    (and trains honestly), −1 (default) for none */
+    dn_fault fault;              /* what it sends                          */
+    const char *job;             /* the job's description that checkpoints record and a
+                                    resume must match (see the checkpoints of a distributed
+                                    MLP run); default "mix"                */
+} dn_pta_run_options;
+
+/* Fills *opt with the defaults listed above (pta as dn_pta_options_default). */
+void dn_pta_run_options_default(dn_pta_run_options *opt);
+
+/* Why a resume was refused, for a caller that words it its own way. */
+typedef enum dn_pta_resume_refusal {
+    DN_PTA_RESUME_ACCEPTED = 0,
+    DN_PTA_RESUME_NO_CURVE = 1,        /* the checkpoint holds no curve             */
+    DN_PTA_RESUME_OTHER_DATA = 2,      /* this process's data differs (see the CRCs) */
+    DN_PTA_RESUME_OTHER_RANK_DATA = 3  /* another rank's data differs               */
+} dn_pta_resume_refusal;
+
+/* A run's outcome. Zero it before dn_pta_run_train; free with dn_pta_run_free. */
+typedef struct dn_pta_run {
+    dn_pta *pta;          /* the trained perceptron (owned; NULL when none was made) */
+    dn_pta_curve curve;   /* every epoch of the run, resumed ones included (owned) */
+    dn_pta_result result; /* of the whole run: epochs = curve.epochs              */
+    double seconds;       /* wall time of this call's epochs                      */
+    uint32_t data_crc32;  /* of the first n samples (only with a checkpoint policy) */
+    uint32_t checkpoint_crc32;    /* the resumed checkpoint's recorded CRC        */
+    dn_pta_resume_refusal refusal; /* set when a resume was refused              */
+    int collective_error; /* 1 when the error is the same on every rank (a
+                             checkpoint load or save): report it once        */
+    dn_rng fault_rng;     /* this rank's fault generator (saved in checkpoints) */
+} dn_pta_run;
+
+/* Trains as described above: checks the options (also every ≥ 1, the
+ * fault rank within the job, no averaging when mixing), loads this rank's
+ * shard, resumes or creates the trainer (init_weights: DN_ERR_INPUT when
+ * the file is not a (10, 784) array), runs the epochs and saves the
+ * checkpoints. Collective when comm is given: every rank calls it with the
+ * same options and data. On failure run holds what was made so far (free
+ * it all the same); DN_ERR_USAGE for bad options or a refused resume,
+ * DN_ERR_INPUT or DN_ERR_IO for the files, DN_ERR_NOMEM, DN_ERR_MPI. */
+dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err);
+
+/* Frees the trainer and the curve and zeroes run. Accepts NULL. */
+void dn_pta_run_free(dn_pta_run *run);
+
 #ifdef __cplusplus
 }
 #endif
