@@ -84,7 +84,7 @@ int cmd_pta(int argc, char **argv)
     const char *data = "data/mnist", *metrics = NULL, *save = NULL, *plot = NULL;
     int precision = 0, quiet = 0;
     pta_dist dist = PTA_DIST_DEFAULT; /* distributed (issue 4) */
-    dn_pta_checkpoint_policy ckpt = PTA_CKPT_DEFAULT; /* checkpoints (issue 7) */
+    dn_checkpoint_policy ckpt = PTA_CKPT_DEFAULT; /* checkpoints (issue 7) */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--train-size", CLI_SIZE, &run.opt.train_size, "N", "use the first N training samples", 1, 1e6, 0, NULL},

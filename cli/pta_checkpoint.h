@@ -1,6 +1,6 @@
 /* pta_checkpoint.h — `digitnet pta --checkpoint FILE --checkpoint-every N
  * --resume FILE` (issue 7): the flags of the library's checkpoint policy
- * (dn_pta_checkpoint_policy; the saving, resuming and checks are
+ * (dn_checkpoint_policy; the saving, resuming and checks are
  * dn_pta_run_train's, see "the perceptron's training run" in digitnet.h).
  *
  * A resumed run takes the command line it was started with plus --resume:
@@ -18,7 +18,7 @@
 
 #define PTA_CKPT_DEFAULT {NULL, 1, NULL}
 
-/* The cli_opt entries for a dn_pta_checkpoint_policy c (an lvalue). */
+/* The cli_opt entries for a dn_checkpoint_policy c (an lvalue). */
 #define PTA_CKPT_OPTS(c)                                                                                               \
     {"--checkpoint", CLI_STRING, &(c).path, "FILE",                                                                   \
      "save the training state to FILE every N epochs and at the end (atomically: a kill leaves the old or the new "   \

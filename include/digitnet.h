@@ -876,6 +876,11 @@ int dn_comm_mpi_available(void);
  * job of one (an MPI singleton). Built without MPI: a job of one. MPI can be
  * initialised once per process; a second call fails with DN_ERR_MPI. */
 dn_comm *dn_comm_init(dn_error *err);
+/* A job of one process (rank 0 of 1) that never initialises MPI: the
+ * collective trainers run on it as a single process, e.g. a sync run of one
+ * with its checkpoints. Free with dn_comm_free (no MPI_Finalize then), and
+ * dn_comm_abort returns without doing anything on it. */
+dn_comm *dn_comm_local(dn_error *err);
 /* Leaves the job (MPI_Finalize, which every rank must reach). Accepts NULL. */
 void dn_comm_free(dn_comm *comm);
 /* Ends every process of the job with status code (MPI_Abort): for a rank
@@ -1064,11 +1069,11 @@ dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char 
  * When mixing, the file also holds every rank's fault generator and
  * resumes only a job of the same description (job) and size. */
 
-typedef struct dn_pta_checkpoint_policy {
+typedef struct dn_checkpoint_policy {
     const char *path;   /* save here, or NULL: no checkpoints           */
     int every;          /* ≥ 1: save after epochs every, 2·every, …; default 1 */
     const char *resume; /* resume from this checkpoint, or NULL: fresh    */
-} dn_pta_checkpoint_policy;
+} dn_checkpoint_policy;
 
 /* What the loop tells after each epoch. */
 typedef struct dn_pta_run_report {
@@ -1091,7 +1096,7 @@ typedef int (*dn_pta_run_epoch_fn)(const dn_pta_run_report *report, void *user);
 typedef struct dn_pta_run_options {
     dn_pta_options pta;          /* the trainer's options (dn_pta_options_default) */
     const char *init_weights;    /* .npy file of a (10, 784) W to start from, or NULL: the seed's W */
-    dn_pta_checkpoint_policy checkpoint; /* default: none                  */
+    dn_checkpoint_policy checkpoint; /* default: none                  */
     dn_pta_run_epoch_fn on_epoch; /* may be NULL                           */
     void *user;                  /* passed to on_epoch                     */
     /* parameter mixing; all ignored when comm is NULL */
@@ -1145,6 +1150,92 @@ dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *trai
 
 /* Frees the trainer and the curve and zeroes run. Accepts NULL. */
 void dn_pta_run_free(dn_pta_run *run);
+
+/* ------------------------------------------------ the network's training run */
+
+/* One loop for every multi-layer network run with checkpoints: a single
+ * process or the ranks of a job, fresh or resumed, by epochs (sync) or
+ * rounds (fedavg).
+ *
+ *   sync    each step is one dn_mlp_sync_epoch on the first n samples
+ *           (n = train->count: pass a view). With comm NULL the run is a
+ *           job of one on dn_comm_local — MPI is never initialised — and
+ *           trains bit for bit as dn_mlp_train does. Steps: opt.epochs of
+ *           the network's options.
+ *   fedavg  each step is one dn_fedavg_round on this rank's shard of the n
+ *           samples (shard, shard_seed; replicate: all n); rounds steps.
+ *
+ * Checkpoints: with checkpoint.path, dn_mlp_dist_checkpoint_save (rank 0
+ * writes, every rank returns the outcome) after every every-th step, after
+ * the last one and when on_step stops the run. With checkpoint.resume,
+ * dn_mlp_run_resume loads the network (dn_mlp_dist_checkpoint_load) before
+ * training: the steps already done count towards the total, so a run
+ * stopped and resumed ends with the network of a run that never stopped
+ * (bit for bit when the run is deterministic: one process, or
+ * deterministic sums). The file records job and the number of ranks, and
+ * a resume must match both.
+ *
+ * Usage: create (mlp from dn_mlp_create with the run's options, the same on
+ * every rank), resume, train, free. */
+
+typedef enum dn_mlp_run_mode { DN_MLP_RUN_SYNC = 0, DN_MLP_RUN_FEDAVG = 1 } dn_mlp_run_mode;
+
+/* What the loop tells after each step. */
+typedef struct dn_mlp_run_report {
+    int step;                         /* 1-based, resumed steps included           */
+    int rank;                         /* this process's rank, 0 when local          */
+    const dn_mlp_epoch_report *epoch; /* sync: the epoch (every rank), else NULL    */
+    const dn_fedavg_report *round;    /* fedavg: the round (filled on rank 0), else NULL */
+} dn_mlp_run_report;
+
+/* Called after every step, once its checkpoint (when due) is written;
+ * return non-zero to stop (every rank alike when distributed). */
+typedef int (*dn_mlp_run_fn)(const dn_mlp_run_report *report, void *user);
+
+typedef struct dn_mlp_run_options {
+    dn_mlp_run_mode mode;         /* default DN_MLP_RUN_SYNC                      */
+    int deterministic;            /* sync: rank-order sums; default 0            */
+    int rounds;                   /* fedavg: R ≥ 1; default 10                   */
+    dn_fedavg_options fedavg;     /* fedavg: local epochs and aggregation (its fault
+                                     is ignored: see fault_rank); default as
+                                     dn_fedavg_options_default                   */
+    dn_checkpoint_policy checkpoint; /* default: none                           */
+    dn_mlp_run_fn on_step;        /* may be NULL                                 */
+    void *user;                   /* passed to on_step                           */
+    dn_comm *comm;                /* NULL: one process, without MPI (default)    */
+    dn_shard_mode shard;          /* fedavg: the split; default contiguous       */
+    uint64_t shard_seed;          /* default 1                                   */
+    int replicate;                /* fedavg: every rank trains on all n; default 0 */
+    int fault_rank;               /* fedavg: the rank that sends fault, −1 (default) none */
+    dn_fault fault;
+    const char *job;              /* the job's description in checkpoints (see the
+                                     checkpoints of a distributed MLP run); default "sync" */
+} dn_mlp_run_options;
+
+/* Fills *opt with the defaults listed above. */
+void dn_mlp_run_options_default(dn_mlp_run_options *opt);
+
+typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
+
+/* A run of mlp (not owned: it must outlive the run) on train with opt
+ * (copied; the strings and comm must outlive the run). Not collective.
+ * DN_ERR_USAGE for bad options (every ≥ 1, rounds ≥ 1, the fault rank
+ * within the job), DN_ERR_NOMEM. */
+dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);
+/* Loads checkpoint.resume into the network (nothing when NULL). Collective;
+ * a failure is the same on every rank. */
+dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err);
+/* Steps until the total, or until on_step stops it; saves as above.
+ * Collective. A failed save stops the run, the same on every rank. */
+dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err);
+/* Steps done so far (resumed ones included) and the run's total. */
+int dn_mlp_run_steps_done(const dn_mlp_run *run);
+int dn_mlp_run_steps_total(const dn_mlp_run *run);
+/* 1 when the last error was the same on every rank (a checkpoint load or
+ * save), so it may be reported once. */
+int dn_mlp_run_failed_alike(const dn_mlp_run *run);
+/* Frees the run (not the network). Accepts NULL. */
+void dn_mlp_run_free(dn_mlp_run *run);
 
 #ifdef __cplusplus
 }

@@ -116,7 +116,7 @@ static dn_status resume(const dn_pta_run_options *opt, dn_pta_run *run, dn_error
  * rank), else the seed's W or the initial weights. */
 static dn_status start(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err)
 {
-    const dn_pta_checkpoint_policy *c = &opt->checkpoint;
+    const dn_checkpoint_policy *c = &opt->checkpoint;
     if (opt->comm) dn_rng_seed(&run->fault_rng, 0x5eed0000u + (uint64_t)dn_comm_rank(opt->comm));
     if (c->path || c->resume) {
         dn_dataset used = dn_dataset_view(train, 0, opt->pta.train_size);

@@ -126,7 +126,7 @@ static void test_stop_and_resume(void **state)
     assert_int_equal(dn_pta_run_train(&o, &f->set, &whole, &err), DN_OK);
     assert_true(whole.curve.epochs > 3); /* else the test proves nothing */
 
-    o.checkpoint = (dn_pta_checkpoint_policy){f->path, 2, NULL};
+    o.checkpoint = (dn_checkpoint_policy){f->path, 2, NULL};
     o.on_epoch = stop_after_third;
     assert_int_equal(dn_pta_run_train(&o, &f->set, &first, &err), DN_OK);
     assert_int_equal(first.result.epochs, 3);
@@ -151,7 +151,7 @@ static void test_resume_other_data_refused(void **state)
     dn_pta_run_options o;
     options(&o);
     o.pta.max_epochs = 2;
-    o.checkpoint = (dn_pta_checkpoint_policy){f->path, 1, NULL};
+    o.checkpoint = (dn_checkpoint_policy){f->path, 1, NULL};
     dn_error err = {0};
     dn_pta_run run = {0};
     assert_int_equal(dn_pta_run_train(&o, &f->set, &run, &err), DN_OK);
@@ -173,7 +173,7 @@ static void test_bad_policy_refused(void **state)
     fixture *f = *state;
     dn_pta_run_options o;
     options(&o);
-    o.checkpoint = (dn_pta_checkpoint_policy){f->path, 0, NULL};
+    o.checkpoint = (dn_checkpoint_policy){f->path, 0, NULL};
     dn_error err = {0};
     dn_pta_run run = {0};
     assert_int_equal(dn_pta_run_train(&o, &f->set, &run, &err), DN_ERR_USAGE);
