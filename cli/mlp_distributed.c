@@ -203,13 +203,7 @@ static void loop_options(const dist_run *run, dn_mlp_run_options *o)
     o->checkpoint = (dn_checkpoint_policy){d->checkpoint, d->checkpoint_every, d->resume};
     o->on_step = on_step;
     o->user = (void *)run;
-    o->comm = d->job.comm; /* NULL for a single process: the library runs it without MPI */
-    o->replicate = d->flags.shard == DIST_SHARD_REPLICATE;
-    o->shard = o->replicate ? DN_SHARD_CONTIGUOUS : (dn_shard_mode)d->flags.shard;
-    o->shard_seed = d->flags.shard_seed;
-    o->fault_rank = d->flags.fault_rank;
-    if (d->flags.fault) dn_fault_parse(d->flags.fault, &o->fault, NULL); /* parsed before: check_flags */
-    o->job = d->job_text;
+    dist_options(&d->job, &d->flags, d->job_text, &o->dist); /* comm NULL alone: the library runs without MPI */
 }
 
 /* The network every rank starts from: the same seed, or the checkpoint. */

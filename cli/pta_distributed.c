@@ -49,14 +49,8 @@ int pta_dist_end(pta_dist *d, int rc) { return d->agreed ? dist_job_leave(&d->jo
 
 void pta_dist_options(pta_dist *d, dn_pta_run_options *o)
 {
-    o->comm = d->job.comm;
-    o->replicate = d->flags.shard == DIST_SHARD_REPLICATE;
-    o->shard = o->replicate ? DN_SHARD_CONTIGUOUS : (dn_shard_mode)d->flags.shard;
-    o->shard_seed = d->flags.shard_seed;
-    o->fault_rank = d->flags.fault_rank;
-    if (d->flags.fault) dn_fault_parse(d->flags.fault, &o->fault, NULL); /* parsed before: pta_dist_check */
     dist_job_text(d->job_text, sizeof d->job_text, pta_dist_modes[d->mode], &d->flags);
-    o->job = d->job_text;
+    dist_options(&d->job, &d->flags, d->job_text, &o->dist);
 }
 
 void pta_dist_outcome(pta_dist *d, int collective_error) { d->agreed = collective_error; }

@@ -1029,17 +1029,47 @@ dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn
 dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
                                     dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
 
+/* ---------------------------------------- a training run across the ranks */
+
+/* What the library's distributed loops (dn_pta_run_train, dn_mlp_run_*)
+ * need to know about the job besides the model: the communicator, how the
+ * training samples are split, which rank misbehaves (to test the merge
+ * rules) and the job's description that checkpoints record.
+ *
+ * Shards: rank r of K trains on its dn_dataset_shard of the run's n
+ * samples (mode shard, seed shard_seed), or with replicate on all n — K
+ * identical workers, for comparing K ranks with one. Fault: rank fault_rank
+ * sends fault applied to a copy of its model every epoch or round and
+ * trains honestly; its draws (DN_FAULT_RANDOM) come from a generator
+ * seeded per rank that the checkpoints save, so a resumed job draws what an
+ * uninterrupted one would. */
+typedef struct dn_dist_options {
+    dn_comm *comm;        /* NULL: one process (default)                        */
+    dn_shard_mode shard;  /* default DN_SHARD_CONTIGUOUS                         */
+    uint64_t shard_seed;  /* the random split's seed; default 1                  */
+    int replicate;        /* 1: every rank gets all n samples; default 0         */
+    int fault_rank;       /* −1 (default): every rank honest; else < K            */
+    dn_fault fault;       /* what fault_rank sends; default DN_FAULT_NONE        */
+    const char *job;      /* the job's description in checkpoints, compared verbatim
+                             on resume (see the checkpoints of a distributed MLP
+                             run); NULL (default): the loop's mode, "mix", "sync"
+                             or "fedavg"                                       */
+} dn_dist_options;
+
+/* Fills *opt with the defaults listed above. */
+void dn_dist_options_default(dn_dist_options *opt);
+
 /* ------------------------------------------ the perceptron's training run */
 
 /* One loop for every perceptron run: local or across the ranks of a job,
  * fresh or resumed from a checkpoint. It owns the curve, the checkpoints
  * and the epoch cap, so a program gets the same run `digitnet pta` makes.
  *
- * Local (comm NULL): each epoch is dn_pta_epoch on the first n =
+ * Local (dist.comm NULL): each epoch is dn_pta_epoch on the first n =
  * pta.train_size samples of train — the run dn_pta_train makes, bit for
  * bit.
  *
- * Parameter mixing (comm given; McDonald, Hall & Mann, NAACL 2010): every
+ * Parameter mixing (dist.comm given; McDonald, Hall & Mann, NAACL 2010): every
  * rank runs one epoch (count pass, then update pass) on its shard of the
  * first n samples, starting from the common W; then W is averaged over the
  * ranks with one allreduce in float64 and every rank goes on from the mean.
@@ -1099,21 +1129,12 @@ typedef struct dn_pta_run_options {
     dn_checkpoint_policy checkpoint; /* default: none                  */
     dn_pta_run_epoch_fn on_epoch; /* may be NULL                           */
     void *user;                  /* passed to on_epoch                     */
-    /* parameter mixing; all ignored when comm is NULL */
-    dn_comm *comm;               /* NULL: a local run (default)            */
-    dn_shard_mode shard;         /* how the n samples are split; default contiguous */
-    uint64_t shard_seed;         /* the random split's seed; default 1     */
-    int replicate;               /* 1: every rank trains on all n samples (for tests
-                                    comparing K ranks with one); default 0 */
-    int fault_rank;              /* the rank that sends a corrupted W every epoch
-                                    (and trains honestly), −1 (default) for none */
-    dn_fault fault;              /* what it sends                          */
-    const char *job;             /* the job's description that checkpoints record and a
-                                    resume must match (see the checkpoints of a distributed
-                                    MLP run); default "mix"                */
+    dn_dist_options dist;        /* dist.comm NULL (default): a local run; else
+                                    parameter mixing over the job          */
 } dn_pta_run_options;
 
-/* Fills *opt with the defaults listed above (pta as dn_pta_options_default). */
+/* Fills *opt with the defaults listed above (pta as dn_pta_options_default,
+ * dist as dn_dist_options_default). */
 void dn_pta_run_options_default(dn_pta_run_options *opt);
 
 /* Why a resume was refused, for a caller that words it its own way. */
@@ -1158,12 +1179,12 @@ void dn_pta_run_free(dn_pta_run *run);
  * rounds (fedavg).
  *
  *   sync    each step is one dn_mlp_sync_epoch on the first n samples
- *           (n = train->count: pass a view). With comm NULL the run is a
+ *           (n = train->count: pass a view). With dist.comm NULL the run is a
  *           job of one on dn_comm_local — MPI is never initialised — and
  *           trains bit for bit as dn_mlp_train does. Steps: opt.epochs of
  *           the network's options.
  *   fedavg  each step is one dn_fedavg_round on this rank's shard of the n
- *           samples (shard, shard_seed; replicate: all n); rounds steps.
+ *           samples (see dn_dist_options); rounds steps.
  *
  * Checkpoints: with checkpoint.path, dn_mlp_dist_checkpoint_save (rank 0
  * writes, every rank returns the outcome) after every every-th step, after
@@ -1202,14 +1223,8 @@ typedef struct dn_mlp_run_options {
     dn_checkpoint_policy checkpoint; /* default: none                           */
     dn_mlp_run_fn on_step;        /* may be NULL                                 */
     void *user;                   /* passed to on_step                           */
-    dn_comm *comm;                /* NULL: one process, without MPI (default)    */
-    dn_shard_mode shard;          /* fedavg: the split; default contiguous       */
-    uint64_t shard_seed;          /* default 1                                   */
-    int replicate;                /* fedavg: every rank trains on all n; default 0 */
-    int fault_rank;               /* fedavg: the rank that sends fault, −1 (default) none */
-    dn_fault fault;
-    const char *job;              /* the job's description in checkpoints (see the
-                                     checkpoints of a distributed MLP run); default "sync" */
+    dn_dist_options dist;         /* dist.comm NULL (default): one process, without
+                                     MPI; the shards and the fault apply to fedavg */
 } dn_mlp_run_options;
 
 /* Fills *opt with the defaults listed above. */
@@ -1218,7 +1233,7 @@ void dn_mlp_run_options_default(dn_mlp_run_options *opt);
 typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
 
 /* A run of mlp (not owned: it must outlive the run) on train with opt
- * (copied; the strings and comm must outlive the run). Not collective.
+ * (copied; the strings and dist.comm must outlive the run). Not collective.
  * DN_ERR_USAGE for bad options (every ≥ 1, rounds ≥ 1, the fault rank
  * within the job), DN_ERR_NOMEM. */
 dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);

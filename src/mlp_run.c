@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "dist_job_internal.h"
 
 struct dn_mlp_run {
     dn_mlp *mlp;            /* the caller's */
-    dn_mlp_run_options opt; /* opt.comm is the job's, or NULL */
+    dn_mlp_run_options opt; /* opt.dist.comm is the job's, or NULL */
     dn_comm *comm;          /* the job's, or own_comm */
     dn_comm *own_comm;      /* a local job of one (owned) */
     const dn_dataset *train; /* sync: the caller's; fedavg: shard */
@@ -25,11 +25,7 @@ void dn_mlp_run_options_default(dn_mlp_run_options *opt)
     opt->rounds = 10;
     dn_fedavg_options_default(&opt->fedavg);
     opt->checkpoint.every = 1;
-    opt->shard = DN_SHARD_CONTIGUOUS;
-    opt->shard_seed = 1;
-    opt->fault_rank = -1;
-    opt->fault.kind = DN_FAULT_NONE;
-    opt->job = "sync";
+    dn_dist_options_default(&opt->dist);
 }
 
 static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_error *err)
@@ -41,21 +37,15 @@ static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_erro
     if (opt->mode == DN_MLP_RUN_FEDAVG && (opt->rounds < 1 || opt->fedavg.local_epochs < 1))
         return dn_fail(err, DN_ERR_USAGE, "fedavg: %d rounds of %d local epochs: both must be at least 1",
                        opt->rounds, opt->fedavg.local_epochs);
-    if (opt->fault_rank >= ranks)
-        return dn_fail(err, DN_ERR_USAGE, "fault rank %d: the job has ranks 0 to %d", opt->fault_rank, ranks - 1);
-    return DN_OK;
+    return dn_dist_check(&opt->dist, ranks, err);
 }
 
 /* fedavg trains on this rank's shard of the caller's n samples. */
 static dn_status pick_training_set(dn_mlp_run *run, const dn_dataset *train, dn_error *err)
 {
-    const dn_mlp_run_options *o = &run->opt;
     run->train = train;
-    if (o->mode != DN_MLP_RUN_FEDAVG) return DN_OK;
-    int ranks = o->replicate ? 1 : dn_comm_size(run->comm), rank = o->replicate ? 0 : dn_comm_rank(run->comm);
-    run->shard = dn_dataset_shard(train, train->count, ranks, rank, o->replicate ? DN_SHARD_CONTIGUOUS : o->shard,
-                                  o->replicate ? 0 : o->shard_seed, err);
-    run->train = run->shard;
+    if (run->opt.mode != DN_MLP_RUN_FEDAVG) return DN_OK;
+    run->train = run->shard = dn_dist_shard(&run->opt.dist, run->comm, train, train->count, err);
     return run->shard ? DN_OK : err->code;
 }
 
@@ -68,15 +58,14 @@ dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const 
     }
     run->mlp = mlp;
     run->opt = *opt;
-    run->comm = opt->comm ? opt->comm : (run->own_comm = dn_comm_local(err));
+    run->comm = opt->dist.comm ? opt->dist.comm : (run->own_comm = dn_comm_local(err));
     dn_status s = run->comm ? check_options(opt, dn_comm_size(run->comm), err) : err->code;
     if (!s) s = pick_training_set(run, train, err);
     if (s) {
         dn_mlp_run_free(run);
         return NULL;
     }
-    /* Explicit state seeded per rank: no draw is shared between ranks. */
-    dn_rng_seed(&run->fault_rng, 0x5eed0000u + (uint64_t)dn_comm_rank(run->comm));
+    dn_dist_seed_fault_rng(&run->fault_rng, dn_comm_rank(run->comm));
     run->saved_step = dn_mlp_run_steps_done(run);
     return run;
 }
@@ -102,11 +91,16 @@ int dn_mlp_run_steps_total(const dn_mlp_run *run)
 
 int dn_mlp_run_failed_alike(const dn_mlp_run *run) { return run->failed_alike; }
 
+static const char *job_of(const dn_mlp_run *run)
+{
+    return dn_dist_job(&run->opt.dist, run->opt.mode == DN_MLP_RUN_SYNC ? "sync" : "fedavg");
+}
+
 dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err)
 {
     const char *path = run->opt.checkpoint.resume;
     if (!path) return DN_OK;
-    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, run->comm, path, run->opt.job, &run->fault_rng, err);
+    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, run->comm, path, job_of(run), &run->fault_rng, err);
     run->failed_alike = s != DN_OK; /* every rank returns rank 0's outcome */
     run->saved_step = dn_mlp_run_steps_done(run);
     return s;
@@ -114,7 +108,7 @@ dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err)
 
 static dn_status save(dn_mlp_run *run, dn_error *err)
 {
-    dn_status s = dn_mlp_dist_checkpoint_save(run->mlp, run->comm, run->opt.checkpoint.path, run->opt.job,
+    dn_status s = dn_mlp_dist_checkpoint_save(run->mlp, run->comm, run->opt.checkpoint.path, job_of(run),
                                               &run->fault_rng, err);
     run->failed_alike = s != DN_OK; /* every rank returns the status of the write */
     if (!s) run->saved_step = dn_mlp_run_steps_done(run);
@@ -132,7 +126,7 @@ static dn_status one_step(dn_mlp_run *run, dn_mlp_epoch_report *epoch, dn_fedavg
         r->epoch = epoch;
     } else {
         dn_fedavg_options fo = o->fedavg;
-        fo.fault = o->fault_rank == r->rank ? o->fault : (dn_fault){DN_FAULT_NONE, 0};
+        fo.fault = dn_dist_fault_of(&o->dist, r->rank);
         s = dn_fedavg_round(run->mlp, run->train, run->comm, &fo, &run->fault_rng, round, err);
         r->round = round;
     }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_job_internal.h"
 #include "pta_run_internal.h"
 
 #define W_VALUES ((size_t)DN_CLASSES * DN_IMAGE_PIXELS)
@@ -12,11 +13,11 @@
 
 dn_status dn_pta_mixer_init(dn_pta_mixer *mx, const dn_pta_run_options *opt, dn_rng *rng, dn_error *err)
 {
-    *mx = (dn_pta_mixer){opt->comm, dn_comm_rank(opt->comm), dn_comm_size(opt->comm), {DN_FAULT_NONE, 0}, rng,
-                         NULL, NULL};
-    if (opt->fault_rank >= mx->size)
-        return dn_fail(err, DN_ERR_USAGE, "fault rank %d: the job has ranks 0 to %d", opt->fault_rank, mx->size - 1);
-    if (opt->fault_rank == mx->rank) mx->fault = opt->fault;
+    dn_comm *comm = opt->dist.comm;
+    *mx = (dn_pta_mixer){comm, dn_comm_rank(comm), dn_comm_size(comm), dn_dist_fault_of(&opt->dist, dn_comm_rank(comm)),
+                         rng, NULL, NULL};
+    dn_status s = dn_dist_check(&opt->dist, mx->size, err);
+    if (s) return s;
     mx->buf = malloc((SLOT_FLAGS + (size_t)mx->size) * sizeof *mx->buf);
     mx->prev = malloc(W_VALUES * sizeof *mx->prev);
     if (!mx->buf || !mx->prev) return dn_fail(err, DN_ERR_NOMEM, "out of memory for the mixing buffers");

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist_job_internal.h"
 #include "pta_run_internal.h"
 
 void dn_pta_run_options_default(dn_pta_run_options *opt)
@@ -10,11 +11,7 @@ void dn_pta_run_options_default(dn_pta_run_options *opt)
     memset(opt, 0, sizeof *opt);
     dn_pta_options_default(&opt->pta);
     opt->checkpoint.every = 1;
-    opt->shard = DN_SHARD_CONTIGUOUS;
-    opt->shard_seed = 1;
-    opt->fault_rank = -1;
-    opt->fault.kind = DN_FAULT_NONE;
-    opt->job = "mix";
+    dn_dist_options_default(&opt->dist);
 }
 
 void dn_pta_run_free(dn_pta_run *run)
@@ -31,7 +28,7 @@ static dn_status check_options(const dn_pta_run_options *opt, const dn_dataset *
     if (s) return s;
     if (opt->checkpoint.every < 1)
         return dn_fail(err, DN_ERR_USAGE, "checkpoint every %d epochs: must be at least 1", opt->checkpoint.every);
-    if (opt->comm && opt->pta.average)
+    if (opt->dist.comm && opt->pta.average)
         return dn_fail(err, DN_ERR_USAGE,
                        "the averaged perceptron cannot be kept while mixing: mixing replaces W after every epoch, "
                        "so no trainer's update steps describe the mixed W's history");
@@ -43,14 +40,8 @@ static dn_status check_options(const dn_pta_run_options *opt, const dn_dataset *
 static const dn_dataset *working_set(const dn_pta_run_options *opt, const dn_dataset *train, dn_dataset **owned,
                                      dn_error *err)
 {
-    size_t n = opt->pta.train_size;
-    if (!opt->comm) return train;
-    if (opt->replicate)
-        *owned = dn_dataset_shard(train, n, 1, 0, DN_SHARD_CONTIGUOUS, 0, err);
-    else
-        *owned = dn_dataset_shard(train, n, dn_comm_size(opt->comm), dn_comm_rank(opt->comm), opt->shard,
-                                  opt->shard_seed, err);
-    return *owned;
+    if (!opt->dist.comm) return train;
+    return *owned = dn_dist_shard(&opt->dist, opt->dist.comm, train, opt->pta.train_size, err);
 }
 
 static int converged(const dn_pta_run *run, const dn_pta_options *opt)
@@ -79,7 +70,8 @@ static dn_status load_initial_weights(dn_pta *pta, const char *path, dn_error *e
 static dn_status check_data(const dn_pta_run_options *opt, dn_pta_run *run, dn_error *err)
 {
     int differs = run->checkpoint_crc32 != run->data_crc32;
-    if (opt->comm && dn_comm_allreduce(opt->comm, &differs, 1, DN_COMM_INT, DN_COMM_MAX, err)) return err->code;
+    dn_comm *comm = opt->dist.comm;
+    if (comm && dn_comm_allreduce(comm, &differs, 1, DN_COMM_INT, DN_COMM_MAX, err)) return err->code;
     if (!differs) return DN_OK;
     const char *path = opt->checkpoint.resume;
     unsigned long crc = run->checkpoint_crc32;
@@ -101,9 +93,10 @@ static dn_status check_data(const dn_pta_run_options *opt, dn_pta_run *run, dn_e
 static dn_status resume(const dn_pta_run_options *opt, dn_pta_run *run, dn_error *err)
 {
     const char *path = opt->checkpoint.resume;
-    run->pta = opt->comm ? dn_pta_dist_checkpoint_load(opt->comm, path, opt->job, &opt->pta, &run->curve,
-                                                       &run->checkpoint_crc32, &run->fault_rng, err)
-                         : dn_pta_checkpoint_load(path, &opt->pta, &run->curve, &run->checkpoint_crc32, err);
+    const dn_dist_options *d = &opt->dist;
+    run->pta = d->comm ? dn_pta_dist_checkpoint_load(d->comm, path, dn_dist_job(d, "mix"), &opt->pta, &run->curve,
+                                                     &run->checkpoint_crc32, &run->fault_rng, err)
+                       : dn_pta_checkpoint_load(path, &opt->pta, &run->curve, &run->checkpoint_crc32, err);
     if (!run->pta) return err->code;
     if (run->curve.epochs != dn_pta_epochs_done(run->pta)) {
         run->refusal = DN_PTA_RESUME_NO_CURVE;
@@ -117,7 +110,7 @@ static dn_status resume(const dn_pta_run_options *opt, dn_pta_run *run, dn_error
 static dn_status start(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err)
 {
     const dn_checkpoint_policy *c = &opt->checkpoint;
-    if (opt->comm) dn_rng_seed(&run->fault_rng, 0x5eed0000u + (uint64_t)dn_comm_rank(opt->comm));
+    if (opt->dist.comm) dn_dist_seed_fault_rng(&run->fault_rng, dn_comm_rank(opt->dist.comm));
     if (c->path || c->resume) {
         dn_dataset used = dn_dataset_view(train, 0, opt->pta.train_size);
         run->data_crc32 = dn_dataset_crc32(&used);
@@ -134,9 +127,10 @@ static dn_status start(const dn_pta_run_options *opt, const dn_dataset *train, d
 static dn_status save(const dn_pta_run_options *opt, dn_pta_run *run, int *saved, dn_error *err)
 {
     const char *path = opt->checkpoint.path;
-    dn_status s = opt->comm ? dn_pta_dist_checkpoint_save(run->pta, opt->comm, &run->curve, run->data_crc32, path,
-                                                          opt->job, &run->fault_rng, err)
-                            : dn_pta_checkpoint_save(run->pta, &run->curve, run->data_crc32, path, err);
+    const dn_dist_options *d = &opt->dist;
+    dn_status s = d->comm ? dn_pta_dist_checkpoint_save(run->pta, d->comm, &run->curve, run->data_crc32, path,
+                                                        dn_dist_job(d, "mix"), &run->fault_rng, err)
+                          : dn_pta_checkpoint_save(run->pta, &run->curve, run->data_crc32, path, err);
     run->collective_error = s != DN_OK; /* every rank returns the status of the write */
     if (!s) *saved = run->curve.epochs;
     return s;
@@ -197,7 +191,7 @@ static void summarise(dn_pta_run *run, const dn_pta_options *opt)
 dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err)
 {
     dn_dataset *owned = NULL;
-    dn_pta_mixer mixer = {0}, *mx = opt->comm ? &mixer : NULL;
+    dn_pta_mixer mixer = {0}, *mx = opt->dist.comm ? &mixer : NULL; /* mixing, or a local run */
     dn_status s = check_options(opt, train, err);
     const dn_dataset *set = s ? NULL : working_set(opt, train, &owned, err);
     if (!s && !set) s = err->code;

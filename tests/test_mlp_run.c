@@ -184,7 +184,7 @@ static void test_bad_options_refused(void **state)
     assert_null(dn_mlp_run_create(mlp, &o, &f->set, &err));
     assert_int_equal(err.code, DN_ERR_USAGE);
     dn_mlp_run_options_default(&o);
-    o.fault_rank = 1; /* a job of one has rank 0 only */
+    o.dist.fault_rank = 1; /* a job of one has rank 0 only */
     assert_null(dn_mlp_run_create(mlp, &o, &f->set, &err));
     assert_null(strstr(err.message, "--"));
     dn_mlp_free(mlp);
