@@ -337,8 +337,9 @@ dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, u
  *
  * dn_pta_train counts the epochs of its own call: to end a resumed run at
  * max_epochs epochs in all, stop it from on_epoch once report->epoch + 1
- * reaches max_epochs (as `digitnet pta --resume` does), and train no
- * further when the last epoch of the curve already met ε. */
+ * reaches max_epochs, and train no further when the last epoch of the
+ * curve already met ε — or let dn_pta_run_train resume and count (see
+ * "the perceptron's training run"). */
 dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
                                uint32_t *data_crc32, dn_error *err);
 

@@ -1,5 +1,6 @@
 /* test_mlp_run.c — the library's network loop (dn_mlp_run_*) on one
- * process, without MPI: it trains as dn_mlp_train does, bit for bit; a run
+ * process, without MPI (never initialised): it trains as dn_mlp_train
+ * does, bit for bit; a run
  * stopped by its callback and resumed from its checkpoint ends with the
  * parameters of a run that never stopped; bad options are refused. */
 #define _POSIX_C_SOURCE 200809L
@@ -14,6 +15,9 @@
 #include <unistd.h>
 
 #include "digitnet.h"
+#ifdef DN_HAVE_MPI
+#include <mpi.h>
+#endif
 
 #define COUNT 240
 #define EPOCHS 4
@@ -114,6 +118,11 @@ static void test_local_is_mlp_train(void **state)
     assert_int_equal(dn_mlp_train(b, &f->set, NULL, NULL, &err), DN_OK);
     assert_int_equal(dn_mlp_epochs_done(a), EPOCHS);
     assert_same_params(a, b);
+#ifdef DN_HAVE_MPI
+    int initialised = 1;
+    MPI_Initialized(&initialised);
+    assert_false(initialised); /* a job of one on dn_comm_local */
+#endif
     dn_mlp_free(a);
     dn_mlp_free(b);
 }
