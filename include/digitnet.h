@@ -204,13 +204,17 @@ typedef struct dn_pta_epoch_report {
 typedef int (*dn_pta_epoch_fn)(const dn_pta_epoch_report *report, void *user);
 
 typedef struct dn_pta_result {
-    int epochs;          /* epochs run                                       */
+    int epochs;          /* epochs of the whole run, a resumed trainer's earlier ones included */
     int converged;       /* 1 when errors/n ≤ ε was reached                  */
     size_t final_errors; /* errors of the last count pass                    */
 } dn_pta_result;
 
 /* The full loop on train (n = opt->train_size from the options given at
- * creation), calling on_epoch after every epoch (may be NULL). */
+ * creation), calling on_epoch after every epoch (may be NULL), until ε is
+ * met or the trainer has done max_epochs epochs in all: a trainer resumed
+ * from a checkpoint goes on where it stopped, and result counts the whole
+ * run. (A resumed trainer does not know whether its last epoch met ε, so it
+ * trains at least one more epoch: dn_pta_run_train knows, from the curve.) */
 dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
                        dn_pta_result *result, dn_error *err);
 
@@ -335,11 +339,9 @@ dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, u
  * are taken from expect. curve (may be NULL) gets the saved curve, to free
  * with dn_pta_curve_free; data_crc32 (may be NULL) the recorded CRC.
  *
- * dn_pta_train counts the epochs of its own call: to end a resumed run at
- * max_epochs epochs in all, stop it from on_epoch once report->epoch + 1
- * reaches max_epochs, and train no further when the last epoch of the
- * curve already met ε — or let dn_pta_run_train resume and count (see
- * "the perceptron's training run"). */
+ * dn_pta_train goes on to max_epochs epochs in all; train no further when
+ * the last epoch of the curve already met ε — or let dn_pta_run_train
+ * resume and count (see "the perceptron's training run"). */
 dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
                                uint32_t *data_crc32, dn_error *err);
 

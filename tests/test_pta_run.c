@@ -1,7 +1,8 @@
 /* test_pta_run.c — the library's perceptron loop (dn_pta_run_train), local:
  * the same run as dn_pta_train; a run stopped by its callback and resumed
  * from its checkpoint ends, curve and result included, exactly as one that
- * never stopped; a resume on other data is refused without naming a flag. */
+ * never stopped; a resume on other data is refused without naming a flag;
+ * dn_pta_train on a resumed trainer counts and caps the whole run. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -167,6 +168,34 @@ static void test_resume_other_data_refused(void **state)
     dn_pta_run_free(&run);
 }
 
+/* 3 epochs, saved, loaded with a cap of 8: dn_pta_train goes on to 8 in
+ * all and says so, as the straight run does. */
+static void test_pta_train_counts_whole_run(void **state)
+{
+    fixture *f = *state;
+    dn_pta_run_options o;
+    options(&o);
+    dn_error err = {0};
+    dn_pta *straight = dn_pta_create(&o.pta, &err);
+    dn_pta_result whole, rest;
+    assert_int_equal(dn_pta_train(straight, &f->set, NULL, NULL, &whole, &err), DN_OK);
+    assert_false(whole.converged); /* else the cap is not what stops it */
+    dn_pta_options three = o.pta;
+    three.max_epochs = 3;
+    dn_pta *part = dn_pta_create(&three, &err);
+    assert_int_equal(dn_pta_train(part, &f->set, NULL, NULL, NULL, &err), DN_OK);
+    assert_int_equal(dn_pta_checkpoint_save(part, NULL, 0, f->path, &err), DN_OK);
+    dn_pta *resumed = dn_pta_checkpoint_load(f->path, &o.pta, NULL, NULL, &err);
+    assert_non_null(resumed);
+    assert_int_equal(dn_pta_train(resumed, &f->set, NULL, NULL, &rest, &err), DN_OK);
+    assert_int_equal(rest.epochs, MAX_EPOCHS);
+    assert_int_equal(rest.final_errors, whole.final_errors);
+    assert_same_w(resumed, straight);
+    dn_pta_free(straight);
+    dn_pta_free(part);
+    dn_pta_free(resumed);
+}
+
 /* Options the loop adds to the trainer's are checked. */
 static void test_bad_policy_refused(void **state)
 {
@@ -187,6 +216,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_local_is_pta_train, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_other_data_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pta_train_counts_whole_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_policy_refused, setup, teardown),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
