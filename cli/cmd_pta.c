@@ -9,7 +9,7 @@
 #include "pta_run.h"
 #include "pta_distributed.h" /* distributed (issue 4) */
 
-static void show_epoch(const pta_run *run, const dn_pta_epoch_report *r, void *user)
+static void show_epoch(const pta_run *run, const dn_pta_run_report *r, void *user)
 {
     char status[128];
     snprintf(status, sizeof status, "epoch %d: %zu errors (%.2f%%)", r->epoch, r->errors,
@@ -82,7 +82,7 @@ int cmd_pta(int argc, char **argv)
     const char *data = "data/mnist", *metrics = NULL, *save = NULL, *plot = NULL;
     int precision = 0, quiet = 0;
     pta_dist dist = PTA_DIST_DEFAULT; /* distributed (issue 4) */
-    pta_ckpt ckpt = PTA_CKPT_DEFAULT; /* checkpoints (issue 7) */
+    dn_checkpoint_policy ckpt = PTA_CKPT_DEFAULT; /* checkpoints (issue 7) */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--train-size", CLI_SIZE, &run.opt.train_size, "N", "use the first N training samples", 1, 1e6, 0, NULL},
@@ -129,8 +129,8 @@ int cmd_pta(int argc, char **argv)
     progress_begin(&bar, stderr, progress_mode_for(stderr, quiet), "pta", "epoch", run.opt.max_epochs, 1);
     run.on_epoch = show_epoch;
     run.on_epoch_user = &bar;
-    dn_status s = dist.mode ? pta_dist_execute(&dist, &run, train, test, &err) /* distributed (issue 4) */
-                            : pta_run_execute(&run, train, test, &err);
+    run.dist = dist.mode ? &dist : NULL; /* distributed (issue 4) */
+    dn_status s = pta_run_execute(&run, train, test, &err);
     progress_end(&bar, s ? NULL : run.result.converged ? "converged" : "stopped at the epoch cap");
     if (!s && pta_dist_is_root(&dist)) print_results(&run); /* distributed (issue 4): rank 0 prints */
     if (!s && metrics) s = pta_run_write_metrics(&run, metrics, &err);

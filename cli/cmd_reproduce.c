@@ -69,7 +69,7 @@ typedef struct suite {
     double done_before; /* units of the runs already finished (their whole budget) */
 } suite;
 
-static void show_epoch(const pta_run *run, const dn_pta_epoch_report *r, void *user)
+static void show_epoch(const pta_run *run, const dn_pta_run_report *r, void *user)
 {
     suite *su = user;
     const run_plan *plan = &su->plans[su->current];

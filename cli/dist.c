@@ -46,14 +46,6 @@ dn_status dist_job_begin(dist_job *job, const dist_flags *f, dn_error *err)
         job->comm = NULL;
         return cli_fail(err, DN_ERR_USAGE, "--fault-rank %d: the job has ranks 0 to %d", f->fault_rank, job->size - 1);
     }
-    job->fault.kind = DN_FAULT_NONE;
-    if (f->fault && f->fault_rank == job->rank && dn_fault_parse(f->fault, &job->fault, err)) {
-        dn_comm_free(job->comm); /* not reached after dist_check_flags: the text parsed there */
-        job->comm = NULL;
-        return err->code;
-    }
-    /* Explicit RNG state seeded per rank: no draw is shared between ranks. */
-    dn_rng_seed(&job->fault_rng, 0x5eed0000u + (uint64_t)job->rank);
     return DN_OK;
 }
 
@@ -70,12 +62,16 @@ void dist_print_shards(const dist_job *job, const dist_flags *f, size_t n)
     fflush(stdout);
 }
 
-dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_dataset *train, size_t n,
-                            dn_error *err)
+void dist_options(const dist_job *job, const dist_flags *f, const char *job_text, dn_dist_options *o)
 {
-    if (f->shard != DIST_SHARD_REPLICATE)
-        return dn_dataset_shard(train, n, job->size, job->rank, (dn_shard_mode)f->shard, f->shard_seed, err);
-    return dn_dataset_shard(train, n, 1, 0, DN_SHARD_CONTIGUOUS, 0, err); /* the whole of [0, n) */
+    dn_dist_options_default(o);
+    o->comm = job->comm;
+    o->replicate = f->shard == DIST_SHARD_REPLICATE;
+    if (!o->replicate) o->shard = (dn_shard_mode)f->shard;
+    o->shard_seed = f->shard_seed;
+    o->fault_rank = f->fault_rank;
+    if (f->fault) dn_fault_parse(f->fault, &o->fault, NULL); /* parsed before: dist_check_flags */
+    o->job = job_text;
 }
 
 void dist_job_text(char *buf, size_t size, const char *mode, const dist_flags *f)
@@ -89,9 +85,6 @@ void dist_job_text(char *buf, size_t size, const char *mode, const dist_flags *f
     if (used >= 0 && (size_t)used < size && f->fault && f->fault_rank >= 0)
         snprintf(buf + used, size - (size_t)used, " fault:%d:%s", f->fault_rank, f->fault);
 }
-
-void dist_inject_f32(dist_job *job, float *v, size_t n) { dn_fault_apply_f32(&job->fault, v, n, &job->fault_rng); }
-void dist_inject_f64(dist_job *job, double *v, size_t n) { dn_fault_apply_f64(&job->fault, v, n, &job->fault_rng); }
 
 int dist_report(const dist_job *job, const dn_error *err)
 {

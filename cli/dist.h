@@ -1,6 +1,8 @@
 /* dist.h — what the distributed subcommands share (issue 4): the flags for
- * shards and fault injection, joining the MPI job, loading this rank's
- * shard, and leaving the job. Only rank 0 prints results and writes files.
+ * shards and fault injection, joining the MPI job and leaving it. The
+ * shards and the faults themselves are the library's (options of
+ * dn_pta_run_train and dn_mlp_run_create). Only rank 0 prints results and
+ * writes files.
  *
  * A subcommand runs distributed only when --distributed names a mode; MPI is
  * initialised then and only then, so without it (or without mpirun) the
@@ -39,8 +41,6 @@ extern const char *const dist_shard_modes[];
 typedef struct dist_job {
     dn_comm *comm; /* NULL when not distributed */
     int rank, size;
-    dn_fault fault; /* what this rank injects: DN_FAULT_NONE on honest ranks */
-    dn_rng fault_rng; /* the random fault's draws, seeded by the rank */
 } dist_job;
 
 /* Checks the flags on their own (before any data is read or MPI started):
@@ -55,9 +55,9 @@ dn_status dist_job_begin(dist_job *job, const dist_flags *f, dn_error *err);
  * ranks, shards (contiguous): 30000 30000", and the fault, if any. */
 void dist_print_shards(const dist_job *job, const dist_flags *f, size_t n);
 
-/* This rank's shard of the first n samples of train (a copy: dn_dataset_free). */
-dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_dataset *train, size_t n,
-                            dn_error *err);
+/* The library's dn_dist_options for this job and flags; job_text (see
+ * dist_job_text) must outlive o. */
+void dist_options(const dist_job *job, const dist_flags *f, const char *job_text, dn_dist_options *o);
 
 /* What decides a job's trajectory besides the data, the settings and the
  * number of ranks: the mode and, when not the defaults, the split and the
@@ -66,10 +66,6 @@ dn_dataset *dist_load_shard(const dist_job *job, const dist_flags *f, const dn_d
  * resumed with other flags is refused rather than silently diverging. */
 #define DIST_JOB_TEXT_MAX 96
 void dist_job_text(char *buf, size_t size, const char *mode, const dist_flags *f);
-
-/* Corrupts the n values a faulty rank is about to send (no-op on the others). */
-void dist_inject_f32(dist_job *job, float *v, size_t n);
-void dist_inject_f64(dist_job *job, double *v, size_t n);
 
 /* Leaves the job with exit code rc: MPI_Finalize when rc is 0 (or the job is
  * one process), MPI_Abort otherwise, since the other ranks may be waiting in

@@ -23,7 +23,8 @@ int mlp_dist_wanted(const mlp_dist *d)
 typedef struct dist_run {
     mlp_dist *d;
     dn_mlp *mlp;
-    const dn_dataset *train; /* sync: the first n samples; fedavg: this rank's shard */
+    dn_mlp_run *loop; /* the library's loop over epochs or rounds, with the checkpoints */
+    const dn_dataset *train; /* the first n samples */
     const dn_dataset *test;
     int quiet, root;
     cli_text metrics; /* metrics.fp NULL when not written here */
@@ -31,6 +32,7 @@ typedef struct dist_run {
     uint32_t data_crc32; /* of the first n training samples, all ranks' data together */
     int target_step; /* first step (1-based) at TARGET_ACCURACY, 0 if none */
     double target_seconds, test_accuracy;
+    dn_error step_err; /* an evaluation failure inside on_step */
 } dist_run;
 
 /* ---------------------------------------------------------------- checks */
@@ -50,8 +52,9 @@ static dn_status check_flags(const mlp_dist *d, size_t validation, dn_error *err
 }
 
 /* A single-process run that only asks for checkpoints runs as a sync job of
- * one rank: that path holds the checkpoint code, and with one rank it trains
- * bit for bit as plain `digitnet mlp` does (tests/cli_mpi_mlp.sh checks it). */
+ * one rank, without MPI (the library's loop on a local communicator): with
+ * one rank it trains bit for bit as plain `digitnet mlp` does
+ * (tests/cli_mpi_mlp.sh checks it). */
 static int only_checkpoint_flags(const mlp_dist *d)
 {
     const mlp_dist def = MLP_DIST_DEFAULT;
@@ -128,57 +131,35 @@ static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_ev
 
 /* ------------------------------------------------------------------ steps */
 
-/* One epoch (sync) or round (fedavg), evaluated and reported on rank 0. */
-static dn_status run_step(dist_run *run, dn_error *err)
+/* After each epoch or round (the library's loop calls it, once the
+ * checkpoint is written): rank 0 evaluates and prints; then the
+ * DN_TEST_KILL_AT hook. An evaluation failure stops the run. */
+static int on_step(const dn_mlp_run_report *r, void *user)
 {
-    mlp_dist *d = run->d;
+    dist_run *run = user;
     dn_mlp_eval test = {0};
-    dn_status s;
-    if (d->mode == MODE_SYNC) {
-        dn_mlp_epoch_report r;
-        if ((s = dn_mlp_sync_epoch(run->mlp, run->train, d->job.comm, d->deterministic, &r, err))) return s;
-        if (!run->root) return DN_OK;
-        if ((s = dn_mlp_evaluate(run->mlp, run->test, &test, err))) return s;
-        note_accuracy(run, r.epoch + 1, test.accuracy, r.seconds);
-        sync_row(run, &r, &test);
-    } else {
-        dn_fedavg_options fo = {d->local_epochs, {(dn_aggregate_rule)d->aggregate, d->trim, d->faulty}, d->job.fault};
-        dn_fedavg_report r;
-        if ((s = dn_fedavg_round(run->mlp, run->train, d->job.comm, &fo, &d->job.fault_rng, &r, err))) return s;
-        if (!run->root) return DN_OK;
-        if ((s = dn_mlp_evaluate(run->mlp, run->test, &test, err))) return s;
-        note_accuracy(run, r.round + 1, test.accuracy, r.seconds);
-        fedavg_row(run, &r, &test);
+    int failed = 0;
+    if (run->root && !(failed = dn_mlp_evaluate(run->mlp, run->test, &test, &run->step_err) != DN_OK)) {
+        if (r->epoch) {
+            note_accuracy(run, r->step, test.accuracy, r->epoch->seconds);
+            sync_row(run, r->epoch, &test);
+        } else {
+            note_accuracy(run, r->step, test.accuracy, r->round->seconds);
+            fedavg_row(run, r->round, &test);
+        }
+        fflush(stdout);
     }
-    fflush(stdout);
-    return DN_OK;
+    dist_test_kill_at(&run->d->job, r->step); /* DN_TEST_KILL_AT=R:S */
+    return failed;
 }
 
-/* Epochs (sync) or rounds (fedavg) done so far, and the run's total. */
-static int steps_done(const dist_run *run)
-{
-    int epochs = dn_mlp_epochs_done(run->mlp);
-    return run->d->mode == MODE_SYNC ? epochs : epochs / run->d->local_epochs;
-}
-
-static int steps_total(const dist_run *run)
-{
-    return run->d->mode == MODE_SYNC ? dn_mlp_get_options(run->mlp)->epochs : run->d->rounds;
-}
+static int steps_done(const dist_run *run) { return dn_mlp_run_steps_done(run->loop); }
 
 static dn_status train_all(dist_run *run, dn_error *err)
 {
-    const mlp_dist *d = run->d;
-    const char *mode = d->job_text;
-    dn_status s = DN_OK;
-    while (!s && steps_done(run) < steps_total(run)) {
-        if ((s = run_step(run, err))) break;
-        int step = steps_done(run);
-        if (d->checkpoint && (step % d->checkpoint_every == 0 || step == steps_total(run)))
-            run->d->agreed = (s = dn_mlp_dist_checkpoint_save(run->mlp, d->job.comm, d->checkpoint, mode,
-                                                               &d->job.fault_rng, err)) != DN_OK; /* same on every rank */
-        dist_test_kill_at(&d->job, step); /* DN_TEST_KILL_AT=R:S */
-    }
+    dn_status s = dn_mlp_run_train(run->loop, err);
+    run->d->agreed = dn_mlp_run_failed_alike(run->loop);
+    if (!s && run->step_err.code) *err = run->step_err, s = run->step_err.code;
     return s;
 }
 
@@ -209,6 +190,22 @@ static dn_status finish(dist_run *run, const char *metrics, const char *save, dn
     return s;
 }
 
+/* The library's options for this job (dist.h's flags mapped). */
+static void loop_options(const dist_run *run, dn_mlp_run_options *o)
+{
+    const mlp_dist *d = run->d;
+    dn_mlp_run_options_default(o);
+    o->mode = d->mode == MODE_SYNC ? DN_MLP_RUN_SYNC : DN_MLP_RUN_FEDAVG;
+    o->deterministic = d->deterministic;
+    o->rounds = d->rounds;
+    o->fedavg.local_epochs = d->local_epochs;
+    o->fedavg.aggregate = (dn_aggregate_options){(dn_aggregate_rule)d->aggregate, d->trim, d->faulty};
+    o->checkpoint = (dn_checkpoint_policy){d->checkpoint, d->checkpoint_every, d->resume};
+    o->on_step = on_step;
+    o->user = (void *)run;
+    dist_options(&d->job, &d->flags, d->job_text, &o->dist); /* comm NULL alone: the library runs without MPI */
+}
+
 /* The network every rank starts from: the same seed, or the checkpoint. */
 static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics, dn_error *err)
 {
@@ -221,10 +218,12 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
                                      ? "epoch,train_loss,train_accuracy,test_accuracy,test_error,lr,seconds\n"
                                      : "round,test_error,test_accuracy,train_loss,refused,bad_rank,chosen_rank,seconds\n");
     }
-    if (!d->resume) return DN_OK;
-    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, d->job.comm, d->resume, d->job_text, &d->job.fault_rng, err);
-    d->agreed = s != DN_OK; /* a resume fails on every rank alike */
-    if (!s && run->root && !run->quiet)
+    dn_mlp_run_options o;
+    loop_options(run, &o);
+    if (!(run->loop = dn_mlp_run_create(run->mlp, &o, run->train, err))) return err->code;
+    dn_status s = dn_mlp_run_resume(run->loop, err);
+    d->agreed = dn_mlp_run_failed_alike(run->loop); /* a resume fails on every rank alike */
+    if (!s && d->resume && run->root && !run->quiet)
         printf("resumed from %s after %d %s\n", d->resume, steps_done(run), d->mode == MODE_SYNC ? "epochs" : "rounds");
     return s;
 }
@@ -232,29 +231,37 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
 static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_dataset *train, const dn_dataset *test,
                          size_t n, const char *metrics, const char *save, int quiet, dn_error *err)
 {
-    dist_run run = {d, NULL, NULL, test, quiet, d->job.rank == 0, {0}, 0, 0, 0, 0, 0};
-    dn_dataset fit = dn_dataset_view(train, 0, n), *shard = NULL;
+    dn_dataset fit = dn_dataset_view(train, 0, n);
+    dist_run run = {.d = d, .train = &fit, .test = test, .quiet = quiet, .root = d->job.rank == 0};
     dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes[d->mode],
                   &d->flags);
     if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
-    if (d->mode == MODE_SYNC) run.train = &fit;
-    else if (!(run.train = shard = dist_load_shard(&d->job, &d->flags, train, n, err)))
-        return err->code;
     if (run.root && !quiet) print_header(&run, opt, n);
     dn_status s = prepare(&run, *opt, run.root ? metrics : NULL, err);
     if (!s) s = train_all(&run, err);
     if (!s) s = finish(&run, metrics, run.root ? save : NULL, err);
     if (run.metrics.fp) fclose(run.metrics.fp), free(run.metrics.buffer);
+    dn_mlp_run_free(run.loop);
     dn_mlp_free(run.mlp);
-    dn_dataset_free(shard);
     return s;
+}
+
+/* Joins the MPI job, except for a single process with checkpoints only:
+ * a job of one that the library runs without MPI (no communicator). */
+static dn_status join(mlp_dist *d, int alone, dn_error *err)
+{
+    if (!alone) return dist_job_begin(&d->job, &d->flags, err);
+    d->job = (dist_job){0};
+    d->job.size = 1;
+    return DN_OK;
 }
 
 int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t train_size, size_t validation,
                   const char *metrics, const char *save, int quiet)
 {
     dn_error err = {0};
-    if (only_checkpoint_flags(d)) d->mode = MODE_SYNC;
+    int alone = only_checkpoint_flags(d);
+    if (alone) d->mode = MODE_SYNC;
     if (check_flags(d, validation, &err)) return cli_report(&err);
     dn_dataset *train = NULL, *test = NULL;
     int rc = cli_load_mnist(data, &train, &test);
@@ -263,7 +270,7 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
         cli_fail(&err, DN_ERR_USAGE, "--train-size %zu is larger than the training set (valid: 1 to %zu)", train_size,
                  train->count);
         rc = cli_report(&err);
-    } else if (dist_job_begin(&d->job, &d->flags, &err)) {
+    } else if (join(d, alone, &err)) {
         rc = dist_report_once(&d->job, &err); /* all ranks fail alike here */
     } else if (check_with_size(d, d->job.size, &err)) {
         /* Every rank stops here together: rank 0 says why, all leave cleanly. */

@@ -1,24 +1,17 @@
-/* pta_distributed.h — `digitnet pta --distributed mix` (issue 4): iterative
- * parameter mixing (McDonald, Hall & Mann, NAACL 2010) on MPI.
+/* pta_distributed.h — `digitnet pta --distributed mix` (issue 4): the
+ * flags of a parameter-mixing job and its place in MPI. The training itself
+ * is the library's (dn_pta_run_train with a communicator: see "the
+ * perceptron's training run" in digitnet.h); this file joins and leaves the
+ * job, maps the flags to the library's options and reports failures.
  *
- * Every epoch each rank runs one PTA epoch (count pass, then update pass)
- * on its shard, starting from the common W; then W is averaged over the
- * ranks with one MPI_Allreduce in float64, and every rank continues from
- * the average. The count passes all saw the same W, so the sum of the
- * shard errors is the error count of that W on the whole training set: the
- * ε stop and the curve are global, exactly as in the single-process run.
- * With one rank the mix is the identity and the run is plain PTA, epoch for
- * epoch and bit for bit.
- *
- * --average is refused: the averaged perceptron is a running mean of W over
- * the update steps of one trainer, and mixing replaces W between epochs, so
- * no trainer's steps describe the mixed sequence.
+ * --average is refused: mixing replaces W between epochs, so no trainer's
+ * steps describe the mixed sequence.
  *
  * Usage from cmd_pta (the marked lines there):
  *   pta_dist dist = PTA_DIST_DEFAULT;       ... PTA_DIST_OPTS(dist) in the flag table
  *   pta_dist_check(&dist, &run, &err)       before loading data
  *   pta_dist_begin(&dist, ...)              after loading: joins MPI
- *   pta_dist_execute or pta_run_execute     train
+ *   run.dist = &dist; pta_run_execute       train (pta_run.c calls the hooks below)
  *   pta_dist_report(&dist, &err)            on failure: prints, gives the exit code
  *   pta_dist_end(&dist, rc)                 leaves MPI
  *
@@ -66,15 +59,20 @@ int pta_dist_check(pta_dist *d, pta_run *run);
 int pta_dist_begin(pta_dist *d, const pta_run *run, int *quiet, const char **metrics, const char **save,
                    const char **plot);
 
-/* 1 when this process prints results: rank 0, or not distributed. */
+/* 1 when this process prints results: rank 0, or not distributed (d NULL or off). */
 int pta_dist_is_root(const pta_dist *d);
 
-/* Trains by parameter mixing on this rank's shard of the first n =
- * run->opt.train_size samples of train, fills run as pta_run_execute does
- * (curve, result, run->pta with the mixed W) and, on rank 0, the test
- * errors. Collective: every rank calls it. */
-dn_status pta_dist_execute(pta_dist *d, pta_run *run, const dn_dataset *train, const dn_dataset *test,
-                           dn_error *err);
+/* The library's options for this job: communicator, split, fault and the
+ * job's description for its checkpoints. */
+void pta_dist_options(pta_dist *d, dn_pta_run_options *o);
+
+/* After dn_pta_run_train: whether its error was the same on every rank. */
+void pta_dist_outcome(pta_dist *d, int collective_error);
+
+/* Around each epoch's progress line: rank 0 says when the mix was refused
+ * (before the line); afterwards the DN_TEST_KILL_AT hook runs. */
+void pta_dist_say_refused(const dn_pta_run_report *r);
+void pta_dist_after_epoch(const pta_dist *d, const dn_pta_run_report *r);
 
 /* Prints err as this rank should: every error when not distributed; when
  * the ranks failed alike only rank 0's, else each rank's, naming the rank.

@@ -2,41 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pta_checkpoint.h" /* checkpoints (issue 7) */
+#include "pta_distributed.h" /* distributed (issue 4) */
 #include "pta_run.h"
-
-static int record_epoch(const dn_pta_epoch_report *r, void *user)
-{
-    pta_run *run = user;
-    size_t *errors = realloc(run->errors, (size_t)(run->epochs + 1) * sizeof *errors);
-    if (errors) run->errors = errors;
-    double *seconds = realloc(run->seconds, (size_t)(run->epochs + 1) * sizeof *seconds);
-    if (seconds) run->seconds = seconds;
-    if (!errors || !seconds) return 1; /* out of memory: stop rather than lose the curve silently */
-    run->errors[run->epochs] = r->errors;
-    run->seconds[run->epochs] = r->seconds;
-    run->epochs++;
-    if (run->on_epoch) run->on_epoch(run, r, run->on_epoch_user);
-    if (run->ckpt) return pta_ckpt_after_epoch(run->ckpt, run, r); /* checkpoints (issue 7): save, stop */
-    return 0;
-}
-
-static dn_status load_initial_weights(dn_pta *pta, const char *path, dn_error *err)
-{
-    double *w = NULL;
-    size_t shape[4];
-    int ndim;
-    dn_status s = dn_npy_read_f64(path, &w, shape, &ndim, err);
-    if (s) return s;
-    if (ndim != 2 || shape[0] != DN_CLASSES || shape[1] != DN_IMAGE_PIXELS) {
-        free(w);
-        return cli_fail(err, DN_ERR_INPUT, "%s: initial weights must have shape (10, 784), this file has %d dimensions",
-                        path, ndim);
-    }
-    dn_pta_set_weights(pta, w);
-    free(w);
-    return DN_OK;
-}
 
 static size_t test_errors_of(const double *w, const dn_dataset *test, uint8_t *pred)
 {
@@ -64,22 +31,66 @@ static dn_status evaluate(pta_run *run, const dn_dataset *test, dn_error *err)
     return s;
 }
 
+/* The library's report of each epoch, shown as the run's progress. */
+static int forward_epoch(const dn_pta_run_report *r, void *user)
+{
+    pta_run *run = user;
+    run->epochs = r->epoch + 1;
+    if (run->dist) pta_dist_say_refused(r);
+    if (run->on_epoch) run->on_epoch(run, r, run->on_epoch_user);
+    if (run->dist) pta_dist_after_epoch(run->dist, r);
+    return 0;
+}
+
+/* A refused resume in the words of the flags (the library names no flag). */
+static void word_refusal(const dn_pta_run *out, const pta_run *run, dn_error *err)
+{
+    const char *path = run->ckpt->resume;
+    unsigned long crc = out->checkpoint_crc32;
+    if (out->refusal == DN_PTA_RESUME_NO_CURVE)
+        cli_fail(err, err->code, "%s: the checkpoint holds no training curve, which --resume needs", path);
+    else if (out->refusal == DN_PTA_RESUME_OTHER_RANK_DATA)
+        cli_fail(err, err->code,
+                 "%s: another rank's --data differs from the data the checkpoint was trained on (CRC-32 "
+                 "%08lx of the first %zu samples): resume with the same --data on every rank",
+                 path, crc, run->opt.train_size);
+    else if (out->refusal == DN_PTA_RESUME_OTHER_DATA)
+        cli_fail(err, err->code,
+                 "%s: the checkpoint was trained on other data (CRC-32 %08lx of the first %zu samples; "
+                 "this --data gives %08lx): resume with the same --data",
+                 path, crc, run->opt.train_size, (unsigned long)out->data_crc32);
+}
+
+/* The library's outcome becomes the run's: the curve's arrays change owner. */
+static void take(pta_run *run, dn_pta_run *out)
+{
+    run->pta = out->pta;
+    run->errors = out->curve.errors;
+    run->seconds = out->curve.seconds;
+    run->epochs = out->curve.epochs;
+    run->result = out->result;
+    run->train_seconds = out->seconds;
+    out->pta = NULL;
+    out->curve = (dn_pta_curve){0, NULL, NULL};
+}
+
 dn_status pta_run_execute(pta_run *run, const dn_dataset *train, const dn_dataset *test, dn_error *err)
 {
-    dn_status s = dn_pta_options_check(&run->opt, train->count, err);
-    if (s) return s;
-    if (run->ckpt && (s = pta_ckpt_start(run->ckpt, run, train, err))) return s; /* checkpoints (issue 7) */
-    if (!run->pta) { /* not resumed from a checkpoint */
-        if (!(run->pta = dn_pta_create(&run->opt, err))) return err->code;
-        if (run->init_weights && (s = load_initial_weights(run->pta, run->init_weights, err))) return s;
-    }
-    double t0 = cli_now_seconds();
-    if (pta_ckpt_epochs_left(run->ckpt, run) && (s = dn_pta_train(run->pta, train, record_epoch, run, &run->result, err)))
-        return s;
-    run->train_seconds = cli_now_seconds() - t0;
-    if (run->ckpt && (s = pta_ckpt_finish(run->ckpt, run, err))) return s; /* checkpoints (issue 7) */
-    if (run->epochs != run->result.epochs)
-        return cli_fail(err, DN_ERR_NOMEM, "out of memory recording the training curve");
+    dn_pta_run_options o;
+    dn_pta_run_options_default(&o);
+    o.pta = run->opt;
+    o.init_weights = run->init_weights;
+    if (run->ckpt) o.checkpoint = *run->ckpt;
+    o.on_epoch = forward_epoch;
+    o.user = run;
+    if (run->dist) pta_dist_options(run->dist, &o);
+    dn_pta_run out = {0};
+    dn_status s = dn_pta_run_train(&o, train, &out, err);
+    if (s && out.refusal) word_refusal(&out, run, err);
+    if (run->dist) pta_dist_outcome(run->dist, out.collective_error);
+    take(run, &out);
+    dn_pta_run_free(&out);
+    if (s || !pta_dist_is_root(run->dist)) return s;
     return evaluate(run, test, err);
 }
 

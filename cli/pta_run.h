@@ -8,18 +8,19 @@
 typedef struct pta_run pta_run;
 
 /* Called after every epoch, once the epoch is recorded (for progress). */
-typedef void (*pta_run_epoch_fn)(const pta_run *run, const dn_pta_epoch_report *report, void *user);
+typedef void (*pta_run_epoch_fn)(const pta_run *run, const dn_pta_run_report *report, void *user);
 
 struct pta_run {
     dn_pta_options opt;
     const char *init_weights; /* .npy path or NULL */
     pta_run_epoch_fn on_epoch; /* may be NULL */
     void *on_epoch_user;
-    struct pta_ckpt *ckpt; /* checkpoints (issue 7): --checkpoint/--resume, or NULL (see pta_checkpoint.h) */
+    const dn_checkpoint_policy *ckpt; /* checkpoints (issue 7): --checkpoint/--resume, or NULL (see pta_checkpoint.h) */
+    struct pta_dist *dist; /* --distributed mix, or NULL for one process (see pta_distributed.h) */
     /* results */
     size_t *errors;  /* errors[e] = count-pass errors of epoch e */
     double *seconds; /* seconds[e] */
-    int epochs;
+    int epochs; /* during training: the epochs done so far, for on_epoch */
     dn_pta_result result;
     size_t test_errors, test_count;
     size_t test_errors_average; /* when opt.average */
@@ -27,7 +28,10 @@ struct pta_run {
     dn_pta *pta; /* the trained perceptron (owned) */
 };
 
-/* Runs training on train and evaluates on test; returns a dn_status and fills err. */
+/* Trains on train with the library's loop (dn_pta_run_train: local, or
+ * mixed when run->dist is set) and evaluates on test (rank 0 only when
+ * distributed); returns a dn_status and fills err, worded with the CLI's
+ * flags. */
 dn_status pta_run_execute(pta_run *run, const dn_dataset *train, const dn_dataset *test, dn_error *err);
 /* Writes the metrics CSV: epoch,errors,error_rate,seconds. */
 dn_status pta_run_write_metrics(const pta_run *run, const char *path, dn_error *err);

@@ -223,13 +223,17 @@ typedef struct dn_pta_epoch_report {
 typedef int (*dn_pta_epoch_fn)(const dn_pta_epoch_report *report, void *user);
 
 typedef struct dn_pta_result {
-    int epochs;          /* epochs run                                       */
+    int epochs;          /* epochs of the whole run, a resumed trainer's earlier ones included */
     int converged;       /* 1 when errors/n ≤ ε was reached                  */
     size_t final_errors; /* errors of the last count pass                    */
 } dn_pta_result;
 
 /* The full loop on train (n = opt->train_size from the options given at
- * creation), calling on_epoch after every epoch (may be NULL). */
+ * creation), calling on_epoch after every epoch (may be NULL), until ε is
+ * met or the trainer has done max_epochs epochs in all: a trainer resumed
+ * from a checkpoint goes on where it stopped, and result counts the whole
+ * run. (A resumed trainer does not know whether its last epoch met ε, so it
+ * trains at least one more epoch: dn_pta_run_train knows, from the curve.) */
 dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
                        dn_pta_result *result, dn_error *err);
 
@@ -354,10 +358,9 @@ dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, u
  * are taken from expect. curve (may be NULL) gets the saved curve, to free
  * with dn_pta_curve_free; data_crc32 (may be NULL) the recorded CRC.
  *
- * dn_pta_train counts the epochs of its own call: to end a resumed run at
- * max_epochs epochs in all, stop it from on_epoch once report->epoch + 1
- * reaches max_epochs (as `digitnet pta --resume` does), and train no
- * further when the last epoch of the curve already met ε. */
+ * dn_pta_train goes on to max_epochs epochs in all; train no further when
+ * the last epoch of the curve already met ε — or let dn_pta_run_train
+ * resume and count (see "the perceptron's training run"). */
 dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
                                uint32_t *data_crc32, dn_error *err);
 
@@ -908,6 +911,11 @@ int dn_comm_mpi_available(void);
  * job of one (an MPI singleton). Built without MPI: a job of one. MPI can be
  * initialised once per process; a second call fails with DN_ERR_MPI. */
 dn_comm *dn_comm_init(dn_error *err);
+/* A job of one process (rank 0 of 1) that never initialises MPI: the
+ * collective trainers run on it as a single process, e.g. a sync run of one
+ * with its checkpoints. Free with dn_comm_free (no MPI_Finalize then), and
+ * dn_comm_abort returns without doing anything on it. */
+dn_comm *dn_comm_local(dn_error *err);
 /* Leaves the job (MPI_Finalize, which every rank must reach). Accepts NULL. */
 void dn_comm_free(dn_comm *comm);
 /* Ends every process of the job with status code (MPI_Abort): for a rank
@@ -1055,6 +1063,229 @@ dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn
  * see dn_pta_checkpoint_load. */
 dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
                                     dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
+
+/* ---------------------------------------- a training run across the ranks */
+
+/* What the library's distributed loops (dn_pta_run_train, dn_mlp_run_*)
+ * need to know about the job besides the model: the communicator, how the
+ * training samples are split, which rank misbehaves (to test the merge
+ * rules) and the job's description that checkpoints record.
+ *
+ * Shards: rank r of K trains on its dn_dataset_shard of the run's n
+ * samples (mode shard, seed shard_seed), or with replicate on all n — K
+ * identical workers, for comparing K ranks with one. Fault: rank fault_rank
+ * sends fault applied to a copy of its model every epoch or round and
+ * trains honestly; its draws (DN_FAULT_RANDOM) come from a generator
+ * seeded per rank that the checkpoints save, so a resumed job draws what an
+ * uninterrupted one would. */
+typedef struct dn_dist_options {
+    dn_comm *comm;        /* NULL: one process (default)                        */
+    dn_shard_mode shard;  /* default DN_SHARD_CONTIGUOUS                         */
+    uint64_t shard_seed;  /* the random split's seed; default 1                  */
+    int replicate;        /* 1: every rank gets all n samples; default 0         */
+    int fault_rank;       /* −1 (default): every rank honest; else < K            */
+    dn_fault fault;       /* what fault_rank sends; default DN_FAULT_NONE        */
+    const char *job;      /* the job's description in checkpoints, compared verbatim
+                             on resume (see the checkpoints of a distributed MLP
+                             run); NULL (default): the loop's mode, "mix", "sync"
+                             or "fedavg"                                       */
+} dn_dist_options;
+
+/* Fills *opt with the defaults listed above. */
+void dn_dist_options_default(dn_dist_options *opt);
+
+/* ------------------------------------------ the perceptron's training run */
+
+/* One loop for every perceptron run: local or across the ranks of a job,
+ * fresh or resumed from a checkpoint. It owns the curve, the checkpoints
+ * and the epoch cap, so a program gets the same run `digitnet pta` makes.
+ *
+ * Local (dist.comm NULL): each epoch is dn_pta_epoch on the first n =
+ * pta.train_size samples of train — the run dn_pta_train makes, bit for
+ * bit.
+ *
+ * Parameter mixing (dist.comm given; McDonald, Hall & Mann, NAACL 2010): every
+ * rank runs one epoch (count pass, then update pass) on its shard of the
+ * first n samples, starting from the common W; then W is averaged over the
+ * ranks with one allreduce in float64 and every rank goes on from the mean.
+ * All count passes saw the same W, so the sum of the shard errors is the
+ * error count of that W on all n samples: the ε stop and the curve are
+ * global. With one rank the mix is the identity and the run is plain PTA.
+ * The allreduce carries W, the errors and each rank's failure flags in one
+ * buffer, so all ranks leave it knowing the same things. Summing K floats
+ * in float64 is exact unless the values span more than 29 − log2 K binary
+ * orders of magnitude, so the mean of a float32 W does not depend on MPI's
+ * order of additions. A mix in which some rank's W is not finite is
+ * refused (a mean lets one NaN poison all of W): every rank keeps the last
+ * good mean and the epoch's report says which ranks sent it. The averaged
+ * perceptron (pta.average) is refused when mixing: mixing replaces W
+ * between epochs, so no trainer's steps describe the mixed history.
+ *
+ * Checkpoints (policy below): with a path, the exact state is saved
+ * (dn_pta_checkpoint_save, or dn_pta_dist_checkpoint_save when mixing:
+ * collective, rank 0 writes) after every `every`-th epoch of the run and at
+ * its end. With resume, the trainer and its curve are loaded from that file
+ * instead of created: the options that decide W must be the checkpoint's,
+ * and so must the data (the CRC-32 of the first n samples is recorded);
+ * max_epochs counts the epochs before the checkpoint too, and a finished
+ * checkpoint (cap reached or ε met) resumes to the same result without
+ * training. A resumed run ends with the W, curve and result of a run that
+ * never stopped. init_weights is ignored on resume: the checkpoint holds W.
+ * When mixing, the file also holds every rank's fault generator and
+ * resumes only a job of the same description (job) and size. */
+
+typedef struct dn_checkpoint_policy {
+    const char *path;   /* save here, or NULL: no checkpoints           */
+    int every;          /* ≥ 1: save after epochs every, 2·every, …; default 1 */
+    const char *resume; /* resume from this checkpoint, or NULL: fresh    */
+} dn_checkpoint_policy;
+
+/* What the loop tells after each epoch. */
+typedef struct dn_pta_run_report {
+    int epoch;         /* 0-based over the whole run, resumed epochs included */
+    size_t errors;     /* count-pass errors of the first n (all ranks' together) */
+    size_t n;
+    double seconds;    /* wall time of the epoch, the mix included            */
+    int rank;          /* this process's rank, 0 when local                   */
+    int mix_refused;   /* 1 when a non-finite W was sent and the mix refused  */
+    char bad_ranks[256]; /* then the ranks that sent one, "1" or "0, 2" ("none
+                            alone (the sum overflowed)" when none did alone)  */
+} dn_pta_run_report;
+
+/* Called after every epoch, once its checkpoint (when due) is written;
+ * return non-zero to stop: the run ends there as at its cap, its last
+ * checkpoint written, so resuming it later goes on from that epoch. When
+ * mixing, every rank must return the same (the next epoch is collective). */
+typedef int (*dn_pta_run_epoch_fn)(const dn_pta_run_report *report, void *user);
+
+typedef struct dn_pta_run_options {
+    dn_pta_options pta;          /* the trainer's options (dn_pta_options_default) */
+    const char *init_weights;    /* .npy file of a (10, 784) W to start from, or NULL: the seed's W */
+    dn_checkpoint_policy checkpoint; /* default: none                  */
+    dn_pta_run_epoch_fn on_epoch; /* may be NULL                           */
+    void *user;                  /* passed to on_epoch                     */
+    dn_dist_options dist;        /* dist.comm NULL (default): a local run; else
+                                    parameter mixing over the job          */
+} dn_pta_run_options;
+
+/* Fills *opt with the defaults listed above (pta as dn_pta_options_default,
+ * dist as dn_dist_options_default). */
+void dn_pta_run_options_default(dn_pta_run_options *opt);
+
+/* Why a resume was refused, for a caller that words it its own way. */
+typedef enum dn_pta_resume_refusal {
+    DN_PTA_RESUME_ACCEPTED = 0,
+    DN_PTA_RESUME_NO_CURVE = 1,        /* the checkpoint holds no curve             */
+    DN_PTA_RESUME_OTHER_DATA = 2,      /* this process's data differs (see the CRCs) */
+    DN_PTA_RESUME_OTHER_RANK_DATA = 3  /* another rank's data differs               */
+} dn_pta_resume_refusal;
+
+/* A run's outcome. Zero it before dn_pta_run_train; free with dn_pta_run_free. */
+typedef struct dn_pta_run {
+    dn_pta *pta;          /* the trained perceptron (owned; NULL when none was made) */
+    dn_pta_curve curve;   /* every epoch of the run, resumed ones included (owned) */
+    dn_pta_result result; /* of the whole run: epochs = curve.epochs              */
+    double seconds;       /* wall time of this call's epochs                      */
+    uint32_t data_crc32;  /* of the first n samples (only with a checkpoint policy) */
+    uint32_t checkpoint_crc32;    /* the resumed checkpoint's recorded CRC        */
+    dn_pta_resume_refusal refusal; /* set when a resume was refused              */
+    int collective_error; /* 1 when the error is the same on every rank (a
+                             checkpoint load or save): report it once        */
+    dn_rng fault_rng;     /* this rank's fault generator (saved in checkpoints) */
+} dn_pta_run;
+
+/* Trains as described above: checks the options (also every ≥ 1, the
+ * fault rank within the job, no averaging when mixing), loads this rank's
+ * shard, resumes or creates the trainer (init_weights: DN_ERR_INPUT when
+ * the file is not a (10, 784) array), runs the epochs and saves the
+ * checkpoints. Collective when comm is given: every rank calls it with the
+ * same options and data. On failure run holds what was made so far (free
+ * it all the same); DN_ERR_USAGE for bad options or a refused resume,
+ * DN_ERR_INPUT or DN_ERR_IO for the files, DN_ERR_NOMEM, DN_ERR_MPI. */
+dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err);
+
+/* Frees the trainer and the curve and zeroes run. Accepts NULL. */
+void dn_pta_run_free(dn_pta_run *run);
+
+/* ------------------------------------------------ the network's training run */
+
+/* One loop for every multi-layer network run with checkpoints: a single
+ * process or the ranks of a job, fresh or resumed, by epochs (sync) or
+ * rounds (fedavg).
+ *
+ *   sync    each step is one dn_mlp_sync_epoch on the first n samples
+ *           (n = train->count: pass a view). With dist.comm NULL the run is a
+ *           job of one on dn_comm_local — MPI is never initialised — and
+ *           trains bit for bit as dn_mlp_train does. Steps: opt.epochs of
+ *           the network's options.
+ *   fedavg  each step is one dn_fedavg_round on this rank's shard of the n
+ *           samples (see dn_dist_options); rounds steps.
+ *
+ * Checkpoints: with checkpoint.path, dn_mlp_dist_checkpoint_save (rank 0
+ * writes, every rank returns the outcome) after every every-th step, after
+ * the last one and when on_step stops the run. With checkpoint.resume,
+ * dn_mlp_run_resume loads the network (dn_mlp_dist_checkpoint_load) before
+ * training: the steps already done count towards the total, so a run
+ * stopped and resumed ends with the network of a run that never stopped
+ * (bit for bit when the run is deterministic: one process, or
+ * deterministic sums). The file records job and the number of ranks, and
+ * a resume must match both.
+ *
+ * Usage: create (mlp from dn_mlp_create with the run's options, the same on
+ * every rank), resume, train, free. */
+
+typedef enum dn_mlp_run_mode { DN_MLP_RUN_SYNC = 0, DN_MLP_RUN_FEDAVG = 1 } dn_mlp_run_mode;
+
+/* What the loop tells after each step. */
+typedef struct dn_mlp_run_report {
+    int step;                         /* 1-based, resumed steps included           */
+    int rank;                         /* this process's rank, 0 when local          */
+    const dn_mlp_epoch_report *epoch; /* sync: the epoch (every rank), else NULL    */
+    const dn_fedavg_report *round;    /* fedavg: the round (filled on rank 0), else NULL */
+} dn_mlp_run_report;
+
+/* Called after every step, once its checkpoint (when due) is written;
+ * return non-zero to stop (every rank alike when distributed). */
+typedef int (*dn_mlp_run_fn)(const dn_mlp_run_report *report, void *user);
+
+typedef struct dn_mlp_run_options {
+    dn_mlp_run_mode mode;         /* default DN_MLP_RUN_SYNC                      */
+    int deterministic;            /* sync: rank-order sums; default 0            */
+    int rounds;                   /* fedavg: R ≥ 1; default 10                   */
+    dn_fedavg_options fedavg;     /* fedavg: local epochs and aggregation (its fault
+                                     is ignored: see fault_rank); default as
+                                     dn_fedavg_options_default                   */
+    dn_checkpoint_policy checkpoint; /* default: none                           */
+    dn_mlp_run_fn on_step;        /* may be NULL                                 */
+    void *user;                   /* passed to on_step                           */
+    dn_dist_options dist;         /* dist.comm NULL (default): one process, without
+                                     MPI; the shards and the fault apply to fedavg */
+} dn_mlp_run_options;
+
+/* Fills *opt with the defaults listed above. */
+void dn_mlp_run_options_default(dn_mlp_run_options *opt);
+
+typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
+
+/* A run of mlp (not owned: it must outlive the run) on train with opt
+ * (copied; the strings and dist.comm must outlive the run). Not collective.
+ * DN_ERR_USAGE for bad options (every ≥ 1, rounds ≥ 1, the fault rank
+ * within the job), DN_ERR_NOMEM. */
+dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);
+/* Loads checkpoint.resume into the network (nothing when NULL). Collective;
+ * a failure is the same on every rank. */
+dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err);
+/* Steps until the total, or until on_step stops it; saves as above.
+ * Collective. A failed save stops the run, the same on every rank. */
+dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err);
+/* Steps done so far (resumed ones included) and the run's total. */
+int dn_mlp_run_steps_done(const dn_mlp_run *run);
+int dn_mlp_run_steps_total(const dn_mlp_run *run);
+/* 1 when the last error was the same on every rank (a checkpoint load or
+ * save), so it may be reported once. */
+int dn_mlp_run_failed_alike(const dn_mlp_run *run);
+/* Frees the run (not the network). Accepts NULL. */
+void dn_mlp_run_free(dn_mlp_run *run);
 
 #ifdef __cplusplus
 }

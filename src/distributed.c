@@ -24,6 +24,7 @@ struct dn_comm {
     MPI_Comm mpi;
     int finalize; /* this communicator called MPI_Init, so it calls MPI_Finalize */
 #endif
+    int local; /* dn_comm_local: a job of one that never touches MPI */
 };
 
 static size_t type_size(dn_comm_type type)
@@ -42,6 +43,20 @@ static dn_status check_count(size_t n, const char *what, dn_error *err)
 {
     if (n > INT_MAX) return dn_fail(err, DN_ERR_USAGE, "%s: %zu values exceed MPI's limit of %d", what, n, INT_MAX);
     return DN_OK;
+}
+
+/* Every collective returns before its MPI call when size is 1, so a local
+ * communicator needs no MPI state at all. */
+dn_comm *dn_comm_local(dn_error *err)
+{
+    dn_comm *comm = calloc(1, sizeof *comm);
+    if (!comm) {
+        dn_fail(err, DN_ERR_NOMEM, "out of memory for the communicator");
+        return NULL;
+    }
+    comm->size = 1;
+    comm->local = 1;
+    return comm;
 }
 
 int dn_comm_rank(const dn_comm *comm) { return comm->rank; }
@@ -122,12 +137,19 @@ dn_comm *dn_comm_init(dn_error *err)
 void dn_comm_free(dn_comm *comm)
 {
     if (!comm) return;
+    if (comm->local) {
+        free(comm);
+        return;
+    }
     MPI_Comm_free(&comm->mpi);
     if (comm->finalize) MPI_Finalize();
     free(comm);
 }
 
-void dn_comm_abort(dn_comm *comm, int code) { MPI_Abort(comm ? comm->mpi : MPI_COMM_WORLD, code); }
+void dn_comm_abort(dn_comm *comm, int code)
+{
+    if (!comm || !comm->local) MPI_Abort(comm ? comm->mpi : MPI_COMM_WORLD, code);
+}
 
 dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err)
 {

@@ -359,13 +359,15 @@ dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_
     pta_sparse own;
     const pta_sparse *sp;
     if ((status = index_for(train, n, &own, &sp, err))) return status;
-    dn_pta_result res = {0, 0, 0};
-    while (res.epochs < pta->opt.max_epochs) {
+    dn_pta_result res = {pta->epochs_done, 0, 0};
+    /* The cap and the count are the trainer's whole run: a resumed trainer
+     * goes on to max_epochs in all. */
+    while (pta->epochs_done < pta->opt.max_epochs) {
         double t0 = dn_now_seconds();
         /* As the classic algorithm: count, update, then test the count against ε. */
         res.final_errors = epoch_with_index(pta, sp, train, n);
         res.converged = (double)res.final_errors / (double)n <= pta->opt.epsilon;
-        res.epochs++;
+        res.epochs = pta->epochs_done;
         dn_pta_epoch_report report = {pta->epochs_done - 1, res.final_errors, n, dn_now_seconds() - t0};
         if (on_epoch && on_epoch(&report, user)) break;
         if (res.converged) break;

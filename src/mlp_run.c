@@ -1,0 +1,154 @@
+/* mlp_run.c — the network's training run with checkpoints (see "the
+ * network's training run" in digitnet.h): one loop for a single process
+ * and for the ranks of a job, by epochs or by rounds. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist_job_internal.h"
+
+struct dn_mlp_run {
+    dn_mlp *mlp;            /* the caller's */
+    dn_mlp_run_options opt; /* opt.dist.comm is the job's, or NULL */
+    dn_comm *comm;          /* the job's, or own_comm */
+    dn_comm *own_comm;      /* a local job of one (owned) */
+    const dn_dataset *train; /* sync: the caller's; fedavg: shard */
+    dn_dataset *shard;      /* owned */
+    dn_rng fault_rng;       /* this rank's fault draws, saved in checkpoints */
+    int saved_step;         /* the step of the last checkpoint written */
+    int failed_alike;
+};
+
+void dn_mlp_run_options_default(dn_mlp_run_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->mode = DN_MLP_RUN_SYNC;
+    opt->rounds = 10;
+    dn_fedavg_options_default(&opt->fedavg);
+    opt->checkpoint.every = 1;
+    dn_dist_options_default(&opt->dist);
+}
+
+static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_error *err)
+{
+    if (opt->mode != DN_MLP_RUN_SYNC && opt->mode != DN_MLP_RUN_FEDAVG)
+        return dn_fail(err, DN_ERR_USAGE, "run mode %d: must be sync (0) or fedavg (1)", (int)opt->mode);
+    if (opt->checkpoint.every < 1)
+        return dn_fail(err, DN_ERR_USAGE, "checkpoint every %d steps: must be at least 1", opt->checkpoint.every);
+    if (opt->mode == DN_MLP_RUN_FEDAVG && (opt->rounds < 1 || opt->fedavg.local_epochs < 1))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: %d rounds of %d local epochs: both must be at least 1",
+                       opt->rounds, opt->fedavg.local_epochs);
+    return dn_dist_check(&opt->dist, ranks, err);
+}
+
+/* fedavg trains on this rank's shard of the caller's n samples. */
+static dn_status pick_training_set(dn_mlp_run *run, const dn_dataset *train, dn_error *err)
+{
+    run->train = train;
+    if (run->opt.mode != DN_MLP_RUN_FEDAVG) return DN_OK;
+    run->train = run->shard = dn_dist_shard(&run->opt.dist, run->comm, train, train->count, err);
+    return run->shard ? DN_OK : err->code;
+}
+
+dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err)
+{
+    dn_mlp_run *run = calloc(1, sizeof *run);
+    if (!run) {
+        dn_fail(err, DN_ERR_NOMEM, "out of memory for the training run");
+        return NULL;
+    }
+    run->mlp = mlp;
+    run->opt = *opt;
+    run->comm = opt->dist.comm ? opt->dist.comm : (run->own_comm = dn_comm_local(err));
+    dn_status s = run->comm ? check_options(opt, dn_comm_size(run->comm), err) : err->code;
+    if (!s) s = pick_training_set(run, train, err);
+    if (s) {
+        dn_mlp_run_free(run);
+        return NULL;
+    }
+    dn_dist_seed_fault_rng(&run->fault_rng, dn_comm_rank(run->comm));
+    run->saved_step = dn_mlp_run_steps_done(run);
+    return run;
+}
+
+void dn_mlp_run_free(dn_mlp_run *run)
+{
+    if (!run) return;
+    dn_dataset_free(run->shard);
+    dn_comm_free(run->own_comm);
+    free(run);
+}
+
+int dn_mlp_run_steps_done(const dn_mlp_run *run)
+{
+    int epochs = dn_mlp_epochs_done(run->mlp);
+    return run->opt.mode == DN_MLP_RUN_SYNC ? epochs : epochs / run->opt.fedavg.local_epochs;
+}
+
+int dn_mlp_run_steps_total(const dn_mlp_run *run)
+{
+    return run->opt.mode == DN_MLP_RUN_SYNC ? dn_mlp_get_options(run->mlp)->epochs : run->opt.rounds;
+}
+
+int dn_mlp_run_failed_alike(const dn_mlp_run *run) { return run->failed_alike; }
+
+static const char *job_of(const dn_mlp_run *run)
+{
+    return dn_dist_job(&run->opt.dist, run->opt.mode == DN_MLP_RUN_SYNC ? "sync" : "fedavg");
+}
+
+dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err)
+{
+    const char *path = run->opt.checkpoint.resume;
+    if (!path) return DN_OK;
+    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, run->comm, path, job_of(run), &run->fault_rng, err);
+    run->failed_alike = s != DN_OK; /* every rank returns rank 0's outcome */
+    run->saved_step = dn_mlp_run_steps_done(run);
+    return s;
+}
+
+static dn_status save(dn_mlp_run *run, dn_error *err)
+{
+    dn_status s = dn_mlp_dist_checkpoint_save(run->mlp, run->comm, run->opt.checkpoint.path, job_of(run),
+                                              &run->fault_rng, err);
+    run->failed_alike = s != DN_OK; /* every rank returns the status of the write */
+    if (!s) run->saved_step = dn_mlp_run_steps_done(run);
+    return s;
+}
+
+/* One epoch (sync) or round (fedavg); r points at the step's report. */
+static dn_status one_step(dn_mlp_run *run, dn_mlp_epoch_report *epoch, dn_fedavg_report *round,
+                          dn_mlp_run_report *r, dn_error *err)
+{
+    const dn_mlp_run_options *o = &run->opt;
+    dn_status s;
+    if (o->mode == DN_MLP_RUN_SYNC) {
+        s = dn_mlp_sync_epoch(run->mlp, run->train, run->comm, o->deterministic, epoch, err);
+        r->epoch = epoch;
+    } else {
+        dn_fedavg_options fo = o->fedavg;
+        fo.fault = dn_dist_fault_of(&o->dist, r->rank);
+        s = dn_fedavg_round(run->mlp, run->train, run->comm, &fo, &run->fault_rng, round, err);
+        r->round = round;
+    }
+    r->step = dn_mlp_run_steps_done(run);
+    return s;
+}
+
+dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err)
+{
+    const dn_mlp_run_options *o = &run->opt;
+    int total = dn_mlp_run_steps_total(run);
+    while (dn_mlp_run_steps_done(run) < total) {
+        dn_mlp_epoch_report epoch = {0};
+        dn_fedavg_report round = {0};
+        dn_mlp_run_report r = {0, dn_comm_rank(run->comm), NULL, NULL};
+        dn_status s = one_step(run, &epoch, &round, &r, err);
+        if (s) return s;
+        if (o->checkpoint.path && (r.step % o->checkpoint.every == 0 || r.step == total)) s = save(run, err);
+        int stop = o->on_step && o->on_step(&r, o->user);
+        if (s) return s; /* no use training on when the state cannot be kept */
+        if (stop) break;
+    }
+    if (o->checkpoint.path && run->saved_step != dn_mlp_run_steps_done(run)) return save(run, err);
+    return DN_OK;
+}

@@ -1,0 +1,232 @@
+/* test_dist_trainers.c — the library's distributed loops called from C
+ * (not through the CLI) under `mpirun -np 2` and `-np 3`.
+ *
+ * Started by CTest, the program is the launcher: it runs itself under
+ * mpirun for each size and reports skipped when mpirun or MPI is missing.
+ * Started by mpirun (OMPI_COMM_WORLD_SIZE or PMI_SIZE set), each rank runs
+ * the checks below and exits non-zero naming the first that failed:
+ *   - parameter mixing with every rank on all n samples is the local run
+ *     (the mean of K equal W is W) and counts K times the errors;
+ *   - a mixing run, a sync run and a fedavg run, each stopped by its
+ *     callback and resumed from its checkpoint, end exactly where the
+ *     uninterrupted run ends. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "lib/skip.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "digitnet.h"
+
+#define COUNT 240
+#define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
+
+/* ------------------------------------------------------------- one rank */
+
+static uint64_t lcg(uint64_t *s) { return *s = *s * 6364136223846793005u + 1442695040888963407u; }
+
+/* The same synthetic set on every rank. */
+static dn_dataset *synthetic(void)
+{
+    dn_dataset *set = calloc(1, sizeof *set);
+    uint8_t *images = calloc(COUNT, DN_IMAGE_PIXELS), *labels = malloc(COUNT);
+    if (!set || !images || !labels) exit(2);
+    uint64_t s = 3;
+    for (size_t i = 0; i < COUNT; i++) {
+        labels[i] = (uint8_t)((lcg(&s) >> 33) % 10);
+        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
+            if ((lcg(&s) >> 40) % 4 == 0) images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
+    }
+    *set = (dn_dataset){COUNT, images, labels, 1, NULL};
+    return set;
+}
+
+#define CHECK(rank, cond)                                                                                              \
+    do {                                                                                                               \
+        if (!(cond)) {                                                                                                 \
+            fprintf(stderr, "rank %d: %s:%d: check failed: %s\n", rank, __FILE__, __LINE__, #cond);                  \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
+    } while (0)
+
+static int stop_pta_at_two(const dn_pta_run_report *r, void *user) { return (void)user, r->epoch == 1; }
+static int stop_mlp_at_one(const dn_mlp_run_report *r, void *user) { return (void)user, r->step == 1; }
+
+static void pta_options(dn_pta_run_options *o, dn_comm *comm)
+{
+    dn_pta_run_options_default(o);
+    o->pta.train_size = COUNT;
+    o->pta.max_epochs = 5;
+    o->pta.threads = 1;
+    o->dist.comm = comm;
+}
+
+static void same_w(int rank, const dn_pta *a, const dn_pta *b)
+{
+    static double wa[W_SIZE], wb[W_SIZE];
+    dn_pta_get_weights(a, wa);
+    dn_pta_get_weights(b, wb);
+    CHECK(rank, memcmp(wa, wb, sizeof wa) == 0);
+}
+
+static void check_mix_replicated(dn_comm *comm, const dn_dataset *set)
+{
+    int rank = dn_comm_rank(comm), k = dn_comm_size(comm);
+    dn_pta_run_options o;
+    dn_error err = {0};
+    dn_pta_run mixed = {0}, local = {0};
+    pta_options(&o, comm);
+    o.dist.replicate = 1;
+    CHECK(rank, dn_pta_run_train(&o, set, &mixed, &err) == DN_OK);
+    o.dist.comm = NULL;
+    CHECK(rank, dn_pta_run_train(&o, set, &local, &err) == DN_OK);
+    CHECK(rank, mixed.curve.epochs == local.curve.epochs);
+    for (int e = 0; e < local.curve.epochs; e++) CHECK(rank, mixed.curve.errors[e] == (size_t)k * local.curve.errors[e]);
+    same_w(rank, mixed.pta, local.pta);
+    dn_pta_run_free(&mixed);
+    dn_pta_run_free(&local);
+}
+
+static void check_mix_resume(dn_comm *comm, const dn_dataset *set, const char *dir)
+{
+    int rank = dn_comm_rank(comm);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/mix.ck", dir);
+    dn_pta_run_options o;
+    dn_error err = {0};
+    dn_pta_run whole = {0}, first = {0}, second = {0};
+    pta_options(&o, comm);
+    CHECK(rank, dn_pta_run_train(&o, set, &whole, &err) == DN_OK);
+    o.checkpoint = (dn_checkpoint_policy){path, 1, NULL};
+    o.on_epoch = stop_pta_at_two;
+    CHECK(rank, dn_pta_run_train(&o, set, &first, &err) == DN_OK);
+    CHECK(rank, first.result.epochs == 2);
+    o.checkpoint.resume = path;
+    o.on_epoch = NULL;
+    CHECK(rank, dn_pta_run_train(&o, set, &second, &err) == DN_OK);
+    CHECK(rank, second.result.epochs == whole.result.epochs);
+    CHECK(rank, memcmp(second.curve.errors, whole.curve.errors, (size_t)whole.curve.epochs * sizeof(size_t)) == 0);
+    same_w(rank, second.pta, whole.pta);
+    dn_pta_run_free(&whole);
+    dn_pta_run_free(&first);
+    dn_pta_run_free(&second);
+}
+
+static dn_mlp *network(int epochs)
+{
+    dn_mlp_options o;
+    dn_mlp_options_default(&o);
+    dn_error err = {0};
+    if (dn_mlp_parse_hidden("12", &o, &err)) exit(2);
+    o.epochs = epochs;
+    o.batch = 30;
+    o.threads = 1;
+    dn_mlp *mlp = dn_mlp_create(&o, &err);
+    if (!mlp) exit(2);
+    return mlp;
+}
+
+static void mlp_run(int rank, dn_mlp *mlp, const dn_mlp_run_options *o, const dn_dataset *set)
+{
+    dn_error err = {0};
+    dn_mlp_run *run = dn_mlp_run_create(mlp, o, set, &err);
+    CHECK(rank, run != NULL);
+    CHECK(rank, dn_mlp_run_resume(run, &err) == DN_OK);
+    CHECK(rank, dn_mlp_run_train(run, &err) == DN_OK);
+    dn_mlp_run_free(run);
+}
+
+/* mode: sync (deterministic sums) or fedavg over 3 rounds; rank 0's
+ * network is the job's after a fedavg round. */
+static void check_mlp_resume(dn_comm *comm, const dn_dataset *set, const char *dir, dn_mlp_run_mode mode)
+{
+    int rank = dn_comm_rank(comm);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/mlp%d.ck", dir, (int)mode);
+    dn_mlp_run_options o;
+    dn_mlp_run_options_default(&o);
+    o.dist.comm = comm;
+    o.mode = mode;
+    o.deterministic = 1;
+    o.rounds = 3;
+    o.dist.job = mode == DN_MLP_RUN_SYNC ? "sync deterministic" : "fedavg";
+    int epochs = mode == DN_MLP_RUN_SYNC ? 3 : o.rounds * o.fedavg.local_epochs;
+    dn_mlp *whole = network(epochs), *first = network(epochs), *second = network(epochs);
+    mlp_run(rank, whole, &o, set);
+    o.checkpoint = (dn_checkpoint_policy){path, 2, NULL};
+    o.on_step = stop_mlp_at_one;
+    mlp_run(rank, first, &o, set);
+    o.checkpoint.resume = path;
+    o.on_step = NULL;
+    mlp_run(rank, second, &o, set);
+    size_t na, nb;
+    const float *pa = dn_mlp_params(whole, &na), *pb = dn_mlp_params(second, &nb);
+    CHECK(rank, na == nb);
+    if (mode == DN_MLP_RUN_SYNC || rank == 0) CHECK(rank, memcmp(pa, pb, na * sizeof *pa) == 0);
+    dn_mlp_free(whole);
+    dn_mlp_free(first);
+    dn_mlp_free(second);
+}
+
+static int rank_main(const char *dir)
+{
+    dn_error err = {0};
+    dn_comm *comm = dn_comm_init(&err);
+    if (!comm) {
+        fprintf(stderr, "%s\n", err.message);
+        return 1;
+    }
+    dn_dataset *set = synthetic();
+    check_mix_replicated(comm, set);
+    check_mix_resume(comm, set, dir);
+    check_mlp_resume(comm, set, dir, DN_MLP_RUN_SYNC);
+    check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG);
+    dn_dataset_free(set);
+    dn_comm_free(comm);
+    return 0;
+}
+
+/* ------------------------------------------------------------- launcher */
+
+static int under_mpirun(void) { return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE"); }
+
+static void run_ranks(int np)
+{
+    if (!dn_comm_mpi_available()) DN_SKIP("built without MPI");
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) DN_SKIP("mpirun not found (scripts/deps.sh installs openmpi-bin)");
+    char self[4096], dir[] = "/tmp/dn_dist_XXXXXX", cmd[8400];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(len > 0);
+    self[len] = '\0';
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "mpirun -np %d '%s' '%s' && rm -rf '%s'", np, self, dir, dir);
+    int rc = system(cmd);
+    assert_int_equal(rc, 0);
+}
+
+static void test_two_ranks(void **state) { (void)state, run_ranks(2); }
+static void test_three_ranks(void **state) { (void)state, run_ranks(3); }
+
+int main(int argc, char **argv)
+{
+    if (under_mpirun()) return argc == 2 ? rank_main(argv[1]) : 2;
+    /* Open MPI refuses root and more ranks than cores unless told through its environment. */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    /* Under ASan Open MPI's own allocations are reported as leaks: not ours. */
+    const char *asan = getenv("ASAN_OPTIONS");
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%s%sdetect_leaks=0", asan ? asan : "", asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_ranks),
+        cmocka_unit_test(test_three_ranks),
+    };
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
+}

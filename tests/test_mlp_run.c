@@ -1,0 +1,211 @@
+/* test_mlp_run.c — the library's network loop (dn_mlp_run_*) on one
+ * process, without MPI (never initialised): it trains as dn_mlp_train
+ * does, bit for bit; a run
+ * stopped by its callback and resumed from its checkpoint ends with the
+ * parameters of a run that never stopped; bad options are refused. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "lib/skip.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "digitnet.h"
+#ifdef DN_HAVE_MPI
+#include <mpi.h>
+#endif
+
+#define COUNT 240
+#define EPOCHS 4
+
+typedef struct fixture {
+    uint8_t *images, *labels;
+    dn_dataset set;
+    char dir[64];
+    char path[128];
+} fixture;
+
+static uint64_t lcg(uint64_t *s) { return *s = *s * 6364136223846793005u + 1442695040888963407u; }
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    f->images = calloc(COUNT, DN_IMAGE_PIXELS);
+    f->labels = malloc(COUNT);
+    if (!f->images || !f->labels) return -1;
+    uint64_t s = 5;
+    for (size_t i = 0; i < COUNT; i++) {
+        f->labels[i] = (uint8_t)((lcg(&s) >> 33) % 10);
+        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
+            if ((lcg(&s) >> 40) % 4 == 0) f->images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
+    }
+    f->set = (dn_dataset){COUNT, f->images, f->labels, 0, NULL};
+    snprintf(f->dir, sizeof f->dir, "/tmp/dn_mlprun_XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->path, sizeof f->path, "%s/ck.safetensors", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    unlink(f->path);
+    rmdir(f->dir);
+    free(f->images);
+    free(f->labels);
+    free(f);
+    return 0;
+}
+
+/* Momentum SGD: the optimiser state must survive the checkpoint too. */
+static dn_mlp *network(void)
+{
+    dn_mlp_options o;
+    dn_mlp_options_default(&o);
+    dn_error err = {0};
+    assert_int_equal(dn_mlp_parse_hidden("16", &o, &err), DN_OK);
+    o.epochs = EPOCHS;
+    o.batch = 32;
+    o.threads = 1;
+    o.momentum = 0.9;
+    dn_mlp *mlp = dn_mlp_create(&o, &err);
+    assert_non_null(mlp);
+    return mlp;
+}
+
+static void assert_same_params(dn_mlp *a, dn_mlp *b)
+{
+    size_t na, nb;
+    const float *pa = dn_mlp_params(a, &na), *pb = dn_mlp_params(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na * sizeof *pa);
+}
+
+static void run_to_end(dn_mlp *mlp, const dn_mlp_run_options *o, const dn_dataset *set)
+{
+    dn_error err = {0};
+    dn_mlp_run *run = dn_mlp_run_create(mlp, o, set, &err);
+    assert_non_null(run);
+    assert_int_equal(dn_mlp_run_resume(run, &err), DN_OK);
+    assert_int_equal(dn_mlp_run_train(run, &err), DN_OK);
+    dn_mlp_run_free(run);
+}
+
+static int stop_at_two(const dn_mlp_run_report *r, void *user)
+{
+    int *seen = user;
+    assert_non_null(r->epoch); /* sync: the epoch's report */
+    assert_int_equal(r->rank, 0);
+    *seen = r->step;
+    return r->step == 2;
+}
+
+/* Without a communicator the loop is dn_mlp_train, bit for bit. */
+static void test_local_is_mlp_train(void **state)
+{
+    fixture *f = *state;
+    dn_mlp *a = network(), *b = network();
+    dn_mlp_run_options o;
+    dn_mlp_run_options_default(&o);
+    run_to_end(a, &o, &f->set);
+    dn_error err = {0};
+    assert_int_equal(dn_mlp_train(b, &f->set, NULL, NULL, &err), DN_OK);
+    assert_int_equal(dn_mlp_epochs_done(a), EPOCHS);
+    assert_same_params(a, b);
+#ifdef DN_HAVE_MPI
+    int initialised = 1;
+    MPI_Initialized(&initialised);
+    assert_false(initialised); /* a job of one on dn_comm_local */
+#endif
+    dn_mlp_free(a);
+    dn_mlp_free(b);
+}
+
+/* Stopped after 2 of 4 epochs, saved, resumed into a new network: the
+ * parameters of the uninterrupted run. */
+static void test_stop_and_resume(void **state)
+{
+    fixture *f = *state;
+    dn_mlp *whole = network(), *first = network(), *second = network();
+    dn_mlp_run_options o;
+    dn_mlp_run_options_default(&o);
+    run_to_end(whole, &o, &f->set);
+
+    int seen = 0;
+    o.checkpoint = (dn_checkpoint_policy){f->path, 3, NULL}; /* not due at 2: the stop saves */
+    o.on_step = stop_at_two;
+    o.user = &seen;
+    run_to_end(first, &o, &f->set);
+    assert_int_equal(seen, 2);
+    assert_int_equal(dn_mlp_epochs_done(first), 2);
+
+    o.checkpoint.resume = f->path;
+    o.on_step = NULL;
+    dn_error err = {0};
+    dn_mlp_run *run = dn_mlp_run_create(second, &o, &f->set, &err);
+    assert_non_null(run);
+    assert_int_equal(dn_mlp_run_resume(run, &err), DN_OK);
+    assert_int_equal(dn_mlp_run_steps_done(run), 2);
+    assert_int_equal(dn_mlp_run_steps_total(run), EPOCHS);
+    assert_int_equal(dn_mlp_run_train(run, &err), DN_OK);
+    assert_int_equal(dn_mlp_run_steps_done(run), EPOCHS);
+    dn_mlp_run_free(run);
+    assert_same_params(second, whole);
+    dn_mlp_free(whole);
+    dn_mlp_free(first);
+    dn_mlp_free(second);
+}
+
+/* A missing checkpoint: refused naming the file, the same on every rank. */
+static void test_missing_resume_refused(void **state)
+{
+    fixture *f = *state;
+    dn_mlp *mlp = network();
+    dn_mlp_run_options o;
+    dn_mlp_run_options_default(&o);
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/missing.ck", f->dir);
+    o.checkpoint.resume = missing;
+    dn_error err = {0};
+    dn_mlp_run *run = dn_mlp_run_create(mlp, &o, &f->set, &err);
+    assert_non_null(run);
+    assert_int_not_equal(dn_mlp_run_resume(run, &err), DN_OK);
+    assert_true(dn_mlp_run_failed_alike(run));
+    assert_non_null(strstr(err.message, "missing.ck"));
+    dn_mlp_run_free(run);
+    dn_mlp_free(mlp);
+}
+
+static void test_bad_options_refused(void **state)
+{
+    fixture *f = *state;
+    dn_mlp *mlp = network();
+    dn_mlp_run_options o;
+    dn_mlp_run_options_default(&o);
+    dn_error err = {0};
+    o.checkpoint.every = 0;
+    assert_null(dn_mlp_run_create(mlp, &o, &f->set, &err));
+    assert_int_equal(err.code, DN_ERR_USAGE);
+    dn_mlp_run_options_default(&o);
+    o.dist.fault_rank = 1; /* a job of one has rank 0 only */
+    assert_null(dn_mlp_run_create(mlp, &o, &f->set, &err));
+    assert_null(strstr(err.message, "--"));
+    dn_mlp_free(mlp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_local_is_mlp_train, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_and_resume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_resume_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_options_refused, setup, teardown),
+    };
+    return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
+}
