@@ -232,7 +232,7 @@ typedef struct dn_pta_result {
 /* The full loop on train (n = opt->train_size from the options given at
  * creation), calling on_epoch after every epoch (may be NULL). */
 DN_API dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
-                       dn_pta_result *result, dn_error *err);
+                              dn_pta_result *result, dn_error *err);
 
 /* The options the trainer was created with. */
 DN_API const dn_pta_options *dn_pta_get_options(const dn_pta *pta);
@@ -291,11 +291,11 @@ DN_API const double *dn_model_perceptron_weights(const dn_model *model);
  * when not NULL, gets (count, 10) values: softmax probabilities for an MLP,
  * raw W x for a perceptron. */
 DN_API dn_status dn_model_classify(const dn_model *model, const uint8_t *images, size_t count, uint8_t *predicted,
-                            float *scores, dn_error *err);
+                                   float *scores, dn_error *err);
 
 /* Confusion matrix: confusion[true][predicted] counts over n samples. */
 DN_API void dn_confusion_matrix(const uint8_t *labels, const uint8_t *predicted, size_t n,
-                         size_t confusion[DN_CLASSES][DN_CLASSES]);
+                                size_t confusion[DN_CLASSES][DN_CLASSES]);
 
 /* -------------------------------------------------------------------- npy */
 
@@ -306,7 +306,7 @@ DN_API dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4
 /* Writes atomically (see dn_model_save). dtype_code: 'f' (data is float),
  * 'd' (double) or 'u' (uint8_t); data holds the product of shape[] values. */
 DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *data, const size_t *shape, int ndim,
-                       dn_error *err);
+                              dn_error *err);
 
 /* ---------------------------------------------------- checkpoints (issue 7) */
 
@@ -346,7 +346,7 @@ DN_API void dn_pta_curve_free(dn_pta_curve *curve);
  * training samples, so a resume can check it has the same data; or 0). On
  * failure (disk full, read-only folder) the previous file is untouched. */
 DN_API dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
-                                 dn_error *err);
+                                        dn_error *err);
 
 /* A new trainer in exactly the state saved in path. When expect is not
  * NULL, the options that decide the result (train_size, eta, epsilon,
@@ -360,7 +360,7 @@ DN_API dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *c
  * reaches max_epochs (as `digitnet pta --resume` does), and train no
  * further when the last epoch of the curve already met ε. */
 DN_API dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
-                               uint32_t *data_crc32, dn_error *err);
+                                      uint32_t *data_crc32, dn_error *err);
 
 /* ------------------------------------------------- multi-layer networks (issue 3) */
 
@@ -533,7 +533,7 @@ DN_API dn_status dn_mlp_forward(const dn_mlp *mlp, const uint8_t *images, size_t
  * scores, when not NULL, gets (count, 10) probabilities: the softmax for
  * DN_LOSS_CE, the sigmoid outputs divided by their sum for DN_LOSS_MSE. */
 DN_API dn_status dn_mlp_classify(const dn_mlp *mlp, const uint8_t *images, size_t count, uint8_t *predicted, float *scores,
-                          dn_error *err);
+                                 dn_error *err);
 
 /* Mean loss and accuracy over a whole set (no gradients). */
 typedef struct dn_mlp_eval {
@@ -559,7 +559,7 @@ typedef struct dn_mlp_batch_stats {
  * (gradients untouched) when the loss is NaN or Inf, with a message saying
  * what to change. Workspace grows to the largest count seen, never shrinks. */
 DN_API dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
-                          dn_mlp_batch_stats *stats, dn_error *err);
+                                 dn_mlp_batch_stats *stats, dn_error *err);
 
 /* One optimiser step with the gradient buffer and learning rate lr (see
  * Optimisers); the optimiser state (momentum, Adam moments) is kept in mlp. */
@@ -643,7 +643,7 @@ DN_API dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXE
  * (moved, if needed, only so far that no ink falls off). name is used in
  * messages. DN_ERR_INPUT when the image holds no ink. */
 DN_API dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t height, uint8_t image[DN_IMAGE_PIXELS],
-                             const char *name, dn_error *err);
+                                    const char *name, dn_error *err);
 
 /* Reads an IDX image file alone (magic 0x00000803, 28 × 28; raw, or gzip
  * when the name ends in ".gz"), without labels: returns count × 784 bytes
@@ -687,7 +687,7 @@ DN_API void dn_plot_options_default(dn_plot_options *opt);
  * title, x_label, y_label may be NULL. Fails with DN_ERR_USAGE when
  * nseries is 0, a series has n > 0 and no y, or the size is out of range. */
 DN_API dn_status dn_plot_lines(const char *path, const char *title, const char *x_label, const char *y_label,
-                        const dn_plot_series *series, size_t nseries, const dn_plot_options *opt, dn_error *err);
+                               const dn_plot_series *series, size_t nseries, const dn_plot_options *opt, dn_error *err);
 
 /* A confusion matrix as an SVG heat map with the count in every cell:
  * confusion is (10, 10) row-major, [true digit][predicted digit], as
@@ -731,12 +731,12 @@ DN_API void dn_image_grid_options_default(dn_image_grid_options *opt);
  * ink votes for the neuron, blue where ink votes against.
  * captions: count strings or NULL. opt may be NULL. */
 DN_API dn_status dn_plot_weight_images(const char *path, const double *weights, size_t count, const char *const *captions,
-                                const dn_image_grid_options *opt, dn_error *err);
+                                       const dn_image_grid_options *opt, dn_error *err);
 
 /* Digit images: count images of 784 bytes drawn as dark ink on white
  * (grey 255 − pixel), with optional captions. opt may be NULL. */
 DN_API dn_status dn_plot_digit_images(const char *path, const uint8_t *images, size_t count, const char *const *captions,
-                               const dn_image_grid_options *opt, dn_error *err);
+                                      const dn_image_grid_options *opt, dn_error *err);
 
 /* A gallery of the first max_count samples of set whose predicted label
  * (predicted has set->count entries) differs from the true one, in set
@@ -744,7 +744,7 @@ DN_API dn_status dn_plot_digit_images(const char *path, const uint8_t *images, s
  * number drawn; when no sample is misclassified no file is written and
  * *shown is 0. opt may be NULL (then scale 4, 10 columns). */
 DN_API dn_status dn_plot_misclassified(const char *path, const dn_dataset *set, const uint8_t *predicted, size_t max_count,
-                                const dn_image_grid_options *opt, size_t *shown, dn_error *err);
+                                       const dn_image_grid_options *opt, size_t *shown, dn_error *err);
 
 /* ------------------------------------------------------ distributed (issue 4) */
 
@@ -808,16 +808,16 @@ DN_API dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, siz
  * other rules. DN_ERR_USAGE (bad options or weights), DN_ERR_NUMERIC,
  * DN_ERR_NOMEM. */
 DN_API dn_status dn_aggregate(const dn_aggregate_options *opt, const float *models, size_t k, size_t p,
-                       const double *weights, float *out, size_t *chosen, dn_error *err);
+                              const double *weights, float *out, size_t *chosen, dn_error *err);
 
 /* The rules one by one, as described above. weights: k finite values ≥ 0
  * with a positive sum, or NULL. */
 DN_API dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const double *weights, float *out,
-                            dn_error *err);
+                                   dn_error *err);
 DN_API dn_status dn_aggregate_median(const float *models, size_t k, size_t p, float *out, dn_error *err);
 DN_API dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, double trim, float *out, dn_error *err);
 DN_API dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
-                            dn_error *err);
+                                   dn_error *err);
 
 /* The index of the first NaN or ±Inf among v[0 … n−1], or n when all are finite. */
 DN_API size_t dn_first_nonfinite_f32(const float *v, size_t n);
@@ -864,13 +864,13 @@ DN_API size_t dn_shard_size(size_t n, int ranks, int rank);
 /* index gets rank's dn_shard_size(n, ranks, rank) sample indices.
  * DN_ERR_USAGE for ranks < 1 or rank outside [0, ranks); DN_ERR_NOMEM. */
 DN_API dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
-                           dn_error *err);
+                                  dn_error *err);
 /* A new set holding copies of the samples index[0 … count−1] of set, in that
  * order (each index < set->count, checked). Owns its buffers: dn_dataset_free. */
 DN_API dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t count, dn_error *err);
 /* Rank's shard of the first n samples of set (n ≤ set->count), copied out. */
 DN_API dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
-                             uint64_t seed, dn_error *err);
+                                    uint64_t seed, dn_error *err);
 
 /* ---- the communicator: the processes of one MPI job ----
  * A process that joins calls every collective below in the same order as
@@ -918,7 +918,7 @@ DN_API dn_status dn_comm_broadcast(dn_comm *comm, void *buf, size_t n, dn_comm_t
 /* root's recv gets (size, n) values, rank r's send at row r; recv is not
  * used on other ranks (may be NULL there). */
 DN_API dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_comm_type type, void *recv, int root,
-                         dn_error *err);
+                                dn_error *err);
 
 /* ---- multi-layer networks across ranks ----
  * Both trainers are collective: every rank calls them in step, each with
@@ -938,7 +938,7 @@ DN_API dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_co
  * ranks. DN_ERR_NUMERIC on every rank together when any rank's loss or the
  * summed gradient is not finite. */
 DN_API dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
-                            dn_mlp_epoch_report *report, dn_error *err);
+                                   dn_mlp_epoch_report *report, dn_error *err);
 
 /* Federated averaging (McMahan et al., AISTATS 2017), one round:
  *   1. rank 0 (the master) broadcasts its network's parameters;
@@ -980,7 +980,7 @@ typedef struct dn_fedavg_report {
 /* fault_rng: this rank's generator for DN_FAULT_RANDOM (may be NULL when
  * the fault is not random). report may be NULL. */
 DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
-                          dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
+                                 dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
 
 /* ---- checkpoints of a distributed MLP run ----
  * mode, here and in the perceptron's pair below, describes how the job
@@ -1001,9 +1001,9 @@ DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
  * and broadcasts the state, so only rank 0 needs to see the file. Resuming
  * gives the same bits as never stopping when the run is deterministic. */
 DN_API dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
-                                      const dn_rng *rng, dn_error *err);
+                                             const dn_rng *rng, dn_error *err);
 DN_API dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
-                                      dn_error *err);
+                                             dn_error *err);
 
 /* ---- checkpoints of a distributed perceptron run (`pta --distributed mix`) ----
  * What a resumed mixing job needs to end with the same W, bit for bit, as
@@ -1025,8 +1025,8 @@ DN_API dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const c
  * returns the status of the write, DN_ERR_IO when the disk is full (the
  * previous file is then untouched). mode as for the MLP's pair above. */
 DN_API dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn_pta_curve *curve,
-                                      uint32_t data_crc32, const char *path, const char *mode, const dn_rng *rng,
-                                      dn_error *err);
+                                             uint32_t data_crc32, const char *path, const char *mode, const dn_rng *rng,
+                                             dn_error *err);
 
 /* Loading is collective too: rank 0 reads path (only rank 0 needs to see
  * the file) and checks it as dn_pta_checkpoint_load does, then that it was
@@ -1042,7 +1042,7 @@ DN_API dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, c
  * when the file is at fault. Resuming with max_epochs counting all epochs:
  * see dn_pta_checkpoint_load. */
 DN_API dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
-                                    dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
+                                           dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
 
 #ifdef __cplusplus
 }
