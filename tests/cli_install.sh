@@ -38,10 +38,12 @@ for so in "$lib"/libdigitnet*.so; do
   [ -z "$others" ] || fail "$so exports symbols outside dn_: $(echo $others | head -c 300)"
 done
 nm -D --defined-only "$lib/libdigitnet.so" | grep -q ' T dn_version$' || fail "libdigitnet.so lacks dn_version"
+# A program that only trains needs neither MPI nor libpng.
+readelf -d "$lib/libdigitnet.so" | grep -q 'NEEDED.*\(libmpi\|libpng\)' && fail "libdigitnet.so needs MPI or libpng"
 
 # A sanitizer build installs instrumented libraries: programs linking them need the runtime.
 flags=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
-[ -n "${DN_SANITIZED:-}" ] && flags+=(-fsanitize=address,undefined)
+grep -q '^DN_SANITIZE:BOOL=ON$' "$BUILD/CMakeCache.txt" && flags+=(-fsanitize=address,undefined)
 examples=(train_mlp pta_curve)
 [ $have_plot = 1 ] && examples+=(classify_png)
 
