@@ -40,6 +40,18 @@ done
 # (Into files, not `| grep -q`: an early grep exit would fail the pipeline under pipefail.)
 nm -D --defined-only "$lib/libdigitnet.so" >exported.txt
 grep -q ' T dn_version$' exported.txt || fail "libdigitnet.so lacks dn_version"
+# Every function digitnet.h declares is exported (a declaration without DN_API
+# would build, hidden, and fail only in a program linking the shared library).
+decl='^(DN_API )?(const )?[a-z_0-9]+( \*+| )\**dn_[a-z0-9_]+\('
+grep -E "$decl" "$prefix/include/digitnet.h" >declared.txt || true
+grep -v '^DN_API ' declared.txt >unmarked.txt || true
+[ ! -s unmarked.txt ] || fail "digitnet.h declares functions without DN_API: $(head -c 300 unmarked.txt)"
+if [ $have_dist = 1 ] && [ $have_plot = 1 ]; then
+  grep -oE "$decl" declared.txt | grep -oE 'dn_[a-z0-9_]+\($' | tr -d '(' | sort -u >declared_names.txt
+  for so in "$lib"/libdigitnet*.so; do nm -D --defined-only "$so"; done | awk '$2 == "T" {print $3}' | sort -u >exported_names.txt
+  missing=$(comm -23 declared_names.txt exported_names.txt)
+  [ -z "$missing" ] || fail "declared in digitnet.h but not exported: $(echo $missing | head -c 300)"
+fi
 # A program that only trains needs neither MPI nor libpng.
 readelf -d "$lib/libdigitnet.so" >needed.txt
 grep -q 'NEEDED.*\(libmpi\|libpng\)' needed.txt && fail "libdigitnet.so needs MPI or libpng"
