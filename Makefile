@@ -1,14 +1,15 @@
 # digitnet — the two commands a newcomer needs:
 #   make run    install what is missing, fetch MNIST, build, run the classic experiment
 #   make test   install what is missing, build, run the whole suite (plain and ASan+UBSan)
-# Other targets: make (build only), make bench, make fuzz, make clean.
+# Other targets: make (build only), make install [PREFIX=/usr/local], make bench, make fuzz, make clean.
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= 2
 CMAKE_ARGS ?=
+PREFIX     ?= /usr/local
 
-.PHONY: all build run test test-plain test-san fresh-check bench fuzz deps data clean
+.PHONY: all build install run test test-plain test-san fresh-check bench fuzz deps data clean
 
 all: build
 
@@ -23,6 +24,10 @@ $(BUILD)/Makefile:
 
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# Headers, libraries (shared and static), digitnet.pc, the CMake package and the program.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 run: deps data build
 	$(BUILD)/digitnet reproduce --data data/mnist --out out

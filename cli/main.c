@@ -1,5 +1,6 @@
 /* main.c — the digitnet program: picks the subcommand and hands it argv. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -31,6 +32,66 @@ static void usage(FILE *out)
     fprintf(out, "\n'digitnet COMMAND --help' lists a command's options and their defaults.\n");
 }
 
+/* ------------------------------------------------- features of this build */
+
+/* The build system names the optional features it found: DN_CLI_FEATURES is
+ * the list --version prints, DN_CLI_HAVE_MPI and DN_CLI_HAVE_PNG what the
+ * checks below need. */
+#ifndef DN_CLI_FEATURES
+#define DN_CLI_FEATURES "blas"
+#endif
+
+#ifndef DN_CLI_HAVE_MPI
+/* Started by mpirun (or another PMI launcher) as one of several processes. */
+static int launched_as_several_processes(void)
+{
+    const char *names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return strtol(v, NULL, 10) > 1;
+    }
+    return 0;
+}
+#endif
+
+#ifndef DN_CLI_HAVE_PNG
+static int ends_with_png(const char *arg)
+{
+    size_t n = strlen(arg);
+    return n > 4 && (strcmp(arg + n - 4, ".png") == 0 || strcmp(arg + n - 4, ".PNG") == 0);
+}
+
+/* Figures (--plot, reproduce) include PNG images, and predict reads PNG files. */
+static int needs_png(int argc, char **argv)
+{
+    if (strcmp(argv[0], "reproduce") == 0) return 1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--plot") == 0 || strncmp(argv[i], "--plot=", 7) == 0 || ends_with_png(argv[i])) return 1;
+    return 0;
+}
+#endif
+
+/* One line naming what is missing, before any work, instead of a failure
+ * halfway through a run; 0 when this build has what the command needs. */
+static int check_features(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+#ifndef DN_CLI_HAVE_MPI
+    /* Without MPI every process would train alone as rank 0 and write the same files. */
+    if (launched_as_several_processes()) {
+        fprintf(stderr, "digitnet was built without MPI; install libopenmpi-dev and rebuild\n");
+        return CLI_EXIT_USAGE;
+    }
+#endif
+#ifndef DN_CLI_HAVE_PNG
+    if (needs_png(argc, argv)) {
+        fprintf(stderr, "digitnet was built without libpng; install libpng-dev and rebuild\n");
+        return CLI_EXIT_USAGE;
+    }
+#endif
+    return CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -42,11 +103,14 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("digitnet %s\n", DN_VERSION);
+        printf("digitnet %s (features: %s)\n", dn_version(), DN_CLI_FEATURES);
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int missing = check_features(argc - 1, argv + 1);
+            return missing ? missing : commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "digitnet: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;

@@ -31,10 +31,30 @@
 extern "C" {
 #endif
 
-#define DN_VERSION "0.1.0"
+/* The version, kept equal to project(VERSION) in CMakeLists.txt (a configure
+ * check refuses a mismatch). Programs compare the macros they were compiled
+ * against with dn_version(), the library they run with. */
+#define DN_VERSION_MAJOR 0
+#define DN_VERSION_MINOR 1
+#define DN_VERSION_PATCH 0
+#define DN_VERSION_STRING "0.1.0"
+#define DN_VERSION DN_VERSION_STRING
+
+/* Marks the functions the shared libraries export. The libraries are built
+ * with -fvisibility=hidden, so everything not declared here with DN_API
+ * (the helpers in src/ headers) stays inside the library. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DN_API __attribute__((visibility("default")))
+#else
+#define DN_API
+#endif
 #define DN_IMAGE_SIDE 28
 #define DN_IMAGE_PIXELS 784 /* DN_IMAGE_SIDE² */
 #define DN_CLASSES 10
+
+/* The version of the library this program runs with, e.g. "0.1.0"
+ * (DN_VERSION_STRING of the build that made it). Never NULL. */
+DN_API const char *dn_version(void);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -58,12 +78,12 @@ typedef struct dn_error {
 } dn_error;
 
 /* "ok", "usage error", "bad input", "I/O error", ... (static storage). */
-const char *dn_status_name(dn_status code);
+DN_API const char *dn_status_name(dn_status code);
 
 /* Writes size bytes to path so that a crash never leaves a torn file: a
  * temporary file in the same folder, fsync, rename over path, fsync of the
  * folder. On failure the previous file at path is untouched. */
-dn_status dn_write_file_atomic(const char *path, const void *data, size_t size, dn_error *err);
+DN_API dn_status dn_write_file_atomic(const char *path, const void *data, size_t size, dn_error *err);
 
 /* ------------------------------------------------------------ random numbers */
 
@@ -73,14 +93,14 @@ typedef struct dn_rng {
     uint64_t s[4];
 } dn_rng;
 
-void dn_rng_seed(dn_rng *rng, uint64_t seed);
-uint64_t dn_rng_next(dn_rng *rng);
+DN_API void dn_rng_seed(dn_rng *rng, uint64_t seed);
+DN_API uint64_t dn_rng_next(dn_rng *rng);
 /* Uniform in [0, 1) with 53 random bits. */
-double dn_rng_uniform(dn_rng *rng);
+DN_API double dn_rng_uniform(dn_rng *rng);
 /* Uniform integer in [0, bound), bound > 0, without modulo bias. */
-uint64_t dn_rng_below(dn_rng *rng, uint64_t bound);
+DN_API uint64_t dn_rng_below(dn_rng *rng, uint64_t bound);
 /* Standard normal (Box–Muller). */
-double dn_rng_normal(dn_rng *rng);
+DN_API double dn_rng_normal(dn_rng *rng);
 
 /* ------------------------------------------------------------------ data */
 
@@ -111,23 +131,23 @@ typedef struct dn_dataset {
  * allocation, and decompression never produces more than the header
  * declares. At most DN_DATASET_MAX_COUNT images. */
 #define DN_DATASET_MAX_COUNT 1000000u
-dn_dataset *dn_dataset_load(const char *images_path, const char *labels_path, dn_error *err);
+DN_API dn_dataset *dn_dataset_load(const char *images_path, const char *labels_path, dn_error *err);
 
 /* Loads one split of an MNIST-format folder. split is "train" or "t10k".
  * Looks for <split>-images-idx3-ubyte and <split>-labels-idx1-ubyte, each
  * also as <split>-images.idx3-ubyte (the common spelling) and each raw or
  * with ".gz" appended; the first that exists is read. */
-dn_dataset *dn_mnist_load(const char *dir, const char *split, dn_error *err);
+DN_API dn_dataset *dn_mnist_load(const char *dir, const char *split, dn_error *err);
 
-void dn_dataset_free(dn_dataset *set);
+DN_API void dn_dataset_free(dn_dataset *set);
 
 /* The samples [first, first + count) of set, borrowing its buffers.
  * first + count must not exceed set->count (checked: count is clipped). */
-dn_dataset dn_dataset_view(const dn_dataset *set, size_t first, size_t count);
+DN_API dn_dataset dn_dataset_view(const dn_dataset *set, size_t first, size_t count);
 
 /* CRC-32 (zlib's polynomial) of the images and then the labels of set:
  * recorded in saved models so a model says which data it was trained on. */
-uint32_t dn_dataset_crc32(const dn_dataset *set);
+DN_API uint32_t dn_dataset_crc32(const dn_dataset *set);
 
 /* ------------------------------------------------------------- perceptron */
 
@@ -157,9 +177,9 @@ typedef enum dn_precision { DN_FLOAT32 = 0, DN_FLOAT64 = 1 } dn_precision;
 
 /* "float" or "double", as the CLI, the model files and checkpoints spell
  * them; "?" for a bad value. Static storage. */
-const char *dn_precision_name(dn_precision precision);
+DN_API const char *dn_precision_name(dn_precision precision);
 /* {"float", "double", NULL}: entry i names the value i. */
-const char *const *dn_precision_choices(void);
+DN_API const char *const *dn_precision_choices(void);
 
 typedef struct dn_pta_options {
     size_t train_size;      /* n: the first n samples are used; default 60000  */
@@ -174,25 +194,25 @@ typedef struct dn_pta_options {
 } dn_pta_options;
 
 /* Fills *opt with the defaults listed above. */
-void dn_pta_options_default(dn_pta_options *opt);
+DN_API void dn_pta_options_default(dn_pta_options *opt);
 
 /* Checks every field, and train_size against the data size when
  * available > 0; the message states the valid range. */
-dn_status dn_pta_options_check(const dn_pta_options *opt, size_t available, dn_error *err);
+DN_API dn_status dn_pta_options_check(const dn_pta_options *opt, size_t available, dn_error *err);
 
 typedef struct dn_pta dn_pta; /* a perceptron being trained (opaque) */
 
 /* Creates a trainer with W drawn uniform in [0,1) from opt->seed. */
-dn_pta *dn_pta_create(const dn_pta_options *opt, dn_error *err);
-void dn_pta_free(dn_pta *pta);
+DN_API dn_pta *dn_pta_create(const dn_pta_options *opt, dn_error *err);
+DN_API void dn_pta_free(dn_pta *pta);
 
 /* W as (10, 784) float64, row-major: copy out / replace. Replacing W also
  * restarts the average (if kept) and the step counter. */
-void dn_pta_get_weights(const dn_pta *pta, double *w_out);
-void dn_pta_set_weights(dn_pta *pta, const double *w);
+DN_API void dn_pta_get_weights(const dn_pta *pta, double *w_out);
+DN_API void dn_pta_set_weights(dn_pta *pta, const double *w);
 /* The averaged W, (10, 784). Returns DN_ERR_USAGE when average was off or
  * no step has been taken yet. */
-dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err);
+DN_API dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err);
 
 /* Both passes read a sparse index of the images' non-zero pixels. A set
  * with a cache (from the library's loaders, or a view of one from its first
@@ -201,16 +221,16 @@ dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err);
 
 /* Count pass alone: misclassifications among the first n of set with the
  * current W (n ≤ set->count). */
-size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n);
+DN_API size_t dn_pta_count_errors(const dn_pta *pta, const dn_dataset *set, size_t n);
 
 /* One epoch: count pass then update pass over the first n samples of set.
  * Returns the count-pass errors; epochs_done() grows by one. With threads
  * ≥ 2 the two passes run side by side (both start from the same W; the
  * count reads a copy of it), so the result is the same for any threads. */
-size_t dn_pta_epoch(dn_pta *pta, const dn_dataset *set, size_t n);
+DN_API size_t dn_pta_epoch(dn_pta *pta, const dn_dataset *set, size_t n);
 
 /* Epochs completed so far. */
-int dn_pta_epochs_done(const dn_pta *pta);
+DN_API int dn_pta_epochs_done(const dn_pta *pta);
 
 typedef struct dn_pta_epoch_report {
     int epoch;       /* 0-based index of the epoch whose count pass this is */
@@ -234,17 +254,17 @@ typedef struct dn_pta_result {
  * from a checkpoint goes on where it stopped, and result counts the whole
  * run. (A resumed trainer does not know whether its last epoch met ε, so it
  * trains at least one more epoch: dn_pta_run_train knows, from the curve.) */
-dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
+DN_API dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
                        dn_pta_result *result, dn_error *err);
 
 /* The options the trainer was created with. */
-const dn_pta_options *dn_pta_get_options(const dn_pta *pta);
+DN_API const dn_pta_options *dn_pta_get_options(const dn_pta *pta);
 
 /* ------------------------------------------------------------ linear algebra */
 
 /* Predicts with any (10, 784) float64 W: argmax of W x for each image,
  * lowest index on ties. predicted has room for count labels. */
-void dn_linear_predict(const double *w, const uint8_t *images, size_t count, uint8_t *predicted);
+DN_API void dn_linear_predict(const double *w, const uint8_t *images, size_t count, uint8_t *predicted);
 
 /* ------------------------------------------------------------------ models */
 
@@ -268,48 +288,48 @@ typedef enum dn_model_kind { DN_MODEL_PERCEPTRON = 1, DN_MODEL_MLP = 2 } dn_mode
 /* A perceptron model from the trainer's current state. use_average picks
  * the averaged W for predictions (it must be kept). data_crc32 is recorded
  * as is (dn_dataset_crc32 of the training data, or 0). */
-dn_model *dn_model_from_pta(const dn_pta *pta, int use_average, uint32_t data_crc32, dn_error *err);
+DN_API dn_model *dn_model_from_pta(const dn_pta *pta, int use_average, uint32_t data_crc32, dn_error *err);
 
-dn_model *dn_model_load(const char *path, dn_error *err);
+DN_API dn_model *dn_model_load(const char *path, dn_error *err);
 /* Writes atomically: a temporary file in the same folder, fsync, rename,
  * fsync of the folder. On failure the previous file is left untouched. */
-dn_status dn_model_save(const dn_model *model, const char *path, dn_error *err);
-void dn_model_free(dn_model *model);
+DN_API dn_status dn_model_save(const dn_model *model, const char *path, dn_error *err);
+DN_API void dn_model_free(dn_model *model);
 
-dn_model_kind dn_model_get_kind(const dn_model *model);
+DN_API dn_model_kind dn_model_get_kind(const dn_model *model);
 /* "perceptron" or "mlp". */
-const char *dn_model_kind_name(const dn_model *model);
+DN_API const char *dn_model_kind_name(const dn_model *model);
 
 /* Metadata value for key, or NULL. Owned by the model. */
-const char *dn_model_meta(const dn_model *model, const char *key);
+DN_API const char *dn_model_meta(const dn_model *model, const char *key);
 /* Number of metadata entries and the i-th key (for listing). */
-size_t dn_model_meta_count(const dn_model *model);
-const char *dn_model_meta_key(const dn_model *model, size_t i);
+DN_API size_t dn_model_meta_count(const dn_model *model);
+DN_API const char *dn_model_meta_key(const dn_model *model, size_t i);
 
 /* The (10, 784) float64 W a perceptron model predicts with, or NULL for
  * other kinds. Owned by the model. */
-const double *dn_model_perceptron_weights(const dn_model *model);
+DN_API const double *dn_model_perceptron_weights(const dn_model *model);
 
 /* Classifies count images. predicted gets the argmax class of each; scores,
  * when not NULL, gets (count, 10) values: softmax probabilities for an MLP,
  * raw W x for a perceptron. */
-dn_status dn_model_classify(const dn_model *model, const uint8_t *images, size_t count, uint8_t *predicted,
-                            float *scores, dn_error *err);
+DN_API dn_status dn_model_classify(const dn_model *model, const uint8_t *images, size_t count, uint8_t *predicted,
+                                   float *scores, dn_error *err);
 
 /* Confusion matrix: confusion[true][predicted] counts over n samples. */
-void dn_confusion_matrix(const uint8_t *labels, const uint8_t *predicted, size_t n,
-                         size_t confusion[DN_CLASSES][DN_CLASSES]);
+DN_API void dn_confusion_matrix(const uint8_t *labels, const uint8_t *predicted, size_t n,
+                                size_t confusion[DN_CLASSES][DN_CLASSES]);
 
 /* -------------------------------------------------------------------- npy */
 
 /* NumPy .npy files (format 1.0/2.0, C order, little-endian '<f4', '<f8',
  * '|u1'). Read returns a float64 copy of the data in *data (caller frees
  * with free()), the shape in shape[0..*ndim-1] (ndim ≤ 4). */
-dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4], int *ndim, dn_error *err);
+DN_API dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4], int *ndim, dn_error *err);
 /* Writes atomically (see dn_model_save). dtype_code: 'f' (data is float),
  * 'd' (double) or 'u' (uint8_t); data holds the product of shape[] values. */
-dn_status dn_npy_write(const char *path, char dtype_code, const void *data, const size_t *shape, int ndim,
-                       dn_error *err);
+DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *data, const size_t *shape, int ndim,
+                              dn_error *err);
 
 /* ---------------------------------------------------- checkpoints (issue 7) */
 
@@ -341,15 +361,15 @@ typedef struct dn_pta_curve {
 
 /* Frees the arrays of a curve filled by dn_pta_checkpoint_load and empties
  * it (the struct itself is the caller's). Accepts NULL. */
-void dn_pta_curve_free(dn_pta_curve *curve);
+DN_API void dn_pta_curve_free(dn_pta_curve *curve);
 
 /* Saves the exact state of pta to path. curve may be NULL (or hold 0
  * epochs); otherwise curve->epochs must equal dn_pta_epochs_done(pta).
  * data_crc32 is recorded as is (dn_dataset_crc32 of the first train_size
  * training samples, so a resume can check it has the same data; or 0). On
  * failure (disk full, read-only folder) the previous file is untouched. */
-dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
-                                 dn_error *err);
+DN_API dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
+                                        dn_error *err);
 
 /* A new trainer in exactly the state saved in path. When expect is not
  * NULL, the options that decide the result (train_size, eta, epsilon,
@@ -361,7 +381,7 @@ dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, u
  * dn_pta_train goes on to max_epochs epochs in all; train no further when
  * the last epoch of the curve already met ε — or let dn_pta_run_train
  * resume and count (see "the perceptron's training run"). */
-dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
+DN_API dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
                                uint32_t *data_crc32, dn_error *err);
 
 /* ------------------------------------------------- multi-layer networks (issue 3) */
@@ -447,23 +467,23 @@ typedef enum dn_matmul { DN_MATMUL_BLAS = 0, DN_MATMUL_PLAIN = 1 } dn_matmul;
 /* Names as the CLI and the model files spell them: "sigmoid", "tanh",
  * "relu", "softmax"; "ce", "mse"; "he", "xavier"; "sgd", "adam"; "none",
  * "step", "cosine"; "blas", "plain". Static storage; "?" for a bad value. */
-const char *dn_activation_name(dn_activation a);
-const char *dn_loss_name(dn_loss loss);
-const char *dn_init_name(dn_init init);
-const char *dn_optimizer_name(dn_optimizer o);
-const char *dn_schedule_name(dn_schedule s);
-const char *dn_matmul_name(dn_matmul m);
+DN_API const char *dn_activation_name(dn_activation a);
+DN_API const char *dn_loss_name(dn_loss loss);
+DN_API const char *dn_init_name(dn_init init);
+DN_API const char *dn_optimizer_name(dn_optimizer o);
+DN_API const char *dn_schedule_name(dn_schedule s);
+DN_API const char *dn_matmul_name(dn_matmul m);
 
 /* The names a caller may choose from, NULL-terminated, entry i naming the
  * enum value i (so a program can list them or offer them as choices, as
  * the CLI does). The activations are the hidden ones: sigmoid, tanh, relu.
  * Static storage. */
-const char *const *dn_activation_choices(void);
-const char *const *dn_loss_choices(void);
-const char *const *dn_init_choices(void);
-const char *const *dn_optimizer_choices(void);
-const char *const *dn_schedule_choices(void);
-const char *const *dn_matmul_choices(void);
+DN_API const char *const *dn_activation_choices(void);
+DN_API const char *const *dn_loss_choices(void);
+DN_API const char *const *dn_init_choices(void);
+DN_API const char *const *dn_optimizer_choices(void);
+DN_API const char *const *dn_schedule_choices(void);
+DN_API const char *const *dn_matmul_choices(void);
 
 typedef struct dn_mlp_options {
     /* the network */
@@ -490,48 +510,48 @@ typedef struct dn_mlp_options {
 } dn_mlp_options;
 
 /* Fills *opt with the defaults listed above. */
-void dn_mlp_options_default(dn_mlp_options *opt);
+DN_API void dn_mlp_options_default(dn_mlp_options *opt);
 /* Checks every field; the message names the field and its valid range. */
-dn_status dn_mlp_options_check(const dn_mlp_options *opt, dn_error *err);
+DN_API dn_status dn_mlp_options_check(const dn_mlp_options *opt, dn_error *err);
 /* Sets n_hidden and hidden[] from a comma-separated list: "300,100";
  * "" means no hidden layer (a single layer 784 → 10). DN_ERR_USAGE on
  * anything else, with the reason. */
-dn_status dn_mlp_parse_hidden(const char *text, dn_mlp_options *opt, dn_error *err);
+DN_API dn_status dn_mlp_parse_hidden(const char *text, dn_mlp_options *opt, dn_error *err);
 /* The learning rate of the schedule in opt at progress epoch (fractional). */
-double dn_mlp_scheduled_lr(const dn_mlp_options *opt, double epoch);
+DN_API double dn_mlp_scheduled_lr(const dn_mlp_options *opt, double epoch);
 
 typedef struct dn_mlp dn_mlp; /* a network with its training state (opaque) */
 
 /* A network with weights drawn from opt->seed (see Initialisation). The
  * caller owns it; dn_mlp_free accepts NULL. */
-dn_mlp *dn_mlp_create(const dn_mlp_options *opt, dn_error *err);
-void dn_mlp_free(dn_mlp *mlp);
+DN_API dn_mlp *dn_mlp_create(const dn_mlp_options *opt, dn_error *err);
+DN_API void dn_mlp_free(dn_mlp *mlp);
 /* The options it was created with (owned by mlp). */
-const dn_mlp_options *dn_mlp_get_options(const dn_mlp *mlp);
+DN_API const dn_mlp_options *dn_mlp_get_options(const dn_mlp *mlp);
 /* Switches the matrix products between BLAS and the plain-C reference. */
-void dn_mlp_set_matmul(dn_mlp *mlp, dn_matmul matmul);
+DN_API void dn_mlp_set_matmul(dn_mlp *mlp, dn_matmul matmul);
 /* Switches the BLAS thread count for later calls (0 = all cores). */
-void dn_mlp_set_threads(dn_mlp *mlp, int threads);
+DN_API void dn_mlp_set_threads(dn_mlp *mlp, int threads);
 
 /* ---- reach into the layers; k is 0 … layer_count − 1 (others give 0 or NULL) ---- */
 
 /* L, the number of weight layers (hidden layers + 1). */
-int dn_mlp_layer_count(const dn_mlp *mlp);
+DN_API int dn_mlp_layer_count(const dn_mlp *mlp);
 /* n_k, the inputs of layer k, and n_{k+1}, its outputs. */
-size_t dn_mlp_layer_inputs(const dn_mlp *mlp, int k);
-size_t dn_mlp_layer_outputs(const dn_mlp *mlp, int k);
+DN_API size_t dn_mlp_layer_inputs(const dn_mlp *mlp, int k);
+DN_API size_t dn_mlp_layer_outputs(const dn_mlp *mlp, int k);
 /* f_k: the hidden activation, or softmax / sigmoid for the last layer. */
-dn_activation dn_mlp_layer_activation(const dn_mlp *mlp, int k);
+DN_API dn_activation dn_mlp_layer_activation(const dn_mlp *mlp, int k);
 /* W_k, (n_{k+1}, n_k) row-major, and b_k, (n_{k+1}): views into the
  * parameter buffer, owned by mlp, valid until it is freed. Copy them out
  * with memcpy; write through dn_mlp_params. */
-const float *dn_mlp_weights(const dn_mlp *mlp, int k);
-const float *dn_mlp_bias(const dn_mlp *mlp, int k);
+DN_API const float *dn_mlp_weights(const dn_mlp *mlp, int k);
+DN_API const float *dn_mlp_bias(const dn_mlp *mlp, int k);
 /* The whole parameter buffer (layout above) and its length in floats;
  * writable (set weights, broadcast them). Owned by mlp. */
-float *dn_mlp_params(dn_mlp *mlp, size_t *count);
+DN_API float *dn_mlp_params(dn_mlp *mlp, size_t *count);
 /* The gradient buffer, same layout and length. Owned by mlp. */
-float *dn_mlp_grads(dn_mlp *mlp, size_t *count);
+DN_API float *dn_mlp_grads(dn_mlp *mlp, size_t *count);
 
 /* ---- running the network ---- */
 
@@ -540,13 +560,13 @@ float *dn_mlp_grads(dn_mlp *mlp, size_t *count);
  * layer, the output: softmax probabilities or sigmoid values). The
  * activations of the other layers are not kept. Works in chunks, so any
  * count is fine. DN_ERR_USAGE for a bad k, DN_ERR_NOMEM. */
-dn_status dn_mlp_forward(const dn_mlp *mlp, const uint8_t *images, size_t count, int k, float *out, dn_error *err);
+DN_API dn_status dn_mlp_forward(const dn_mlp *mlp, const uint8_t *images, size_t count, int k, float *out, dn_error *err);
 
 /* predicted gets the argmax class of each image (lowest index on ties);
  * scores, when not NULL, gets (count, 10) probabilities: the softmax for
  * DN_LOSS_CE, the sigmoid outputs divided by their sum for DN_LOSS_MSE. */
-dn_status dn_mlp_classify(const dn_mlp *mlp, const uint8_t *images, size_t count, uint8_t *predicted, float *scores,
-                          dn_error *err);
+DN_API dn_status dn_mlp_classify(const dn_mlp *mlp, const uint8_t *images, size_t count, uint8_t *predicted, float *scores,
+                                 dn_error *err);
 
 /* Mean loss and accuracy over a whole set (no gradients). */
 typedef struct dn_mlp_eval {
@@ -555,12 +575,12 @@ typedef struct dn_mlp_eval {
     size_t count;
     double accuracy; /* correct / count (0 for an empty set) */
 } dn_mlp_eval;
-dn_status dn_mlp_evaluate(const dn_mlp *mlp, const dn_dataset *set, dn_mlp_eval *out, dn_error *err);
+DN_API dn_status dn_mlp_evaluate(const dn_mlp *mlp, const dn_dataset *set, dn_mlp_eval *out, dn_error *err);
 
 /* ---- training, step by step ---- */
 
 /* Clears the gradient buffer. */
-void dn_mlp_zero_grad(dn_mlp *mlp);
+DN_API void dn_mlp_zero_grad(dn_mlp *mlp);
 
 typedef struct dn_mlp_batch_stats {
     double loss;    /* mean loss over the batch (before the update) */
@@ -571,12 +591,12 @@ typedef struct dn_mlp_batch_stats {
  * samples)/∂θ to the gradient buffer. stats may be NULL. DN_ERR_NUMERIC
  * (gradients untouched) when the loss is NaN or Inf, with a message saying
  * what to change. Workspace grows to the largest count seen, never shrinks. */
-dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
-                          dn_mlp_batch_stats *stats, dn_error *err);
+DN_API dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
+                                 dn_mlp_batch_stats *stats, dn_error *err);
 
 /* One optimiser step with the gradient buffer and learning rate lr (see
  * Optimisers); the optimiser state (momentum, Adam moments) is kept in mlp. */
-dn_status dn_mlp_update(dn_mlp *mlp, double lr, dn_error *err);
+DN_API dn_status dn_mlp_update(dn_mlp *mlp, double lr, dn_error *err);
 
 /* ---- training, whole epochs ---- */
 
@@ -595,18 +615,18 @@ typedef struct dn_mlp_epoch_report {
  * uint8 and are converted batch by batch. DN_ERR_NUMERIC stops it as soon
  * as the loss or a parameter is NaN or Inf; the message gives the epoch and
  * batch and says what to change. report may be NULL. */
-dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err);
+DN_API dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err);
 
 /* Called after each epoch; return non-zero to stop early. */
 typedef int (*dn_mlp_epoch_fn)(const dn_mlp_epoch_report *report, void *user);
 
 /* Runs epochs until opt.epochs are done (counting earlier ones), calling
  * on_epoch (may be NULL) after each. */
-dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
+DN_API dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
 
 /* Epochs completed so far, and the number of samples of the last training set. */
-int dn_mlp_epochs_done(const dn_mlp *mlp);
-size_t dn_mlp_train_size(const dn_mlp *mlp);
+DN_API int dn_mlp_epochs_done(const dn_mlp *mlp);
+DN_API size_t dn_mlp_train_size(const dn_mlp *mlp);
 
 /* ---- models, export, statistics ---- */
 
@@ -617,9 +637,9 @@ size_t dn_mlp_train_size(const dn_mlp *mlp);
  * "data_crc32" (recorded as given). Loading checks that the tensors are
  * exactly these, chain 784 → hidden → 10, agree with "hidden", and hold
  * finite values. */
-dn_model *dn_model_from_mlp(const dn_mlp *mlp, uint32_t data_crc32, dn_error *err);
+DN_API dn_model *dn_model_from_mlp(const dn_mlp *mlp, uint32_t data_crc32, dn_error *err);
 /* The network of an "mlp" model, or NULL for other kinds. Owned by model. */
-const dn_mlp *dn_model_get_mlp(const dn_model *model);
+DN_API const dn_mlp *dn_model_get_mlp(const dn_model *model);
 
 /* Every tensor of model as a NumPy file in dir (created if missing):
  * "layers.K.weight.npy" (float32, (n_{K+1}, n_K)) and "layers.K.bias.npy"
@@ -627,14 +647,14 @@ const dn_mlp *dn_model_get_mlp(const dn_model *model);
  * predicts with) for a perceptron. Rebuilding an MLP in numpy:
  *     a = x / 255; for K: a = f(a @ W[K].T + b[K]).
  * nwritten (may be NULL) gets the number of files written. */
-dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err);
+DN_API dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err);
 
 typedef struct dn_stats {
     double min, max, mean, std; /* std: population standard deviation */
 } dn_stats;
 /* Statistics of n values (all 0 when n = 0). */
-dn_stats dn_stats_f32(const float *v, size_t n);
-dn_stats dn_stats_f64(const double *v, size_t n);
+DN_API dn_stats dn_stats_f32(const float *v, size_t n);
+DN_API dn_stats dn_stats_f64(const double *v, size_t n);
 
 /* ---- digit images from files ---- */
 
@@ -645,7 +665,7 @@ dn_stats dn_stats_f64(const double *v, size_t n);
  * Transparency: when most border pixels are transparent the ink is the
  * opacity; otherwise the image is composed over white. Errors name the
  * file: not a PNG, truncated or corrupt, larger than DN_PNG_MAX_SIDE, blank. */
-dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err);
+DN_API dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err);
 
 /* Makes any grey image (width × height bytes, 0 = black) an MNIST digit, as
  * MNIST was made: light background (the mean of the border pixels ≥ 128)
@@ -655,13 +675,13 @@ dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn
  * area averaging; placed in 28 × 28 with its centre of mass at the centre
  * (moved, if needed, only so far that no ink falls off). name is used in
  * messages. DN_ERR_INPUT when the image holds no ink. */
-dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t height, uint8_t image[DN_IMAGE_PIXELS],
-                             const char *name, dn_error *err);
+DN_API dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t height, uint8_t image[DN_IMAGE_PIXELS],
+                                    const char *name, dn_error *err);
 
 /* Reads an IDX image file alone (magic 0x00000803, 28 × 28; raw, or gzip
  * when the name ends in ".gz"), without labels: returns count × 784 bytes
  * (caller frees with free()), strictly checked as dn_dataset_load does. */
-uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *err);
+DN_API uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *err);
 
 /* ------------------------------------------------------------ plots (issue 5) */
 
@@ -686,7 +706,7 @@ typedef struct dn_plot_options {
                           at most 60 points; default -1 */
 } dn_plot_options;
 
-void dn_plot_options_default(dn_plot_options *opt);
+DN_API void dn_plot_options_default(dn_plot_options *opt);
 
 /* A line chart in SVG: a title, axes with ticks at round numbers (1, 2, 5 ×
  * 10^k; powers of ten on a log axis; whole numbers only when every x is
@@ -699,8 +719,8 @@ void dn_plot_options_default(dn_plot_options *opt);
  * <g class="legend"> with one <text> per series. opt may be NULL (defaults).
  * title, x_label, y_label may be NULL. Fails with DN_ERR_USAGE when
  * nseries is 0, a series has n > 0 and no y, or the size is out of range. */
-dn_status dn_plot_lines(const char *path, const char *title, const char *x_label, const char *y_label,
-                        const dn_plot_series *series, size_t nseries, const dn_plot_options *opt, dn_error *err);
+DN_API dn_status dn_plot_lines(const char *path, const char *title, const char *x_label, const char *y_label,
+                               const dn_plot_series *series, size_t nseries, const dn_plot_options *opt, dn_error *err);
 
 /* A confusion matrix as an SVG heat map with the count in every cell:
  * confusion is (10, 10) row-major, [true digit][predicted digit], as
@@ -709,7 +729,7 @@ dn_status dn_plot_lines(const char *path, const char *title, const char *x_label
  * are red by their count relative to the largest off-diagonal count, so
  * the common confusions stand out. A last column gives each digit's error
  * rate. The 100 cells are <rect class="cell"> elements. title may be NULL. */
-dn_status dn_plot_confusion(const char *path, const char *title, const size_t *confusion, dn_error *err);
+DN_API dn_status dn_plot_confusion(const char *path, const char *title, const size_t *confusion, dn_error *err);
 
 /* Grids of 28×28 images in a PNG, white background, images in row-major
  * order. Geometry (so a reader can find a pixel): with s = scale, pad = s
@@ -731,7 +751,7 @@ typedef struct dn_image_grid_options {
                          |w| of any) rather than one per image; default 0 */
 } dn_image_grid_options;
 
-void dn_image_grid_options_default(dn_image_grid_options *opt);
+DN_API void dn_image_grid_options_default(dn_image_grid_options *opt);
 
 /* Weight images: count rows of weights, each (784) float64 — a perceptron's W
  * (count = 10) or the first layer of an MLP (count = hidden units) — drawn
@@ -743,21 +763,21 @@ void dn_image_grid_options_default(dn_image_grid_options *opt);
  * shared_scale, m is the largest of the images' m. Red pixels are where
  * ink votes for the neuron, blue where ink votes against.
  * captions: count strings or NULL. opt may be NULL. */
-dn_status dn_plot_weight_images(const char *path, const double *weights, size_t count, const char *const *captions,
-                                const dn_image_grid_options *opt, dn_error *err);
+DN_API dn_status dn_plot_weight_images(const char *path, const double *weights, size_t count, const char *const *captions,
+                                       const dn_image_grid_options *opt, dn_error *err);
 
 /* Digit images: count images of 784 bytes drawn as dark ink on white
  * (grey 255 − pixel), with optional captions. opt may be NULL. */
-dn_status dn_plot_digit_images(const char *path, const uint8_t *images, size_t count, const char *const *captions,
-                               const dn_image_grid_options *opt, dn_error *err);
+DN_API dn_status dn_plot_digit_images(const char *path, const uint8_t *images, size_t count, const char *const *captions,
+                                      const dn_image_grid_options *opt, dn_error *err);
 
 /* A gallery of the first max_count samples of set whose predicted label
  * (predicted has set->count entries) differs from the true one, in set
  * order, each captioned "true→predicted". *shown (may be NULL) gets the
  * number drawn; when no sample is misclassified no file is written and
  * *shown is 0. opt may be NULL (then scale 4, 10 columns). */
-dn_status dn_plot_misclassified(const char *path, const dn_dataset *set, const uint8_t *predicted, size_t max_count,
-                                const dn_image_grid_options *opt, size_t *shown, dn_error *err);
+DN_API dn_status dn_plot_misclassified(const char *path, const dn_dataset *set, const uint8_t *predicted, size_t max_count,
+                                       const dn_image_grid_options *opt, size_t *shown, dn_error *err);
 
 /* ------------------------------------------------------ distributed (issue 4) */
 
@@ -803,9 +823,9 @@ typedef enum dn_aggregate_rule {
 } dn_aggregate_rule;
 
 /* "mean", "median", "trimmed-mean", "krum" (the CLI's spelling); "?" otherwise. */
-const char *dn_aggregate_rule_name(dn_aggregate_rule rule);
+DN_API const char *dn_aggregate_rule_name(dn_aggregate_rule rule);
 /* Those names, NULL-terminated, entry i naming the rule i. Static storage. */
-const char *const *dn_aggregate_rule_choices(void);
+DN_API const char *const *dn_aggregate_rule_choices(void);
 
 typedef struct dn_aggregate_options {
     dn_aggregate_rule rule; /* default DN_AGG_MEAN                           */
@@ -813,30 +833,30 @@ typedef struct dn_aggregate_options {
     int faulty;             /* krum: f, the bad models tolerated, ≥ 0; default 1 */
 } dn_aggregate_options;
 
-void dn_aggregate_options_default(dn_aggregate_options *opt);
+DN_API void dn_aggregate_options_default(dn_aggregate_options *opt);
 /* Checks the options for k models (k ≥ 1): the trim range, that the
  * trimmed mean keeps at least one value, Krum's K ≥ 2f + 3. */
-dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, dn_error *err);
+DN_API dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, dn_error *err);
 
 /* Applies opt's rule (weights are used by mean only and may be NULL).
  * chosen (may be NULL) gets the index of the model Krum picked, or k for the
  * other rules. DN_ERR_USAGE (bad options or weights), DN_ERR_NUMERIC,
  * DN_ERR_NOMEM. */
-dn_status dn_aggregate(const dn_aggregate_options *opt, const float *models, size_t k, size_t p,
-                       const double *weights, float *out, size_t *chosen, dn_error *err);
+DN_API dn_status dn_aggregate(const dn_aggregate_options *opt, const float *models, size_t k, size_t p,
+                              const double *weights, float *out, size_t *chosen, dn_error *err);
 
 /* The rules one by one, as described above. weights: k finite values ≥ 0
  * with a positive sum, or NULL. */
-dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const double *weights, float *out,
-                            dn_error *err);
-dn_status dn_aggregate_median(const float *models, size_t k, size_t p, float *out, dn_error *err);
-dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, double trim, float *out, dn_error *err);
-dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
-                            dn_error *err);
+DN_API dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const double *weights, float *out,
+                                   dn_error *err);
+DN_API dn_status dn_aggregate_median(const float *models, size_t k, size_t p, float *out, dn_error *err);
+DN_API dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, double trim, float *out, dn_error *err);
+DN_API dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
+                                   dn_error *err);
 
 /* The index of the first NaN or ±Inf among v[0 … n−1], or n when all are finite. */
-size_t dn_first_nonfinite_f32(const float *v, size_t n);
-size_t dn_first_nonfinite_f64(const double *v, size_t n);
+DN_API size_t dn_first_nonfinite_f32(const float *v, size_t n);
+DN_API size_t dn_first_nonfinite_f64(const double *v, size_t n);
 
 /* ---- faults, to test the rules: what a broken or hostile worker sends ---- */
 typedef enum dn_fault_kind {
@@ -855,13 +875,13 @@ typedef struct dn_fault {
 
 /* Parses "nan", "zero", "random", "scale:S" (S a finite number) or
  * "sign-flip"; DN_ERR_USAGE listing these otherwise. */
-dn_status dn_fault_parse(const char *text, dn_fault *fault, dn_error *err);
+DN_API dn_status dn_fault_parse(const char *text, dn_fault *fault, dn_error *err);
 /* "nan", "zero", "random", "scale:100", "sign-flip", "none" into buf. */
-void dn_fault_format(const dn_fault *fault, char *buf, size_t size);
+DN_API void dn_fault_format(const dn_fault *fault, char *buf, size_t size);
 /* Corrupts v[0 … n−1] in place as fault says; rng is used by
  * DN_FAULT_RANDOM only (and may be NULL for the others). */
-void dn_fault_apply_f32(const dn_fault *fault, float *v, size_t n, dn_rng *rng);
-void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rng *rng);
+DN_API void dn_fault_apply_f32(const dn_fault *fault, float *v, size_t n, dn_rng *rng);
+DN_API void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rng *rng);
 
 /* ---- shards: a disjoint split of the samples [0, n) over the ranks ----
  * Rank r of K gets ⌊n/K⌋ samples, one more when r < n mod K.
@@ -875,17 +895,17 @@ void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rng *rng)
 typedef enum dn_shard_mode { DN_SHARD_CONTIGUOUS = 0, DN_SHARD_RANDOM = 1 } dn_shard_mode;
 
 /* The number of samples rank gets (0 for a rank outside [0, ranks)). */
-size_t dn_shard_size(size_t n, int ranks, int rank);
+DN_API size_t dn_shard_size(size_t n, int ranks, int rank);
 /* index gets rank's dn_shard_size(n, ranks, rank) sample indices.
  * DN_ERR_USAGE for ranks < 1 or rank outside [0, ranks); DN_ERR_NOMEM. */
-dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
-                           dn_error *err);
+DN_API dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
+                                  dn_error *err);
 /* A new set holding copies of the samples index[0 … count−1] of set, in that
  * order (each index < set->count, checked). Owns its buffers: dn_dataset_free. */
-dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t count, dn_error *err);
+DN_API dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t count, dn_error *err);
 /* Rank's shard of the first n samples of set (n ≤ set->count), copied out. */
-dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
-                             uint64_t seed, dn_error *err);
+DN_API dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
+                                    uint64_t seed, dn_error *err);
 
 /* ---- the communicator: the processes of one MPI job ----
  * A process that joins calls every collective below in the same order as
@@ -905,40 +925,40 @@ typedef enum dn_comm_type {
 typedef enum dn_comm_op { DN_COMM_SUM = 0, DN_COMM_MAX = 1, DN_COMM_MIN = 2 } dn_comm_op;
 
 /* 1 when the library was built with MPI, else 0. */
-int dn_comm_mpi_available(void);
+DN_API int dn_comm_mpi_available(void);
 /* Joins the job this process was started in: MPI_Init_thread (MPI calls
  * come from the calling thread only). A process started without mpirun is a
  * job of one (an MPI singleton). Built without MPI: a job of one. MPI can be
  * initialised once per process; a second call fails with DN_ERR_MPI. */
-dn_comm *dn_comm_init(dn_error *err);
+DN_API dn_comm *dn_comm_init(dn_error *err);
 /* A job of one process (rank 0 of 1) that never initialises MPI: the
  * collective trainers run on it as a single process, e.g. a sync run of one
  * with its checkpoints. Free with dn_comm_free (no MPI_Finalize then), and
  * dn_comm_abort returns without doing anything on it. */
-dn_comm *dn_comm_local(dn_error *err);
+DN_API dn_comm *dn_comm_local(dn_error *err);
 /* Leaves the job (MPI_Finalize, which every rank must reach). Accepts NULL. */
-void dn_comm_free(dn_comm *comm);
+DN_API void dn_comm_free(dn_comm *comm);
 /* Ends every process of the job with status code (MPI_Abort): for a rank
  * that cannot go on while others wait in a collective. The library never
  * calls it itself; it returns only when there is no MPI. */
-void dn_comm_abort(dn_comm *comm, int code);
+DN_API void dn_comm_abort(dn_comm *comm, int code);
 
-int dn_comm_rank(const dn_comm *comm); /* 0 … size − 1 */
-int dn_comm_size(const dn_comm *comm); /* K ≥ 1 */
+DN_API int dn_comm_rank(const dn_comm *comm); /* 0 … size − 1 */
+DN_API int dn_comm_size(const dn_comm *comm); /* K ≥ 1 */
 
 /* In place on every rank: buf[i] ← op over ranks of buf[i] (MPI_Allreduce).
  * For DN_COMM_F32/F64 sums the order of additions is MPI's choice. */
-dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err);
+DN_API dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err);
 /* In place on every rank: buf[i] ← Σ over ranks, added in rank order in
  * double on rank 0 (gather, sum, broadcast). The same bits run after run,
  * whatever algorithms MPI picks: the --deterministic reduction. */
-dn_status dn_comm_allreduce_sum_ordered_f32(dn_comm *comm, float *buf, size_t n, dn_error *err);
+DN_API dn_status dn_comm_allreduce_sum_ordered_f32(dn_comm *comm, float *buf, size_t n, dn_error *err);
 /* root's buf (n values of type) copied to every rank. */
-dn_status dn_comm_broadcast(dn_comm *comm, void *buf, size_t n, dn_comm_type type, int root, dn_error *err);
+DN_API dn_status dn_comm_broadcast(dn_comm *comm, void *buf, size_t n, dn_comm_type type, int root, dn_error *err);
 /* root's recv gets (size, n) values, rank r's send at row r; recv is not
  * used on other ranks (may be NULL there). */
-dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_comm_type type, void *recv, int root,
-                         dn_error *err);
+DN_API dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_comm_type type, void *recv, int root,
+                                dn_error *err);
 
 /* ---- multi-layer networks across ranks ----
  * Both trainers are collective: every rank calls them in step, each with
@@ -957,8 +977,8 @@ dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_comm_type
  * run after run. report (may be NULL) gets the loss and accuracy over all
  * ranks. DN_ERR_NUMERIC on every rank together when any rank's loss or the
  * summed gradient is not finite. */
-dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
-                            dn_mlp_epoch_report *report, dn_error *err);
+DN_API dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
+                                   dn_mlp_epoch_report *report, dn_error *err);
 
 /* Federated averaging (McMahan et al., AISTATS 2017), one round:
  *   1. rank 0 (the master) broadcasts its network's parameters;
@@ -983,7 +1003,7 @@ typedef struct dn_fedavg_options {
     dn_fault fault;                 /* what this rank sends instead; default none */
 } dn_fedavg_options;
 
-void dn_fedavg_options_default(dn_fedavg_options *opt);
+DN_API void dn_fedavg_options_default(dn_fedavg_options *opt);
 
 /* Filled on the master (rank 0) only. */
 typedef struct dn_fedavg_report {
@@ -999,8 +1019,8 @@ typedef struct dn_fedavg_report {
 
 /* fault_rng: this rank's generator for DN_FAULT_RANDOM (may be NULL when
  * the fault is not random). report may be NULL. */
-dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
-                          dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
+DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
+                                 dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
 
 /* ---- checkpoints of a distributed MLP run ----
  * mode, here and in the perceptron's pair below, describes how the job
@@ -1020,10 +1040,10 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
  * (the same mode, size and network, or DN_ERR_INPUT saying which differs)
  * and broadcasts the state, so only rank 0 needs to see the file. Resuming
  * gives the same bits as never stopping when the run is deterministic. */
-dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
-                                      const dn_rng *rng, dn_error *err);
-dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
-                                      dn_error *err);
+DN_API dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
+                                             const dn_rng *rng, dn_error *err);
+DN_API dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
+                                             dn_error *err);
 
 /* ---- checkpoints of a distributed perceptron run (`pta --distributed mix`) ----
  * What a resumed mixing job needs to end with the same W, bit for bit, as
@@ -1044,9 +1064,9 @@ dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *pa
  * dn_pta_epochs_done(pta) epochs; data_crc32 recorded as is). Every rank
  * returns the status of the write, DN_ERR_IO when the disk is full (the
  * previous file is then untouched). mode as for the MLP's pair above. */
-dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn_pta_curve *curve,
-                                      uint32_t data_crc32, const char *path, const char *mode, const dn_rng *rng,
-                                      dn_error *err);
+DN_API dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn_pta_curve *curve,
+                                             uint32_t data_crc32, const char *path, const char *mode, const dn_rng *rng,
+                                             dn_error *err);
 
 /* Loading is collective too: rank 0 reads path (only rank 0 needs to see
  * the file) and checks it as dn_pta_checkpoint_load does, then that it was
@@ -1061,8 +1081,8 @@ dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn
  * returns NULL and err says why: rank 0's status and message on every rank
  * when the file is at fault. Resuming with max_epochs counting all epochs:
  * see dn_pta_checkpoint_load. */
-dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
-                                    dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
+DN_API dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
+                                           dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
 
 /* ---------------------------------------- a training run across the ranks */
 
@@ -1092,7 +1112,7 @@ typedef struct dn_dist_options {
 } dn_dist_options;
 
 /* Fills *opt with the defaults listed above. */
-void dn_dist_options_default(dn_dist_options *opt);
+DN_API void dn_dist_options_default(dn_dist_options *opt);
 
 /* ------------------------------------------ the perceptron's training run */
 
@@ -1170,7 +1190,7 @@ typedef struct dn_pta_run_options {
 
 /* Fills *opt with the defaults listed above (pta as dn_pta_options_default,
  * dist as dn_dist_options_default). */
-void dn_pta_run_options_default(dn_pta_run_options *opt);
+DN_API void dn_pta_run_options_default(dn_pta_run_options *opt);
 
 /* Why a resume was refused, for a caller that words it its own way. */
 typedef enum dn_pta_resume_refusal {
@@ -1202,10 +1222,10 @@ typedef struct dn_pta_run {
  * same options and data. On failure run holds what was made so far (free
  * it all the same); DN_ERR_USAGE for bad options or a refused resume,
  * DN_ERR_INPUT or DN_ERR_IO for the files, DN_ERR_NOMEM, DN_ERR_MPI. */
-dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err);
+DN_API dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err);
 
 /* Frees the trainer and the curve and zeroes run. Accepts NULL. */
-void dn_pta_run_free(dn_pta_run *run);
+DN_API void dn_pta_run_free(dn_pta_run *run);
 
 /* ------------------------------------------------ the network's training run */
 
@@ -1263,7 +1283,7 @@ typedef struct dn_mlp_run_options {
 } dn_mlp_run_options;
 
 /* Fills *opt with the defaults listed above. */
-void dn_mlp_run_options_default(dn_mlp_run_options *opt);
+DN_API void dn_mlp_run_options_default(dn_mlp_run_options *opt);
 
 typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
 
@@ -1271,21 +1291,21 @@ typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
  * (copied; the strings and dist.comm must outlive the run). Not collective.
  * DN_ERR_USAGE for bad options (every ≥ 1, rounds ≥ 1, the fault rank
  * within the job), DN_ERR_NOMEM. */
-dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);
+DN_API dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);
 /* Loads checkpoint.resume into the network (nothing when NULL). Collective;
  * a failure is the same on every rank. */
-dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err);
+DN_API dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err);
 /* Steps until the total, or until on_step stops it; saves as above.
  * Collective. A failed save stops the run, the same on every rank. */
-dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err);
+DN_API dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err);
 /* Steps done so far (resumed ones included) and the run's total. */
-int dn_mlp_run_steps_done(const dn_mlp_run *run);
-int dn_mlp_run_steps_total(const dn_mlp_run *run);
+DN_API int dn_mlp_run_steps_done(const dn_mlp_run *run);
+DN_API int dn_mlp_run_steps_total(const dn_mlp_run *run);
 /* 1 when the last error was the same on every rank (a checkpoint load or
  * save), so it may be reported once. */
-int dn_mlp_run_failed_alike(const dn_mlp_run *run);
+DN_API int dn_mlp_run_failed_alike(const dn_mlp_run *run);
 /* Frees the run (not the network). Accepts NULL. */
-void dn_mlp_run_free(dn_mlp_run *run);
+DN_API void dn_mlp_run_free(dn_mlp_run *run);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#ifdef DN_HAVE_PNG
 #include <png.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,10 @@
 #define BOX 20             /* the digit's longer side in MNIST */
 #define CENTRE 14.0        /* where MNIST puts the centre of mass (0-based pixels) */
 #define PNG_CHUNK_MAX (1u << 20) /* bytes libpng may allocate for one ancillary chunk */
+
+/* Built without libpng, only the decoding below is missing: dn_digit_from_grey
+ * (further down) works on pixels from any source. */
+#ifdef DN_HAVE_PNG
 
 /* ---------------------------------------------------------------- PNG decoding */
 
@@ -187,6 +193,16 @@ dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn
     close_png(&r);
     return s;
 }
+
+#else
+
+dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err)
+{
+    (void)image;
+    return dn_fail(err, DN_ERR_USAGE, "%s: this libdigitnet was built without libpng and cannot read PNG files", path);
+}
+
+#endif /* DN_HAVE_PNG */
 
 /* ---------------------------------------------------------------- MNIST recipe */
 
