@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_mlp.sh [DATA] [REPS] — issue 3's benchmark: one training epoch of
+# bench_mlp.sh [DATA] [REPS] — the benchmark: one training epoch of
 # 784-300-100-10 (batch 64, SGD lr 0.1 momentum 0.9, cosine schedule), digitnet
 # side by side with PyTorch (bench/mlp_torch.py) and FANN (bench/mlp_fann.c,
 # incremental training), plus the time digitnet takes to reach 98% test accuracy.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_mpi.sh [DATA] [REPS] — issue 4's benchmark, on Open MPI:
+# bench_mpi.sh [DATA] [REPS] — the benchmark, on Open MPI:
 #   * synchronous data-parallel training (`mlp --distributed sync`), one
 #     epoch of 784-300-100-10 on the 60000 MNIST samples, batch 64 (the
 #     default) and 256, with 1 and 2 ranks, one BLAS/OpenMP thread per rank;

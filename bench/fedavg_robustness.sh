@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fedavg_robustness.sh — FedAvg test error per round for each aggregation
-# rule, with and without a faulty worker (issue 4). Prints a Markdown table
+# rule, with and without a faulty worker. Prints a Markdown table
 # (one row per round, one column per run) and the per-run CSVs' folder.
 #
 #   bench/fedavg_robustness.sh [BUILD_DIR] [ROUNDS] [FAULT]

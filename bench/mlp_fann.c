@@ -1,5 +1,5 @@
 /*
- * mlp_fann.c — FANN's twin of `digitnet mlp` for the benchmark (issue 3):
+ * mlp_fann.c — FANN's twin of `digitnet mlp` for the benchmark:
  * 784-300-100-10 trained incrementally (online SGD, one sample per update,
  * FANN_TRAIN_INCREMENTAL), one epoch at a time, timed around
  * fann_train_epoch alone.

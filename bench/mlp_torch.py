@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch twin of `digitnet mlp` for the benchmark (issue 3).
+"""PyTorch twin of `digitnet mlp` for the benchmark.
 
 Same network (784-300-100-10 ReLU by default, PyTorch's default init for
 Linear is different from He; the timing does not depend on it), same loss

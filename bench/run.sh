@@ -71,7 +71,7 @@ if floors:
     for f in floors:
         print(f"floor: {f}")
 
-# The targets of issue 6, each a ratio within this one run.
+# The speed targets, each a ratio within this one run.
 def group_of(prefix):
     return [r for r in rows if r[0].startswith(prefix)]
 def target(name, value, goal, met):

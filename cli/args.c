@@ -52,7 +52,7 @@ static int bad_value(const cli_spec *spec, const cli_opt *o, const char *value, 
     return CLI_BAD_USAGE;
 }
 
-/* Every refused number states the valid range (issue 7), written out in
+/* Every refused number states the valid range, written out in
  * full (%.15g: 1000000, not 1e+06). */
 static int number_error(const cli_spec *spec, const cli_opt *o, const char *value, const char *what)
 {

@@ -4,7 +4,7 @@
 
 #include "cli.h"
 #include "figures.h"
-#include "mlp_distributed.h" /* distributed (issue 4) */
+#include "mlp_distributed.h"
 
 #define TARGET_ACCURACY 0.98 /* the run reports when the test accuracy first reaches it */
 
@@ -158,7 +158,7 @@ int cmd_mlp(int argc, char **argv)
     size_t train_size = 60000, validation = 0;
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
     int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
-    mlp_dist dist = MLP_DIST_DEFAULT; /* distributed (issue 4) */
+    mlp_dist dist = MLP_DIST_DEFAULT;
     /* The choices are the library's names: a choice's index is its enum value. */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
@@ -193,7 +193,7 @@ int cmd_mlp(int argc, char **argv)
         {"--plot", CLI_STRING, &plot, "DIR", "write error and loss curves, first-layer images, confusion, gallery",
          0, 0, 0, NULL},
         {"--quiet", CLI_FLAG, &quiet, "", "print only the results, no per-epoch lines", 0, 0, 0, NULL},
-        MLP_DIST_OPTS(dist), /* distributed (issue 4) */
+        MLP_DIST_OPTS(dist),
     };
     const cli_spec spec = {"mlp", "", "Train a multi-layer network by backpropagation (mini-batch SGD or Adam).", opts,
                            (int)(sizeof opts / sizeof *opts), 0, 0};
@@ -208,7 +208,7 @@ int cmd_mlp(int argc, char **argv)
         cli_fail(&err, DN_ERR_USAGE, "--validation %zu must be smaller than --train-size %zu", validation, train_size);
         return cli_report(&err);
     }
-    if (mlp_dist_wanted(&dist)) /* distributed (issue 4): the whole run happens in mlp_distributed.c */
+    if (mlp_dist_wanted(&dist)) /* distributed: the whole run happens in mlp_distributed.c */
         return mlp_dist_main(&dist, &opt, data, train_size, validation, metrics, save, quiet);
 
     dn_dataset *train = NULL, *test = NULL;

@@ -5,9 +5,9 @@
 
 #include "figures.h"
 #include "progress.h"
-#include "pta_checkpoint.h" /* checkpoints (issue 7) */
+#include "pta_checkpoint.h"
 #include "pta_run.h"
-#include "pta_distributed.h" /* distributed (issue 4) */
+#include "pta_distributed.h"
 
 static void show_epoch(const pta_run *run, const dn_pta_run_report *r, void *user)
 {
@@ -81,8 +81,8 @@ int cmd_pta(int argc, char **argv)
     dn_pta_options_default(&run.opt);
     const char *data = "data/mnist", *metrics = NULL, *save = NULL, *plot = NULL;
     int precision = 0, quiet = 0;
-    pta_dist dist = PTA_DIST_DEFAULT; /* distributed (issue 4) */
-    dn_checkpoint_policy ckpt = PTA_CKPT_DEFAULT; /* checkpoints (issue 7) */
+    pta_dist dist = PTA_DIST_DEFAULT;
+    dn_checkpoint_policy ckpt = PTA_CKPT_DEFAULT;
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--train-size", CLI_SIZE, &run.opt.train_size, "N", "use the first N training samples", 1, 1e6, 0, NULL},
@@ -101,8 +101,8 @@ int cmd_pta(int argc, char **argv)
         {"--plot", CLI_STRING, &plot, "DIR",
          "write curve.svg, weights.png, confusion.svg, misclassified.png (test set) into DIR", 0, 0, 0, NULL},
         {"--quiet", CLI_FLAG, &quiet, "", "print only the results: no progress on stderr", 0, 0, 0, NULL},
-        PTA_DIST_OPTS(dist), /* distributed (issue 4) */
-        PTA_CKPT_OPTS(ckpt), /* checkpoints (issue 7) */
+        PTA_DIST_OPTS(dist),
+        PTA_CKPT_OPTS(ckpt),
     };
     const cli_spec spec = {"pta", "", "Train the multicategory perceptron: W <- W + eta (d(x) - u(Wx)) x^T.",
                            opts, (int)(sizeof opts / sizeof *opts), 0, 0};
@@ -110,12 +110,12 @@ int cmd_pta(int argc, char **argv)
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
     if (rc) return cli_parse_exit_code(rc);
     run.opt.precision = precision ? DN_FLOAT64 : DN_FLOAT32;
-    if ((rc = pta_dist_check(&dist, &run))) return rc; /* distributed (issue 4) */
-    run.ckpt = &ckpt; /* checkpoints (issue 7) */
+    if ((rc = pta_dist_check(&dist, &run))) return rc;
+    run.ckpt = &ckpt;
 
     dn_dataset *train = NULL, *test = NULL;
     if ((rc = cli_load_mnist(data, &train, &test))) return rc;
-    if ((rc = pta_dist_begin(&dist, &run, &quiet, &metrics, &save, &plot))) { /* distributed (issue 4): joins MPI */
+    if ((rc = pta_dist_begin(&dist, &run, &quiet, &metrics, &save, &plot))) { /* distributed: joins MPI */
         dn_dataset_free(train);
         dn_dataset_free(test);
         return rc;
@@ -129,10 +129,10 @@ int cmd_pta(int argc, char **argv)
     progress_begin(&bar, stderr, progress_mode_for(stderr, quiet), "pta", "epoch", run.opt.max_epochs, 1);
     run.on_epoch = show_epoch;
     run.on_epoch_user = &bar;
-    run.dist = dist.mode ? &dist : NULL; /* distributed (issue 4) */
+    run.dist = dist.mode ? &dist : NULL;
     dn_status s = pta_run_execute(&run, train, test, &err);
     progress_end(&bar, s ? NULL : run.result.converged ? "converged" : "stopped at the epoch cap");
-    if (!s && pta_dist_is_root(&dist)) print_results(&run); /* distributed (issue 4): rank 0 prints */
+    if (!s && pta_dist_is_root(&dist)) print_results(&run); /* distributed: rank 0 prints */
     if (!s && metrics) s = pta_run_write_metrics(&run, metrics, &err);
     if (!s && save) {
         dn_dataset used = dn_dataset_view(train, 0, run.opt.train_size);
@@ -145,5 +145,5 @@ int cmd_pta(int argc, char **argv)
     pta_run_free(&run);
     dn_dataset_free(train);
     dn_dataset_free(test);
-    return pta_dist_end(&dist, s ? pta_dist_report(&dist, &err) : CLI_EXIT_OK); /* distributed (issue 4): leaves MPI */
+    return pta_dist_end(&dist, s ? pta_dist_report(&dist, &err) : CLI_EXIT_OK); /* distributed: leaves MPI */
 }

@@ -1,4 +1,4 @@
-/* dist.h — what the distributed subcommands share (issue 4): the flags for
+/* dist.h — what the distributed subcommands share: the flags for
  * shards and fault injection, joining the MPI job and leaving it. The
  * shards and the faults themselves are the library's (options of
  * dn_pta_run_train and dn_mlp_run_create). Only rank 0 prints results and

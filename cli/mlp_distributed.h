@@ -1,4 +1,4 @@
-/* mlp_distributed.h — `digitnet mlp --distributed sync|fedavg` (issue 4).
+/* mlp_distributed.h — `digitnet mlp --distributed sync|fedavg`.
  *
  *   sync    synchronous data-parallel SGD: every rank holds the training
  *           set, computes the gradient of its part of each global batch,

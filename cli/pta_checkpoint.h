@@ -1,5 +1,5 @@
 /* pta_checkpoint.h — `digitnet pta --checkpoint FILE --checkpoint-every N
- * --resume FILE` (issue 7): the flags of the library's checkpoint policy
+ * --resume FILE`: the flags of the library's checkpoint policy
  * (dn_checkpoint_policy; the saving, resuming and checks are
  * dn_pta_run_train's, see "the perceptron's training run" in digitnet.h).
  *

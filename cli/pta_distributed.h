@@ -1,4 +1,4 @@
-/* pta_distributed.h — `digitnet pta --distributed mix` (issue 4): the
+/* pta_distributed.h — `digitnet pta --distributed mix`: the
  * flags of a parameter-mixing job and its place in MPI. The training itself
  * is the library's (dn_pta_run_train with a communicator: see "the
  * perceptron's training run" in digitnet.h); this file joins and leaves the

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pta_distributed.h" /* distributed (issue 4) */
+#include "pta_distributed.h"
 #include "pta_run.h"
 
 static size_t test_errors_of(const double *w, const dn_dataset *test, uint8_t *pred)

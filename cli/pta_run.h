@@ -15,7 +15,7 @@ struct pta_run {
     const char *init_weights; /* .npy path or NULL */
     pta_run_epoch_fn on_epoch; /* may be NULL */
     void *on_epoch_user;
-    const dn_checkpoint_policy *ckpt; /* checkpoints (issue 7): --checkpoint/--resume, or NULL (see pta_checkpoint.h) */
+    const dn_checkpoint_policy *ckpt; /* checkpoints: --checkpoint/--resume, or NULL (see pta_checkpoint.h) */
     struct pta_dist *dist; /* --distributed mix, or NULL for one process (see pta_distributed.h) */
     /* results */
     size_t *errors;  /* errors[e] = count-pass errors of epoch e */

@@ -331,7 +331,7 @@ DN_API dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4
 DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *data, const size_t *shape, int ndim,
                               dn_error *err);
 
-/* ---------------------------------------------------- checkpoints (issue 7) */
+/* ---------------------------------------------------- checkpoints */
 
 /* A checkpoint holds all a trainer needs to go on as if it had never
  * stopped: a run resumed from one ends with the same W, bit for bit, as a
@@ -384,7 +384,7 @@ DN_API dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *c
 DN_API dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
                                uint32_t *data_crc32, dn_error *err);
 
-/* ------------------------------------------------- multi-layer networks (issue 3) */
+/* ------------------------------------------------- multi-layer networks */
 
 /* A fully connected network trained by backpropagation (an MLP), every
  * layer open to inspection.
@@ -683,7 +683,7 @@ DN_API dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t he
  * (caller frees with free()), strictly checked as dn_dataset_load does. */
 DN_API uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *err);
 
-/* ------------------------------------------------------------ plots (issue 5) */
+/* ------------------------------------------------------------ plots */
 
 /* Figures a person opens: line charts and heat maps as hand-written SVG
  * (any browser shows them), images as 8-bit RGB PNG (written with libpng).
@@ -779,7 +779,7 @@ DN_API dn_status dn_plot_digit_images(const char *path, const uint8_t *images, s
 DN_API dn_status dn_plot_misclassified(const char *path, const dn_dataset *set, const uint8_t *predicted, size_t max_count,
                                        const dn_image_grid_options *opt, size_t *shown, dn_error *err);
 
-/* ------------------------------------------------------ distributed (issue 4) */
+/* ------------------------------------------------------ distributed */
 
 /* Training across the processes of an MPI job (mpirun -np K): the rules
  * that merge K models into one (pure functions, no MPI), faults injected to
@@ -1050,7 +1050,7 @@ DN_API dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const c
  * one that never stopped: the trainer (identical on every rank after each
  * mix), the curve and each rank's fault generator.
  *
- * File: the pta-checkpoint's (see "checkpoints (issue 7)": the same
+ * File: the pta-checkpoint's (see "checkpoints": the same
  * tensors and metadata, options, "epochs_done", "steps", "data_crc32")
  * with kind "pta-distributed-checkpoint", plus "mode" (e.g. "mix") and
  * "ranks" (K) in the metadata and the tensor "rng" U8 (K, 32): rank r's

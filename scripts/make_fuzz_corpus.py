@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""make_fuzz_corpus.py — seed inputs for the fuzzers in fuzz/ (issue 7).
+"""make_fuzz_corpus.py — seed inputs for the fuzzers in fuzz/.
 
 usage: scripts/make_fuzz_corpus.py [OUT]      (default: fuzz/corpus/seed)
 

@@ -2,7 +2,7 @@
 # cli_bad_input.sh — every bad flag value and every bad file is refused with
 # the documented exit code (docs/exit-codes.md: 2 usage, 3 bad input, 4 I/O)
 # and a message that names the flag or file and says what is wrong — for a
-# number, with its valid range (issue 7). Each case is one line below:
+# number, with its valid range. Each case is one line below:
 #   expect EXIT 'PHRASE' COMMAND...
 # Runs on a small subset of DN_DATA, plus files broken on purpose.
 set -euo pipefail

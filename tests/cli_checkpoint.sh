@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_checkpoint.sh — `digitnet pta --checkpoint/--resume` end to end (issue 7):
+# cli_checkpoint.sh — `digitnet pta --checkpoint/--resume` end to end:
 #   * 6 epochs straight and 3 + resume 3 save byte-identical models and curves,
 #     in float with averaging and in double;
 #   * a checkpoint is written at the end too, a finished run resumes to the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_kill_loop.sh — nothing lost when a run dies (issue 7).
+# cli_kill_loop.sh — nothing lost when a run dies.
 #
 # Runs `digitnet pta --train-size 2000 --max-epochs 200 --checkpoint ck
 # --checkpoint-every 1 --save model.st` and SIGKILLs it after a random 0–0.3 s,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_mpi_checkpoint.sh — a distributed run killed and resumed (issue 4).
+# cli_mpi_checkpoint.sh — a distributed run killed and resumed.
 # MPI aborts the whole job when a rank dies; the checkpoint rank 0 wrote is
 # the recovery. A rank is killed with SIGKILL mid-run (DN_TEST_KILL_AT=R:S,
 # see cli/mlp_distributed.h), the job is resumed from the checkpoint, and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cli_mpi_mlp.sh — `digitnet mlp --distributed sync|fedavg` under mpirun
-# (issue 4), against the single-process trainer:
+#, against the single-process trainer:
 #   sync with 1 rank = `digitnet mlp` bit for bit; 2 and 3 ranks = it within
 #   float rounding; --deterministic repeats bit for bit;
 #   FedAvg with one local full-batch step = one centralised full-batch step;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_mpi_pta.sh — `digitnet pta --distributed mix` under mpirun (issue 4):
+# cli_mpi_pta.sh — `digitnet pta --distributed mix` under mpirun:
 # one rank equals plain PTA bit for bit, 2 and 3 ranks train and agree with
 # the plain run where they must (epoch 0 counts the same initial W over the
 # same samples), only rank 0 prints, faults are survived or refused, bad

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cli_mpi_pta_checkpoint.sh — `digitnet pta --distributed mix` killed and
-# resumed (issue 7). A rank is killed with SIGKILL after an epoch
+# resumed. A rank is killed with SIGKILL after an epoch
 # (DN_TEST_KILL_AT=R:S, see cli/dist.h), which takes the whole job down; the
 # job is resumed from the checkpoint rank 0 wrote, and it must end with the
 # model an uninterrupted job ends with, byte for byte, and the same curve:

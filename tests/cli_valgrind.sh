@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli_valgrind.sh — the CLI end to end under Valgrind's memcheck (issue 7):
+# cli_valgrind.sh — the CLI end to end under Valgrind's memcheck:
 # train with checkpoints, metrics, the averaged W and --save, resume, eval,
 # and two refusals (a corrupt model, a bad flag), on a small subset of
 # DN_DATA. Zero errors and zero definite or indirect leaks, or the test fails

@@ -1,4 +1,4 @@
-/* test_checkpoint.c — perceptron checkpoints (issue 7): a run stopped after
+/* test_checkpoint.c — perceptron checkpoints: a run stopped after
  * k epochs and resumed ends with exactly the W, average and step count of a
  * run that went straight through; every inconsistent or hostile checkpoint
  * is refused with a message naming the file and the problem. */

@@ -1,5 +1,5 @@
 /* test_fuzz_regressions.c — inputs the fuzzers (fuzz/) and the limits audit
- * of issue 7 found, kept as regression tests. Each is written inline, small
+ * found, kept as regression tests. Each is written inline, small
  * enough to read, and replayed through the public entry point that failed.
  *
  * "Allocated without bound" is measured as growth of the process's peak

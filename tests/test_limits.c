@@ -1,4 +1,4 @@
-/* test_limits.c — sizes read from files are bounded (issue 7): a gzip bomb
+/* test_limits.c — sizes read from files are bounded: a gzip bomb
  * behind a valid IDX header is refused after a bounded amount of inflating,
  * without its bytes ever being kept; headers that claim more than the file
  * holds are refused before anything of that size is allocated. Allocation

@@ -271,7 +271,7 @@ static size_t tensor_bytes_in(const dn_st_file *file)
 /* The MLP loader sizes the network from the metadata "hidden" and allocates
  * it before reading a tensor, so check first that the file could hold the
  * bytes those layers need: a few hundred bytes claiming "65536,3000" must not
- * cost a gigabyte (found by fuzz/fuzz_model.c, issue 7). The slack leaves a
+ * cost a gigabyte (found by fuzz/fuzz_model.c). The slack leaves a
  * near miss (a tensor of the wrong shape) to the MLP loader, whose message
  * says which tensor; a malformed "hidden" is also left to it. */
 static dn_status check_mlp_backed(const dn_model *model, const dn_st_file *file, const char *path, dn_error *err)

@@ -79,7 +79,7 @@ static void ask_for_grey_alpha(png_structp png, png_infop info)
 /* Deflate expands data at most 1032:1, so a PNG of S bytes holds at most
  * 1032·S bytes of pixel rows: a header claiming more (an 88-byte file
  * saying 8192 × 8192) is refused before the image buffers are allocated
- * (issue 7). A stream that is not a regular file has only the side cap. */
+ *. A stream that is not a regular file has only the side cap. */
 static int pixels_fit_file(const png_reader *r)
 {
     struct stat sb;
@@ -331,4 +331,4 @@ dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t height, u
 }
 
 /* IDX image files (dn_idx_images_read) are read in idx.c, by the same strict
- * reader as dn_dataset_load: it allocates only as data arrives (issue 7). */
+ * reader as dn_dataset_load: it allocates only as data arrives. */

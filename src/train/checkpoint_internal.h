@@ -1,5 +1,5 @@
 /*
- * checkpoint_internal.h — what every trainer's checkpoint shares (issue 7):
+ * checkpoint_internal.h — what every trainer's checkpoint shares:
  * the safetensors container with "format" = "digitnet", "format_version",
  * "kind" = "<trainer>-checkpoint", and metadata values read back strictly.
  * pta_checkpoint.c uses it; an MLP or distributed trainer adds its own
