@@ -52,7 +52,8 @@ build plain "$BUILD" "-DCMAKE_BUILD_TYPE=Release" && plain_ok=1
 fresh_pid=
 if [ "$phase" = all ] && [ $plain_ok = 1 ]; then
   # Several minutes, much of it waiting on apt and dpkg: it runs beside the two suites.
-  (cd "$BUILD" && ctest --output-on-failure -L fresh) >"$BUILD/ctest-fresh.log" 2>&1 &
+  # -V: the check's own lines (each command's exit status and time) are worth reading on success too.
+  (cd "$BUILD" && ctest -V -L fresh) >"$BUILD/ctest-fresh.log" 2>&1 &
   fresh_pid=$!
   echo "fresh-machine check started beside the suites (output at the end; log: $BUILD/ctest-fresh.log)"
 fi
@@ -69,7 +70,8 @@ if [ "$phase" != plain ]; then
 fi
 if [ -n "$fresh_pid" ]; then
   wait "$fresh_pid"
-  cat "$BUILD/ctest-fresh.log"
+  sed -n 's/^[0-9]*: \(fresh_machine: .*\)$/\1/p; s/^[0-9]*: \(    .*\)$/\1/p' "$BUILD/ctest-fresh.log"
+  grep -E 'tests passed|Test +#' "$BUILD/ctest-fresh.log"
   count fresh "$BUILD/ctest-fresh.log"
 fi
 printf '%s\n' "${summary[@]}"

@@ -17,53 +17,23 @@
 #include "digitnet.h"
 #include "internal.h"
 #include "text_cursor.h"
+#include "lib/synthetic.h"
 
 #define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
 #define COUNT 300 /* samples in the synthetic set: enough that epochs keep changing W */
 
-typedef struct fixture {
-    uint8_t *images, *labels;
-    dn_dataset set;
-    char dir[64];
-    char path[128]; /* a checkpoint file in dir */
-} fixture;
-
-static uint64_t lcg(uint64_t *s) { return *s = *s * 6364136223846793005u + 1442695040888963407u; }
+typedef dn_test_fixture fixture;
 
 /* Sparse random "digits": about one pixel in five lit, labels 0–9 spread. */
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    f->images = calloc(COUNT, DN_IMAGE_PIXELS);
-    f->labels = malloc(COUNT);
-    if (!f->images || !f->labels) return -1;
-    uint64_t s = 7;
-    for (size_t i = 0; i < COUNT; i++) {
-        f->labels[i] = (uint8_t)((lcg(&s) >> 33) % 10);
-        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
-            if ((lcg(&s) >> 40) % 5 == 0) f->images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
-    }
-    f->set = (dn_dataset){COUNT, f->images, f->labels, 0, NULL};
-    snprintf(f->dir, sizeof f->dir, "/tmp/dn_ckpt_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/ck.safetensors", f->dir);
-    *state = f;
-    return 0;
-}
+static int setup(void **state) { return dn_test_fixture_setup(state, COUNT, 7, 5, "dn_ckpt"); }
 
 static int teardown(void **state)
 {
     fixture *f = *state;
     char other[160];
     snprintf(other, sizeof other, "%s/other.safetensors", f->dir);
-    unlink(f->path);
     unlink(other);
-    rmdir(f->dir);
-    free(f->images);
-    free(f->labels);
-    free(f);
-    return 0;
+    return dn_test_fixture_free(f);
 }
 
 static dn_pta_options options(int max_epochs, dn_precision precision, int average)

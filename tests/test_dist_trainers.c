@@ -22,13 +22,12 @@
 #include <unistd.h>
 
 #include "digitnet.h"
+#include "lib/synthetic.h"
 
 #define COUNT 240
 #define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
 
 /* ------------------------------------------------------------- one rank */
-
-static uint64_t lcg(uint64_t *s) { return *s = *s * 6364136223846793005u + 1442695040888963407u; }
 
 /* The same synthetic set on every rank. */
 static dn_dataset *synthetic(void)
@@ -36,12 +35,7 @@ static dn_dataset *synthetic(void)
     dn_dataset *set = calloc(1, sizeof *set);
     uint8_t *images = calloc(COUNT, DN_IMAGE_PIXELS), *labels = malloc(COUNT);
     if (!set || !images || !labels) exit(2);
-    uint64_t s = 3;
-    for (size_t i = 0; i < COUNT; i++) {
-        labels[i] = (uint8_t)((lcg(&s) >> 33) % 10);
-        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
-            if ((lcg(&s) >> 40) % 4 == 0) images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
-    }
+    dn_test_fill_synthetic(images, labels, COUNT, 3, 4);
     *set = (dn_dataset){COUNT, images, labels, 1, NULL};
     return set;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "digitnet.h"
+#include "lib/synthetic.h"
 #ifdef DN_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -22,46 +23,12 @@
 #define COUNT 240
 #define EPOCHS 4
 
-typedef struct fixture {
-    uint8_t *images, *labels;
-    dn_dataset set;
-    char dir[64];
-    char path[128];
-} fixture;
+typedef dn_test_fixture fixture;
 
-static uint64_t lcg(uint64_t *s) { return *s = *s * 6364136223846793005u + 1442695040888963407u; }
+/* Sparse random "digits": about one pixel in 4 lit. */
+static int setup(void **state) { return dn_test_fixture_setup(state, COUNT, 5, 4, "dn_mlprun"); }
 
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    f->images = calloc(COUNT, DN_IMAGE_PIXELS);
-    f->labels = malloc(COUNT);
-    if (!f->images || !f->labels) return -1;
-    uint64_t s = 5;
-    for (size_t i = 0; i < COUNT; i++) {
-        f->labels[i] = (uint8_t)((lcg(&s) >> 33) % 10);
-        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
-            if ((lcg(&s) >> 40) % 4 == 0) f->images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(lcg(&s) >> 56);
-    }
-    f->set = (dn_dataset){COUNT, f->images, f->labels, 0, NULL};
-    snprintf(f->dir, sizeof f->dir, "/tmp/dn_mlprun_XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/ck.safetensors", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f->images);
-    free(f->labels);
-    free(f);
-    return 0;
-}
+static int teardown(void **state) { return dn_test_fixture_free(*state); }
 
 /* Momentum SGD: the optimiser state must survive the checkpoint too. */
 static dn_mlp *network(void)
