@@ -16,17 +16,19 @@ scripts/deps.sh test || { echo "test.sh: could not install the test dependencies
 scripts/fetch_mnist.sh data/mnist || echo "test.sh: going on without MNIST: the tests that need it will be skipped"
 
 passed=0 failed=0 skipped=0 summary=()
-# build NAME DIR CMAKE_FLAGS: configure with the tests on, then build; 1 on failure.
-build() {
+# configure NAME DIR CMAKE_FLAGS: configures with the tests on; 1 on failure.
+configure() {
   local name=$1 dir=$2 flags=$3
   mkdir -p "$dir"
   # shellcheck disable=SC2086 # CMAKE_ARGS and flags are lists of words
-  if ! cmake -S . -B "$dir" -DDN_TESTS=ON $flags $CMAKE_ARGS >"$dir/configure.log" 2>&1; then
-    cat "$dir/configure.log"; echo "$name: the build could not be configured (above)"
-  elif cmake --build "$dir" -j"$JOBS"; then
-    return 0
-  fi
-  failed=$((failed + 1)); summary+=("$name: the build failed"); return 1
+  cmake -S . -B "$dir" -DDN_TESTS=ON $flags $CMAKE_ARGS >"$dir/configure.log" 2>&1 && return 0
+  cat "$dir/configure.log"; echo "$name: the build could not be configured (above)"
+  failed=$((failed + 1)); summary+=("$name: the build could not be configured"); return 1
+}
+# build NAME DIR: builds a configured folder; 1 on failure.
+build() {
+  cmake --build "$2" -j"$JOBS" && return 0
+  failed=$((failed + 1)); summary+=("$1: the build failed"); return 1
 }
 # count NAME LOG: adds the counts of one ctest run, read from its output.
 count() {
@@ -48,14 +50,17 @@ run() {
 }
 
 plain_ok=0
-build plain "$BUILD" "-DCMAKE_BUILD_TYPE=Release" && plain_ok=1
 fresh_pid=
-if [ "$phase" = all ] && [ $plain_ok = 1 ]; then
-  # Several minutes, much of it waiting on apt and dpkg: it runs beside the two suites.
-  # -V: the check's own lines (each command's exit status and time) are worth reading on success too.
-  (cd "$BUILD" && ctest -V -L fresh) >"$BUILD/ctest-fresh.log" 2>&1 &
-  fresh_pid=$!
-  echo "fresh-machine check started beside the suites (output at the end; log: $BUILD/ctest-fresh.log)"
+if configure plain "$BUILD" "-DCMAKE_BUILD_TYPE=Release"; then
+  if [ "$phase" = all ]; then
+    # Several minutes, much of it waiting on apt and dpkg: it starts first and runs beside
+    # the builds and the two suites (it needs only the committed tree, not this build).
+    # -V: the check's own lines (each command's exit status and time) are worth reading on success too.
+    (cd "$BUILD" && ctest -V -L fresh) >"$BUILD/ctest-fresh.log" 2>&1 &
+    fresh_pid=$!
+    echo "fresh-machine check started beside the suites (output at the end; log: $BUILD/ctest-fresh.log)"
+  fi
+  build plain "$BUILD" && plain_ok=1
 fi
 if [ "$phase" != san ] && [ $plain_ok = 1 ]; then
   run plain "$BUILD" -LE fresh
@@ -65,7 +70,7 @@ if [ "$phase" != plain ]; then
   # the fresh-machine check (once is enough) and valgrind (it cannot run ASan binaries).
   export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   export DN_SANITIZED=1
-  build sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" &&
+  configure sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" && build sanitizers "$BUILD_SAN" &&
     run sanitizers "$BUILD_SAN" -LE "fresh|valgrind"
 fi
 if [ -n "$fresh_pid" ]; then
