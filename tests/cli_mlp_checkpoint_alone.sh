@@ -7,7 +7,7 @@ set -euo pipefail
 : "${DIGITNET:?}" "${DN_DATA:?}"
 [ -f "$DN_DATA/train-images-idx3-ubyte" ] || { echo "cli_mlp_checkpoint_alone: no MNIST at $DN_DATA, skipped"; exit 77; }
 command -v cc >/dev/null || { echo "cli_mlp_checkpoint_alone: no C compiler for the trap, skipped"; exit 77; }
-ldd "$DIGITNET" | grep -q libmpi || { echo "cli_mlp_checkpoint_alone: built without MPI, skipped"; exit 77; }
+"$DIGITNET" --version | grep -w mpi >/dev/null || { echo "cli_mlp_checkpoint_alone: built without MPI, skipped"; exit 77; }
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
 fail() { echo "FAIL: $*" >&2; exit 1; }
