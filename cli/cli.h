@@ -9,6 +9,8 @@
 #include <stdio.h>
 
 #include "digitnet.h"
+#include "digitnet_dist.h"
+#include "digitnet_plot.h"
 
 /* Exit codes (documented in the README). */
 enum {

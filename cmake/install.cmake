@@ -1,18 +1,22 @@
 # Install rules: headers, the shared and static libraries, the program, pkg-config
 # files and a CMake package (find_package(digitnet) with digitnet::digitnet,
 # digitnet::dist and digitnet::plot, and their *_static twins).
+# Each library comes with its header: digitnet.h, digitnet_dist.h (MPI), digitnet_plot.h (libpng).
 set(DN_INSTALLED_LIBS digitnet digitnet_static)
+set(DN_INSTALLED_HEADERS ${PROJECT_SOURCE_DIR}/include/digitnet.h)
 if(DN_HAVE_MPI)
   list(APPEND DN_INSTALLED_LIBS digitnet_dist digitnet_dist_static)
+  list(APPEND DN_INSTALLED_HEADERS ${PROJECT_SOURCE_DIR}/include/digitnet_dist.h)
 endif()
 if(DN_HAVE_PNG)
   list(APPEND DN_INSTALLED_LIBS digitnet_plot digitnet_plot_static)
+  list(APPEND DN_INSTALLED_HEADERS ${PROJECT_SOURCE_DIR}/include/digitnet_plot.h)
 endif()
 install(TARGETS ${DN_INSTALLED_LIBS} EXPORT digitnetTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(FILES ${PROJECT_SOURCE_DIR}/include/digitnet.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${DN_INSTALLED_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS digitnet_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 set(DN_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/digitnet)

@@ -7,7 +7,7 @@
  */
 #include <stdio.h>
 
-#include <digitnet.h>
+#include <digitnet_plot.h>
 
 int main(int argc, char **argv)
 {

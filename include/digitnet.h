@@ -656,16 +656,8 @@ typedef struct dn_stats {
 DN_API dn_stats dn_stats_f32(const float *v, size_t n);
 DN_API dn_stats dn_stats_f64(const double *v, size_t n);
 
-/* ---- digit images from files ---- */
-
-#define DN_PNG_MAX_SIDE 8192 /* wider or taller PNGs are refused before decoding */
-
-/* Reads a PNG of any size, colour type, bit depth, with or without alpha,
- * and makes it a 784-byte MNIST-style image (see dn_digit_from_grey).
- * Transparency: when most border pixels are transparent the ink is the
- * opacity; otherwise the image is composed over white. Errors name the
- * file: not a PNG, truncated or corrupt, larger than DN_PNG_MAX_SIDE, blank. */
-DN_API dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err);
+/* ---- digit images from files and drawings ----
+ * (PNG files: dn_png_read_digit in digitnet_plot.h) */
 
 /* Makes any grey image (width × height bytes, 0 = black) an MNIST digit, as
  * MNIST was made: light background (the mean of the border pixels ≥ 128)
@@ -683,110 +675,15 @@ DN_API dn_status dn_digit_from_grey(const uint8_t *grey, size_t width, size_t he
  * (caller frees with free()), strictly checked as dn_dataset_load does. */
 DN_API uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *err);
 
-/* ------------------------------------------------------------ plots */
-
-/* Figures a person opens: line charts and heat maps as hand-written SVG
- * (any browser shows them), images as 8-bit RGB PNG (written with libpng).
- * Every file is written atomically (see dn_write_file_atomic). Text is
- * UTF-8 and is escaped for XML, so titles and labels may hold any text. */
-
-/* One line of a chart: n points (x[i], y[i]). */
-typedef struct dn_plot_series {
-    const char *label; /* legend text; NULL or "" gives "series K" (1-based) */
-    const double *x;   /* n values, or NULL for x = 0, 1, …, n−1 (epoch 0 first) */
-    const double *y;   /* n values; non-finite ones are left out of the line */
-    size_t n;
-} dn_plot_series;
-
-typedef struct dn_plot_options {
-    int width, height; /* of the whole figure in pixels, ≥ 200 × 150; default 720 × 440 */
-    int log_y;         /* logarithmic y axis; points with y ≤ 0 are then left out; default 0 */
-    int y_from_zero;   /* a linear y axis reaches down (or up) to 0; default 1 */
-    int markers;       /* a dot on every point: 1 always, 0 never, -1 when a series has
-                          at most 60 points; default -1 */
-} dn_plot_options;
-
-DN_API void dn_plot_options_default(dn_plot_options *opt);
-
-/* A line chart in SVG: a title, axes with ticks at round numbers (1, 2, 5 ×
- * 10^k; powers of ten on a log axis; whole numbers only when every x is
- * whole, as epochs and rounds are), axis labels, one polyline per series in
- * a colour-blind-safe palette, and a legend when nseries > 1, placed in an
- * empty corner of the plot or to its right.
- *
- * For tools that check the figure, each series is a <g class="series">
- * holding one <polyline> with one point per value drawn; the legend is a
- * <g class="legend"> with one <text> per series. opt may be NULL (defaults).
- * title, x_label, y_label may be NULL. Fails with DN_ERR_USAGE when
- * nseries is 0, a series has n > 0 and no y, or the size is out of range. */
-DN_API dn_status dn_plot_lines(const char *path, const char *title, const char *x_label, const char *y_label,
-                               const dn_plot_series *series, size_t nseries, const dn_plot_options *opt, dn_error *err);
-
-/* A confusion matrix as an SVG heat map with the count in every cell:
- * confusion is (10, 10) row-major, [true digit][predicted digit], as
- * dn_confusion_matrix fills it (pass &matrix[0][0]). Diagonal cells are
- * blue by the share of their row classified correctly; off-diagonal cells
- * are red by their count relative to the largest off-diagonal count, so
- * the common confusions stand out. A last column gives each digit's error
- * rate. The 100 cells are <rect class="cell"> elements. title may be NULL. */
-DN_API dn_status dn_plot_confusion(const char *path, const char *title, const size_t *confusion, dn_error *err);
-
-/* Grids of 28×28 images in a PNG, white background, images in row-major
- * order. Geometry (so a reader can find a pixel): with s = scale, pad = s
- * and caption strip c = 9·f pixels high when captions are given (0
- * otherwise), f = 1 + (s ≥ 4) + (s ≥ 12) the magnification of the built-in
- * 5×7 font, image i sits in grid cell (row i / columns, column i % columns),
- * and its pixel (r, k) fills the s × s block whose top-left corner is
- *   x = pad + column·(28·s + pad) + k·s,
- *   y = pad + row·(c + 28·s + pad) + c + r·s.
- * The PNG is pad + columns·(28·s + pad) wide and pad + rows·(c + 28·s +
- * pad) high. Captions are centred above their image (clipped to it); the
- * font draws digits, space, - + . : = / ( ) # > and → (U+2192); any other
- * character shows as a hollow box. */
-typedef struct dn_image_grid_options {
-    int columns;      /* images per row, 1–1000; 0 (the default) picks: ⌈count/2⌉ up to
-                         12 images, else about 16:9 with few empty cells */
-    int scale;        /* each image pixel becomes scale × scale, 1–32; default 8 */
-    int shared_scale; /* weight images: one colour scale over all images (the largest
-                         |w| of any) rather than one per image; default 0 */
-} dn_image_grid_options;
-
-DN_API void dn_image_grid_options_default(dn_image_grid_options *opt);
-
-/* Weight images: count rows of weights, each (784) float64 — a perceptron's W
- * (count = 10) or the first layer of an MLP (count = hidden units) — drawn
- * with a diverging colour map: 0 is near-white (#f7f7f7), positive weights
- * red up to #67001f at +m and beyond, negative blue down to #053061 at −m
- * and beyond. m is the 99th percentile of |w| over the image's 784 weights
- * (its largest |w| when that percentile is 0), so the few extreme weights
- * on rarely inked pixels saturate rather than wash the rest out; with
- * shared_scale, m is the largest of the images' m. Red pixels are where
- * ink votes for the neuron, blue where ink votes against.
- * captions: count strings or NULL. opt may be NULL. */
-DN_API dn_status dn_plot_weight_images(const char *path, const double *weights, size_t count, const char *const *captions,
-                                       const dn_image_grid_options *opt, dn_error *err);
-
-/* Digit images: count images of 784 bytes drawn as dark ink on white
- * (grey 255 − pixel), with optional captions. opt may be NULL. */
-DN_API dn_status dn_plot_digit_images(const char *path, const uint8_t *images, size_t count, const char *const *captions,
-                                      const dn_image_grid_options *opt, dn_error *err);
-
-/* A gallery of the first max_count samples of set whose predicted label
- * (predicted has set->count entries) differs from the true one, in set
- * order, each captioned "true→predicted". *shown (may be NULL) gets the
- * number drawn; when no sample is misclassified no file is written and
- * *shown is 0. opt may be NULL (then scale 4, 10 columns). */
-DN_API dn_status dn_plot_misclassified(const char *path, const dn_dataset *set, const uint8_t *predicted, size_t max_count,
-                                       const dn_image_grid_options *opt, size_t *shown, dn_error *err);
-
 /* ------------------------------------------------------ distributed */
 
-/* Training across the processes of an MPI job (mpirun -np K): the rules
- * that merge K models into one (pure functions, no MPI), faults injected to
- * test them, the split of a training set into disjoint shards, and a thin
- * communicator. Only dn_comm_* talks to MPI; built without MPI, a
- * communicator is a job of one process (rank 0 of 1) and every collective
- * is a copy. */
+/* Training across the K processes of a job: the rules that merge K models
+ * into one (pure functions), faults injected to test them, the split of a
+ * training set into disjoint shards, a communicator, and the trainers that
+ * use it. Nothing here calls MPI: the trainers talk to a dn_comm, whose
+ * transport is MPI (dn_comm_init in digitnet_dist.h, libdigitnet_dist), the
+ * local job of one (dn_comm_local), or one the program brings
+ * (dn_comm_create). */
 
 /* ---- aggregation: K models of P floats → one ----
  * models is (K, P) row-major: model i is models[i·P … i·P + P − 1]. out
@@ -907,12 +804,13 @@ DN_API dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index,
 DN_API dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
                                     uint64_t seed, dn_error *err);
 
-/* ---- the communicator: the processes of one MPI job ----
+/* ---- the communicator: the processes of one job ----
  * A process that joins calls every collective below in the same order as
  * every other rank, with the same n and root; each is a barrier in effect.
- * Counts are limited to INT_MAX elements (MPI's int counts). Errors come
- * back as DN_ERR_MPI with MPI's own message (the communicator returns
- * errors rather than aborting). */
+ * In a job of one every collective is the identity (a gather is a copy)
+ * and reaches no backend. Errors come back as values: DN_ERR_USAGE for a
+ * root outside the job or a sum of bytes, else the backend's (DN_ERR_MPI
+ * with MPI's own message for MPI, whose counts are limited to INT_MAX). */
 typedef struct dn_comm dn_comm;
 
 typedef enum dn_comm_type {
@@ -924,34 +822,51 @@ typedef enum dn_comm_type {
 } dn_comm_type;
 typedef enum dn_comm_op { DN_COMM_SUM = 0, DN_COMM_MAX = 1, DN_COMM_MIN = 2 } dn_comm_op;
 
-/* 1 when the library was built with MPI, else 0. */
-DN_API int dn_comm_mpi_available(void);
-/* Joins the job this process was started in: MPI_Init_thread (MPI calls
- * come from the calling thread only). A process started without mpirun is a
- * job of one (an MPI singleton). Built without MPI: a job of one. MPI can be
- * initialised once per process; a second call fails with DN_ERR_MPI. */
-DN_API dn_comm *dn_comm_init(dn_error *err);
-/* A job of one process (rank 0 of 1) that never initialises MPI: the
+/* A transport: this process's place in the job and the three collectives,
+ * with the semantics of the dn_comm_* functions below. The library calls
+ * them only with size > 1, n > 0 and a valid root, always from the thread
+ * that calls the trainer. state is passed to each; finish (may be NULL)
+ * releases it when the communicator is freed; abort (may be NULL) ends the
+ * whole job. An in-process simulation of K workers, a test transport that
+ * fails on cue, or another message layer plug in here. */
+typedef struct dn_comm_backend {
+    int rank, size; /* 0 ≤ rank < size */
+    void *state;
+    dn_status (*allreduce)(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err);
+    dn_status (*broadcast)(void *state, void *buf, size_t n, dn_comm_type type, int root, dn_error *err);
+    dn_status (*gather)(void *state, const void *send, size_t n, dn_comm_type type, void *recv, int root,
+                        dn_error *err);
+    void (*abort)(void *state, int code);
+    void (*finish)(void *state);
+} dn_comm_backend;
+
+/* A communicator over backend (copied; state then belongs to it and is
+ * released by finish on dn_comm_free). DN_ERR_USAGE when rank is outside
+ * 0 … size − 1 or a job of more than one lacks a collective, DN_ERR_NOMEM;
+ * on failure finish is not called (the caller keeps state). */
+DN_API dn_comm *dn_comm_create(const dn_comm_backend *backend, dn_error *err);
+/* A job of one process (rank 0 of 1) with no transport at all: the
  * collective trainers run on it as a single process, e.g. a sync run of one
- * with its checkpoints. Free with dn_comm_free (no MPI_Finalize then), and
- * dn_comm_abort returns without doing anything on it. */
+ * with its checkpoints; MPI is never initialised. */
 DN_API dn_comm *dn_comm_local(dn_error *err);
-/* Leaves the job (MPI_Finalize, which every rank must reach). Accepts NULL. */
+/* Leaves the job (the backend's finish: MPI_Finalize for MPI, which every
+ * rank must reach). Accepts NULL. */
 DN_API void dn_comm_free(dn_comm *comm);
-/* Ends every process of the job with status code (MPI_Abort): for a rank
- * that cannot go on while others wait in a collective. The library never
- * calls it itself; it returns only when there is no MPI. */
+/* Ends every process of the job with status code (the backend's abort:
+ * MPI_Abort): for a rank that cannot go on while others wait in a
+ * collective. The library never calls it itself; it returns without doing
+ * anything when the backend has no abort (the local job). */
 DN_API void dn_comm_abort(dn_comm *comm, int code);
 
 DN_API int dn_comm_rank(const dn_comm *comm); /* 0 … size − 1 */
 DN_API int dn_comm_size(const dn_comm *comm); /* K ≥ 1 */
 
 /* In place on every rank: buf[i] ← op over ranks of buf[i] (MPI_Allreduce).
- * For DN_COMM_F32/F64 sums the order of additions is MPI's choice. */
+ * For DN_COMM_F32/F64 sums the order of additions is the transport's choice. */
 DN_API dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err);
 /* In place on every rank: buf[i] ← Σ over ranks, added in rank order in
  * double on rank 0 (gather, sum, broadcast). The same bits run after run,
- * whatever algorithms MPI picks: the --deterministic reduction. */
+ * whatever algorithms the transport picks: the deterministic reduction. */
 DN_API dn_status dn_comm_allreduce_sum_ordered_f32(dn_comm *comm, float *buf, size_t n, dn_error *err);
 /* root's buf (n values of type) copied to every rank. */
 DN_API dn_status dn_comm_broadcast(dn_comm *comm, void *buf, size_t n, dn_comm_type type, int root, dn_error *err);

@@ -30,28 +30,30 @@ have_plot=0 have_dist=0
 [ -e "$lib/libdigitnet_plot.so" ] && have_plot=1
 [ -e "$lib/libdigitnet_dist.so" ] && have_dist=1
 
-# Only the functions of digitnet.h leave the shared libraries.
+# Each library comes with its header, and exports exactly the functions that
+# header declares: digitnet.h (libdigitnet), digitnet_dist.h (libdigitnet_dist),
+# digitnet_plot.h (libdigitnet_plot).
+[ $have_dist = 1 ] && { [ -e "$prefix/include/digitnet_dist.h" ] || fail "digitnet_dist.h not installed"; }
+[ $have_plot = 1 ] && { [ -e "$prefix/include/digitnet_plot.h" ] || fail "digitnet_plot.h not installed"; }
+decl='^(DN_API )?[a-z][a-z_0-9 *]*[ *]dn_[a-z0-9_]+\('
 for so in "$lib"/libdigitnet*.so; do
+  name=$(basename "$so" .so)
+  header=$prefix/include/${name/lib/}.h
   [ "$(readelf -d "$so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')" = "$(basename "$so").0" ] ||
     fail "$so: SONAME is not $(basename "$so").0"
-  others=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^dn_' || true)
-  [ -z "$others" ] || fail "$so exports symbols outside dn_: $(echo $others | head -c 300)"
+  # (Into files, not `| grep -q`: an early grep exit would fail the pipeline under pipefail.)
+  nm -D --defined-only "$so" | awk '{print $3}' | sort -u >"$name.exported"
+  grep -E "$decl" "$header" >"$name.declared" || true
+  grep -v '^DN_API ' "$name.declared" >unmarked.txt || true
+  # A declaration without DN_API would build, hidden, and fail only in a program linking the shared library.
+  [ ! -s unmarked.txt ] || fail "$(basename "$header") declares functions without DN_API: $(head -c 300 unmarked.txt)"
+  grep -oE 'dn_[a-z0-9_]+\($' <(grep -oE "$decl" "$name.declared") | tr -d '(' | sort -u >"$name.names"
+  missing=$(comm -23 "$name.names" "$name.exported")
+  [ -z "$missing" ] || fail "declared in $(basename "$header") but not exported by $name.so: $(echo $missing | head -c 300)"
+  extra=$(comm -13 "$name.names" "$name.exported")
+  [ -z "$extra" ] || fail "$name.so exports what $(basename "$header") does not declare: $(echo $extra | head -c 300)"
 done
-# (Into files, not `| grep -q`: an early grep exit would fail the pipeline under pipefail.)
-nm -D --defined-only "$lib/libdigitnet.so" >exported.txt
-grep -q ' T dn_version$' exported.txt || fail "libdigitnet.so lacks dn_version"
-# Every function digitnet.h declares is exported (a declaration without DN_API
-# would build, hidden, and fail only in a program linking the shared library).
-decl='^(DN_API )?(const )?[a-z_0-9]+( \*+| )\**dn_[a-z0-9_]+\('
-grep -E "$decl" "$prefix/include/digitnet.h" >declared.txt || true
-grep -v '^DN_API ' declared.txt >unmarked.txt || true
-[ ! -s unmarked.txt ] || fail "digitnet.h declares functions without DN_API: $(head -c 300 unmarked.txt)"
-if [ $have_dist = 1 ] && [ $have_plot = 1 ]; then
-  grep -oE "$decl" declared.txt | grep -oE 'dn_[a-z0-9_]+\($' | tr -d '(' | sort -u >declared_names.txt
-  for so in "$lib"/libdigitnet*.so; do nm -D --defined-only "$so"; done | awk '$2 == "T" {print $3}' | sort -u >exported_names.txt
-  missing=$(comm -23 declared_names.txt exported_names.txt)
-  [ -z "$missing" ] || fail "declared in digitnet.h but not exported: $(echo $missing | head -c 300)"
-fi
+grep -qx 'dn_version' libdigitnet.exported || fail "libdigitnet.so lacks dn_version"
 # A program that only trains needs neither MPI nor libpng.
 readelf -d "$lib/libdigitnet.so" >needed.txt
 grep -q 'NEEDED.*\(libmpi\|libpng\)' needed.txt && fail "libdigitnet.so needs MPI or libpng"
@@ -61,6 +63,7 @@ flags=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
 grep -q '^DN_SANITIZE:BOOL=ON$' "$BUILD/CMakeCache.txt" && flags+=(-fsanitize=address,undefined)
 examples=(train_mlp pta_curve)
 [ $have_plot = 1 ] && examples+=(classify_png)
+[ $have_plot = 1 ] && [ $have_dist = 1 ] && examples+=(mlp_job)
 
 # 1. pkg-config, the shared libraries found through an rpath.
 export PKG_CONFIG_PATH=$lib/pkgconfig
@@ -68,6 +71,7 @@ mkdir -p pc
 for e in "${examples[@]}"; do
   modules=digitnet
   [ "$e" = classify_png ] && modules="digitnet_plot digitnet"
+  [ "$e" = mlp_job ] && modules="digitnet_dist digitnet_plot digitnet"
   # shellcheck disable=SC2046 # pkg-config prints a list of words
   cc "${flags[@]}" "$SRC/examples/$e.c" $(pkg-config --cflags --libs $modules) -Wl,-rpath,"$lib" -o "pc/$e" ||
     fail "$e: does not build with pkg-config"
@@ -93,6 +97,10 @@ if(TARGET digitnet::plot)
 endif()
 if($have_dist AND NOT TARGET digitnet::dist)
   message(FATAL_ERROR "digitnet::dist missing")
+endif()
+if(TARGET digitnet::dist AND TARGET digitnet::plot)
+  add_executable(mlp_job $SRC/examples/mlp_job.c)
+  target_link_libraries(mlp_job PRIVATE digitnet::dist digitnet::plot)
 endif()
 CMAKE
 if ! cmake -S cm -B cm/build -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="${flags[*]}" >cm.log 2>&1 ||
@@ -130,6 +138,19 @@ for dir in pc cm/build; do
     grep -q '^seven.png: 7 ' "$dir/classify.txt" || fail "$dir/classify_png: $(cat "$dir/classify.txt")"
   fi
 done
+# 4. mlp_job: a job of two processes stopped after one epoch and started again
+# ends with the checkpoint of a job that ran its two epochs at once.
+if [ -x pc/mlp_job ] && command -v mpirun >/dev/null; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+  job() { timeout 300 mpirun -np 2 "$@" >>job.txt 2>&1 || fail "mpirun -np 2 $*: $(tail -5 job.txt)"; }
+  job pc/mlp_job "$DATA" whole.ckpt whole.svg 1000 2
+  job cm/build/mlp_job "$DATA" parts.ckpt first.svg 1000 2 1
+  grep -q '^1 of 2 epochs done' job.txt || fail "mlp_job did not stop after epoch 1: $(tail -3 job.txt)"
+  job pc/mlp_job "$DATA" parts.ckpt second.svg 1000 2
+  cmp -s whole.ckpt parts.ckpt || fail "mlp_job: stopped and resumed, the checkpoint differs from an uninterrupted job's"
+  grep -q '<polyline' second.svg || fail "mlp_job drew no loss line"
+fi
 cm/build/pta_curve_static "$DATA" 1000 >static_curve.txt 2>&1 || fail "pta_curve_static: $(cat static_curve.txt)"
 # The perceptron's curve does not depend on threads or on how the library was linked.
 cmp -s pc/curve.txt cm/build/curve.txt || fail "pta_curve: the pkg-config and CMake builds print different curves"

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "digitnet.h"
+#include "digitnet_dist.h"
 #include "lib/synthetic.h"
 
 #define COUNT 240

@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "digitnet.h"
+#include "digitnet_plot.h"
 #include "internal.h"
 
 /* Far above what these tiny files justify, far below the 750+ MiB the bugs

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "digitnet.h"
+#include "digitnet_plot.h"
 
 static void temp_path(char *path, size_t cap, const char *name)
 {

@@ -21,7 +21,7 @@
 #include "lib/skip.h"
 #include <png.h>
 
-#include "digitnet.h"
+#include "digitnet_plot.h"
 
 #define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "dist_job_internal.h"
-#include "pta_run_internal.h"
+#include "pta_mix_internal.h"
 
 #define W_VALUES ((size_t)DN_CLASSES * DN_IMAGE_PIXELS)
 #define SLOT_ERRORS W_VALUES

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "digitnet_plot.h"
 
 #define SIDE DN_IMAGE_SIDE
 #define MAX_IMAGES 100000

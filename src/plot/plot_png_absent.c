@@ -5,6 +5,7 @@
  * user what to install. SVG charts (plot_svg.c) need no libpng and stay.
  */
 #include "internal.h"
+#include "digitnet_plot.h"
 
 static dn_status without_libpng(const char *path, dn_error *err)
 {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "digitnet_plot.h"
 
 #define FONT_FAMILY "DejaVu Sans, Helvetica, Arial, sans-serif"
 #define MAX_TICKS 40

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "dist_job_internal.h"
-#include "pta_run_internal.h"
+#include "pta_mix_internal.h"
 
 void dn_pta_run_options_default(dn_pta_run_options *opt)
 {

@@ -1,7 +1,7 @@
-/* pta_run_internal.h — the pieces of dn_pta_run_train (pta_run.c) that
+/* pta_mix_internal.h — the pieces of dn_pta_run_train (pta_run.c) that
  * parameter mixing adds (pta_mix.c); not installed. */
-#ifndef DN_PTA_RUN_INTERNAL_H
-#define DN_PTA_RUN_INTERNAL_H
+#ifndef DN_PTA_MIX_INTERNAL_H
+#define DN_PTA_MIX_INTERNAL_H
 
 #include "internal.h"
 
@@ -28,4 +28,4 @@ void dn_pta_mixer_free(dn_pta_mixer *mx);
 dn_status dn_pta_mix_epoch(dn_pta_mixer *mx, dn_pta *pta, const dn_dataset *shard, dn_pta_run_report *r,
                            dn_error *err);
 
-#endif /* DN_PTA_RUN_INTERNAL_H */
+#endif /* DN_PTA_MIX_INTERNAL_H */
