@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "digitnet.h"
+#include "digitnet_plot.h" /* and digitnet.h */
 
 #define FUZZ_CHECK(cond)                                                                                               \
     do {                                                                                                               \

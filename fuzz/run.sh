@@ -44,7 +44,7 @@ fi
 max_len() { case $1 in model) echo 140000 ;; png) echo 32768 ;; *) echo 16384 ;; esac; }
 malloc_mb() { case $1 in model) echo 512 ;; *) echo 256 ;; esac; }
 
-flags=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Wno-unknown-pragmas -Wno-psabi
+flags=(-std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-psabi
        -fsanitize=address,undefined -fno-sanitize-recover=undefined
        -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -DDN_HAVE_PNG=1 -Iinclude
        -Isrc/core -Isrc/data -Isrc/pta -Isrc/mlp -Isrc/train -Isrc/dist -Isrc/plot
