@@ -621,7 +621,8 @@ DN_API dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp
 typedef int (*dn_mlp_epoch_fn)(const dn_mlp_epoch_report *report, void *user);
 
 /* Runs epochs until opt.epochs are done (counting earlier ones), calling
- * on_epoch (may be NULL) after each. */
+ * on_epoch (may be NULL) after each: the training run below (dn_mlp_run_*)
+ * of one process without checkpoints, each epoch dn_mlp_train_epoch. */
 DN_API dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
 
 /* Epochs completed so far, and the number of samples of the last training set. */
@@ -1149,9 +1150,10 @@ DN_API void dn_pta_run_free(dn_pta_run *run);
  * rounds (fedavg).
  *
  *   sync    each step is one dn_mlp_sync_epoch on the first n samples
- *           (n = train->count: pass a view). With dist.comm NULL the run is a
- *           job of one on dn_comm_local — MPI is never initialised — and
- *           trains bit for bit as dn_mlp_train does. Steps: opt.epochs of
+ *           (n = train->count: pass a view); in a job of one (dist.comm
+ *           NULL: dn_comm_local, MPI never initialised) it is
+ *           dn_mlp_train_epoch, which gives the same bits without the
+ *           collectives: dn_mlp_train is this run. Steps: opt.epochs of
  *           the network's options.
  *   fedavg  each step is one dn_fedavg_round on this rank's shard of the n
  *           samples (see dn_dist_options); rounds steps.

@@ -1,6 +1,6 @@
 /* test_mlp_run.c — the library's network loop (dn_mlp_run_*) on one
- * process, without MPI (never initialised): it trains as dn_mlp_train
- * does, bit for bit; a run
+ * process, without MPI (never initialised): it trains as sync epochs of
+ * one do, bit for bit; a run
  * stopped by its callback and resumed from its checkpoint ends with the
  * parameters of a run that never stopped; bad options are refused. */
 #define _POSIX_C_SOURCE 200809L
@@ -73,8 +73,10 @@ static int stop_at_two(const dn_mlp_run_report *r, void *user)
     return r->step == 2;
 }
 
-/* Without a communicator the loop is dn_mlp_train, bit for bit. */
-static void test_local_is_mlp_train(void **state)
+/* Without a communicator the loop (dn_mlp_train is that loop; err may be
+ * NULL) trains on the fused step: the bits of sync epochs in a job of one,
+ * whose backprop and update are separate calls. */
+static void test_local_is_sync_of_one(void **state)
 {
     fixture *f = *state;
     dn_mlp *a = network(), *b = network();
@@ -82,9 +84,15 @@ static void test_local_is_mlp_train(void **state)
     dn_mlp_run_options_default(&o);
     run_to_end(a, &o, &f->set);
     dn_error err = {0};
-    assert_int_equal(dn_mlp_train(b, &f->set, NULL, NULL, &err), DN_OK);
+    dn_comm *one = dn_comm_local(&err);
+    assert_non_null(one);
+    for (int e = 0; e < EPOCHS; e++) assert_int_equal(dn_mlp_sync_epoch(b, &f->set, one, 0, NULL, &err), DN_OK);
+    dn_comm_free(one);
     assert_int_equal(dn_mlp_epochs_done(a), EPOCHS);
     assert_same_params(a, b);
+    dn_mlp *c = network();
+    assert_int_equal(dn_mlp_train(c, &f->set, NULL, NULL, NULL), DN_OK);
+    assert_same_params(a, c);
 #ifdef DN_HAVE_MPI
     int initialised = 1;
     MPI_Initialized(&initialised);
@@ -92,6 +100,7 @@ static void test_local_is_mlp_train(void **state)
 #endif
     dn_mlp_free(a);
     dn_mlp_free(b);
+    dn_mlp_free(c);
 }
 
 /* Stopped after 2 of 4 epochs, saved, resumed into a new network: the
@@ -163,13 +172,14 @@ static void test_bad_options_refused(void **state)
     o.dist.fault_rank = 1; /* a job of one has rank 0 only */
     assert_null(dn_mlp_run_create(mlp, &o, &f->set, &err));
     assert_null(strstr(err.message, "--"));
+    assert_null(dn_mlp_run_create(mlp, &o, &f->set, NULL)); /* no error wanted: still refused */
     dn_mlp_free(mlp);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_local_is_mlp_train, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_is_sync_of_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_resume_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_options_refused, setup, teardown),

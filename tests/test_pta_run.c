@@ -126,6 +126,9 @@ static void test_resume_other_data_refused(void **state)
     f->labels[0] = (uint8_t)((f->labels[0] + 1) % 10);
     o.checkpoint.resume = f->path;
     assert_int_equal(dn_pta_run_train(&o, &f->set, &run, &err), DN_ERR_USAGE);
+    dn_pta_run quiet = {0};
+    assert_int_equal(dn_pta_run_train(&o, &f->set, &quiet, NULL), DN_ERR_USAGE); /* err may be NULL */
+    dn_pta_run_free(&quiet);
     f->labels[0] = (uint8_t)((f->labels[0] + 9) % 10);
     assert_int_equal(run.refusal, DN_PTA_RESUME_OTHER_DATA);
     assert_non_null(strstr(err.message, f->path));

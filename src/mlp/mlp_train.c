@@ -500,14 +500,3 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
                                         lr, dn_now_seconds() - t0};
     return DN_OK;
 }
-
-dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err)
-{
-    while (mlp->epochs_done < mlp->opt.epochs) {
-        dn_mlp_epoch_report report;
-        dn_status s = dn_mlp_train_epoch(mlp, train, &report, err);
-        if (s) return s;
-        if (on_epoch && on_epoch(&report, user)) break;
-    }
-    return DN_OK;
-}

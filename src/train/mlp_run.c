@@ -51,6 +51,8 @@ static dn_status pick_training_set(dn_mlp_run *run, const dn_dataset *train, dn_
 
 dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err)
 {
+    dn_error unreported;
+    if (!err) err = &unreported; /* the steps below read err->code */
     dn_mlp_run *run = calloc(1, sizeof *run);
     if (!run) {
         dn_fail(err, DN_ERR_NOMEM, "out of memory for the training run");
@@ -122,7 +124,12 @@ static dn_status one_step(dn_mlp_run *run, dn_mlp_epoch_report *epoch, dn_fedavg
     const dn_mlp_run_options *o = &run->opt;
     dn_status s;
     if (o->mode == DN_MLP_RUN_SYNC) {
-        s = dn_mlp_sync_epoch(run->mlp, run->train, run->comm, o->deterministic, epoch, err);
+        /* A job of one trains on the fused step, which gives the bits the
+         * split backprop and update of a sync epoch give (tests/test_mlp_step.c),
+         * without the epoch's collectives and buffers. */
+        s = dn_comm_size(run->comm) == 1 ? dn_mlp_train_epoch(run->mlp, run->train, epoch, err)
+                                         : dn_mlp_sync_epoch(run->mlp, run->train, run->comm, o->deterministic, epoch,
+                                                             err);
         r->epoch = epoch;
     } else {
         dn_fedavg_options fo = o->fedavg;
@@ -151,4 +158,33 @@ dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err)
     }
     if (o->checkpoint.path && run->saved_step != dn_mlp_run_steps_done(run)) return save(run, err);
     return DN_OK;
+}
+
+/* ------------------------------------------------------------ dn_mlp_train */
+
+/* dn_mlp_train is the run of one process without checkpoints, each step
+ * handed on as its epoch's report. */
+typedef struct epoch_relay {
+    dn_mlp_epoch_fn on_epoch;
+    void *user;
+} epoch_relay;
+
+static int relay_epoch(const dn_mlp_run_report *r, void *user)
+{
+    const epoch_relay *relay = user;
+    return relay->on_epoch && relay->on_epoch(r->epoch, relay->user);
+}
+
+dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err)
+{
+    dn_error unreported;
+    if (!err) err = &unreported;
+    dn_mlp_run_options opt;
+    dn_mlp_run_options_default(&opt);
+    epoch_relay relay = {on_epoch, user};
+    opt.on_step = relay_epoch, opt.user = &relay;
+    dn_mlp_run *run = dn_mlp_run_create(mlp, &opt, train, err);
+    dn_status s = run ? dn_mlp_run_train(run, err) : err->code;
+    dn_mlp_run_free(run);
+    return s;
 }

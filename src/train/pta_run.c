@@ -190,6 +190,8 @@ static void summarise(dn_pta_run *run, const dn_pta_options *opt)
 
 dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err)
 {
+    dn_error unreported;
+    if (!err) err = &unreported; /* the steps below read err->code */
     dn_dataset *owned = NULL;
     dn_pta_mixer mixer = {0}, *mx = opt->dist.comm ? &mixer : NULL; /* mixing, or a local run */
     dn_status s = check_options(opt, train, err);
