@@ -253,7 +253,9 @@ typedef struct dn_pta_result {
  * met or the trainer has done max_epochs epochs in all: a trainer resumed
  * from a checkpoint goes on where it stopped, and result counts the whole
  * run. (A resumed trainer does not know whether its last epoch met ε, so it
- * trains at least one more epoch: dn_pta_run_train knows, from the curve.) */
+ * trains at least one more epoch: dn_pta_run_train knows, from the curve.)
+ * It is the local training run (dn_pta_run_train) on this trainer, without
+ * checkpoints: one loop, in src/train/pta_run.c. */
 DN_API dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
                        dn_pta_result *result, dn_error *err);
 
@@ -1037,8 +1039,8 @@ DN_API void dn_dist_options_default(dn_dist_options *opt);
  * and the epoch cap, so a program gets the same run `digitnet pta` makes.
  *
  * Local (dist.comm NULL): each epoch is dn_pta_epoch on the first n =
- * pta.train_size samples of train — the run dn_pta_train makes, bit for
- * bit.
+ * pta.train_size samples of train (dn_pta_train is this run on a trainer
+ * the caller made).
  *
  * Parameter mixing (dist.comm given; McDonald, Hall & Mann, NAACL 2010): every
  * rank runs one epoch (count pass, then update pass) on its shard of the

@@ -349,30 +349,3 @@ size_t dn_pta_epoch(dn_pta *pta, const dn_dataset *set, size_t n)
     sparse_free(&own);
     return errors;
 }
-
-dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
-                       dn_pta_result *result, dn_error *err)
-{
-    size_t n = pta->opt.train_size;
-    dn_status status = dn_pta_options_check(&pta->opt, train->count, err);
-    if (status) return status;
-    pta_sparse own;
-    const pta_sparse *sp;
-    if ((status = index_for(train, n, &own, &sp, err))) return status;
-    dn_pta_result res = {pta->epochs_done, 0, 0};
-    /* The cap and the count are the trainer's whole run: a resumed trainer
-     * goes on to max_epochs in all. */
-    while (pta->epochs_done < pta->opt.max_epochs) {
-        double t0 = dn_now_seconds();
-        /* As the classic algorithm: count, update, then test the count against ε. */
-        res.final_errors = epoch_with_index(pta, sp, train, n);
-        res.converged = (double)res.final_errors / (double)n <= pta->opt.epsilon;
-        res.epochs = pta->epochs_done;
-        dn_pta_epoch_report report = {pta->epochs_done - 1, res.final_errors, n, dn_now_seconds() - t0};
-        if (on_epoch && on_epoch(&report, user)) break;
-        if (res.converged) break;
-    }
-    sparse_free(&own);
-    if (result) *result = res;
-    return DN_OK;
-}

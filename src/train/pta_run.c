@@ -44,10 +44,10 @@ static const dn_dataset *working_set(const dn_pta_run_options *opt, const dn_dat
     return *owned = dn_dist_shard(&opt->dist, opt->dist.comm, train, opt->pta.train_size, err);
 }
 
-static int converged(const dn_pta_run *run, const dn_pta_options *opt)
+/* The result after an epoch whose count pass found errors of the first n. */
+static dn_pta_result result_after(const dn_pta *pta, size_t errors, const dn_pta_options *opt)
 {
-    int e = run->curve.epochs;
-    return e > 0 && (double)run->curve.errors[e - 1] / (double)opt->train_size <= opt->epsilon;
+    return (dn_pta_result){dn_pta_epochs_done(pta), (double)errors / (double)opt->train_size <= opt->epsilon, errors};
 }
 
 static dn_status load_initial_weights(dn_pta *pta, const char *path, dn_error *err)
@@ -160,32 +160,33 @@ static dn_status one_epoch(dn_pta_mixer *mx, dn_pta *pta, const dn_dataset *set,
 
 /* Epochs until the cap (counting resumed ones), ε, a failed save or the
  * callback's stop; then the last save when the final epoch has none yet,
- * so a stopped run resumes from where it stopped. */
+ * so a stopped run resumes from where it stopped. run->result goes along. */
 static dn_status epochs(const dn_pta_run_options *opt, const dn_dataset *set, dn_pta_run *run, dn_pta_mixer *mx,
                         dn_error *err)
 {
-    int saved = run->curve.epochs;
+    int saved = dn_pta_epochs_done(run->pta);
     dn_status s = DN_OK;
-    while (run->curve.epochs < opt->pta.max_epochs && !converged(run, &opt->pta)) {
-        dn_pta_run_report r = {run->curve.epochs, 0, opt->pta.train_size, 0, mx ? mx->rank : 0, 0, ""};
+    while (dn_pta_epochs_done(run->pta) < opt->pta.max_epochs && !run->result.converged) {
+        dn_pta_run_report r = {dn_pta_epochs_done(run->pta), 0, opt->pta.train_size, 0, mx ? mx->rank : 0, 0, ""};
         double t0 = dn_now_seconds();
         if ((s = one_epoch(mx, run->pta, set, &r, err))) return s;
         r.seconds = dn_now_seconds() - t0;
         if ((s = record(&run->curve, &r, err))) return s;
-        if (opt->checkpoint.path && run->curve.epochs % opt->checkpoint.every == 0)
-            s = save(opt, run, &saved, err);
+        run->result = result_after(run->pta, r.errors, &opt->pta);
+        if (opt->checkpoint.path && run->result.epochs % opt->checkpoint.every == 0) s = save(opt, run, &saved, err);
         int stop = opt->on_epoch && opt->on_epoch(&r, opt->user);
         if (s) return s; /* no use training on when the state cannot be kept */
         if (stop) break;
     }
-    if (opt->checkpoint.path && saved != run->curve.epochs) return save(opt, run, &saved, err);
+    if (opt->checkpoint.path && saved != run->result.epochs) return save(opt, run, &saved, err);
     return DN_OK;
 }
 
-static void summarise(dn_pta_run *run, const dn_pta_options *opt)
+/* Where a resumed curve left the run (nothing done: not converged). */
+static dn_pta_result result_of_curve(const dn_pta_run *run, const dn_pta_options *opt)
 {
     int e = run->curve.epochs;
-    run->result = (dn_pta_result){e, converged(run, opt), e ? run->curve.errors[e - 1] : 0};
+    return e ? result_after(run->pta, run->curve.errors[e - 1], opt) : (dn_pta_result){0, 0, 0};
 }
 
 dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *train, dn_pta_run *run, dn_error *err)
@@ -200,11 +201,46 @@ dn_status dn_pta_run_train(const dn_pta_run_options *opt, const dn_dataset *trai
     if (!s && mx) s = dn_pta_mixer_init(mx, opt, &run->fault_rng, err);
     if (!s) s = start(opt, train, run, err);
     if (!s && mx) dn_pta_mixer_start(mx, run->pta);
+    if (!s) run->result = result_of_curve(run, &opt->pta);
     double t0 = dn_now_seconds();
     if (!s) s = epochs(opt, set, run, mx, err);
     run->seconds = dn_now_seconds() - t0;
-    summarise(run, &opt->pta);
     if (mx) dn_pta_mixer_free(mx);
     dn_dataset_free(owned);
+    return s;
+}
+
+/* ------------------------------------------------------------ dn_pta_train */
+
+/* dn_pta_train is the local run of a trainer the caller made, without
+ * checkpoints, each epoch handed on as its report. */
+typedef struct epoch_relay {
+    dn_pta_epoch_fn on_epoch;
+    void *user;
+} epoch_relay;
+
+static int relay_epoch(const dn_pta_run_report *r, void *user)
+{
+    const epoch_relay *relay = user;
+    dn_pta_epoch_report e = {r->epoch, r->errors, r->n, r->seconds};
+    return relay->on_epoch && relay->on_epoch(&e, relay->user);
+}
+
+dn_status dn_pta_train(dn_pta *pta, const dn_dataset *train, dn_pta_epoch_fn on_epoch, void *user,
+                       dn_pta_result *result, dn_error *err)
+{
+    dn_error unreported;
+    if (!err) err = &unreported;
+    dn_pta_run_options opt;
+    dn_pta_run_options_default(&opt);
+    opt.pta = *dn_pta_get_options(pta);
+    epoch_relay relay = {on_epoch, user};
+    opt.on_epoch = relay_epoch, opt.user = &relay;
+    /* The trainer's earlier epochs count towards the cap; none is known to have converged. */
+    dn_pta_run run = {.pta = pta, .result = {dn_pta_epochs_done(pta), 0, 0}};
+    dn_status s = check_options(&opt, train, err);
+    if (!s) s = epochs(&opt, train, &run, NULL, err);
+    dn_pta_curve_free(&run.curve);
+    if (result) *result = run.result;
     return s;
 }
