@@ -434,19 +434,21 @@ DN_API dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *ex
  * Determinism: the initial weights and each epoch's shuffle come from seed
  * alone; with the same seed, data, options and thread count the trained
  * parameters are identical bit for bit on the same machine. (Threads split
- * work without splitting any sum, so with OpenBLAS 0.3.21 the bits are in
- * fact the same for every thread count; only the thread count is promised.)
+ * work without splitting any sum, but OpenBLAS rounds a product split by
+ * columns differently on some CPUs, so other thread counts agree only within
+ * float rounding.)
  *
  * Matrix products go through cblas_sgemm (OpenBLAS), or through plain C
  * loops with double accumulators (DN_MATMUL_PLAIN) — the reference the
  * tests compare BLAS against. On the BLAS path training runs layer 0 on the
  * pixels some image of the batch uses (MNIST's border is blank: zero inputs
  * add nothing to W x and get no gradient): the same math, fewer operations.
- * Threads. Training epochs split layer 0 (most of the work) by its output
- * units over `threads` OpenMP threads, each owning rows of W_0 and running
- * single-threaded BLAS; the small layers above run on one of them. Other
- * calls (forward, classify, backprop) hand `threads` to OpenBLAS. Either
- * way the BLAS thread count is set for the call and restored after
+ * Threads. Training epochs and backprop split layer 0 (most of the work) by
+ * its output units over `threads` OpenMP threads, each owning rows of W_0 and
+ * running single-threaded BLAS; the small layers above run on one of them,
+ * so zero_grad → backprop → update trains as an epoch does, bit for bit, at
+ * any thread count. Other calls (forward, classify) hand `threads` to
+ * OpenBLAS. Either way the BLAS thread count is set for the call and restored after
  * (OpenBLAS keeps one process-wide setting, so calls with different
  * counts must not run concurrently).                                       */
 
