@@ -5,7 +5,6 @@
 #define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
 
 const char *const mlp_dist_modes[] = {"off", "sync", "fedavg", NULL};
-const char *const mlp_dist_rules[] = {"mean", "median", "trimmed-mean", "krum", NULL};
 
 enum { MODE_OFF = 0, MODE_SYNC = 1, MODE_FEDAVG = 2 };
 
@@ -89,7 +88,7 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
     } else {
         dist_print_shards(&d->job, &d->flags, n);
         printf("fedavg: %d rounds of %d local epoch%s, batch %zu, aggregate %s", d->rounds, d->local_epochs,
-               d->local_epochs == 1 ? "" : "s", o->batch, mlp_dist_rules[d->aggregate]);
+               d->local_epochs == 1 ? "" : "s", o->batch, dn_aggregate_rule_name((dn_aggregate_rule)d->aggregate));
         if (d->aggregate == DN_AGG_TRIMMED_MEAN) printf(" (trim %g)", d->trim);
         if (d->aggregate == DN_AGG_KRUM) printf(" (f = %d)", d->faulty);
         printf("\n%5s %10s %10s %8s  %s\n", "round", "test_error", "train_loss", "seconds", "note");

@@ -30,7 +30,7 @@ typedef struct mlp_dist {
     int mode; /* index into mlp_dist_modes: 0 = off, 1 = sync, 2 = fedavg */
     int deterministic;
     int rounds, local_epochs;
-    int aggregate; /* index into mlp_dist_rules (= dn_aggregate_rule) */
+    int aggregate; /* index into dn_aggregate_rule_choices() (= dn_aggregate_rule) */
     double trim;
     int faulty;
     const char *checkpoint, *resume;
@@ -42,7 +42,6 @@ typedef struct mlp_dist {
 } mlp_dist;
 
 extern const char *const mlp_dist_modes[]; /* "off", "sync", "fedavg" */
-extern const char *const mlp_dist_rules[]; /* "mean", "median", "trimmed-mean", "krum" */
 
 #define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0}
 
@@ -56,7 +55,7 @@ extern const char *const mlp_dist_rules[]; /* "mean", "median", "trimmed-mean", 
         {"--local-epochs", CLI_INT, &(d).local_epochs, "E", "fedavg: epochs each rank trains per round", 1, 1e4, 0,   \
          NULL},                                                                                                        \
         {"--aggregate", CLI_CHOICE, &(d).aggregate, "RULE", "fedavg: how rank 0 merges the models", 0, 0, 0,          \
-         mlp_dist_rules},                                                                                              \
+         dn_aggregate_rule_choices()},                                                                                              \
         {"--trim", CLI_DOUBLE, &(d).trim, "F", "trimmed-mean: fraction cut at each end, [0, 0.5)", 0, 0.4999, 0,      \
          NULL},                                                                                                        \
         {"--faulty", CLI_INT, &(d).faulty, "F", "krum: faulty ranks tolerated (needs ranks >= 2F + 3)", 0, 1e6, 0,    \

@@ -138,6 +138,9 @@ DN_API dn_dataset *dn_dataset_load(const char *images_path, const char *labels_p
  * also as <split>-images.idx3-ubyte (the common spelling) and each raw or
  * with ".gz" appended; the first that exists is read. */
 DN_API dn_dataset *dn_mnist_load(const char *dir, const char *split, dn_error *err);
+/* The splits dn_mnist_load accepts, {"t10k", "train", NULL} (the test set
+ * first, the usual one to look at). Static storage. */
+DN_API const char *const *dn_mnist_split_choices(void);
 
 DN_API void dn_dataset_free(dn_dataset *set);
 
@@ -876,7 +879,8 @@ typedef struct dn_fault {
 /* Parses "nan", "zero", "random", "scale:S" (S a finite number) or
  * "sign-flip"; DN_ERR_USAGE listing these otherwise. */
 DN_API dn_status dn_fault_parse(const char *text, dn_fault *fault, dn_error *err);
-/* "nan", "zero", "random", "scale:100", "sign-flip", "none" into buf. */
+/* "nan", "zero", "random", "scale:100", "sign-flip", "none" into buf; a
+ * scale with the fewest digits that dn_fault_parse reads back exactly. */
 DN_API void dn_fault_format(const dn_fault *fault, char *buf, size_t size);
 /* Corrupts v[0 … n−1] in place as fault says; rng is used by
  * DN_FAULT_RANDOM only (and may be NULL for the others). */
@@ -891,19 +895,30 @@ DN_API void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rn
  *               of [0, n) drawn from seed (Fisher–Yates with dn_rng).
  * Either way a shard's indices are listed in ascending order, so a shard
  * keeps the data's order, and one rank's shard is the whole set in order.
- * Ranks that agree on (n, K, mode, seed) get disjoint shards covering [0, n). */
-typedef enum dn_shard_mode { DN_SHARD_CONTIGUOUS = 0, DN_SHARD_RANDOM = 1 } dn_shard_mode;
+ * Ranks that agree on (n, K, mode, seed) get disjoint shards covering [0, n).
+ *   replicate   not a split: every rank gets all n samples in order — K
+ *               identical workers, for comparing K ranks with one.
+ *               dn_dataset_shard and the distributed loops accept it;
+ *               dn_shard_indices refuses it (its index holds one shard). */
+typedef enum dn_shard_mode { DN_SHARD_CONTIGUOUS = 0, DN_SHARD_RANDOM = 1, DN_SHARD_REPLICATE = 2 } dn_shard_mode;
+
+/* "contiguous", "random", "replicate" (the CLI's --shard); "?" otherwise. */
+DN_API const char *dn_shard_mode_name(dn_shard_mode mode);
+/* Those names, NULL-terminated, entry i naming the mode i. Static storage. */
+DN_API const char *const *dn_shard_mode_choices(void);
 
 /* The number of samples rank gets (0 for a rank outside [0, ranks)). */
 DN_API size_t dn_shard_size(size_t n, int ranks, int rank);
 /* index gets rank's dn_shard_size(n, ranks, rank) sample indices.
- * DN_ERR_USAGE for ranks < 1 or rank outside [0, ranks); DN_ERR_NOMEM. */
+ * DN_ERR_USAGE for ranks < 1, rank outside [0, ranks) or DN_SHARD_REPLICATE;
+ * DN_ERR_NOMEM. */
 DN_API dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
                                   dn_error *err);
 /* A new set holding copies of the samples index[0 … count−1] of set, in that
  * order (each index < set->count, checked). Owns its buffers: dn_dataset_free. */
 DN_API dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t count, dn_error *err);
-/* Rank's shard of the first n samples of set (n ≤ set->count), copied out. */
+/* Rank's shard of the first n samples of set (n ≤ set->count), copied out
+ * (DN_SHARD_REPLICATE: all n of them). */
 DN_API dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
                                     uint64_t seed, dn_error *err);
 
@@ -1092,8 +1107,8 @@ DN_API dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, cons
  * rules) and the job's description that checkpoints record.
  *
  * Shards: rank r of K trains on its dn_dataset_shard of the run's n
- * samples (mode shard, seed shard_seed), or with replicate on all n — K
- * identical workers, for comparing K ranks with one. Fault: rank fault_rank
+ * samples (mode shard, seed shard_seed), or with DN_SHARD_REPLICATE on all
+ * n — K identical workers, for comparing K ranks with one. Fault: rank fault_rank
  * sends fault applied to a copy of its model every epoch or round and
  * trains honestly; its draws (DN_FAULT_RANDOM) come from a generator
  * seeded per rank that the checkpoints save, so a resumed job draws what an
@@ -1102,7 +1117,6 @@ typedef struct dn_dist_options {
     dn_comm *comm;        /* NULL: one process (default)                        */
     dn_shard_mode shard;  /* default DN_SHARD_CONTIGUOUS                         */
     uint64_t shard_seed;  /* the random split's seed; default 1                  */
-    int replicate;        /* 1: every rank gets all n samples; default 0         */
     int fault_rank;       /* −1 (default): every rank honest; else < K            */
     dn_fault fault;       /* what fault_rank sends; default DN_FAULT_NONE        */
     const char *job;      /* the job's description in checkpoints, compared verbatim
@@ -1113,6 +1127,15 @@ typedef struct dn_dist_options {
 
 /* Fills *opt with the defaults listed above. */
 DN_API void dn_dist_options_default(dn_dist_options *opt);
+
+/* A job's description as checkpoints record it (see dn_dist_options.job):
+ * mode, then the split and the fault when they are not the defaults —
+ * " shard:replicate", " shard:random:SEED", " fault:RANK:FAULT" (FAULT as
+ * dn_fault_format writes it) — e.g. "fedavg shard:random:7 fault:2:random".
+ * Written into buf (size bytes, always terminated, cut if too small; 96
+ * bytes hold every description a checkpoint can store). opt->job and
+ * opt->comm are not read. */
+DN_API void dn_dist_options_describe(const dn_dist_options *opt, const char *mode, char *buf, size_t size);
 
 /* ------------------------------------------ the perceptron's training run */
 

@@ -75,7 +75,7 @@ static void check_mix_replicated(dn_comm *comm, const dn_dataset *set)
     dn_error err = {0};
     dn_pta_run mixed = {0}, local = {0};
     pta_options(&o, comm);
-    o.dist.replicate = 1;
+    o.dist.shard = DN_SHARD_REPLICATE;
     CHECK(rank, dn_pta_run_train(&o, set, &mixed, &err) == DN_OK);
     o.dist.comm = NULL;
     CHECK(rank, dn_pta_run_train(&o, set, &local, &err) == DN_OK);
