@@ -610,6 +610,10 @@ typedef struct dn_mlp_epoch_report {
     double train_accuracy; /* of the batches, each measured before its update */
     double lr;             /* the learning rate of the epoch's last batch    */
     double seconds;        /* wall time of the epoch                         */
+    int stopped;           /* 1 when the batch callback stopped the epoch:
+                              samples is then the samples trained (fewer than
+                              the set's unless it stopped at the last batch),
+                              and loss and accuracy are theirs               */
 } dn_mlp_epoch_report;
 
 /* One epoch over train: the samples in a fresh order drawn from (seed,
@@ -624,8 +628,60 @@ DN_API dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp
 typedef int (*dn_mlp_epoch_fn)(const dn_mlp_epoch_report *report, void *user);
 
 /* Runs epochs until opt.epochs are done (counting earlier ones), calling
- * on_epoch (may be NULL) after each. */
+ * on_epoch (may be NULL) after each. Stops after an epoch the batch
+ * callback stopped (report.stopped), on_epoch having seen it. */
 DN_API dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
+
+/* ---- progress within an epoch ---- */
+
+/* What the epoch loop tells after each batch, once the batch's update is
+ * complete (the parameters then hold the step of batch `batch`). */
+typedef struct dn_mlp_batch_report {
+    int epoch;          /* 0-based, as in dn_mlp_epoch_report                 */
+    size_t batch;       /* 0-based index of the batch just trained            */
+    size_t batches;     /* batches in the epoch: ⌈n / opt.batch⌉              */
+    size_t samples;     /* samples trained so far in this epoch, this batch's
+                           included (n after the last batch)                  */
+    size_t total;       /* n, the samples of the whole epoch                  */
+    double loss;        /* mean loss of this batch (before its update)        */
+    double mean_loss;   /* running mean per-sample loss of the epoch so far:
+                           Σ batch loss × batch size / samples                */
+    double lr;          /* the learning rate of this batch's update           */
+    double seconds;     /* wall time since the epoch began                    */
+} dn_mlp_batch_report;
+
+/* Return non-zero to stop: the epoch ends after this batch, with its update
+ * applied and nothing of the next one done. */
+typedef int (*dn_mlp_batch_fn)(const dn_mlp_batch_report *report, void *user);
+
+/* Calls fn(report, user) after every batch of dn_mlp_train_epoch,
+ * dn_mlp_train and the epochs of dn_mlp_sync_epoch and dn_mlp_run_* on this
+ * network, e.g. to draw a progress bar; fn NULL removes it. A setting of
+ * the object, not of the run: it is not part of dn_mlp_options and is never
+ * saved in models or checkpoints. Without one the loop only tests a
+ * pointer per batch.
+ *
+ * A stop (non-zero return) ends the epoch after that batch: its update is
+ * complete, the report says stopped with samples = the samples trained
+ * (k batches: k · opt.batch, or n when k is the last), the epoch counts as
+ * done (epochs_done grows by one, so the next epoch draws a fresh order at
+ * the next schedule position), and dn_mlp_train and dn_mlp_run_train (sync)
+ * stop there — the run's checkpoint, when it has a policy, is written.
+ *
+ * fn runs on the calling thread, between batches (never while the training
+ * threads run), so it may read the network (dn_mlp_params, dn_mlp_weights)
+ * but must not train, free or reconfigure it. The report is valid during
+ * the call only.
+ *
+ * In dn_mlp_sync_epoch fn is called on every rank with the same report
+ * (losses over all ranks), and a stop is collective: when any rank's fn
+ * stops, every rank stops after the same batch. Ranks may set a callback
+ * or not, independently: when some rank has one, each batch adds one
+ * allreduce of two doubles (the stop votes and the batch's loss), agreed
+ * once per epoch; when none has, nothing is added. In dn_fedavg_round the
+ * local epochs call fn on each rank alone, and a stop ends that rank's
+ * local training for the round (the round itself goes on). */
+DN_API void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user);
 
 /* Epochs completed so far, and the number of samples of the last training set. */
 DN_API int dn_mlp_epochs_done(const dn_mlp *mlp);

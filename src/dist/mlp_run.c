@@ -146,6 +146,7 @@ dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err)
         if (s) return s;
         if (o->checkpoint.path && (r.step % o->checkpoint.every == 0 || r.step == total)) s = save(run, err);
         int stop = o->on_step && o->on_step(&r, o->user);
+        if (epoch.stopped) stop = 1; /* the batch callback stopped it: every rank alike (dn_mlp_sync_epoch) */
         if (s) return s; /* no use training on when the state cannot be kept */
         if (stop) break;
     }
