@@ -1335,6 +1335,12 @@ DN_API void dn_pta_run_free(dn_pta_run *run);
 
 typedef enum dn_mlp_run_mode { DN_MLP_RUN_SYNC = 0, DN_MLP_RUN_FEDAVG = 1 } dn_mlp_run_mode;
 
+/* "sync", "fedavg" (the CLI's --distributed modes, and the job description
+ * of a run whose dist.job is NULL); "?" otherwise. Static storage. */
+DN_API const char *dn_mlp_run_mode_name(dn_mlp_run_mode mode);
+/* Those names, NULL-terminated, entry i naming the mode i. Static storage. */
+DN_API const char *const *dn_mlp_run_mode_choices(void);
+
 /* What the loop tells after each step. */
 typedef struct dn_mlp_run_report {
     int step;                         /* 1-based, resumed steps included           */
