@@ -621,7 +621,9 @@ typedef struct dn_mlp_epoch_report {
  * zero_grad → backprop → update at the scheduled learning rate. Images stay
  * uint8 and are converted batch by batch. DN_ERR_NUMERIC stops it as soon
  * as the loss or a parameter is NaN or Inf; the message gives the epoch and
- * batch and says what to change. report may be NULL. */
+ * batch and says what to change. report may be NULL. A batch callback
+ * (dn_mlp_set_batch_callback) is called after every batch and may end the
+ * epoch early. */
 DN_API dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err);
 
 /* Called after each epoch; return non-zero to stop early. */
@@ -675,10 +677,13 @@ typedef int (*dn_mlp_batch_fn)(const dn_mlp_batch_report *report, void *user);
  *
  * In dn_mlp_sync_epoch fn is called on every rank with the same report
  * (losses over all ranks), and a stop is collective: when any rank's fn
- * stops, every rank stops after the same batch. Ranks may set a callback
- * or not, independently: when some rank has one, each batch adds one
- * allreduce of two doubles (the stop votes and the batch's loss), agreed
- * once per epoch; when none has, nothing is added. In dn_fedavg_round the
+ * stops, every rank stops after the same batch. The votes travel with the
+ * next batch's sums: that batch is then dropped after its gradient sum,
+ * before any update, on every rank (the last batch's votes travel with the
+ * epoch's closing sum). Ranks may set a callback or not, independently:
+ * when some rank has one (agreed once per epoch, in a sum the epoch makes
+ * anyway), each batch adds one allreduce of two doubles (the batch's loss
+ * and the votes); when none has, nothing is added. In dn_fedavg_round the
  * local epochs call fn on each rank alone, and a stop ends that rank's
  * local training for the round (the round itself goes on). */
 DN_API void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user);
