@@ -4,8 +4,6 @@
 
 #include "cli.h"
 
-static const char *const splits[] = {"t10k", "train", NULL};
-
 /* How many activations are exactly 0 (dead relu units show up here). */
 static size_t count_zeros(const float *a, size_t n)
 {
@@ -39,6 +37,7 @@ int cmd_activations(int argc, char **argv)
     const char *data = "data/mnist", *npy = NULL;
     int layer = 0, split = 0;
     size_t count = 100, first = 0;
+    const char *const *splits = dn_mnist_split_choices(); /* index 0, the default: "t10k" */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--split", CLI_CHOICE, &split, "S", "which images", 0, 0, 0, splits},

@@ -1,10 +1,13 @@
-/* cmd_mlp.c — `digitnet mlp`: train a multi-layer network by backpropagation. */
+/* cmd_mlp.c — `digitnet mlp`: train a multi-layer network by backpropagation.
+ * On a terminal a progress bar on stderr moves after every batch (the
+ * library's batch callback); elsewhere the per-epoch rows are the progress. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "figures.h"
 #include "mlp_distributed.h"
+#include "progress.h"
 
 #define TARGET_ACCURACY 0.98 /* the run reports when the test accuracy first reaches it */
 
@@ -21,6 +24,7 @@ typedef struct mlp_job {
     double *history; /* per epoch: train error %, test error %, train loss (for --plot) */
     int history_epochs;
     dn_error err; /* an evaluation failure inside the callback */
+    progress bar; /* on a terminal only: moved after every batch (PROGRESS_OFF otherwise) */
 } mlp_job;
 
 /* Keeps the epoch's numbers for the curves; returns 0 when out of memory. */
@@ -32,6 +36,16 @@ static int remember_epoch(mlp_job *job, double train_accuracy, double test_accur
     double *row = grown + (size_t)job->history_epochs++ * 3;
     row[0] = 100.0 * (1.0 - train_accuracy), row[1] = 100.0 * (1.0 - test_accuracy), row[2] = loss;
     return 1;
+}
+
+/* The library's batch callback: moves the bar within the epoch. */
+static int on_batch(const dn_mlp_batch_report *r, void *user)
+{
+    mlp_job *job = user;
+    char status[48];
+    snprintf(status, sizeof status, "loss %.4f", r->mean_loss);
+    progress_tick(&job->bar, r->epoch + (double)r->samples / (double)r->total, status);
+    return 0;
 }
 
 static int on_epoch(const dn_mlp_epoch_report *r, void *user)
@@ -51,6 +65,7 @@ static int on_epoch(const dn_mlp_epoch_report *r, void *user)
         job->target_epoch = r->epoch + 1, job->target_seconds = job->train_seconds;
     char val_text[16] = "-";
     if (job->validation) snprintf(val_text, sizeof val_text, "%.4f", val.accuracy);
+    progress_clear(&job->bar); /* the row below gets a clean terminal line */
     if (!job->quiet)
         printf("%5d %10.5f %9.4f %9s %9.4f %9.5f %8.2f\n", r->epoch + 1, r->train_loss, r->train_accuracy, val_text,
                test.accuracy, r->lr, r->seconds);
@@ -61,6 +76,9 @@ static int on_epoch(const dn_mlp_epoch_report *r, void *user)
                 val_text, test.accuracy, r->lr, r->seconds);
     }
     fflush(stdout);
+    char status[48];
+    snprintf(status, sizeof status, "test error %.2f%%", 100.0 * (1.0 - test.accuracy));
+    progress_step(&job->bar, r->epoch + 1, status);
     return 0;
 }
 
@@ -129,8 +147,15 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
     if (!job->quiet)
         printf("%5s %10s %9s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr",
                "seconds");
+    /* A bar only where a person watches a terminal; in a log or a pipe the
+     * rows on stdout are the progress, as they always were. */
+    progress_mode mode = progress_mode_for(stderr, job->quiet);
+    progress_begin(&job->bar, stderr, mode == PROGRESS_BAR ? PROGRESS_BAR : PROGRESS_OFF, "mlp", "epoch", opt->epochs,
+                   0);
+    if (mode == PROGRESS_BAR) dn_mlp_set_batch_callback(job->mlp, on_batch, job);
     dn_status s = dn_mlp_train(job->mlp, train, on_epoch, job, err);
     if (!s && job->err.code) *err = job->err, s = job->err.code;
+    progress_end(&job->bar, s ? NULL : "done");
     if (job->metrics.fp) {
         if (!s) s = cli_text_commit(&job->metrics, metrics, err);
         else fclose(job->metrics.fp), free(job->metrics.buffer);

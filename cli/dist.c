@@ -4,8 +4,6 @@
 
 #include "dist.h"
 
-const char *const dist_shard_modes[] = {"contiguous", "random", "replicate", NULL};
-
 dn_status dist_check_flags(const dist_flags *f, dn_error *err)
 {
     if ((f->fault_rank >= 0) != (f->fault != NULL))
@@ -52,38 +50,39 @@ dn_status dist_job_begin(dist_job *job, const dist_flags *f, dn_error *err)
 void dist_print_shards(const dist_job *job, const dist_flags *f, size_t n)
 {
     if (job->rank != 0) return;
-    printf("distributed over %d rank%s, shards (%s", job->size, job->size == 1 ? "" : "s", dist_shard_modes[f->shard]);
+    printf("distributed over %d rank%s, shards (%s", job->size, job->size == 1 ? "" : "s",
+           dn_shard_mode_name((dn_shard_mode)f->shard));
     if (f->shard == DN_SHARD_RANDOM) printf(", seed %llu", (unsigned long long)f->shard_seed);
     printf("):");
     for (int r = 0; r < job->size; r++)
-        printf(" %zu", f->shard == DIST_SHARD_REPLICATE ? n : dn_shard_size(n, job->size, r));
+        printf(" %zu", f->shard == DN_SHARD_REPLICATE ? n : dn_shard_size(n, job->size, r));
     printf("\n");
     if (f->fault) printf("fault injection: rank %d sends %s\n", f->fault_rank, f->fault);
     fflush(stdout);
 }
 
-void dist_options(const dist_job *job, const dist_flags *f, const char *job_text, dn_dist_options *o)
+/* The flags as the library's options, without the job's communicator. */
+static void flag_options(const dist_flags *f, dn_dist_options *o)
 {
     dn_dist_options_default(o);
-    o->comm = job->comm;
-    o->replicate = f->shard == DIST_SHARD_REPLICATE;
-    if (!o->replicate) o->shard = (dn_shard_mode)f->shard;
+    o->shard = (dn_shard_mode)f->shard;
     o->shard_seed = f->shard_seed;
     o->fault_rank = f->fault_rank;
     if (f->fault) dn_fault_parse(f->fault, &o->fault, NULL); /* parsed before: dist_check_flags */
+}
+
+void dist_options(const dist_job *job, const dist_flags *f, const char *job_text, dn_dist_options *o)
+{
+    flag_options(f, o);
+    o->comm = job->comm;
     o->job = job_text;
 }
 
 void dist_job_text(char *buf, size_t size, const char *mode, const dist_flags *f)
 {
-    int used = snprintf(buf, size, "%s", mode);
-    if (used >= 0 && (size_t)used < size && f->shard == DIST_SHARD_REPLICATE)
-        used += snprintf(buf + used, size - (size_t)used, " shard:replicate");
-    else if (used >= 0 && (size_t)used < size && f->shard != 0) /* random: the seed picks the split */
-        used += snprintf(buf + used, size - (size_t)used, " shard:%s:%llu", dist_shard_modes[f->shard],
-                         (unsigned long long)f->shard_seed);
-    if (used >= 0 && (size_t)used < size && f->fault && f->fault_rank >= 0)
-        snprintf(buf + used, size - (size_t)used, " fault:%d:%s", f->fault_rank, f->fault);
+    dn_dist_options o;
+    flag_options(f, &o);
+    dn_dist_options_describe(&o, mode, buf, size);
 }
 
 int dist_report(const dist_job *job, const dn_error *err)

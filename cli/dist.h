@@ -14,23 +14,18 @@
 
 /* The flags every distributed mode takes. */
 typedef struct dist_flags {
-    int shard;           /* index into dist_shard_modes (= dn_shard_mode) */
+    int shard;           /* index into dn_shard_mode_choices() (= dn_shard_mode) */
     uint64_t shard_seed; /* the random split's seed */
     int fault_rank;      /* the rank that sends corrupted models, -1 for none */
     const char *fault;   /* what it sends (dn_fault_parse), NULL for none */
 } dist_flags;
-
-/* "contiguous", "random" (dn_shard_mode), and "replicate": every rank gets
- * all n samples — identical shards, for tests that compare K workers with one. */
-extern const char *const dist_shard_modes[];
-#define DIST_SHARD_REPLICATE 2
 
 #define DIST_FLAGS_DEFAULT {0, 1, -1, NULL}
 
 /* The cli_opt entries for a dist_flags f (an lvalue). */
 #define DIST_FLAGS_OPTS(f)                                                                                             \
     {"--shard", CLI_CHOICE, &(f).shard, "HOW", "how the training set is split over the ranks", 0, 0, 0,               \
-     dist_shard_modes},                                                                                                \
+     dn_shard_mode_choices()},                                                                                                \
         {"--shard-seed", CLI_U64, &(f).shard_seed, "S", "seed of the random split", 0, 1.8e19, 0, NULL},              \
         {"--fault-rank", CLI_INT, &(f).fault_rank, "R",                                                               \
          "testing: rank R sends a corrupted model each round (and trains honestly), -1 = none", -1, 1e6, 0, NULL},   \

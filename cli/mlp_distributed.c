@@ -4,10 +4,18 @@
 
 #define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
 
-const char *const mlp_dist_modes[] = {"off", "sync", "fedavg", NULL};
-const char *const mlp_dist_rules[] = {"mean", "median", "trimmed-mean", "krum", NULL};
+const char *const *mlp_dist_modes(void)
+{
+    static const char *modes[DN_MLP_RUN_FEDAVG + 3]; /* "off", the library's modes, NULL */
+    if (!modes[0]) {
+        const char *const *run_modes = dn_mlp_run_mode_choices();
+        modes[0] = "off";
+        for (int i = 0; run_modes[i] && i <= DN_MLP_RUN_FEDAVG; i++) modes[i + 1] = run_modes[i];
+    }
+    return modes;
+}
 
-enum { MODE_OFF = 0, MODE_SYNC = 1, MODE_FEDAVG = 2 };
+enum { MODE_OFF = 0, MODE_SYNC = 1 + DN_MLP_RUN_SYNC, MODE_FEDAVG = 1 + DN_MLP_RUN_FEDAVG };
 
 int mlp_dist_wanted(const mlp_dist *d)
 {
@@ -77,7 +85,7 @@ static dn_status check_with_size(const mlp_dist *d, int ranks, dn_error *err)
 static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
 {
     const mlp_dist *d = run->d;
-    printf("mlp --distributed %s: 784", mlp_dist_modes[d->mode]);
+    printf("mlp --distributed %s: 784", mlp_dist_modes()[d->mode]);
     for (int i = 0; i < o->n_hidden; i++) printf("-%zu", o->hidden[i]);
     printf("-10 %s, %s lr=%g, schedule %s, seed %llu, %zu training samples\n", dn_activation_name(o->activation),
            dn_optimizer_name(o->optimizer), o->lr, dn_schedule_name(o->schedule), (unsigned long long)o->seed, n);
@@ -89,7 +97,7 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
     } else {
         dist_print_shards(&d->job, &d->flags, n);
         printf("fedavg: %d rounds of %d local epoch%s, batch %zu, aggregate %s", d->rounds, d->local_epochs,
-               d->local_epochs == 1 ? "" : "s", o->batch, mlp_dist_rules[d->aggregate]);
+               d->local_epochs == 1 ? "" : "s", o->batch, dn_aggregate_rule_name((dn_aggregate_rule)d->aggregate));
         if (d->aggregate == DN_AGG_TRIMMED_MEAN) printf(" (trim %g)", d->trim);
         if (d->aggregate == DN_AGG_KRUM) printf(" (f = %d)", d->faulty);
         printf("\n%5s %10s %10s %8s  %s\n", "round", "test_error", "train_loss", "seconds", "note");
@@ -195,7 +203,7 @@ static void loop_options(const dist_run *run, dn_mlp_run_options *o)
 {
     const mlp_dist *d = run->d;
     dn_mlp_run_options_default(o);
-    o->mode = d->mode == MODE_SYNC ? DN_MLP_RUN_SYNC : DN_MLP_RUN_FEDAVG;
+    o->mode = (dn_mlp_run_mode)(d->mode - 1);
     o->deterministic = d->deterministic;
     o->rounds = d->rounds;
     o->fedavg.local_epochs = d->local_epochs;
@@ -233,7 +241,7 @@ static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_datase
 {
     dn_dataset fit = dn_dataset_view(train, 0, n);
     dist_run run = {.d = d, .train = &fit, .test = test, .quiet = quiet, .root = d->job.rank == 0};
-    dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes[d->mode],
+    dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes()[d->mode],
                   &d->flags);
     if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
     if (run.root && !quiet) print_header(&run, opt, n);

@@ -27,10 +27,10 @@
 #include "dist.h"
 
 typedef struct mlp_dist {
-    int mode; /* index into mlp_dist_modes: 0 = off, 1 = sync, 2 = fedavg */
+    int mode; /* index into mlp_dist_modes(): 0 = off, else 1 + dn_mlp_run_mode */
     int deterministic;
     int rounds, local_epochs;
-    int aggregate; /* index into mlp_dist_rules (= dn_aggregate_rule) */
+    int aggregate; /* index into dn_aggregate_rule_choices() (= dn_aggregate_rule) */
     double trim;
     int faulty;
     const char *checkpoint, *resume;
@@ -41,22 +41,23 @@ typedef struct mlp_dist {
     int agreed; /* the run failed on every rank alike (a checkpoint step): rank 0 alone reports, all leave cleanly */
 } mlp_dist;
 
-extern const char *const mlp_dist_modes[]; /* "off", "sync", "fedavg" */
-extern const char *const mlp_dist_rules[]; /* "mean", "median", "trimmed-mean", "krum" */
+/* "off", then the library's run modes (dn_mlp_run_mode_choices: "sync",
+ * "fedavg"): entry i + 1 names the dn_mlp_run_mode i. */
+const char *const *mlp_dist_modes(void);
 
 #define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0}
 
 #define MLP_DIST_OPTS(d)                                                                                               \
     {"--distributed", CLI_CHOICE, &(d).mode, "MODE",                                                                  \
      "run across the ranks of mpirun: sync = data-parallel SGD, fedavg = federated averaging", 0, 0, 0,               \
-     mlp_dist_modes},                                                                                                  \
+     mlp_dist_modes()},                                                                                                  \
         {"--deterministic", CLI_FLAG, &(d).deterministic, "",                                                         \
          "sync: sum gradients in rank order on rank 0 (bit-identical runs)", 0, 0, 0, NULL},                          \
         {"--rounds", CLI_INT, &(d).rounds, "R", "fedavg: communication rounds", 1, 1e6, 0, NULL},                     \
         {"--local-epochs", CLI_INT, &(d).local_epochs, "E", "fedavg: epochs each rank trains per round", 1, 1e4, 0,   \
          NULL},                                                                                                        \
         {"--aggregate", CLI_CHOICE, &(d).aggregate, "RULE", "fedavg: how rank 0 merges the models", 0, 0, 0,          \
-         mlp_dist_rules},                                                                                              \
+         dn_aggregate_rule_choices()},                                                                                              \
         {"--trim", CLI_DOUBLE, &(d).trim, "F", "trimmed-mean: fraction cut at each end, [0, 0.5)", 0, 0.4999, 0,      \
          NULL},                                                                                                        \
         {"--faulty", CLI_INT, &(d).faulty, "F", "krum: faulty ranks tolerated (needs ranks >= 2F + 3)", 0, 1e6, 0,    \

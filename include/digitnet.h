@@ -138,6 +138,9 @@ DN_API dn_dataset *dn_dataset_load(const char *images_path, const char *labels_p
  * also as <split>-images.idx3-ubyte (the common spelling) and each raw or
  * with ".gz" appended; the first that exists is read. */
 DN_API dn_dataset *dn_mnist_load(const char *dir, const char *split, dn_error *err);
+/* The splits dn_mnist_load accepts, {"t10k", "train", NULL} (the test set
+ * first, the usual one to look at). Static storage. */
+DN_API const char *const *dn_mnist_split_choices(void);
 
 DN_API void dn_dataset_free(dn_dataset *set);
 
@@ -611,6 +614,10 @@ typedef struct dn_mlp_epoch_report {
     double train_accuracy; /* of the batches, each measured before its update */
     double lr;             /* the learning rate of the epoch's last batch    */
     double seconds;        /* wall time of the epoch                         */
+    int stopped;           /* 1 when the batch callback stopped the epoch:
+                              samples is then the samples trained (fewer than
+                              the set's unless it stopped at the last batch),
+                              and loss and accuracy are theirs               */
 } dn_mlp_epoch_report;
 
 /* One epoch over train: the samples in a fresh order drawn from (seed,
@@ -618,7 +625,9 @@ typedef struct dn_mlp_epoch_report {
  * zero_grad → backprop → update at the scheduled learning rate. Images stay
  * uint8 and are converted batch by batch. DN_ERR_NUMERIC stops it as soon
  * as the loss or a parameter is NaN or Inf; the message gives the epoch and
- * batch and says what to change. report may be NULL. */
+ * batch and says what to change. report may be NULL. A batch callback
+ * (dn_mlp_set_batch_callback) is called after every batch and may end the
+ * epoch early. */
 DN_API dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err);
 
 /* Called after each epoch; return non-zero to stop early. */
@@ -626,8 +635,64 @@ typedef int (*dn_mlp_epoch_fn)(const dn_mlp_epoch_report *report, void *user);
 
 /* Runs epochs until opt.epochs are done (counting earlier ones), calling
  * on_epoch (may be NULL) after each: the training run below (dn_mlp_run_*)
- * of one process without checkpoints, each epoch dn_mlp_train_epoch. */
+ * of one process without checkpoints, each epoch dn_mlp_train_epoch.
+ * Stops after an epoch the batch callback stopped (report.stopped),
+ * on_epoch having seen it. */
 DN_API dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
+
+/* ---- progress within an epoch ---- */
+
+/* What the epoch loop tells after each batch, once the batch's update is
+ * complete (the parameters then hold the step of batch `batch`). */
+typedef struct dn_mlp_batch_report {
+    int epoch;          /* 0-based, as in dn_mlp_epoch_report                 */
+    size_t batch;       /* 0-based index of the batch just trained            */
+    size_t batches;     /* batches in the epoch: ⌈n / opt.batch⌉              */
+    size_t samples;     /* samples trained so far in this epoch, this batch's
+                           included (n after the last batch)                  */
+    size_t total;       /* n, the samples of the whole epoch                  */
+    double loss;        /* mean loss of this batch (before its update)        */
+    double mean_loss;   /* running mean per-sample loss of the epoch so far:
+                           Σ batch loss × batch size / samples                */
+    double lr;          /* the learning rate of this batch's update           */
+    double seconds;     /* wall time since the epoch began                    */
+} dn_mlp_batch_report;
+
+/* Return non-zero to stop: the epoch ends after this batch, with its update
+ * applied and nothing of the next one done. */
+typedef int (*dn_mlp_batch_fn)(const dn_mlp_batch_report *report, void *user);
+
+/* Calls fn(report, user) after every batch of dn_mlp_train_epoch,
+ * dn_mlp_train and the epochs of dn_mlp_sync_epoch and dn_mlp_run_* on this
+ * network, e.g. to draw a progress bar; fn NULL removes it. A setting of
+ * the object, not of the run: it is not part of dn_mlp_options and is never
+ * saved in models or checkpoints. Without one the loop only tests a
+ * pointer per batch.
+ *
+ * A stop (non-zero return) ends the epoch after that batch: its update is
+ * complete, the report says stopped with samples = the samples trained
+ * (k batches: k · opt.batch, or n when k is the last), the epoch counts as
+ * done (epochs_done grows by one, so the next epoch draws a fresh order at
+ * the next schedule position), and dn_mlp_train and dn_mlp_run_train (sync)
+ * stop there — the run's checkpoint, when it has a policy, is written.
+ *
+ * fn runs on the calling thread, between batches (never while the training
+ * threads run), so it may read the network (dn_mlp_params, dn_mlp_weights)
+ * but must not train, free or reconfigure it. The report is valid during
+ * the call only.
+ *
+ * In dn_mlp_sync_epoch fn is called on every rank with the same report
+ * (losses over all ranks), and a stop is collective: when any rank's fn
+ * stops, every rank stops after the same batch. The votes travel with the
+ * next batch's sums: that batch is then dropped after its gradient sum,
+ * before any update, on every rank (the last batch's votes travel with the
+ * epoch's closing sum). Ranks may set a callback or not, independently:
+ * when some rank has one (agreed once per epoch, in a sum the epoch makes
+ * anyway), each batch adds one allreduce of two doubles (the batch's loss
+ * and the votes); when none has, nothing is added. In dn_fedavg_round the
+ * local epochs call fn on each rank alone, and a stop ends that rank's
+ * local training for the round (the round itself goes on). */
+DN_API void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user);
 
 /* Epochs completed so far, and the number of samples of the last training set. */
 DN_API int dn_mlp_epochs_done(const dn_mlp *mlp);
@@ -778,7 +843,8 @@ typedef struct dn_fault {
 /* Parses "nan", "zero", "random", "scale:S" (S a finite number) or
  * "sign-flip"; DN_ERR_USAGE listing these otherwise. */
 DN_API dn_status dn_fault_parse(const char *text, dn_fault *fault, dn_error *err);
-/* "nan", "zero", "random", "scale:100", "sign-flip", "none" into buf. */
+/* "nan", "zero", "random", "scale:100", "sign-flip", "none" into buf; a
+ * scale with the fewest digits that dn_fault_parse reads back exactly. */
 DN_API void dn_fault_format(const dn_fault *fault, char *buf, size_t size);
 /* Corrupts v[0 … n−1] in place as fault says; rng is used by
  * DN_FAULT_RANDOM only (and may be NULL for the others). */
@@ -793,19 +859,30 @@ DN_API void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rn
  *               of [0, n) drawn from seed (Fisher–Yates with dn_rng).
  * Either way a shard's indices are listed in ascending order, so a shard
  * keeps the data's order, and one rank's shard is the whole set in order.
- * Ranks that agree on (n, K, mode, seed) get disjoint shards covering [0, n). */
-typedef enum dn_shard_mode { DN_SHARD_CONTIGUOUS = 0, DN_SHARD_RANDOM = 1 } dn_shard_mode;
+ * Ranks that agree on (n, K, mode, seed) get disjoint shards covering [0, n).
+ *   replicate   not a split: every rank gets all n samples in order — K
+ *               identical workers, for comparing K ranks with one.
+ *               dn_dataset_shard and the distributed loops accept it;
+ *               dn_shard_indices refuses it (its index holds one shard). */
+typedef enum dn_shard_mode { DN_SHARD_CONTIGUOUS = 0, DN_SHARD_RANDOM = 1, DN_SHARD_REPLICATE = 2 } dn_shard_mode;
+
+/* "contiguous", "random", "replicate" (the CLI's --shard); "?" otherwise. */
+DN_API const char *dn_shard_mode_name(dn_shard_mode mode);
+/* Those names, NULL-terminated, entry i naming the mode i. Static storage. */
+DN_API const char *const *dn_shard_mode_choices(void);
 
 /* The number of samples rank gets (0 for a rank outside [0, ranks)). */
 DN_API size_t dn_shard_size(size_t n, int ranks, int rank);
 /* index gets rank's dn_shard_size(n, ranks, rank) sample indices.
- * DN_ERR_USAGE for ranks < 1 or rank outside [0, ranks); DN_ERR_NOMEM. */
+ * DN_ERR_USAGE for ranks < 1, rank outside [0, ranks) or DN_SHARD_REPLICATE;
+ * DN_ERR_NOMEM. */
 DN_API dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
                                   dn_error *err);
 /* A new set holding copies of the samples index[0 … count−1] of set, in that
  * order (each index < set->count, checked). Owns its buffers: dn_dataset_free. */
 DN_API dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index, size_t count, dn_error *err);
-/* Rank's shard of the first n samples of set (n ≤ set->count), copied out. */
+/* Rank's shard of the first n samples of set (n ≤ set->count), copied out
+ * (DN_SHARD_REPLICATE: all n of them). */
 DN_API dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
                                     uint64_t seed, dn_error *err);
 
@@ -1012,8 +1089,8 @@ DN_API dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, cons
  * rules) and the job's description that checkpoints record.
  *
  * Shards: rank r of K trains on its dn_dataset_shard of the run's n
- * samples (mode shard, seed shard_seed), or with replicate on all n — K
- * identical workers, for comparing K ranks with one. Fault: rank fault_rank
+ * samples (mode shard, seed shard_seed), or with DN_SHARD_REPLICATE on all
+ * n — K identical workers, for comparing K ranks with one. Fault: rank fault_rank
  * sends fault applied to a copy of its model every epoch or round and
  * trains honestly; its draws (DN_FAULT_RANDOM) come from a generator
  * seeded per rank that the checkpoints save, so a resumed job draws what an
@@ -1022,7 +1099,6 @@ typedef struct dn_dist_options {
     dn_comm *comm;        /* NULL: one process (default)                        */
     dn_shard_mode shard;  /* default DN_SHARD_CONTIGUOUS                         */
     uint64_t shard_seed;  /* the random split's seed; default 1                  */
-    int replicate;        /* 1: every rank gets all n samples; default 0         */
     int fault_rank;       /* −1 (default): every rank honest; else < K            */
     dn_fault fault;       /* what fault_rank sends; default DN_FAULT_NONE        */
     const char *job;      /* the job's description in checkpoints, compared verbatim
@@ -1033,6 +1109,15 @@ typedef struct dn_dist_options {
 
 /* Fills *opt with the defaults listed above. */
 DN_API void dn_dist_options_default(dn_dist_options *opt);
+
+/* A job's description as checkpoints record it (see dn_dist_options.job):
+ * mode, then the split and the fault when they are not the defaults —
+ * " shard:replicate", " shard:random:SEED", " fault:RANK:FAULT" (FAULT as
+ * dn_fault_format writes it) — e.g. "fedavg shard:random:7 fault:2:random".
+ * Written into buf (size bytes, always terminated, cut if too small; 96
+ * bytes hold every description a checkpoint can store). opt->job and
+ * opt->comm are not read. */
+DN_API void dn_dist_options_describe(const dn_dist_options *opt, const char *mode, char *buf, size_t size);
 
 /* ------------------------------------------ the perceptron's training run */
 
@@ -1176,6 +1261,12 @@ DN_API void dn_pta_run_free(dn_pta_run *run);
  * every rank), resume, train, free. */
 
 typedef enum dn_mlp_run_mode { DN_MLP_RUN_SYNC = 0, DN_MLP_RUN_FEDAVG = 1 } dn_mlp_run_mode;
+
+/* "sync", "fedavg" (the CLI's --distributed modes, and the job description
+ * of a run whose dist.job is NULL); "?" otherwise. Static storage. */
+DN_API const char *dn_mlp_run_mode_name(dn_mlp_run_mode mode);
+/* Those names, NULL-terminated, entry i naming the mode i. Static storage. */
+DN_API const char *const *dn_mlp_run_mode_choices(void);
 
 /* What the loop tells after each step. */
 typedef struct dn_mlp_run_report {

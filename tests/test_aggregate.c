@@ -451,6 +451,66 @@ static void test_dataset_select_and_shard(void **state)
     assert_non_null(shard);
     assert_int_equal(shard->count, 0);
     dn_dataset_free(shard);
+    /* Replicate: every rank gets all n, in order; not a split of indices. */
+    for (int r = 0; r < 3; r++) {
+        shard = dn_dataset_shard(&set, 4, 3, r, DN_SHARD_REPLICATE, 0, NULL);
+        assert_non_null(shard);
+        assert_int_equal(shard->count, 4);
+        assert_int_equal(shard->labels[3], 3);
+        dn_dataset_free(shard);
+    }
+    assert_null(dn_dataset_shard(&set, 4, 3, 3, DN_SHARD_REPLICATE, 0, &err));
+    size_t index[N];
+    assert_int_equal(dn_shard_indices(4, 3, 0, DN_SHARD_REPLICATE, 0, index, &err), DN_ERR_USAGE);
+}
+
+/* The names the CLI offers are the library's, entry i naming value i. */
+static void test_shard_mode_names(void **state)
+{
+    (void)state;
+    const char *const *names = dn_shard_mode_choices();
+    assert_string_equal(names[DN_SHARD_CONTIGUOUS], "contiguous");
+    assert_string_equal(names[DN_SHARD_RANDOM], "random");
+    assert_string_equal(names[DN_SHARD_REPLICATE], "replicate");
+    assert_null(names[3]);
+    for (int i = 0; names[i]; i++) assert_string_equal(dn_shard_mode_name((dn_shard_mode)i), names[i]);
+    assert_string_equal(dn_shard_mode_name((dn_shard_mode)3), "?");
+    assert_string_equal(dn_shard_mode_name((dn_shard_mode)-1), "?");
+    const char *const *rules = dn_aggregate_rule_choices();
+    for (int i = 0; rules[i]; i++) assert_string_equal(dn_aggregate_rule_name((dn_aggregate_rule)i), rules[i]);
+}
+
+static void test_dist_options_describe(void **state)
+{
+    (void)state;
+    dn_dist_options o;
+    dn_dist_options_default(&o);
+    char buf[96];
+    dn_dist_options_describe(&o, "sync", buf, sizeof buf);
+    assert_string_equal(buf, "sync"); /* the defaults add nothing */
+    o.shard = DN_SHARD_RANDOM;
+    o.shard_seed = 7;
+    o.fault_rank = 2;
+    assert_int_equal(dn_fault_parse("random", &o.fault, NULL), DN_OK);
+    dn_dist_options_describe(&o, "fedavg", buf, sizeof buf);
+    assert_string_equal(buf, "fedavg shard:random:7 fault:2:random");
+    o.shard = DN_SHARD_REPLICATE; /* the seed does not matter then */
+    assert_int_equal(dn_fault_parse("scale:0.1", &o.fault, NULL), DN_OK);
+    dn_dist_options_describe(&o, "mix", buf, sizeof buf);
+    assert_string_equal(buf, "mix shard:replicate fault:2:scale:0.1");
+    o.fault_rank = -1; /* a fault without a rank is no fault */
+    dn_dist_options_describe(&o, "sync deterministic", buf, sizeof buf);
+    assert_string_equal(buf, "sync deterministic shard:replicate");
+    char small[6];
+    dn_dist_options_describe(&o, "fedavg", small, sizeof small);
+    assert_string_equal(small, "fedav"); /* cut, terminated */
+    /* Scales keep every digit needed to tell them apart. */
+    dn_fault f = {DN_FAULT_SCALE, 1.0000001};
+    dn_fault_format(&f, buf, sizeof buf);
+    assert_string_equal(buf, "scale:1.0000001");
+    f.scale = 1e300;
+    dn_fault_format(&f, buf, sizeof buf);
+    assert_string_equal(buf, "scale:1e+300");
 }
 
 int main(void)
@@ -475,6 +535,8 @@ int main(void)
         cmocka_unit_test(test_shards_are_disjoint_and_cover),
         cmocka_unit_test(test_random_shards_follow_the_seed),
         cmocka_unit_test(test_dataset_select_and_shard),
+        cmocka_unit_test(test_shard_mode_names),
+        cmocka_unit_test(test_dist_options_describe),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -137,7 +137,7 @@ static void test_mixing_over_replicas_is_the_local_run(void **state)
     dn_pta_run_options o;
     dn_pta_run_options_default(&o);
     o.pta.train_size = COUNT, o.pta.max_epochs = 5, o.pta.threads = 1;
-    o.dist.replicate = 1;
+    o.dist.shard = DN_SHARD_REPLICATE;
     dn_pta_run mixed = {0}, local = {0};
     dn_error err = {0};
     o.dist.comm = comm;
@@ -172,7 +172,7 @@ static void fedavg(dn_mlp *mlp, dn_comm *comm, const dn_dataset *set)
 {
     dn_mlp_run_options o;
     dn_mlp_run_options_default(&o);
-    o.mode = DN_MLP_RUN_FEDAVG, o.rounds = 2, o.dist.replicate = 1, o.dist.comm = comm;
+    o.mode = DN_MLP_RUN_FEDAVG, o.rounds = 2, o.dist.shard = DN_SHARD_REPLICATE, o.dist.comm = comm;
     dn_error err = {0};
     dn_mlp_run *run = dn_mlp_run_create(mlp, &o, set, &err);
     assert_non_null(run);

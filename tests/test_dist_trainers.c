@@ -9,13 +9,16 @@
  *     (the mean of K equal W is W) and counts K times the errors;
  *   - a mixing run, a sync run and a fedavg run, each stopped by its
  *     callback and resumed from its checkpoint, end exactly where the
- *     uninterrupted run ends. */
+ *     uninterrupted run ends;
+ *   - a sync epoch stopped by one rank's batch callback stops on every rank
+ *     after the same batch, with the parameters of a full run there. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 #include "lib/skip.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +78,7 @@ static void check_mix_replicated(dn_comm *comm, const dn_dataset *set)
     dn_error err = {0};
     dn_pta_run mixed = {0}, local = {0};
     pta_options(&o, comm);
-    o.dist.replicate = 1;
+    o.dist.shard = DN_SHARD_REPLICATE;
     CHECK(rank, dn_pta_run_train(&o, set, &mixed, &err) == DN_OK);
     o.dist.comm = NULL;
     CHECK(rank, dn_pta_run_train(&o, set, &local, &err) == DN_OK);
@@ -167,6 +170,67 @@ static void check_mlp_resume(dn_comm *comm, const dn_dataset *set, const char *d
     dn_mlp_free(second);
 }
 
+/* ------------------------------------------------- batch callbacks in sync */
+
+typedef struct sync_watch {
+    dn_mlp *mlp;
+    int calls, stop_at, snapshot_at; /* stop / copy the parameters at this call (0: never) */
+    float *snapshot;
+    int bad;
+} sync_watch;
+
+static int watch_batch(const dn_mlp_batch_report *r, void *user)
+{
+    sync_watch *w = user;
+    w->calls++;
+    if (!isfinite(r->mean_loss) || !isfinite(r->loss) || r->samples != (r->batch + 1) * 30 || r->batches != COUNT / 30)
+        w->bad = 1;
+    if (w->calls == w->snapshot_at) {
+        size_t np;
+        const float *p = dn_mlp_params(w->mlp, &np);
+        memcpy(w->snapshot, p, np * sizeof *p);
+    }
+    return w->calls == w->stop_at;
+}
+
+/* A stop is collective: the last rank's callback stops after batch 3 of the
+ * second epoch, rank 0's only watches, a middle rank (with 3) has none. Every
+ * rank's epoch then stops with 3 batches trained and the parameters a full
+ * run holds after that batch. */
+static void check_sync_batch_stop(dn_comm *comm, const dn_dataset *set)
+{
+    int rank = dn_comm_rank(comm), last = dn_comm_size(comm) - 1;
+    const int per_epoch = COUNT / 30, k = 3;
+    dn_error err = {0};
+    dn_mlp *full = network(2), *cut = network(2);
+    size_t np;
+    dn_mlp_params(full, &np);
+    float *snapshot = malloc(np * sizeof *snapshot), *theirs = malloc(np * sizeof *theirs);
+    CHECK(rank, snapshot && theirs);
+    sync_watch wf = {full, 0, 0, per_epoch + k, snapshot, 0};
+    if (rank == 0) dn_mlp_set_batch_callback(full, watch_batch, &wf);
+    dn_mlp_epoch_report r;
+    for (int e = 0; e < 2; e++) {
+        CHECK(rank, dn_mlp_sync_epoch(full, set, comm, 1, &r, &err) == DN_OK);
+        CHECK(rank, r.stopped == 0 && r.samples == COUNT);
+    }
+    CHECK(rank, rank != 0 || (wf.calls == 2 * per_epoch && !wf.bad));
+    sync_watch wc = {cut, 0, rank == last ? per_epoch + k : 0, 0, NULL, 0};
+    if (rank == 0 || rank == last) dn_mlp_set_batch_callback(cut, watch_batch, &wc);
+    CHECK(rank, dn_mlp_sync_epoch(cut, set, comm, 1, &r, &err) == DN_OK);
+    CHECK(rank, r.stopped == 0 && r.samples == COUNT);
+    CHECK(rank, dn_mlp_sync_epoch(cut, set, comm, 1, &r, &err) == DN_OK);
+    CHECK(rank, r.stopped == 1 && r.samples == (size_t)k * 30 && isfinite(r.train_loss));
+    CHECK(rank, dn_mlp_epochs_done(cut) == 2);
+    CHECK(rank, !wc.bad && (!(rank == 0 || rank == last) || wc.calls == per_epoch + k));
+    /* every rank holds rank 0's snapshot of the full run after that batch */
+    if (rank == 0) memcpy(theirs, snapshot, np * sizeof *theirs);
+    CHECK(rank, dn_comm_broadcast(comm, theirs, np, DN_COMM_F32, 0, &err) == DN_OK);
+    CHECK(rank, memcmp(dn_mlp_params(cut, &np), theirs, np * sizeof *theirs) == 0);
+    free(snapshot), free(theirs);
+    dn_mlp_free(full), dn_mlp_free(cut);
+}
+
 static int rank_main(const char *dir)
 {
     dn_error err = {0};
@@ -180,6 +244,7 @@ static int rank_main(const char *dir)
     check_mix_resume(comm, set, dir);
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_SYNC);
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG);
+    check_sync_batch_stop(comm, set);
     dn_dataset_free(set);
     dn_comm_free(comm);
     return 0;

@@ -508,6 +508,21 @@ static void test_mnist_load_bad_split(void **state)
     assert_int_equal(err.code, DN_ERR_USAGE);
 }
 
+/* The published split names are exactly those dn_mnist_load accepts. */
+static void test_mnist_split_choices(void **state)
+{
+    fixture *f = *state;
+    const char *const *splits = dn_mnist_split_choices();
+    assert_string_equal(splits[0], "t10k");
+    assert_string_equal(splits[1], "train");
+    assert_null(splits[2]);
+    for (int i = 0; splits[i]; i++) {
+        dn_error err = {DN_OK, ""};
+        assert_null(dn_mnist_load(f->dir, splits[i], &err)); /* an empty folder: no file, yet a valid split */
+        assert_int_equal(err.code, DN_ERR_IO);
+    }
+}
+
 /* ------------------------------------------------------------- real data */
 
 static int folder_exists(const char *dir)
@@ -579,6 +594,7 @@ int main(void)
         T(test_mnist_load_prefers_raw),
         T(test_mnist_load_missing_lists_names),
         T(test_mnist_load_bad_split),
+        T(test_mnist_split_choices),
         cmocka_unit_test(test_real_mnist),
         cmocka_unit_test(test_fashion_mnist_gz),
     };

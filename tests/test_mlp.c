@@ -643,6 +643,107 @@ static void test_divergence_stopped_with_advice(void **state)
     free(set.images), free(set.labels);
 }
 
+/* ---------------------------------------------------------- batch callback */
+
+typedef struct batch_log {
+    dn_mlp *mlp;       /* the network the callback watches */
+    size_t calls;      /* batches reported */
+    size_t stop_after; /* stop at this many calls (0: never) */
+    size_t snapshot_at; /* copy the parameters at this many calls (0: never) */
+    float *snapshot;
+    int last_epoch;
+    size_t last_batch, last_samples;
+    int bad; /* a report broke a rule */
+} batch_log;
+
+static int log_batch(const dn_mlp_batch_report *r, void *user)
+{
+    batch_log *log = user;
+    log->calls++;
+    size_t batch = dn_mlp_get_options(log->mlp)->batch;
+    size_t expect_samples = r->batch + 1 == r->batches ? r->total : (r->batch + 1) * batch;
+    if (r->samples != expect_samples || !isfinite(r->mean_loss) || !isfinite(r->loss) || r->mean_loss <= 0 ||
+        r->lr <= 0 || r->batch >= r->batches || r->epoch != dn_mlp_epochs_done(log->mlp))
+        log->bad = 1;
+    log->last_epoch = r->epoch, log->last_batch = r->batch, log->last_samples = r->samples;
+    if (log->calls == log->snapshot_at) {
+        size_t np;
+        const float *p = dn_mlp_params(log->mlp, &np);
+        memcpy(log->snapshot, p, np * sizeof *p);
+    }
+    return log->stop_after && log->calls == log->stop_after;
+}
+
+static int count_epochs(const dn_mlp_epoch_report *r, void *user)
+{
+    (void)r;
+    ++*(int *)user;
+    return 0;
+}
+
+/* ⌈n/batch⌉ reports per epoch with the running loss finite; a stop after k
+ * batches ends the epoch with exactly k·batch samples trained, the
+ * parameters those a full run holds after its k-th batch, and dn_mlp_train
+ * stopped there. */
+static void test_batch_callback_counts_and_stops(void **state)
+{
+    (void)state;
+    enum { N = 300, BATCH = 64, EPOCHS = 3, K = 3 };
+    const size_t per_epoch = (N + BATCH - 1) / BATCH; /* 5, the last of 44 samples */
+    dn_dataset *set = two_class_set(N, 5);
+    dn_mlp_options opt;
+    dn_mlp_options_default(&opt);
+    dn_mlp_parse_hidden("24", &opt, NULL);
+    opt.epochs = EPOCHS, opt.batch = BATCH, opt.threads = 1;
+    size_t np;
+
+    /* A full run, counting and taking a snapshot after batch K of epoch 2. */
+    dn_mlp *full = dn_mlp_create(&opt, NULL);
+    dn_mlp_params(full, &np);
+    batch_log a = {full, 0, 0, per_epoch + K, malloc(np * sizeof(float)), 0, 0, 0, 0};
+    dn_mlp_set_batch_callback(full, log_batch, &a);
+    int epochs_seen = 0;
+    assert_int_equal(dn_mlp_train(full, set, count_epochs, &epochs_seen, NULL), DN_OK);
+    assert_false(a.bad);
+    assert_int_equal(a.calls, EPOCHS * per_epoch);
+    assert_int_equal(a.last_epoch, EPOCHS - 1);
+    assert_int_equal(a.last_batch, per_epoch - 1);
+    assert_int_equal(a.last_samples, N);
+    assert_int_equal(epochs_seen, EPOCHS);
+
+    /* The same run stopped after batch K of epoch 2 (0-based epoch 1). */
+    dn_mlp *cut = dn_mlp_create(&opt, NULL);
+    batch_log b = {cut, 0, per_epoch + K, 0, NULL, 0, 0, 0, 0};
+    dn_mlp_set_batch_callback(cut, log_batch, &b);
+    epochs_seen = 0;
+    assert_int_equal(dn_mlp_train(cut, set, count_epochs, &epochs_seen, NULL), DN_OK);
+    assert_false(b.bad);
+    assert_int_equal(b.calls, per_epoch + K);
+    assert_int_equal(epochs_seen, 2);              /* on_epoch saw the stopped epoch, then training ended */
+    assert_int_equal(dn_mlp_epochs_done(cut), 2); /* the stopped epoch counts as done */
+    assert_memory_equal(dn_mlp_params(cut, &np), a.snapshot, np * sizeof(float));
+
+    /* The stopped epoch's report, from dn_mlp_train_epoch directly. */
+    dn_mlp *one = dn_mlp_create(&opt, NULL);
+    batch_log c = {one, 0, K, 0, NULL, 0, 0, 0, 0};
+    dn_mlp_set_batch_callback(one, log_batch, &c);
+    dn_mlp_epoch_report r;
+    assert_int_equal(dn_mlp_train_epoch(one, set, &r, NULL), DN_OK);
+    assert_int_equal(r.stopped, 1);
+    assert_int_equal(r.samples, K * BATCH);
+    assert_true(isfinite(r.train_loss));
+    /* Removed, the callback is no longer called and epochs run whole. */
+    dn_mlp_set_batch_callback(one, NULL, &c);
+    assert_int_equal(dn_mlp_train_epoch(one, set, &r, NULL), DN_OK);
+    assert_int_equal(r.stopped, 0);
+    assert_int_equal(r.samples, N);
+    assert_int_equal(c.calls, K);
+
+    free(a.snapshot);
+    dn_mlp_free(full), dn_mlp_free(cut), dn_mlp_free(one);
+    dn_dataset_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_seeded_runs_identical),
         cmocka_unit_test(test_threads_match_one_thread),
         cmocka_unit_test(test_divergence_stopped_with_advice),
+        cmocka_unit_test(test_batch_callback_counts_and_stops),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

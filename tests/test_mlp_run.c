@@ -176,6 +176,18 @@ static void test_bad_options_refused(void **state)
     dn_mlp_free(mlp);
 }
 
+/* The run modes' names: entry i names dn_mlp_run_mode i (the CLI offers them). */
+static void test_run_mode_names(void **state)
+{
+    (void)state;
+    const char *const *names = dn_mlp_run_mode_choices();
+    assert_string_equal(names[DN_MLP_RUN_SYNC], "sync");
+    assert_string_equal(names[DN_MLP_RUN_FEDAVG], "fedavg");
+    assert_null(names[2]);
+    for (int m = 0; names[m]; m++) assert_string_equal(dn_mlp_run_mode_name((dn_mlp_run_mode)m), names[m]);
+    assert_string_equal(dn_mlp_run_mode_name((dn_mlp_run_mode)2), "?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +195,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_resume_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_options_refused, setup, teardown),
+        cmocka_unit_test(test_run_mode_names),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -115,7 +115,7 @@ static void epoch_by_hand(dn_mlp *mlp, const dn_dataset *set, int epoch, dn_mlp_
         loss_sum += stats.loss * (double)B;
         correct += stats.correct;
     }
-    *report = (dn_mlp_epoch_report){epoch, n, loss_sum / (double)n, (double)correct / (double)n, lr, 0};
+    *report = (dn_mlp_epoch_report){epoch, n, loss_sum / (double)n, (double)correct / (double)n, lr, 0, 0};
 }
 
 /* mb's parameters against ma's (dn_mlp_train_epoch's), bit for bit. */

@@ -412,9 +412,13 @@ static dn_status find_split_file(const char *dir, const char *split, const char 
                    dir, split, what, names[0], names[1], names[2], names[3]);
 }
 
+static const char *const mnist_splits[] = {"t10k", "train", NULL};
+
+const char *const *dn_mnist_split_choices(void) { return mnist_splits; }
+
 dn_dataset *dn_mnist_load(const char *dir, const char *split, dn_error *err)
 {
-    if (!dir || !split || (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0)) {
+    if (!dir || !split || (strcmp(split, mnist_splits[1]) != 0 && strcmp(split, mnist_splits[0]) != 0)) {
         dn_fail(err, DN_ERR_USAGE, "MNIST split \"%s\" in %s: expected \"train\" or \"t10k\"", split ? split : "(null)",
                 dir ? dir : "(no folder)");
         return NULL;

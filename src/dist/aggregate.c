@@ -302,7 +302,18 @@ void dn_fault_format(const dn_fault *fault, char *buf, size_t size)
     case DN_FAULT_NAN: snprintf(buf, size, "nan"); return;
     case DN_FAULT_ZERO: snprintf(buf, size, "zero"); return;
     case DN_FAULT_RANDOM: snprintf(buf, size, "random"); return;
-    case DN_FAULT_SCALE: snprintf(buf, size, "scale:%g", fault->scale); return;
+    case DN_FAULT_SCALE:
+        /* The shortest form that reads back as the same double, so two
+         * different scales never share a description. */
+        for (int digits = 6; digits <= 17; digits++) {
+            char text[40];
+            snprintf(text, sizeof text, "%.*g", digits, fault->scale);
+            if (digits == 17 || strtod(text, NULL) == fault->scale) {
+                snprintf(buf, size, "scale:%s", text);
+                return;
+            }
+        }
+        return;
     case DN_FAULT_SIGN_FLIP: snprintf(buf, size, "sign-flip"); return;
     }
     snprintf(buf, size, "?");
@@ -353,11 +364,25 @@ static int size_compare(const void *pa, const void *pb)
     return (a > b) - (a < b);
 }
 
+static const char *const shard_mode_names[] = {"contiguous", "random", "replicate", NULL};
+
+const char *dn_shard_mode_name(dn_shard_mode mode)
+{
+    return (int)mode >= 0 && (size_t)mode < sizeof shard_mode_names / sizeof *shard_mode_names - 1
+               ? shard_mode_names[mode]
+               : "?";
+}
+
+const char *const *dn_shard_mode_choices(void) { return shard_mode_names; }
+
 dn_status dn_shard_indices(size_t n, int ranks, int rank, dn_shard_mode mode, uint64_t seed, size_t *index,
                            dn_error *err)
 {
     if (ranks < 1 || rank < 0 || rank >= ranks)
         return dn_fail(err, DN_ERR_USAGE, "shard: rank %d is outside [0, %d)", rank, ranks);
+    if (mode == DN_SHARD_REPLICATE)
+        return dn_fail(err, DN_ERR_USAGE, "shard: replicate is not a split (every rank gets all %zu samples: "
+                                          "dn_dataset_shard copies them)", n);
     size_t first = shard_first(n, ranks, rank), size = dn_shard_size(n, ranks, rank);
     if (mode == DN_SHARD_CONTIGUOUS) {
         for (size_t i = 0; i < size; i++) index[i] = first + i;
@@ -420,6 +445,13 @@ dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int ran
     if (n > set->count) {
         dn_fail(err, DN_ERR_USAGE, "shard: %zu samples asked of a set of %zu", n, set->count);
         return NULL;
+    }
+    if (mode == DN_SHARD_REPLICATE) {
+        if (ranks < 1 || rank < 0 || rank >= ranks) {
+            dn_fail(err, DN_ERR_USAGE, "shard: rank %d is outside [0, %d)", rank, ranks);
+            return NULL;
+        }
+        return dn_dataset_shard(set, n, 1, 0, DN_SHARD_CONTIGUOUS, 0, err); /* all of [0, n), in order */
     }
     size_t size = dn_shard_size(n, ranks, rank);
     size_t *index = malloc((size ? size : 1) * sizeof *index);

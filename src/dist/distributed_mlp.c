@@ -34,6 +34,14 @@ typedef struct sync_epoch_state {
     double loss_sum;  /* Σ per-sample loss over this rank's parts */
     size_t correct;
     double lr;        /* the rate of the last batch, for the report */
+    size_t samples;   /* samples of the batches trained (all ranks' parts) */
+    double t0;        /* when the epoch began */
+    /* batch callbacks (dn_mlp_set_batch_callback), when some rank has one */
+    int progress;     /* 1 on every rank when any rank has a callback */
+    double all_loss;  /* Σ per-sample loss of the batches trained, over all ranks */
+    double batch_loss; /* the last batch's mean loss over all ranks */
+    double vote;      /* this rank's callback asked to stop after the last batch */
+    int stopped;      /* the ranks agreed to stop: the batch in hand is dropped */
 } sync_epoch_state;
 
 /* Σ over ranks of the gradient buffer: every rank gets the same sum, so a
@@ -78,19 +86,42 @@ static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, siz
                        "epoch %d: another rank's loss or the summed gradient is not finite at learning rate %g: "
                        "training diverged, lower the learning rate (--lr)",
                        mlp->epochs_done + 1, lr);
+    double batch_loss = 0; /* the whole batch's mean loss, for the callbacks */
+    if (st->progress) {
+        /* One small sum carries this batch's loss and the stop votes of the
+         * callbacks called after the previous batch: a stop drops this
+         * batch before its update, on every rank alike. */
+        double v[2] = {stats.loss * (double)part, st->vote};
+        if ((s = dn_comm_allreduce(st->comm, v, 2, DN_COMM_F64, DN_COMM_SUM, err))) return s;
+        if (v[1] > 0) {
+            st->stopped = 1;
+            return DN_OK;
+        }
+        batch_loss = v[0] / (double)B;
+    }
+    st->batch_loss = batch_loss;
     st->loss_sum += stats.loss * (double)part;
     st->correct += stats.correct;
-    return dn_mlp_update(mlp, lr, err);
+    if ((s = dn_mlp_update(mlp, lr, err))) return s;
+    st->samples += B;
+    st->all_loss += batch_loss * (double)B;
+    st->vote = 0;
+    return DN_OK;
 }
 
 static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
 {
     const size_t n = st->train->count, batch = mlp->opt.batch, nbatches = (n + batch - 1) / batch;
     dn_status s = DN_OK;
-    for (size_t i = 0; i < nbatches && !s; i++) {
+    for (size_t i = 0; i < nbatches && !s && !st->stopped; i++) {
         size_t first = i * batch, B = n - first < batch ? n - first : batch;
-        st->lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
-        s = sync_batch(mlp, st, first, B, st->lr, err);
+        double lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
+        s = sync_batch(mlp, st, first, B, lr, err);
+        if (s || st->stopped) break;
+        st->lr = lr;
+        if (mlp->on_batch)
+            st->vote = dn_mlp_batch_notify_(mlp, i, nbatches, st->samples, n, st->batch_loss,
+                                            st->all_loss, lr, st->t0);
     }
     return s;
 }
@@ -99,12 +130,14 @@ static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
 static dn_status sync_report(dn_mlp *mlp, sync_epoch_state *st, double t0, dn_mlp_epoch_report *report,
                              dn_error *err)
 {
-    double sums[2] = {st->loss_sum, (double)st->correct}; /* counts stay exact in double */
-    dn_status s = dn_comm_allreduce(st->comm, sums, 2, DN_COMM_F64, DN_COMM_SUM, err);
+    /* counts stay exact in double; the third value: the votes of the callbacks
+     * called after the last batch, when no batch came after to carry them */
+    double sums[3] = {st->loss_sum, (double)st->correct, st->vote};
+    dn_status s = dn_comm_allreduce(st->comm, sums, 3, DN_COMM_F64, DN_COMM_SUM, err);
     if (s || !report) return s;
-    size_t n = st->train->count;
+    size_t n = st->samples;
     *report = (dn_mlp_epoch_report){mlp->epochs_done - 1, n, sums[0] / (double)n, sums[1] / (double)n, st->lr,
-                                    dn_now_seconds() - t0};
+                                    dn_now_seconds() - t0, st->stopped || sums[2] > 0};
     return DN_OK;
 }
 
@@ -116,12 +149,20 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
     if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
     double t0 = dn_now_seconds();
     size_t rows = dn_shard_size(n < batch ? n : batch, dn_comm_size(comm), 0); /* rank 0's part is the largest */
-    sync_epoch_state st = {comm, deterministic, train, malloc(n * sizeof(uint32_t)),
-                           malloc((rows ? rows : 1) * DN_IMAGE_PIXELS), malloc(rows ? rows : 1), 0, 0, 0};
-    /* Agree on memory before the first collective of the epoch. */
-    int failed = !st.order || !st.images || !st.labels;
-    dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
-    if (!s && failed) s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the epoch's order of %zu samples", n);
+    sync_epoch_state st = {.comm = comm,
+                           .deterministic = deterministic,
+                           .train = train,
+                           .order = malloc(n * sizeof(uint32_t)),
+                           .images = malloc((rows ? rows : 1) * DN_IMAGE_PIXELS),
+                           .labels = malloc(rows ? rows : 1),
+                           .t0 = t0};
+    /* Agree on memory before the first collective of the epoch, and on
+     * whether any rank has a batch callback (then each batch carries the
+     * stop votes: see dn_mlp_set_batch_callback). */
+    int flags[2] = {!st.order || !st.images || !st.labels, mlp->on_batch != NULL};
+    dn_status s = dn_comm_allreduce(comm, flags, 2, DN_COMM_INT, DN_COMM_MAX, err);
+    st.progress = flags[1];
+    if (!s && flags[0]) s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the epoch's order of %zu samples", n);
     if (!s) {
         /* The order one process visits, so K ranks walk the batches one process
          * walks: tests/cli_mpi_mlp.sh checks one rank against `digitnet mlp` bit
@@ -177,6 +218,7 @@ static dn_status local_training(dn_mlp *mlp, const dn_dataset *shard, int epochs
             return s;
         }
         *loss = r.train_loss;
+        if (r.stopped) break; /* this rank's batch callback: its local training ends for the round */
     }
     return DN_OK;
 }

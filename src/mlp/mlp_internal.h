@@ -63,6 +63,9 @@ struct dn_mlp {
     size_t order_n;
     int epochs_done;
     size_t train_size;
+    /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
+    dn_mlp_batch_fn on_batch;
+    void *batch_user;
 };
 
 /* The activation function layer k applies. */
@@ -113,6 +116,12 @@ void dn_images_to_floats(float *x, const uint8_t *images, const uint32_t *order,
 /* order[0 … n) = the order every trainer visits n samples in during epoch
  * `epoch` (0-based): a permutation that depends on (seed, epoch) alone. */
 void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n);
+/* Calls mlp's batch callback (it must be set) for batch i of nbatches of the
+ * epoch mlp->epochs_done: samples trained so far of total, the batch's mean
+ * loss, the loss sum of the samples so far, its rate, the epoch's start
+ * time. Returns 1 when the callback asks to stop. */
+int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t samples, size_t total,
+                         double batch_loss, double loss_sum, double lr, double t0);
 
 /* Sets the BLAS thread count (0 = all cores) and returns the previous one,
  * so a call can restore what it found (OpenBLAS keeps one process-wide

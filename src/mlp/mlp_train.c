@@ -444,9 +444,25 @@ static void prefetch_rows(const uint8_t *images, const uint32_t *order, size_t f
     }
 }
 
-/* Every batch of the epoch; sums the per-sample losses and correct counts. */
-static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double *loss_sum, size_t *correct, double *lr,
-                             dn_error *err)
+void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user)
+{
+    mlp->on_batch = fn;
+    mlp->batch_user = fn ? user : NULL;
+}
+
+int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t samples, size_t total,
+                         double batch_loss, double loss_sum, double lr, double t0)
+{
+    dn_mlp_batch_report r = {mlp->epochs_done, i, nbatches, samples, total, batch_loss,
+                             loss_sum / (double)samples, lr, dn_now_seconds() - t0};
+    return mlp->on_batch(&r, mlp->batch_user) != 0;
+}
+
+/* Every batch of the epoch; sums the per-sample losses and correct counts.
+ * *samples gets the samples trained: n, or fewer when the batch callback
+ * stopped the epoch (*stopped = 1). */
+static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, double *loss_sum, size_t *correct,
+                             double *lr, size_t *samples, int *stopped, dn_error *err)
 {
     const size_t n = train->count, batch_size = mlp->opt.batch, nbatches = (n + batch_size - 1) / batch_size;
     for (size_t i = 0; i < nbatches; i++) {
@@ -463,6 +479,11 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double *loss_
         if (!isfinite(loss))
             return dn_fail(err, DN_ERR_NUMERIC, "epoch %d, batch %zu of %zu: the loss is %s at learning rate %g: "
                            DIVERGED_ADVICE, mlp->epochs_done + 1, i + 1, nbatches, nonfinite_name(loss), *lr);
+        *samples = bt.first + bt.B;
+        if (mlp->on_batch && dn_mlp_batch_notify_(mlp, i, nbatches, *samples, n, loss, *loss_sum, *lr, t0)) {
+            *stopped = 1;
+            break;
+        }
     }
     return DN_OK;
 }
@@ -473,13 +494,14 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
     if (n == 0) return dn_fail(err, DN_ERR_USAGE, "the training set is empty");
     if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
     double t0 = dn_now_seconds(), loss_sum = 0, lr = 0;
-    size_t correct = 0;
+    size_t correct = 0, samples = 0;
+    int stopped = 0;
     dn_status s = reserve_training(mlp, n < mlp->opt.batch ? n : mlp->opt.batch, err);
     if (!s) s = shuffle_order(mlp, n, mlp->epochs_done, err);
     if (s) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
-    s = run_batches(mlp, train, &loss_sum, &correct, &lr, err);
+    s = run_batches(mlp, train, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
     if (restore > 0) dn_blas_threads_set_(restore);
     if (!s && !params_finite(mlp))
         s = dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf at learning rate %g: " DIVERGED_ADVICE,
@@ -488,7 +510,7 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
     mlp->epochs_done++;
     mlp->train_size = n;
     if (report)
-        *report = (dn_mlp_epoch_report){mlp->epochs_done - 1, n, loss_sum / (double)n, (double)correct / (double)n,
-                                        lr, dn_now_seconds() - t0};
+        *report = (dn_mlp_epoch_report){mlp->epochs_done - 1, samples, loss_sum / (double)samples,
+                                        (double)correct / (double)samples, lr, dn_now_seconds() - t0, stopped};
     return DN_OK;
 }

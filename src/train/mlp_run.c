@@ -93,9 +93,19 @@ int dn_mlp_run_steps_total(const dn_mlp_run *run)
 
 int dn_mlp_run_failed_alike(const dn_mlp_run *run) { return run->failed_alike; }
 
+static const char *const run_mode_names[] = {"sync", "fedavg", NULL};
+
+const char *dn_mlp_run_mode_name(dn_mlp_run_mode mode)
+{
+    return (int)mode >= 0 && (size_t)mode < sizeof run_mode_names / sizeof *run_mode_names - 1 ? run_mode_names[mode]
+                                                                                                : "?";
+}
+
+const char *const *dn_mlp_run_mode_choices(void) { return run_mode_names; }
+
 static const char *job_of(const dn_mlp_run *run)
 {
-    return dn_dist_job(&run->opt.dist, run->opt.mode == DN_MLP_RUN_SYNC ? "sync" : "fedavg");
+    return dn_dist_job(&run->opt.dist, dn_mlp_run_mode_name(run->opt.mode));
 }
 
 dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err)
@@ -153,6 +163,7 @@ dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err)
         if (s) return s;
         if (o->checkpoint.path && (r.step % o->checkpoint.every == 0 || r.step == total)) s = save(run, err);
         int stop = o->on_step && o->on_step(&r, o->user);
+        if (epoch.stopped) stop = 1; /* the batch callback stopped it: every rank alike (dn_mlp_sync_epoch) */
         if (s) return s; /* no use training on when the state cannot be kept */
         if (stop) break;
     }
