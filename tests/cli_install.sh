@@ -143,6 +143,7 @@ done
 if [ -x pc/mlp_job ] && command -v mpirun >/dev/null; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
   export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
   job() { timeout 300 mpirun -np 2 "$@" >>job.txt 2>&1 || fail "mpirun -np 2 $*: $(tail -5 job.txt)"; }
   job pc/mlp_job "$DATA" whole.ckpt whole.svg 1000 2
   job cm/build/mlp_job "$DATA" parts.ckpt first.svg 1000 2 1
