@@ -98,7 +98,8 @@ grep -q "round 1: rank 1 sent a non-finite model: refused under mean, previous m
   fail "mean: the NaN rank is not named"
 for case in "4 median nan" "4 trimmed-mean sign-flip" "4 median scale:100" "5 krum scale:100"; do
   set -- $case
-  run "$1" "${Q[@]}" --aggregate "$2" --fault-rank 1 --fault "$3" >"$work/robust.txt" 2>&1 || fail "$2 / $3 failed"
+  run "$1" "${Q[@]}" --aggregate "$2" --fault-rank 1 --fault "$3" >"$work/robust.txt" 2>&1 ||
+    fail "$2 / $3 failed: $(tail -5 "$work/robust.txt")"
   got=$(test_error "$work/robust.txt")
   echo "fault-free test error $clean%, $2 with rank 1 sending $3: $got%"
   # 3 short rounds on 4000 samples: within 3 points of the fault-free run (≈ 12%) shows the rule held.
