@@ -173,7 +173,7 @@ for w in order:
     b, h = times.get((w, "base"), []), times.get((w, "head"), [])
     if b and h:
         ratio = statistics.median(h) / statistics.median(b)
-        r = f"{ratio:.3f}"
+        r = f"{ratio:.4f}"
         change = f"head {abs(ratio - 1) * 100:.1f}% {'slower' if ratio > 1 else 'faster'}"
         verdicts.append(f"verdict: {w}: {r} ({change}): " + ("within 3%" if ratio <= 1.03 else "NOT within 3%"))
     else:
