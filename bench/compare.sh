@@ -17,6 +17,8 @@
 #     the second epoch's time from the metrics (bench_mpi.sh drops the first too).
 # Repetitions: BENCH_REPS (default 7) after one warm-up round; medians with
 # [min - max]; a verdict per workload: within 3% when head/base <= 1.03.
+# BENCH_ORDER=alternate puts head first in every other repetition (base, head,
+# head, base, ...), for when running second might itself cost something.
 #
 # Builds: head in $BUILD (default build), base in a temporary git worktree
 # under /var/tmp (removed on exit), both Release with the same $CMAKE_ARGS,
@@ -29,6 +31,8 @@ base_rev=$1
 base_sha=$(git rev-parse -q --verify "$base_rev^{commit}") ||
   { echo "compare: '$base_rev' is not a revision of this repository" >&2; exit 2; }
 reps=${BENCH_REPS:-7}
+order=${BENCH_ORDER:-base-first}
+case $order in base-first | alternate) ;; *) echo "compare: BENCH_ORDER is base-first or alternate" >&2; exit 2 ;; esac
 pta_epochs=${BENCH_PTA_EPOCHS:-20}
 jobs=${JOBS:-2}
 head_build=$(realpath -m "${BUILD:-build}")
@@ -119,8 +123,10 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 results=$work/results # side<TAB>workload<TAB>seconds; a failed run: side<TAB>command<TAB>FAIL
 : >"$results"
 for i in $(seq 0 "$reps"); do
+  sides=(base head)
+  [ "$order" = alternate ] && [ $((i % 2)) = 1 ] && sides=(head base)
   for w in "${workloads[@]}"; do
-    for side in base head; do
+    for side in "${sides[@]}"; do
       echo "... $w, $side, run $i of $reps$([ "$i" -gt 0 ] || echo " (warm-up)")" >&2
       read -r -a cmd <<<"$w"
       if "${cmd[0]}" "${dir[$side]}" "${cmd[@]:1}" >"$work/out" 2>"$work/err" && [ -s "$work/out" ]; then
@@ -149,7 +155,7 @@ echo "$head_line"
 compiler=$(flags "${dir[head]}" | sed -n 's/^CMAKE_C_COMPILER=//p')
 echo "builds: Release, CMAKE_ARGS='${CMAKE_ARGS:-}', $compiler $("$compiler" -dumpfullversion 2>/dev/null || true)"
 echo "load average (1, 5, 15 min): $load_before before the runs, $(cut -d' ' -f1-3 /proc/loadavg) after"
-echo "repetitions: median of $reps after a warm-up (min-max in brackets); base and head interleaved, base first, per workload and repetition; a PTA run is its median of $pta_epochs epochs"
+echo "repetitions: median of $reps after a warm-up (min-max in brackets); base and head interleaved per workload and repetition, $([ "$order" = alternate ] && echo "base first in even repetitions, head in odd" || echo "base first"); a PTA run is its median of $pta_epochs epochs"
 echo
 "$py" - "$results" <<'PY'
 import statistics, sys
