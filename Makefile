@@ -2,6 +2,9 @@
 #   make run    install what is missing, fetch MNIST, build, run the classic experiment
 #   make test   install what is missing, build, run the whole suite (plain and ASan+UBSan)
 # Other targets: make (build only), make install [PREFIX=/usr/local], make bench, make fuzz, make clean.
+#   make bench-compare BASE=<rev>   this tree against revision <rev> (required), both built alike and run
+#                                   interleaved in one run: digitnet's own workloads as ratios head/base,
+#                                   each judged within 3% or not (BENCH_REPS, default 7; bench/compare.sh)
 
 BUILD      ?= build
 BUILD_SAN  ?= build-san
@@ -9,7 +12,7 @@ JOBS       ?= 2
 CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all build install run test test-plain test-san fresh-check bench fuzz deps data clean
+.PHONY: all build install run test test-plain test-san fresh-check bench bench-compare fuzz deps data clean
 
 all: build
 
@@ -55,6 +58,12 @@ bench:
 	@scripts/fetch_mnist.sh data/mnist
 	@$(MAKE) --no-print-directory build
 	bench/run.sh
+
+# The working tree (in $(BUILD)) against BASE (built in a temporary worktree under /var/tmp).
+bench-compare:
+	@[ -n "$(BASE)" ] || { echo "make bench-compare: name the revision to compare with: make bench-compare BASE=<rev>" >&2; exit 2; }
+	@scripts/deps.sh build
+	@BUILD=$(BUILD) JOBS=$(JOBS) CMAKE_ARGS="$(CMAKE_ARGS)" bench/compare.sh "$(BASE)"
 
 fuzz:
 	@scripts/deps.sh fuzz

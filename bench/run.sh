@@ -10,17 +10,8 @@ reps=${BENCH_REPS:-7}
 rows=$(mktemp); trap 'rm -f "$rows"' EXIT
 
 py=/usr/bin/python3   # Debian's python3, where python3-numpy / torch / sklearn live
-blas=$($py - <<'PY' 2>/dev/null || echo "unknown"
-import ctypes, ctypes.util
-lib = ctypes.CDLL("libopenblas.so.0")
-lib.openblas_get_config.restype = ctypes.c_char_p
-lib.openblas_get_corename.restype = ctypes.c_char_p
-print(lib.openblas_get_config().decode(), "| kernel", lib.openblas_get_corename().decode())
-PY
-)
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
-echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset} OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
-echo "BLAS: $blas"
+. bench/lib.sh
+bench_header
 echo "repetitions: median of $reps after a warm-up (min-max in brackets)"
 echo
 
