@@ -125,7 +125,19 @@ expect 3 "good.st: not a pta-checkpoint (its kind is a model)" pta --resume good
 expect 3 "good.ck: this is a training checkpoint (pta-checkpoint), not a model" "$DIGITNET" eval good.ck --data sub
 expect 3 "sub/t10k-labels-idx1-ubyte: not a .npy file (bad magic)" pta --init-weights sub/t10k-labels-idx1-ubyte
 echo "hello" >not.png
-expect 3 "not.png: neither a PNG nor an IDX image file" "$DIGITNET" predict good.st not.png
+if "$DIGITNET" --version | grep -w png >/dev/null; then
+  expect 3 "not.png: neither a PNG nor an IDX image file" "$DIGITNET" predict good.st not.png
+else
+  # Built without libpng: a .png argument is refused up front (exit 2) with one line
+  # and nothing on stdout; a file of another name is still sniffed and refused as above.
+  expect 2 "digitnet was built without libpng; install libpng-dev and rebuild" "$DIGITNET" predict good.st not.png
+  if [ "$(wc -l <err.txt)" -ne 1 ] || [ -s out.txt ]; then
+    echo "FAIL: predict not.png without libpng: not one line on stderr and nothing on stdout — $(cat out.txt err.txt)"
+    failures=$((failures + 1))
+  fi
+  cp not.png not.txt
+  expect 3 "not.txt: neither a PNG nor an IDX image file" "$DIGITNET" predict good.st not.txt
+fi
 
 [ $failures -eq 0 ] || { echo "cli_bad_input: $failures of $cases cases failed"; exit 1; }
 echo "cli_bad_input: $cases cases refused with the right exit code and message"

@@ -5,7 +5,11 @@
  * "Allocated without bound" is measured as growth of the process's peak
  * virtual size (VmPeak in /proc/self/status): a malloc of hundreds of
  * megabytes maps them at once, touched or not, in the plain build and under
- * AddressSanitizer alike. */
+ * AddressSanitizer alike.
+ *
+ * Built without libpng (no DN_HAVE_PNG) the PNG inputs are skipped and one
+ * case checks that dn_png_read_digit refuses a PNG file with DN_ERR_USAGE
+ * instead; the IDX and model inputs run in every build. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -132,6 +136,7 @@ static void test_messages_carry_no_control_characters(void **state)
             fail_msg("control byte 0x%02x in: %s", *p, err.message);
 }
 
+#ifdef DN_HAVE_PNG
 static size_t png_chunk(unsigned char *out, const char *type, const unsigned char *data, uint32_t len)
 {
     unsigned char *p = out;
@@ -202,6 +207,42 @@ static void test_png_huge_text_chunk(void **state)
     expect_png_refused("itxt.png", file, n, "corrupt or truncated PNG");
 }
 
+#else /* built without libpng */
+
+static void test_png_claim_not_backed(void **state)
+{
+    (void)state;
+    DN_SKIP("test_png_claim_not_backed: built without libpng");
+}
+
+static void test_png_huge_text_chunk(void **state)
+{
+    (void)state;
+    DN_SKIP("test_png_huge_text_chunk: built without libpng");
+}
+
+/* A file that starts like a PNG is refused before anything is read or
+ * allocated: DN_ERR_USAGE, naming the file and saying why. */
+static void test_png_refused_without_libpng(void **state)
+{
+    (void)state;
+    static const unsigned char file[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    char path[256];
+    temp_path(path, sizeof path, "nolib.png");
+    write_file(path, file, sizeof file);
+    long before = vm_peak_kb();
+    uint8_t image[DN_IMAGE_PIXELS];
+    dn_error err = {DN_OK, ""};
+    dn_status s = dn_png_read_digit(path, image, &err);
+    long growth = vm_peak_kb() - before;
+    unlink(path);
+    assert_int_equal(s, DN_ERR_USAGE);
+    assert_message(&err, DN_ERR_USAGE, path, "built without libpng");
+    if (before > 0 && growth > GROWTH_LIMIT_KB) fail_msg("refusing a PNG grew the peak by %ld kB", growth);
+}
+
+#endif /* DN_HAVE_PNG */
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +251,9 @@ int main(void)
         cmocka_unit_test(test_messages_carry_no_control_characters),
         cmocka_unit_test(test_png_claim_not_backed),
         cmocka_unit_test(test_png_huge_text_chunk),
+#ifndef DN_HAVE_PNG
+        cmocka_unit_test(test_png_refused_without_libpng),
+#endif
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,5 +1,8 @@
 /* test_mlp_png.c — digits from PNG files (any format, made MNIST-style) and
- * IDX image files without labels. The PNGs are written here with libpng. */
+ * IDX image files without labels. The PNGs are written here with libpng.
+ * Built without libpng (no DN_HAVE_PNG) the PNG cases are skipped, the
+ * resampling (dn_digit_from_grey) and IDX cases still run, and one case
+ * checks that dn_png_read_digit refuses with DN_ERR_USAGE, naming the file. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +10,9 @@
 #include <cmocka.h>
 #include "lib/skip.h"
 #include <math.h>
+#ifdef DN_HAVE_PNG
 #include <png.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,14 @@ static void temp_path(char *path, size_t cap, const char *name)
     snprintf(path, cap, "/tmp/dn_test_png_%ld_%s", (long)getpid(), name);
 }
 
+#define SKIPPED_WITHOUT_PNG(fn)                  \
+    static void fn(void **state)                 \
+    {                                            \
+        (void)state;                             \
+        DN_SKIP(#fn ": built without libpng");   \
+    }
+
+#ifdef DN_HAVE_PNG
 /* ---------------------------------------------------------------- writing PNGs */
 
 typedef struct png_spec {
@@ -140,6 +153,10 @@ static void test_every_png_format_same_digit(void **state)
     free(g);
 }
 
+#else
+SKIPPED_WITHOUT_PNG(test_every_png_format_same_digit)
+#endif /* DN_HAVE_PNG */
+
 /* The digit keeps its aspect ratio: a tall thin "1" stays thin. */
 static void test_aspect_ratio_and_centre(void **state)
 {
@@ -165,6 +182,8 @@ static void test_aspect_ratio_and_centre(void **state)
 }
 
 /* ---------------------------------------------------------------- errors */
+
+#ifdef DN_HAVE_PNG
 
 static void expect_error(const char *path, dn_status code, const char *needle)
 {
@@ -303,6 +322,35 @@ static void test_png_of_real_digit(void **state)
     dn_dataset_free(test);
 }
 
+#else /* built without libpng */
+SKIPPED_WITHOUT_PNG(test_bad_pngs_refused)
+SKIPPED_WITHOUT_PNG(test_huge_text_chunk_refused)
+SKIPPED_WITHOUT_PNG(test_png_of_real_digit)
+
+/* A real PNG signature (and a missing file alike) gets DN_ERR_USAGE with a
+ * message naming the file and saying the library was built without libpng. */
+static void test_png_read_digit_without_libpng(void **state)
+{
+    (void)state;
+    char path[256];
+    temp_path(path, sizeof path, "nolib.png");
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fwrite("\x89PNG\r\n\x1a\n", 1, 8, fp);
+    fclose(fp);
+    uint8_t out[DN_IMAGE_PIXELS];
+    dn_error err;
+    for (int missing = 0; missing < 2; missing++) { /* the file, then the same name removed */
+        err = (dn_error){DN_OK, ""};
+        assert_int_equal(dn_png_read_digit(path, out, &err), DN_ERR_USAGE);
+        unlink(path);
+        assert_int_equal(err.code, DN_ERR_USAGE);
+        if (!strstr(err.message, path) || !strstr(err.message, "built without libpng"))
+            fail_msg("message '%s' should name %s and say 'built without libpng'", err.message, path);
+    }
+}
+#endif /* DN_HAVE_PNG */
+
 /* ---------------------------------------------------------------- IDX images */
 
 static void write_idx(const char *path, int gz, uint32_t magic, uint32_t count, const uint8_t *images, size_t nbytes,
@@ -361,6 +409,9 @@ int main(void)
         cmocka_unit_test(test_huge_text_chunk_refused),
         cmocka_unit_test(test_idx_images_without_labels),
         cmocka_unit_test(test_png_of_real_digit),
+#ifndef DN_HAVE_PNG
+        cmocka_unit_test(test_png_read_digit_without_libpng),
+#endif
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

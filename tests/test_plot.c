@@ -1,6 +1,9 @@
 /* test_plot.c — figures: PNGs read back through libpng with the size the
  * header's geometry gives and the exact pixels a known W must produce;
  * SVGs with escaped text, argument checks, and nothing written on failure.
+ * Built without libpng (no DN_HAVE_PNG) the PNG cases are skipped, the SVG
+ * cases still run, and one case checks that every PNG function refuses
+ * with DN_ERR_USAGE, naming the file and saying why, and writes nothing.
  * (The SVG structure — series and points — is parsed as XML by
  * tests/cli_plot.sh with Python's xml.etree.) Each test writes into a
  * fresh temporary folder. */
@@ -19,7 +22,9 @@
 
 #include <cmocka.h>
 #include "lib/skip.h"
+#ifdef DN_HAVE_PNG
 #include <png.h>
+#endif
 
 #include "digitnet_plot.h"
 
@@ -96,6 +101,8 @@ static size_t count_of(const char *text, const char *needle)
 }
 
 /* ------------------------------------------------------------ PNG reading */
+
+#ifdef DN_HAVE_PNG
 
 typedef struct image {
     png_uint_32 w, h;
@@ -256,6 +263,59 @@ static void test_grid_arguments_refused(void **state)
     assert_int_equal(files_in(f), 0);
 }
 
+#else /* built without libpng: the PNG cases are skipped, and the functions must refuse */
+
+#define SKIPPED_WITHOUT_PNG(fn)                  \
+    static void fn(void **state)                 \
+    {                                            \
+        (void)state;                             \
+        DN_SKIP(#fn ": built without libpng");   \
+    }
+SKIPPED_WITHOUT_PNG(test_weight_images_known_pixels)
+SKIPPED_WITHOUT_PNG(test_weight_images_shared_scale)
+SKIPPED_WITHOUT_PNG(test_digit_images_and_gallery)
+SKIPPED_WITHOUT_PNG(test_grid_arguments_refused)
+
+static void assert_without_libpng(const fixture *f, dn_status s, const dn_error *err, const char *name)
+{
+    assert_int_equal(s, DN_ERR_USAGE);
+    assert_int_equal(err->code, DN_ERR_USAGE);
+    if (!strstr(err->message, path_in(f, name)) || !strstr(err->message, "built without libpng"))
+        fail_msg("message should name %s and say 'built without libpng': %s", name, err->message);
+    assert_int_equal(files_in(f), 0); /* nothing written, not even a temporary file */
+}
+
+/* Every PNG function, given arguments a libpng build accepts, returns
+ * DN_ERR_USAGE with a message naming the file; dn_plot_misclassified also
+ * reports that it showed nothing. */
+static void test_png_functions_without_libpng(void **state)
+{
+    const fixture *f = *state;
+    static double w[2 * DN_IMAGE_PIXELS];
+    static uint8_t images[2][DN_IMAGE_PIXELS];
+    uint8_t labels[2] = {1, 2}, predicted[2] = {1, 7};
+    dn_dataset set = {2, &images[0][0], labels, 0, NULL};
+    dn_image_grid_options opt;
+    dn_image_grid_options_default(&opt);
+    dn_error err = {DN_OK, ""};
+    assert_without_libpng(f, dn_plot_weight_images(path_in(f, "w.png"), w, 2, NULL, &opt, &err), &err, "w.png");
+    err = (dn_error){DN_OK, ""};
+    assert_without_libpng(f, dn_plot_digit_images(path_in(f, "d.png"), &images[0][0], 2, NULL, NULL, &err), &err,
+                          "d.png");
+    err = (dn_error){DN_OK, ""};
+    size_t shown = 99;
+    assert_without_libpng(f, dn_plot_misclassified(path_in(f, "g.png"), &set, predicted, 60, &opt, &shown, &err),
+                          &err, "g.png");
+    assert_int_equal(shown, 0);
+    /* the SVG charts of the same library still work */
+    const double y[2] = {1, 2};
+    dn_plot_series series = {"a", NULL, y, 2};
+    assert_int_equal(dn_plot_lines(path_in(f, "ok.svg"), "still drawn", NULL, NULL, &series, 1, NULL, &err), DN_OK);
+    assert_int_equal(files_in(f), 1);
+}
+
+#endif /* DN_HAVE_PNG */
+
 /* ------------------------------------------------------------------ SVG */
 
 static void test_lines_escapes_text(void **state)
@@ -317,6 +377,9 @@ int main(void)
         T(test_weight_images_known_pixels), T(test_weight_images_shared_scale), T(test_digit_images_and_gallery),
         T(test_grid_arguments_refused),     T(test_lines_escapes_text),        T(test_lines_arguments_refused),
         T(test_confusion_cells),
+#ifndef DN_HAVE_PNG
+        T(test_png_functions_without_libpng),
+#endif
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
