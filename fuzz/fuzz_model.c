@@ -1,8 +1,8 @@
 /* fuzz_model.c — the safetensors container (dn_st_read) through its four
  * users: the model loader (dn_model_load), the perceptron checkpoint loader
- * (dn_pta_checkpoint_load) and the loaders of distributed runs,
- * dn_mlp_dist_checkpoint_load (mode "sync", into a network with one hidden
- * layer of 16 units, made once) and dn_pta_dist_checkpoint_load (mode
+ * of one process (dn_pta_checkpoint_load, comm NULL) and the loaders given a
+ * communicator: dn_mlp_checkpoint_load (mode "sync", into a network with one
+ * hidden layer of 16 units, made once) and dn_pta_checkpoint_load (mode
  * "mix"). Every input is offered to all four. This build has no MPI, so
  * dn_comm_init gives a job of one process (rank 0 of 1): the distributed
  * loaders read the file themselves and their collective steps are no-ops.
@@ -44,9 +44,9 @@ static void check_checkpoint(const dn_pta *pta, const dn_pta_curve *curve, const
 {
     static double w1[W_VALUES], w2[W_VALUES];
     dn_error err = {DN_OK, ""};
-    FUZZ_CHECK(dn_pta_checkpoint_save(pta, curve, 0, copy, &err) == DN_OK);
+    FUZZ_CHECK(dn_pta_checkpoint_save(pta, NULL, curve, 0, copy, NULL, NULL, &err) == DN_OK);
     dn_pta_curve curve2;
-    dn_pta *again = dn_pta_checkpoint_load(copy, NULL, &curve2, NULL, &err);
+    dn_pta *again = dn_pta_checkpoint_load(NULL, copy, NULL, NULL, &curve2, NULL, NULL, &err);
     FUZZ_CHECK(again != NULL);
     dn_pta_get_weights(pta, w1);
     dn_pta_get_weights(again, w2);
@@ -87,10 +87,10 @@ static void check_mlp_checkpoint(dn_mlp *mlp, dn_mlp *again, const dn_rng *rng, 
 {
     dn_comm *comm = fuzz_comm();
     dn_error err = {DN_OK, ""};
-    FUZZ_CHECK(dn_mlp_dist_checkpoint_save(mlp, comm, copy, MLP_MODE, rng, &err) == DN_OK);
+    FUZZ_CHECK(dn_mlp_checkpoint_save(mlp, comm, copy, MLP_MODE, rng, &err) == DN_OK);
     dn_rng rng2;
     memset(&rng2, 0xa5, sizeof rng2);
-    FUZZ_CHECK(dn_mlp_dist_checkpoint_load(again, comm, copy, MLP_MODE, &rng2, &err) == DN_OK);
+    FUZZ_CHECK(dn_mlp_checkpoint_load(again, comm, copy, MLP_MODE, &rng2, &err) == DN_OK);
     size_t n1 = 0, n2 = 0;
     const float *p1 = dn_mlp_params(mlp, &n1), *p2 = dn_mlp_params(again, &n2);
     FUZZ_CHECK(n1 == n2 && memcmp(p1, p2, n1 * sizeof *p1) == 0);
@@ -105,12 +105,12 @@ static void check_pta_dist_checkpoint(const dn_pta *pta, const dn_pta_curve *cur
     static double w1[W_VALUES], w2[W_VALUES];
     dn_comm *comm = fuzz_comm();
     dn_error err = {DN_OK, ""};
-    FUZZ_CHECK(dn_pta_dist_checkpoint_save(pta, comm, curve, crc, copy, PTA_MODE, rng, &err) == DN_OK);
+    FUZZ_CHECK(dn_pta_checkpoint_save(pta, comm, curve, crc, copy, PTA_MODE, rng, &err) == DN_OK);
     dn_pta_curve curve2;
     uint32_t crc2 = 0;
     dn_rng rng2;
     memset(&rng2, 0xa5, sizeof rng2);
-    dn_pta *again = dn_pta_dist_checkpoint_load(comm, copy, PTA_MODE, NULL, &curve2, &crc2, &rng2, &err);
+    dn_pta *again = dn_pta_checkpoint_load(comm, copy, PTA_MODE, NULL, &curve2, &crc2, &rng2, &err);
     FUZZ_CHECK(again != NULL);
     dn_pta_get_weights(pta, w1);
     dn_pta_get_weights(again, w2);
@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     dn_pta_curve curve;
     dn_error err2 = {DN_OK, ""};
-    dn_pta *pta = dn_pta_checkpoint_load(path, NULL, &curve, NULL, &err2);
+    dn_pta *pta = dn_pta_checkpoint_load(NULL, path, NULL, NULL, &curve, NULL, NULL, &err2);
     if (pta) check_checkpoint(pta, &curve, copy);
     else fuzz_check_error(&err2, path);
     dn_pta_curve_free(&curve);
@@ -149,13 +149,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     dn_rng rng;
     dn_error err3 = {DN_OK, ""};
-    if (dn_mlp_dist_checkpoint_load(mlp, fuzz_comm(), path, MLP_MODE, &rng, &err3) == DN_OK)
+    if (dn_mlp_checkpoint_load(mlp, fuzz_comm(), path, MLP_MODE, &rng, &err3) == DN_OK)
         check_mlp_checkpoint(mlp, mlp_again, &rng, copy);
     else fuzz_check_error(&err3, path);
 
     uint32_t crc = 0;
     dn_error err4 = {DN_OK, ""};
-    pta = dn_pta_dist_checkpoint_load(fuzz_comm(), path, PTA_MODE, NULL, &curve, &crc, &rng, &err4);
+    pta = dn_pta_checkpoint_load(fuzz_comm(), path, PTA_MODE, NULL, &curve, &crc, &rng, &err4);
     if (pta) check_pta_dist_checkpoint(pta, &curve, crc, &rng, copy);
     else fuzz_check_error(&err4, path);
     dn_pta_curve_free(&curve);

@@ -336,59 +336,6 @@ DN_API dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4
 DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *data, const size_t *shape, int ndim,
                               dn_error *err);
 
-/* ---------------------------------------------------- checkpoints */
-
-/* A checkpoint holds all a trainer needs to go on as if it had never
- * stopped: a run resumed from one ends with the same W, bit for bit, as a
- * run that went straight through (same data, options and machine).
- *
- * File: safetensors, as models are (see "models"), written atomically (see
- * dn_write_file_atomic), so a run killed at any moment leaves the previous
- * checkpoint or the new one, never a torn file. Metadata "format" =
- * "digitnet", "format_version" = "1", "kind" = "pta-checkpoint", the
- * options ("precision" float|double, "train_size", "eta", "epsilon",
- * "max_epochs", "seed", "average" 0|1, "threads"), "epochs_done", "steps"
- * (update steps since W was last set) and "data_crc32" (8 hex digits).
- * Tensors: "W" (10, 784) F32 or F64, as trained; "avg_acc" (10, 784) F64,
- * only when averaging (Σ (s − 1) Δ_s, so the average is W − avg_acc/steps);
- * "errors" and "seconds" (epochs_done) F64, the curve so far, absent when
- * no curve was given. Loading checks all a model load checks (offsets,
- * CRC) plus every value's range and the state's consistency. Other
- * trainers add their own kinds ("<trainer>-checkpoint") the same way. */
-
-/* The curve of a run: errors[e] (count-pass errors) and seconds[e] (wall
- * time) of each epoch e < epochs. */
-typedef struct dn_pta_curve {
-    int epochs;
-    size_t *errors;
-    double *seconds;
-} dn_pta_curve;
-
-/* Frees the arrays of a curve filled by dn_pta_checkpoint_load and empties
- * it (the struct itself is the caller's). Accepts NULL. */
-DN_API void dn_pta_curve_free(dn_pta_curve *curve);
-
-/* Saves the exact state of pta to path. curve may be NULL (or hold 0
- * epochs); otherwise curve->epochs must equal dn_pta_epochs_done(pta).
- * data_crc32 is recorded as is (dn_dataset_crc32 of the first train_size
- * training samples, so a resume can check it has the same data; or 0). On
- * failure (disk full, read-only folder) the previous file is untouched. */
-DN_API dn_status dn_pta_checkpoint_save(const dn_pta *pta, const dn_pta_curve *curve, uint32_t data_crc32, const char *path,
-                                        dn_error *err);
-
-/* A new trainer in exactly the state saved in path. When expect is not
- * NULL, the options that decide the result (train_size, eta, epsilon,
- * seed, precision, average) must equal the checkpoint's — DN_ERR_USAGE
- * naming the option and both values otherwise — and max_epochs and threads
- * are taken from expect. curve (may be NULL) gets the saved curve, to free
- * with dn_pta_curve_free; data_crc32 (may be NULL) the recorded CRC.
- *
- * dn_pta_train goes on to max_epochs epochs in all; train no further when
- * the last epoch of the curve already met ε — or let dn_pta_run_train
- * resume and count (see "the perceptron's training run"). */
-DN_API dn_pta *dn_pta_checkpoint_load(const char *path, const dn_pta_options *expect, dn_pta_curve *curve,
-                               uint32_t *data_crc32, dn_error *err);
-
 /* ------------------------------------------------- multi-layer networks */
 
 /* A fully connected network trained by backpropagation (an MLP), every
@@ -1019,68 +966,6 @@ typedef struct dn_fedavg_report {
 DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
                                  dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
 
-/* ---- checkpoints of a distributed MLP run ----
- * mode, here and in the perceptron's pair below, describes how the job
- * runs: "sync", "fedavg", "mix", or more (the CLI appends the split and the
- * fault when they are not the defaults: "fedavg shard:random:7
- * fault:2:random"); at most 95 characters. A resume must name the same
- * mode, compared verbatim: a job resumed with other flags would not end
- * where the uninterrupted one does, so it is refused.
- *
- * Collective. Rank 0 writes path atomically (temporary file, fsync, rename):
- * kind "mlp-distributed-checkpoint", the mode, the
- * job's size, the network ("hidden", the parameter count, the seed), epochs
- * done, the optimiser state (momentum / Adam moments and step count; sync
- * only, since fedavg starts every round afresh) and every rank's fault
- * generator (rng; may be NULL when unused). Every rank returns the status
- * of the write. Loading is collective too: rank 0 reads and checks the file
- * (the same mode, size and network, or DN_ERR_INPUT saying which differs)
- * and broadcasts the state, so only rank 0 needs to see the file. Resuming
- * gives the same bits as never stopping when the run is deterministic. */
-DN_API dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
-                                             const dn_rng *rng, dn_error *err);
-DN_API dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
-                                             dn_error *err);
-
-/* ---- checkpoints of a distributed perceptron run (`pta --distributed mix`) ----
- * What a resumed mixing job needs to end with the same W, bit for bit, as
- * one that never stopped: the trainer (identical on every rank after each
- * mix), the curve and each rank's fault generator.
- *
- * File: the pta-checkpoint's (see "checkpoints": the same
- * tensors and metadata, options, "epochs_done", "steps", "data_crc32")
- * with kind "pta-distributed-checkpoint", plus "mode" (e.g. "mix") and
- * "ranks" (K) in the metadata and the tensor "rng" U8 (K, 32): rank r's
- * dn_rng as four little-endian u64 in row r. The kinds are not
- * interchangeable: a single-process run refuses this kind, a distributed
- * one the pta-checkpoint.
- *
- * Saving is collective: every rank calls it with its own rng (may be NULL:
- * saved as zeros); rank 0 writes path atomically from its own pta and
- * curve (as dn_pta_checkpoint_save: curve may be NULL or must hold
- * dn_pta_epochs_done(pta) epochs; data_crc32 recorded as is). Every rank
- * returns the status of the write, DN_ERR_IO when the disk is full (the
- * previous file is then untouched). mode as for the MLP's pair above. */
-DN_API dn_status dn_pta_dist_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn_pta_curve *curve,
-                                             uint32_t data_crc32, const char *path, const char *mode, const dn_rng *rng,
-                                             dn_error *err);
-
-/* Loading is collective too: rank 0 reads path (only rank 0 needs to see
- * the file) and checks it as dn_pta_checkpoint_load does, then that it was
- * written by a job of this mode and this number of ranks — DN_ERR_INPUT
- * naming the file and both values otherwise, as for a file of another kind
- * or a model; then the settings against expect (may be NULL) —
- * DN_ERR_USAGE naming the option and both values. It broadcasts the state:
- * every rank returns its own new trainer in the saved state (free with
- * dn_pta_free), the curve in *curve (may be NULL; free with
- * dn_pta_curve_free), the recorded CRC in *data_crc32 (may be NULL) and
- * its row of the rng table in *rng (may be NULL). On failure every rank
- * returns NULL and err says why: rank 0's status and message on every rank
- * when the file is at fault. Resuming with max_epochs counting all epochs:
- * see dn_pta_checkpoint_load. */
-DN_API dn_pta *dn_pta_dist_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
-                                           dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
-
 /* ---------------------------------------- a training run across the ranks */
 
 /* What the library's distributed loops (dn_pta_run_train, dn_mlp_run_*)
@@ -1102,8 +987,7 @@ typedef struct dn_dist_options {
     int fault_rank;       /* −1 (default): every rank honest; else < K            */
     dn_fault fault;       /* what fault_rank sends; default DN_FAULT_NONE        */
     const char *job;      /* the job's description in checkpoints, compared verbatim
-                             on resume (see the checkpoints of a distributed MLP
-                             run); NULL (default): the loop's mode, "mix", "sync"
+                             on resume (see "checkpoints"); NULL (default): the loop's mode, "mix", "sync"
                              or "fedavg"                                       */
 } dn_dist_options;
 
@@ -1118,6 +1002,135 @@ DN_API void dn_dist_options_default(dn_dist_options *opt);
  * bytes hold every description a checkpoint can store). opt->job and
  * opt->comm are not read. */
 DN_API void dn_dist_options_describe(const dn_dist_options *opt, const char *mode, char *buf, size_t size);
+
+/* ------------------------------------------------------------ checkpoints */
+
+/* A checkpoint holds all a trainer needs to go on as if it had never
+ * stopped: a run resumed from one ends with the same model, bit for bit, as
+ * a run that went straight through (same data, options and machine; for a
+ * network, when the run is deterministic). One save / load pair per model
+ * kind, dn_pta_checkpoint_* and dn_mlp_checkpoint_*, each taking an
+ * optional communicator (comm): NULL for a single process, else the job
+ * whose ranks call the pair together.
+ *
+ * File: safetensors, as models are (see "models"), written atomically (see
+ * dn_write_file_atomic: temporary file, fsync, rename), so a run killed at
+ * any moment leaves the previous checkpoint or the new one, never a torn
+ * file; a failed save (disk full: DN_ERR_IO; read-only folder) leaves the
+ * previous file untouched. Metadata "format" = "digitnet",
+ * "format_version" = "1" and "kind", which names the model kind and
+ * whether a job wrote it: "pta-checkpoint", "pta-distributed-checkpoint",
+ * "mlp-distributed-checkpoint". A load names the kind it wants; a file of
+ * another kind, a model or no checkpoint at all is refused with
+ * DN_ERR_INPUT naming the file and the kind found. Loading checks all a
+ * model load checks (offsets, CRC) plus every value's range and the
+ * state's consistency: an edited file is refused with a message naming the
+ * key, never half-trusted.
+ *
+ * With comm, save and load are collective: every rank of the job calls
+ * them, with the same path and mode. Only rank 0 touches the file, so only
+ * rank 0 needs to see it (a cluster without a shared folder resumes too).
+ * A save gathers every rank's fault generator (rng; may be NULL when
+ * unused: saved as zeros) to rank 0, which writes; every rank returns the
+ * status of the write. A load has rank 0 read and check the file, then
+ * broadcasts the state, so every rank ends in the same state with its own
+ * row of the generators in *rng (may be NULL); on failure every rank
+ * returns the failure, rank 0's status and message on every rank when the
+ * file is at fault.
+ *
+ * mode (with comm) describes how the job runs: "sync", "fedavg", "mix", or
+ * more (the CLI appends the split and the fault when they are not the
+ * defaults, as dn_dist_options_describe writes: "fedavg shard:random:7
+ * fault:2:random"); at most 95 characters. The file records it as "mode",
+ * the job's size as "ranks" (K) and the generators as the tensor "rng" U8
+ * (K, 32): rank r's dn_rng as four little-endian u64 in row r. A resume
+ * must name the same mode, compared verbatim, in a job of the same size: a
+ * job resumed with other flags would not end where the uninterrupted one
+ * does, so it is refused (DN_ERR_INPUT naming the file and both values). */
+
+/* ---- the perceptron's checkpoints ----
+ * comm NULL: a single process's trainer, kind "pta-checkpoint". mode and
+ * rng must then be NULL (DN_ERR_USAGE otherwise: there is no job to
+ * describe and no rank's generator to keep).
+ * comm given: a job that mixes (`pta --distributed mix`), kind
+ * "pta-distributed-checkpoint"; mode NULL means "mix". After every mix all
+ * ranks hold the same W, so rank 0's trainer and curve are the job's, and
+ * a load gives every rank that trainer and curve.
+ * The kinds are not interchangeable: a single-process load (comm NULL)
+ * refuses the distributed kind, a collective one the pta-checkpoint.
+ *
+ * Both kinds hold, in the metadata, the options ("precision"
+ * float|double, "train_size", "eta", "epsilon", "max_epochs", "seed",
+ * "average" 0|1, "threads"), "epochs_done", "steps" (update steps since W
+ * was last set) and "data_crc32" (8 hex digits); tensors "W" (10, 784) F32
+ * or F64, as trained; "avg_acc" (10, 784) F64, only when averaging
+ * (Σ (s − 1) Δ_s, so the average is W − avg_acc/steps); "errors" and
+ * "seconds" (epochs_done) F64, the curve so far, absent when no curve was
+ * given. The distributed kind adds "mode" and "ranks" to the metadata and
+ * the tensor "rng" (see above). */
+
+/* The curve of a run: errors[e] (count-pass errors) and seconds[e] (wall
+ * time) of each epoch e < epochs. */
+typedef struct dn_pta_curve {
+    int epochs;
+    size_t *errors;
+    double *seconds;
+} dn_pta_curve;
+
+/* Frees the arrays of a curve filled by dn_pta_checkpoint_load and empties
+ * it (the struct itself is the caller's). Accepts NULL. */
+DN_API void dn_pta_curve_free(dn_pta_curve *curve);
+
+/* Saves the exact state of pta to path (with comm: rank 0's pta and curve,
+ * and every rank's rng). curve may be NULL (or hold 0 epochs); otherwise
+ * curve->epochs must equal dn_pta_epochs_done(pta) (DN_ERR_USAGE).
+ * data_crc32 is recorded as is (dn_dataset_crc32 of the first train_size
+ * training samples, so a resume can check it has the same data; or 0). */
+DN_API dn_status dn_pta_checkpoint_save(const dn_pta *pta, dn_comm *comm, const dn_pta_curve *curve, uint32_t data_crc32,
+                                        const char *path, const char *mode, const dn_rng *rng, dn_error *err);
+
+/* A new trainer in exactly the state saved in path (free with
+ * dn_pta_free); with comm, every rank returns its own, all in the saved
+ * state. The file must be of this call's kind and, with comm, of this mode
+ * and this number of ranks (DN_ERR_INPUT, see above). When expect is not
+ * NULL, the options that decide the result (train_size, eta, epsilon,
+ * seed, precision, average) must then equal the checkpoint's —
+ * DN_ERR_USAGE naming the option and both values otherwise — and
+ * max_epochs and threads are taken from expect. curve (may be NULL) gets
+ * the saved curve, to free with dn_pta_curve_free; data_crc32 (may be
+ * NULL) the recorded CRC; with comm, rng (may be NULL) this rank's row of
+ * the generators. On failure NULL (on every rank with comm), curve empty,
+ * and err says why.
+ *
+ * dn_pta_train goes on to max_epochs epochs in all; train no further when
+ * the last epoch of the curve already met ε — or let dn_pta_run_train
+ * resume and count (see "the perceptron's training run"). */
+DN_API dn_pta *dn_pta_checkpoint_load(dn_comm *comm, const char *path, const char *mode, const dn_pta_options *expect,
+                                      dn_pta_curve *curve, uint32_t *data_crc32, dn_rng *rng, dn_error *err);
+
+/* ---- the network's checkpoints ----
+ * One kind, "mlp-distributed-checkpoint", with or without comm: comm NULL
+ * runs the pair as a job of one (a dn_comm_local made and freed inside;
+ * MPI is never initialised), so a single process's file is that of a job
+ * of one rank. mode NULL means "sync".
+ *
+ * The file holds, in the metadata, "mode", "ranks", the network ("hidden"
+ * the hidden layers' sizes, "params" the parameter count, "seed"),
+ * "epochs_done", "train_size" and "adam_t" (the optimiser's step count);
+ * tensors "params" F32 (P), the optimiser state "moment1" / "moment2" F32
+ * (P) when the optimiser has them (momentum / Adam moments; sync only,
+ * since fedavg starts every round afresh) and "rng" (see above).
+ *
+ * Save: mlp is the network of this rank (rank 0's is written). Load: into
+ * mlp, created with the checkpoint's network options on every rank; rank 0
+ * checks the file (the same mode, size and network, or DN_ERR_INPUT saying
+ * which differs) and every rank's mlp gets the parameters, the optimiser
+ * state and the counts. Resuming gives the same bits as never stopping
+ * when the run is deterministic (one process, or deterministic sums). */
+DN_API dn_status dn_mlp_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
+                                        const dn_rng *rng, dn_error *err);
+DN_API dn_status dn_mlp_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
+                                        dn_error *err);
 
 /* ------------------------------------------ the perceptron's training run */
 
@@ -1147,8 +1160,8 @@ DN_API void dn_dist_options_describe(const dn_dist_options *opt, const char *mod
  * between epochs, so no trainer's steps describe the mixed history.
  *
  * Checkpoints (policy below): with a path, the exact state is saved
- * (dn_pta_checkpoint_save, or dn_pta_dist_checkpoint_save when mixing:
- * collective, rank 0 writes) after every `every`-th epoch of the run and at
+ * (dn_pta_checkpoint_save, given dist.comm when mixing: collective, rank 0
+ * writes) after every `every`-th epoch of the run and at
  * its end. With resume, the trainer and its curve are loaded from that file
  * instead of created: the options that decide W must be the checkpoint's,
  * and so must the data (the CRC-32 of the first n samples is recorded);
@@ -1247,10 +1260,10 @@ DN_API void dn_pta_run_free(dn_pta_run *run);
  *   fedavg  each step is one dn_fedavg_round on this rank's shard of the n
  *           samples (see dn_dist_options); rounds steps.
  *
- * Checkpoints: with checkpoint.path, dn_mlp_dist_checkpoint_save (rank 0
+ * Checkpoints: with checkpoint.path, dn_mlp_checkpoint_save (rank 0
  * writes, every rank returns the outcome) after every every-th step, after
  * the last one and when on_step stops the run. With checkpoint.resume,
- * dn_mlp_run_resume loads the network (dn_mlp_dist_checkpoint_load) before
+ * dn_mlp_run_resume loads the network (dn_mlp_checkpoint_load) before
  * training: the steps already done count towards the total, so a run
  * stopped and resumed ends with the network of a run that never stopped
  * (bit for bit when the run is deterministic: one process, or

@@ -1,7 +1,10 @@
 /* test_checkpoint.c — perceptron checkpoints: a run stopped after
  * k epochs and resumed ends with exactly the W, average and step count of a
  * run that went straight through; every inconsistent or hostile checkpoint
- * is refused with a message naming the file and the problem. */
+ * is refused with a message naming the file and the problem; the pair given
+ * a communicator writes the job's kind, which the pair without one refuses
+ * (and the other way round). Network checkpoints without a communicator
+ * (a job of one) round-trip the network bit for bit. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,11 +100,12 @@ static void test_resume_matches_straight(void **state)
         recorder first = {{0, NULL, NULL}, 3};
         dn_pta *part = dn_pta_create(&three, &err);
         assert_int_equal(dn_pta_train(part, &f->set, record, &first, NULL, &err), DN_OK);
-        assert_int_equal(dn_pta_checkpoint_save(part, &first.curve, 0x1234abcd, f->path, &err), DN_OK);
+        assert_int_equal(dn_pta_checkpoint_save(part, NULL, &first.curve, 0x1234abcd, f->path, NULL, NULL, &err),
+                         DN_OK);
 
         recorder rest = {{0, NULL, NULL}, 6};
         uint32_t crc = 0;
-        dn_pta *resumed = dn_pta_checkpoint_load(f->path, &six, &rest.curve, &crc, &err);
+        dn_pta *resumed = dn_pta_checkpoint_load(NULL, f->path, NULL, &six, &rest.curve, &crc, NULL, &err);
         if (!resumed) fail_msg("%s", err.message);
         assert_int_equal(crc, 0x1234abcd);
         assert_int_equal(rest.curve.epochs, 3);
@@ -130,7 +134,7 @@ static void test_w_keeps_its_precision(void **state)
         dn_pta_options o = options(2, p ? DN_FLOAT64 : DN_FLOAT32, 0);
         dn_pta *pta = dn_pta_create(&o, &err);
         dn_pta_train(pta, &f->set, NULL, NULL, NULL, &err);
-        assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, f->path, &err), DN_OK);
+        assert_int_equal(dn_pta_checkpoint_save(pta, NULL, NULL, 0, f->path, NULL, NULL, &err), DN_OK);
         dn_st_file *file = dn_st_read(f->path, &err);
         assert_non_null(file);
         assert_int_equal(dn_st_find(file, "W")->dtype, p ? DN_DTYPE_F64 : DN_DTYPE_F32);
@@ -141,7 +145,7 @@ static void test_w_keeps_its_precision(void **state)
         assert_string_equal(dn_st_meta(file, "eta"), "0.5");
         dn_st_free(file);
         dn_pta_curve curve;
-        dn_pta *back = dn_pta_checkpoint_load(f->path, NULL, &curve, NULL, &err);
+        dn_pta *back = dn_pta_checkpoint_load(NULL, f->path, NULL, NULL, &curve, NULL, NULL, &err);
         if (!back) fail_msg("%s", err.message);
         assert_int_equal(curve.epochs, 0);
         assert_same_state(pta, back, 0);
@@ -154,7 +158,7 @@ static void expect_load_failure(const char *path, const dn_pta_options *expect, 
 {
     dn_error err = {DN_OK, ""};
     dn_pta_curve curve = {5, NULL, NULL};
-    dn_pta *pta = dn_pta_checkpoint_load(path, expect, &curve, NULL, &err);
+    dn_pta *pta = dn_pta_checkpoint_load(NULL, path, NULL, expect, &curve, NULL, NULL, &err);
     dn_pta_free(pta);
     assert_null(pta);
     assert_int_equal(curve.epochs, 0);
@@ -170,7 +174,7 @@ static void test_resume_refuses_other_settings(void **state)
     dn_pta_options o = options(2, DN_FLOAT32, 1);
     dn_pta *pta = dn_pta_create(&o, &err);
     dn_pta_train(pta, &f->set, NULL, NULL, NULL, &err);
-    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, f->path, &err), DN_OK);
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, NULL, 0, f->path, NULL, NULL, &err), DN_OK);
     dn_pta_free(pta);
 
     dn_pta_options w = o;
@@ -187,7 +191,7 @@ static void test_resume_refuses_other_settings(void **state)
     w = o, w.epsilon = 0.25;
     expect_load_failure(f->path, &w, DN_ERR_USAGE, "epsilon 0, this run asks for 0.25");
     w = o, w.max_epochs = 50, w.threads = 2; /* free to change */
-    dn_pta *ok = dn_pta_checkpoint_load(f->path, &w, NULL, NULL, &err);
+    dn_pta *ok = dn_pta_checkpoint_load(NULL, f->path, NULL, &w, NULL, NULL, NULL, &err);
     assert_non_null(ok);
     assert_int_equal(dn_pta_get_options(ok)->max_epochs, 50);
     dn_pta_free(ok);
@@ -229,7 +233,7 @@ static void fresh_checkpoint(fixture *f, int average)
     recorder rec = {{0, NULL, NULL}, 2};
     dn_pta *pta = dn_pta_create(&o, &err);
     dn_pta_train(pta, &f->set, record, &rec, NULL, &err);
-    assert_int_equal(dn_pta_checkpoint_save(pta, &rec.curve, 0, f->path, &err), DN_OK);
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, &rec.curve, 0, f->path, NULL, NULL, &err), DN_OK);
     dn_pta_curve_free(&rec.curve);
     dn_pta_free(pta);
 }
@@ -322,7 +326,7 @@ static void test_models_and_checkpoints_kept_apart(void **state)
     snprintf(other, sizeof other, "%s/other.safetensors", f->dir);
     assert_int_equal(dn_model_save(model, other, &err), DN_OK);
     expect_load_failure(other, NULL, DN_ERR_INPUT, "not a pta-checkpoint (its kind is a model)");
-    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, f->path, &err), DN_OK);
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, NULL, 0, f->path, NULL, NULL, &err), DN_OK);
     assert_null(dn_model_load(f->path, &err));
     assert_int_equal(err.code, DN_ERR_INPUT);
     assert_non_null(strstr(err.message, "pta-checkpoint"));
@@ -337,12 +341,167 @@ static void test_save_errors(void **state)
     dn_pta_options o = options(1, DN_FLOAT32, 0);
     dn_pta *pta = dn_pta_create(&o, &err);
     dn_pta_curve wrong = {4, NULL, NULL};
-    assert_int_equal(dn_pta_checkpoint_save(pta, &wrong, 0, f->path, &err), DN_ERR_USAGE);
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, &wrong, 0, f->path, NULL, NULL, &err), DN_ERR_USAGE);
     assert_non_null(strstr(err.message, "the curve holds 4 epochs but the trainer has done 0"));
-    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, 0, "/nonexistent-dn-folder/ck", &err), DN_ERR_IO);
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, NULL, 0, "/nonexistent-dn-folder/ck", NULL, NULL, &err),
+                     DN_ERR_IO);
     assert_non_null(strstr(err.message, "/nonexistent-dn-folder/ck: cannot create a temporary file"));
     dn_pta_free(pta);
     assert_int_equal(access(f->path, F_OK), -1); /* nothing half-written was left */
+}
+
+/* The value of key in path's metadata, copied into out. */
+static void meta_of(const char *path, const char *key, char *out, size_t size)
+{
+    dn_error err;
+    dn_st_file *file = dn_st_read(path, &err);
+    assert_non_null(file);
+    const char *v = dn_st_meta(file, key);
+    assert_non_null(v);
+    snprintf(out, size, "%s", v);
+    dn_st_free(file);
+}
+
+/* The perceptron's pair: given a communicator (a job of one here) it writes
+ * the distributed kind, which a load without one refuses, and the other way
+ * round; without one, a mode or rng is a usage error. */
+static void test_pta_kinds_follow_the_communicator(void **state)
+{
+    fixture *f = *state;
+    dn_error err;
+    dn_pta_options o = options(2, DN_FLOAT32, 0);
+    dn_pta *pta = dn_pta_create(&o, &err);
+    assert_non_null(pta);
+    recorder rec = {{0, NULL, NULL}, 2};
+    assert_int_equal(dn_pta_train(pta, &f->set, record, &rec, NULL, &err), DN_OK);
+    dn_comm *one = dn_comm_local(&err);
+    assert_non_null(one);
+    dn_rng rng = {{1, 2, 3, 4}}, back_rng = {{0, 0, 0, 0}};
+    char text[96];
+
+    /* With comm: the distributed kind, mode "mix" when NULL, one rank. */
+    assert_int_equal(dn_pta_checkpoint_save(pta, one, &rec.curve, 0xfeed, f->path, NULL, &rng, &err), DN_OK);
+    meta_of(f->path, "kind", text, sizeof text);
+    assert_string_equal(text, "pta-distributed-checkpoint");
+    meta_of(f->path, "mode", text, sizeof text);
+    assert_string_equal(text, "mix");
+    meta_of(f->path, "ranks", text, sizeof text);
+    assert_string_equal(text, "1");
+    expect_load_failure(f->path, NULL, DN_ERR_INPUT,
+                        "not a pta-checkpoint (its kind is pta-distributed-checkpoint, from a --distributed run)");
+    dn_pta_curve curve;
+    uint32_t crc = 0;
+    dn_pta *back = dn_pta_checkpoint_load(one, f->path, "mix", &o, &curve, &crc, &back_rng, &err);
+    assert_non_null(back);
+    assert_same_state(pta, back, 0);
+    assert_int_equal(curve.epochs, 2);
+    assert_int_equal(crc, 0xfeed);
+    assert_memory_equal(back_rng.s, rng.s, sizeof rng.s);
+    dn_pta_curve_free(&curve);
+    dn_pta_free(back);
+    assert_null(dn_pta_checkpoint_load(one, f->path, "mix shard:replicate", NULL, &curve, NULL, NULL, &err));
+    assert_int_equal(err.code, DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "written by a job run as --distributed mix"));
+    assert_int_equal(curve.epochs, 0);
+
+    /* Without comm: the single-process kind, which a job refuses. */
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, &rec.curve, 0, f->path, NULL, NULL, &err), DN_OK);
+    meta_of(f->path, "kind", text, sizeof text);
+    assert_string_equal(text, "pta-checkpoint");
+    assert_null(dn_pta_checkpoint_load(one, f->path, NULL, NULL, &curve, NULL, NULL, &err));
+    assert_int_equal(err.code, DN_ERR_INPUT);
+    assert_non_null(strstr(err.message,
+                           "not a pta-distributed-checkpoint (its kind is pta-checkpoint, from a single-process run)"));
+    assert_int_equal(curve.epochs, 0);
+
+    /* Without comm there is no mode or rng to record or restore. */
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, NULL, 0, f->path, "mix", NULL, &err), DN_ERR_USAGE);
+    assert_non_null(strstr(err.message, "takes no mode"));
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, NULL, 0, f->path, NULL, &rng, &err), DN_ERR_USAGE);
+    assert_non_null(strstr(err.message, "takes no rng"));
+    assert_null(dn_pta_checkpoint_load(NULL, f->path, "mix", NULL, &curve, NULL, NULL, &err));
+    assert_int_equal(err.code, DN_ERR_USAGE);
+    assert_null(dn_pta_checkpoint_load(NULL, f->path, NULL, NULL, &curve, NULL, &back_rng, &err));
+    assert_int_equal(err.code, DN_ERR_USAGE);
+    assert_int_equal(curve.epochs, 0);
+    dn_pta *still = dn_pta_checkpoint_load(NULL, f->path, NULL, &o, NULL, NULL, NULL, &err); /* untouched */
+    assert_non_null(still);
+    assert_same_state(pta, still, 0);
+    dn_pta_free(still);
+
+    dn_comm_free(one);
+    dn_pta_curve_free(&rec.curve);
+    dn_pta_free(pta);
+}
+
+static dn_mlp *small_mlp(void)
+{
+    dn_mlp_options o;
+    dn_error err;
+    dn_mlp_options_default(&o);
+    assert_int_equal(dn_mlp_parse_hidden("16", &o, &err), DN_OK);
+    o.optimizer = DN_OPTIMIZER_ADAM; /* moments and a step count to restore */
+    o.lr = 0.01;
+    o.epochs = 4;
+    o.batch = 32;
+    dn_mlp *mlp = dn_mlp_create(&o, &err);
+    assert_non_null(mlp);
+    return mlp;
+}
+
+static void assert_same_params(dn_mlp *a, dn_mlp *b)
+{
+    size_t na = 0, nb = 0;
+    const float *pa = dn_mlp_params(a, &na), *pb = dn_mlp_params(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na * sizeof *pa);
+}
+
+/* The network's pair without a communicator: a job of one, mode "sync";
+ * the loaded network is the saved one bit for bit, optimiser state
+ * included (a further epoch on each gives the same parameters). */
+static void test_mlp_round_trip_without_comm(void **state)
+{
+    fixture *f = *state;
+    dn_error err;
+    dn_mlp *mlp = small_mlp(), *back = small_mlp();
+    assert_int_equal(dn_mlp_train_epoch(mlp, &f->set, NULL, &err), DN_OK);
+    dn_rng rng = {{5, 6, 7, 8}}, back_rng = {{0, 0, 0, 0}};
+    assert_int_equal(dn_mlp_checkpoint_save(mlp, NULL, f->path, NULL, &rng, &err), DN_OK);
+    char text[96];
+    meta_of(f->path, "kind", text, sizeof text);
+    assert_string_equal(text, "mlp-distributed-checkpoint");
+    meta_of(f->path, "mode", text, sizeof text);
+    assert_string_equal(text, "sync");
+    meta_of(f->path, "ranks", text, sizeof text);
+    assert_string_equal(text, "1");
+
+    assert_int_equal(dn_mlp_checkpoint_load(back, NULL, f->path, NULL, &back_rng, &err), DN_OK);
+    assert_same_params(mlp, back);
+    assert_int_equal(dn_mlp_epochs_done(back), 1);
+    assert_int_equal(dn_mlp_train_size(back), dn_mlp_train_size(mlp));
+    assert_memory_equal(back_rng.s, rng.s, sizeof rng.s);
+    assert_int_equal(dn_mlp_train_epoch(mlp, &f->set, NULL, &err), DN_OK);
+    assert_int_equal(dn_mlp_train_epoch(back, &f->set, NULL, &err), DN_OK);
+    assert_same_params(mlp, back);
+
+    /* The same file as a job of one given explicitly; another mode is refused. */
+    dn_comm *one = dn_comm_local(&err);
+    assert_non_null(one);
+    assert_int_equal(dn_mlp_checkpoint_load(back, one, f->path, "sync", NULL, &err), DN_OK);
+    assert_int_equal(dn_mlp_checkpoint_load(back, NULL, f->path, "fedavg", NULL, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "written by a job run as --distributed sync"));
+    dn_comm_free(one);
+
+    /* A perceptron checkpoint is not a network's. */
+    dn_pta_options po = options(1, DN_FLOAT32, 0);
+    dn_pta *pta = dn_pta_create(&po, &err);
+    assert_int_equal(dn_pta_checkpoint_save(pta, NULL, NULL, 0, f->path, NULL, NULL, &err), DN_OK);
+    assert_int_equal(dn_mlp_checkpoint_load(back, NULL, f->path, NULL, NULL, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "not a mlp-distributed-checkpoint (its kind is pta-checkpoint"));
+    dn_pta_free(pta);
+    dn_mlp_free(mlp);
+    dn_mlp_free(back);
 }
 
 /* The one parser of whole numbers in metadata (checkpoints and the MLP
@@ -423,6 +582,8 @@ int main(void)
         T(test_hostile_tensors_refused),
         T(test_models_and_checkpoints_kept_apart),
         T(test_save_errors),
+        T(test_pta_kinds_follow_the_communicator),
+        T(test_mlp_round_trip_without_comm),
         cmocka_unit_test(test_whole_number_parser),
         cmocka_unit_test(test_real_number_parser),
     };

@@ -166,8 +166,8 @@ static void test_pta_train_counts_whole_run(void **state)
     three.max_epochs = 3;
     dn_pta *part = dn_pta_create(&three, &err);
     assert_int_equal(dn_pta_train(part, &f->set, NULL, NULL, NULL, &err), DN_OK);
-    assert_int_equal(dn_pta_checkpoint_save(part, NULL, 0, f->path, &err), DN_OK);
-    dn_pta *resumed = dn_pta_checkpoint_load(f->path, &o.pta, NULL, NULL, &err);
+    assert_int_equal(dn_pta_checkpoint_save(part, NULL, NULL, 0, f->path, NULL, NULL, &err), DN_OK);
+    dn_pta *resumed = dn_pta_checkpoint_load(NULL, f->path, NULL, &o.pta, NULL, NULL, NULL, &err);
     assert_non_null(resumed);
     assert_int_equal(dn_pta_train(resumed, &f->set, NULL, NULL, &rest, &err), DN_OK);
     assert_int_equal(rest.epochs, MAX_EPOCHS);

@@ -1,10 +1,11 @@
 /*
- * checkpoint_internal.h — what every trainer's checkpoint shares:
- * the safetensors container with "format" = "digitnet", "format_version",
- * "kind" = "<trainer>-checkpoint", and metadata values read back strictly.
- * pta_checkpoint.c uses it; an MLP or distributed trainer adds its own
- * <trainer>_checkpoint.c on top of the same helpers, and a distributed one
- * the collective helpers at the end. Not installed.
+ * checkpoint_internal.h — what every model kind's checkpoint shares
+ * (checkpoint.c): the safetensors container with "format" = "digitnet",
+ * "format_version", "kind" = "<model>[-distributed]-checkpoint", metadata
+ * values read back strictly, and the collective steps of a save or load
+ * given a communicator. pta_checkpoint.c and mlp_checkpoint.c each build
+ * their kind's public pair (dn_<model>_checkpoint_save / _load) on top.
+ * Not installed.
  */
 #ifndef DN_CHECKPOINT_INTERNAL_H
 #define DN_CHECKPOINT_INTERNAL_H
@@ -56,7 +57,7 @@ dn_status dn_ckpt_get_string(const dn_st_file *file, const char *path, const cha
 dn_status dn_ckpt_get_tensor(const dn_st_file *file, const char *path, const char *name, dn_dtype dtype, int ndim,
                              const size_t *shape, int required, const dn_tensor **out, dn_error *err);
 
-/* ---- checkpoints of distributed runs (checkpoint_comm.c) ----
+/* ---- the collective steps, when a pair is given a communicator ----
  * Only rank 0 touches the file. What differs between ranks (each rank's
  * fault generator) is gathered to rank 0 before a save and broadcast after
  * a load; every step ends with an outcome all ranks share, so none is left

@@ -112,7 +112,7 @@ dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err)
 {
     const char *path = run->opt.checkpoint.resume;
     if (!path) return DN_OK;
-    dn_status s = dn_mlp_dist_checkpoint_load(run->mlp, run->comm, path, job_of(run), &run->fault_rng, err);
+    dn_status s = dn_mlp_checkpoint_load(run->mlp, run->comm, path, job_of(run), &run->fault_rng, err);
     run->failed_alike = s != DN_OK; /* every rank returns rank 0's outcome */
     run->saved_step = dn_mlp_run_steps_done(run);
     return s;
@@ -120,8 +120,8 @@ dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err)
 
 static dn_status save(dn_mlp_run *run, dn_error *err)
 {
-    dn_status s = dn_mlp_dist_checkpoint_save(run->mlp, run->comm, run->opt.checkpoint.path, job_of(run),
-                                              &run->fault_rng, err);
+    dn_status s = dn_mlp_checkpoint_save(run->mlp, run->comm, run->opt.checkpoint.path, job_of(run), &run->fault_rng,
+                                         err);
     run->failed_alike = s != DN_OK; /* every rank returns the status of the write */
     if (!s) run->saved_step = dn_mlp_run_steps_done(run);
     return s;

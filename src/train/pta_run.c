@@ -88,15 +88,21 @@ static dn_status check_data(const dn_pta_run_options *opt, dn_pta_run *run, dn_e
                    "training data gives %08lx)", path, crc, n, (unsigned long)run->data_crc32);
 }
 
+/* The job's description a mixing run's checkpoints record; NULL when local
+ * (a single process's checkpoint takes no mode). */
+static const char *job_of(const dn_dist_options *d)
+{
+    return d->comm ? dn_dist_job(d, "mix") : NULL;
+}
+
 /* The trainer and curve from the resume file, checked against the options
  * and the data. Collective when mixing. */
 static dn_status resume(const dn_pta_run_options *opt, dn_pta_run *run, dn_error *err)
 {
     const char *path = opt->checkpoint.resume;
     const dn_dist_options *d = &opt->dist;
-    run->pta = d->comm ? dn_pta_dist_checkpoint_load(d->comm, path, dn_dist_job(d, "mix"), &opt->pta, &run->curve,
-                                                     &run->checkpoint_crc32, &run->fault_rng, err)
-                       : dn_pta_checkpoint_load(path, &opt->pta, &run->curve, &run->checkpoint_crc32, err);
+    run->pta = dn_pta_checkpoint_load(d->comm, path, job_of(d), &opt->pta, &run->curve, &run->checkpoint_crc32,
+                                      d->comm ? &run->fault_rng : NULL, err);
     if (!run->pta) return err->code;
     if (run->curve.epochs != dn_pta_epochs_done(run->pta)) {
         run->refusal = DN_PTA_RESUME_NO_CURVE;
@@ -128,9 +134,8 @@ static dn_status save(const dn_pta_run_options *opt, dn_pta_run *run, int *saved
 {
     const char *path = opt->checkpoint.path;
     const dn_dist_options *d = &opt->dist;
-    dn_status s = d->comm ? dn_pta_dist_checkpoint_save(run->pta, d->comm, &run->curve, run->data_crc32, path,
-                                                        dn_dist_job(d, "mix"), &run->fault_rng, err)
-                          : dn_pta_checkpoint_save(run->pta, &run->curve, run->data_crc32, path, err);
+    dn_status s = dn_pta_checkpoint_save(run->pta, d->comm, &run->curve, run->data_crc32, path, job_of(d),
+                                         d->comm ? &run->fault_rng : NULL, err);
     run->collective_error = s != DN_OK; /* every rank returns the status of the write */
     if (!s) *saved = run->curve.epochs;
     return s;

@@ -1,14 +1,16 @@
 /*
- * distributed_checkpoint.c — checkpoints of a distributed MLP run (see
- * dn_mlp_dist_checkpoint_save in digitnet.h), on the shared checkpoint
- * container (checkpoint_internal.h).
+ * mlp_checkpoint.c — checkpoints of a network's training run (see
+ * dn_mlp_checkpoint_save in digitnet.h), on the shared checkpoint container
+ * (checkpoint_internal.h). One kind, "mlp-distributed-checkpoint", for a
+ * single process too: without a communicator the pair runs as a job of one
+ * (dn_comm_local), so the file and the code are the same either way.
  *
  * Only rank 0 touches the file. Saving gathers what differs between ranks
  * (each rank's fault generator) to rank 0 first; loading broadcasts
  * everything rank 0 read, so a cluster without a shared folder resumes too.
  * Either way the outcome is broadcast, so every rank returns the same status
  * and none is left waiting in a collective (the collective steps are
- * checkpoint_comm.c's, shared with the PTA's pta_distributed_checkpoint.c).
+ * checkpoint.c's, shared with the PTA's pta_checkpoint.c).
  *
  * Tensors: "params" F32 (P), "moment1" / "moment2" F32 (P) when the
  * optimiser has them, "rng" U8 (K, 32): each rank's xoshiro state as four
@@ -22,6 +24,7 @@
 
 #define DIST_CKPT_KIND "mlp-distributed-checkpoint"
 #define RNG_BYTES DN_CKPT_RNG_BYTES
+#define DEFAULT_MODE "sync"
 
 /* ---------------------------------------------------------------- saving */
 
@@ -49,8 +52,8 @@ static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int
     return dn_ckpt_write(path, t, n, &m, err);
 }
 
-dn_status dn_mlp_dist_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
-                                      const dn_rng *rng, dn_error *err)
+static dn_status save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, const dn_rng *rng,
+                      dn_error *err)
 {
     uint8_t *all = NULL;
     dn_status s = dn_ckpt_gather_rng(comm, rng, &all, path, err);
@@ -150,8 +153,7 @@ static dn_status receive_state(dn_mlp *mlp, dn_comm *comm, dist_saved *saved, dn
     return DN_OK;
 }
 
-dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
-                                      dn_error *err)
+static dn_status load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng, dn_error *err)
 {
     int K = dn_comm_size(comm), rank = dn_comm_rank(comm);
     uint8_t *all = calloc((size_t)K, RNG_BYTES);
@@ -165,4 +167,29 @@ dn_status dn_mlp_dist_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *pa
     if (!shared) shared = dn_ckpt_scatter_rng(comm, all, rng, err);
     free(all);
     return shared;
+}
+
+/* ------------------------------------------------------- the public pair */
+
+/* comm NULL: a job of one, made and freed here (no MPI). */
+dn_status dn_mlp_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, const dn_rng *rng,
+                                 dn_error *err)
+{
+    if (comm) return save(mlp, comm, path, mode ? mode : DEFAULT_MODE, rng, err);
+    dn_comm *one = dn_comm_local(err);
+    if (!one) return err ? err->code : DN_ERR_NOMEM;
+    dn_status s = save(mlp, one, path, mode ? mode : DEFAULT_MODE, rng, err);
+    dn_comm_free(one);
+    return s;
+}
+
+dn_status dn_mlp_checkpoint_load(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode, dn_rng *rng,
+                                 dn_error *err)
+{
+    if (comm) return load(mlp, comm, path, mode ? mode : DEFAULT_MODE, rng, err);
+    dn_comm *one = dn_comm_local(err);
+    if (!one) return err ? err->code : DN_ERR_NOMEM;
+    dn_status s = load(mlp, one, path, mode ? mode : DEFAULT_MODE, rng, err);
+    dn_comm_free(one);
+    return s;
 }
