@@ -12,9 +12,13 @@
 #     each run's value the median of BENCH_PTA_EPOCHS epochs (default 20);
 #   * MLP 784-300-100-10 epoch, --threads 1 and 2: one `digitnet mlp
 #     --epochs 1` process a run, the epoch's time as it prints it (bench_mlp.sh);
-#   * synchronous distributed MLP epoch, 2 ranks, batch 64, when mpirun is
-#     there and both builds have MPI: one `mpirun -np 2 ... --epochs 2` a run,
-#     the second epoch's time from the metrics (bench_mpi.sh drops the first too).
+#   * MLP time to 98% test accuracy, --threads 1 and 2: one 10-epoch cosine
+#     run a run, the training time it prints (bench_mlp.sh);
+#   * synchronous distributed MLP epoch, batch 64 and 256, 1 rank, 2 ranks and
+#     2 ranks deterministic, and FedAvg's time to 97% with 4 workers, when
+#     mpirun is there and both builds have MPI: one `mpirun ... --epochs 2` a
+#     run, the second epoch's time from the metrics (bench_mpi.sh drops the
+#     first too); one 10-round FedAvg job a run (bench_mpi.sh).
 # Repetitions: BENCH_REPS (default 7) after one warm-up round; medians with
 # [min - max]; a verdict per workload: within 3% when head/base <= 1.03.
 # BENCH_ORDER=alternate puts head first in every other repetition (base, head,
@@ -90,15 +94,24 @@ mlp() { # BUILD THREADS
   "$1/digitnet" mlp --data "$data" --epochs 1 --threads "$2" --quiet |
     sed -n "s/.* \([0-9.]*\) s of training\$/mlp 784-300-100-10 epoch, --threads $2\t\1/p"
 }
-sync2() { # one BLAS/OpenMP thread per rank, as bench_mpi.sh runs it
+to98() { # BUILD THREADS: training time to 98% test accuracy in a 10-epoch cosine run (bench_mlp.sh)
+  "$1/digitnet" mlp --data "$data" --epochs 10 --threads "$2" --quiet |
+    sed -n "s/^time to 98% test accuracy: \([0-9.]*\) s (epoch [0-9]*)\$/mlp 784-300-100-10 time to 98% test, --threads $2\t\1/p"
+}
+sync_epoch() { # BUILD RANKS BATCH [--deterministic]: one BLAS/OpenMP thread per rank, as bench_mpi.sh runs it
+  local label="mlp sync epoch 784-300-100-10 batch $3, $2 rank$([ "$2" = 1 ] || echo s)${4:+, deterministic}"
   rm -f "$work/sync.csv" # (called in an if: set -e does not stop a failed mpirun here)
-  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun -np 2 "$1/digitnet" mlp --data "$data" --threads 1 --quiet \
-    --distributed sync --batch 64 --epochs 2 --metrics "$work/sync.csv" >/dev/null || return
-  "$py" - "$work/sync.csv" <<'PY'
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun -np "$2" "$1/digitnet" mlp --data "$data" --threads 1 --quiet \
+    --distributed sync --batch "$3" --epochs 2 ${4:+"$4"} --metrics "$work/sync.csv" >/dev/null || return
+  "$py" - "$work/sync.csv" "$label" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-print("mlp sync epoch 784-300-100-10 batch 64, 2 ranks\t%s" % rows[1]["seconds"])
+print("%s\t%s" % (sys.argv[2], rows[1]["seconds"]))  # the second epoch: bench_mpi.sh drops the first too
 PY
+}
+fedavg() { # BUILD: wall time of the rounds until 97% test accuracy, 4 workers (bench_mpi.sh)
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 mpirun -np 4 "$1/digitnet" mlp --data "$data" --threads 1 \
+    --distributed fedavg --rounds 10 | awk '/time to 97% test accuracy/ { print "fedavg to 97% test accuracy, 4 workers\t" $6 }'
 }
 # A build without MPI runs each process as a job of its own: ask both builds
 # (the probe tests/cli_mpi_mlp.sh used before --version listed features).
@@ -108,12 +121,13 @@ has_mpi() {
     --epochs 1 2>/dev/null) || return 1
   grep -q "sync over 2 ranks" <<<"$out"
 }
-workloads=("mlp 1" "mlp 2")
+workloads=("mlp 1" "mlp 2" "to98 1" "to98 2")
 [ "${#targets[@]}" = 1 ] || workloads=(pta "${workloads[@]}")
 if ! command -v mpirun >/dev/null; then
   echo "compare: mpirun not found: the distributed epoch is left out" >&2
 elif has_mpi "${dir[base]}" && has_mpi "${dir[head]}"; then
-  workloads+=(sync2)
+  workloads+=("sync_epoch 1 64" "sync_epoch 2 64" "sync_epoch 2 64 --deterministic" "sync_epoch 1 256" "sync_epoch 2 256"
+    "sync_epoch 2 256 --deterministic" fedavg)
 else
   echo "compare: a build without MPI: the distributed epoch is left out" >&2
 fi

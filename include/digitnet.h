@@ -1,5 +1,11 @@
 /*
- * digitnet.h — the public interface of libdigitnet.
+ * digitnet.h — the public interface of libdigitnet (pkg-config digitnet;
+ * CMake digitnet::digitnet): data, the perceptron, multi-layer networks,
+ * their training runs and checkpoints, and the distributed trainers over
+ * any communicator. Two more headers go with their own libraries:
+ * digitnet_dist.h (the MPI communicator, libdigitnet_dist) and
+ * digitnet_plot.h (figures and PNG input, libdigitnet_plot). A program
+ * that trains needs this header alone and links neither MPI nor libpng.
  *
  * digitnet trains handwritten-digit classifiers from scratch: the classic
  * multicategory perceptron (PTA) and multi-layer networks trained by

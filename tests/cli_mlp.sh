@@ -144,7 +144,7 @@ else
 fi
 
 # ---- divergence stops with advice (exit 5)
-expect_fail 5 "lower the learning rate (--lr)" "$DIGITNET" mlp --data "$DATA" --train-size 2000 --epochs 1 \
+expect_fail 5 "lower the learning rate (lr)" "$DIGITNET" mlp --data "$DATA" --train-size 2000 --epochs 1 \
   --hidden 300,100,100 --lr 1 --schedule none
 
 # ---- perceptron models: inspect and export work, activations refuse

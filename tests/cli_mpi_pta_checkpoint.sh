@@ -116,13 +116,13 @@ expect 2 "float.ck: the checkpoint was trained on other data" \
   mpirun -np 2 "$DIGITNET" pta --data other --train-size 2000 --distributed mix --resume float.ck
 expect 3 "single.ck: not a pta-distributed-checkpoint (its kind is pta-checkpoint, from a single-process run)" \
   mix 2 --resume single.ck
-expect 3 "float.ck: not a pta-checkpoint (its kind is pta-distributed-checkpoint, from a --distributed run)" \
+expect 3 "float.ck: not a pta-checkpoint (its kind is pta-distributed-checkpoint, from a distributed run)" \
   "$DIGITNET" pta --data sub --train-size 2000 --resume float.ck
 expect 3 "float.full.st: not a pta-distributed-checkpoint (its kind is a model)" mix 2 --resume float.full.st
 # the split and the fault decide the trajectory too: a resume must repeat them
-expect 3 "fault.ck: written by a job run as --distributed mix shard:random:1 fault:1:random, this one runs as mix fault:1:random" \
+expect 3 "fault.ck: written by a job run as 'mix shard:random:1 fault:1:random', this one runs as 'mix fault:1:random'" \
   mix 2 --resume fault.ck --fault-rank 1 --fault random
-expect 3 "float.ck: written by a job run as --distributed mix, this one runs as mix shard:random:5" \
+expect 3 "float.ck: written by a job run as 'mix', this one runs as 'mix shard:random:5'" \
   mix 2 --resume float.ck --shard random --shard-seed 5
 echo "refusals: another -np, other settings, data, split or fault, the other kind of checkpoint, a model"
 

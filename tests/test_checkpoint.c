@@ -388,7 +388,7 @@ static void test_pta_kinds_follow_the_communicator(void **state)
     meta_of(f->path, "ranks", text, sizeof text);
     assert_string_equal(text, "1");
     expect_load_failure(f->path, NULL, DN_ERR_INPUT,
-                        "not a pta-checkpoint (its kind is pta-distributed-checkpoint, from a --distributed run)");
+                        "not a pta-checkpoint (its kind is pta-distributed-checkpoint, from a distributed run)");
     dn_pta_curve curve;
     uint32_t crc = 0;
     dn_pta *back = dn_pta_checkpoint_load(one, f->path, "mix", &o, &curve, &crc, &back_rng, &err);
@@ -401,7 +401,7 @@ static void test_pta_kinds_follow_the_communicator(void **state)
     dn_pta_free(back);
     assert_null(dn_pta_checkpoint_load(one, f->path, "mix shard:replicate", NULL, &curve, NULL, NULL, &err));
     assert_int_equal(err.code, DN_ERR_INPUT);
-    assert_non_null(strstr(err.message, "written by a job run as --distributed mix"));
+    assert_non_null(strstr(err.message, "written by a job run as 'mix'"));
     assert_int_equal(curve.epochs, 0);
 
     /* Without comm: the single-process kind, which a job refuses. */
@@ -490,7 +490,7 @@ static void test_mlp_round_trip_without_comm(void **state)
     assert_non_null(one);
     assert_int_equal(dn_mlp_checkpoint_load(back, one, f->path, "sync", NULL, &err), DN_OK);
     assert_int_equal(dn_mlp_checkpoint_load(back, NULL, f->path, "fedavg", NULL, &err), DN_ERR_INPUT);
-    assert_non_null(strstr(err.message, "written by a job run as --distributed sync"));
+    assert_non_null(strstr(err.message, "written by a job run as 'sync'"));
     dn_comm_free(one);
 
     /* A perceptron checkpoint is not a network's. */

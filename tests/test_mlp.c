@@ -634,7 +634,7 @@ static void test_divergence_stopped_with_advice(void **state)
     dn_error err;
     assert_int_equal(dn_mlp_train(mlp, &set, NULL, NULL, &err), DN_ERR_NUMERIC);
     assert_int_equal(err.code, DN_ERR_NUMERIC);
-    assert_non_null(strstr(err.message, "lower the learning rate (--lr)"));
+    assert_non_null(strstr(err.message, "lower the learning rate (lr)"));
     assert_non_null(strstr(err.message, "initialisation"));
     assert_non_null(strstr(err.message, "epoch 1"));
     assert_int_equal(dn_mlp_epochs_done(mlp), 0);

@@ -249,8 +249,8 @@ static dn_status check_format(const dn_st_file *file, const char *path, dn_model
     if (kind_name && strcmp(kind_name, "perceptron") == 0) *kind = DN_MODEL_PERCEPTRON;
     else if (kind_name && strcmp(kind_name, "mlp") == 0) *kind = DN_MODEL_MLP;
     else if (kind_name && strstr(kind_name, "-checkpoint"))
-        return dn_fail(err, DN_ERR_INPUT, "%s: this is a training checkpoint (%s), not a model: continue it with "
-                       "--resume, or load the model that --save wrote", path, kind_name);
+        return dn_fail(err, DN_ERR_INPUT, "%s: this is a training checkpoint (%s), not a model: resume training "
+                       "from it, or load the model the run saved", path, kind_name);
     else return dn_fail(err, DN_ERR_INPUT, "%s: unknown model kind '%s'", path, kind_name ? kind_name : "(absent)");
     return DN_OK;
 }

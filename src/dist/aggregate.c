@@ -1,8 +1,8 @@
 /*
  * aggregate.c — merging K models into one (mean, coordinate-wise median,
  * trimmed mean, Krum), the faults used to test those rules, and the split
- * of a training set into shards. Pure functions: no MPI here (see
- * distributed.c), so every rule is testable in one process.
+ * of a training set into shards. Pure functions, no communicator, so
+ * every rule is testable in one process.
  *
  * Shapes: models (K, P) row-major, one model per row; out (P).
  */
@@ -66,7 +66,7 @@ dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, 
         if (k < 2 * (size_t)opt->faulty + 3)
             return dn_fail(err, DN_ERR_USAGE,
                            "krum with f = %d faulty models needs at least 2f + 3 = %zu models, got %zu "
-                           "(lower --faulty or add workers)",
+                           "(lower faulty or add workers)",
                            opt->faulty, 2 * (size_t)opt->faulty + 3, k);
         return DN_OK;
     }

@@ -84,7 +84,7 @@ static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, siz
     if (!isfinite(grads[0]))
         return dn_fail(err, DN_ERR_NUMERIC,
                        "epoch %d: another rank's loss or the summed gradient is not finite at learning rate %g: "
-                       "training diverged, lower the learning rate (--lr)",
+                       "training diverged, lower the learning rate (lr)",
                        mlp->epochs_done + 1, lr);
     double batch_loss = 0; /* the whole batch's mean loss, for the callbacks */
     if (st->progress) {
@@ -174,7 +174,7 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
     if (s) return s;
     /* Every rank holds the same parameters, so every rank reaches the same verdict. */
     if (dn_first_nonfinite_f32(mlp->params, mlp->nparams) < mlp->nparams)
-        return dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf: lower the learning rate (--lr)",
+        return dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf: lower the learning rate (lr)",
                        mlp->epochs_done + 1);
     mlp->epochs_done++;
     mlp->train_size = n;

@@ -31,7 +31,7 @@
 
 /* What to tell a user whose training produced NaN or Inf. */
 #define DIVERGED_ADVICE                                                                                                \
-    "training diverged: lower the learning rate (--lr), or change the initialisation (--init he for relu, "        \
+    "training diverged: lower the learning rate (lr), or change the initialisation (init: he for relu, "        \
     "xavier for sigmoid/tanh)"
 
 static const char *nonfinite_name(double v) { return isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"; }

@@ -237,7 +237,7 @@ void dn_pta_get_weights(const dn_pta *pta, double *w_out)
 
 dn_status dn_pta_get_average(const dn_pta *pta, double *w_out, dn_error *err)
 {
-    if (!pta->avg_acc) return dn_fail(err, DN_ERR_USAGE, "the averaged perceptron was not kept (use --average)");
+    if (!pta->avg_acc) return dn_fail(err, DN_ERR_USAGE, "the averaged perceptron was not kept (train with the option average)");
     if (pta->steps == 0) return dn_fail(err, DN_ERR_USAGE, "no update step taken yet: the average is undefined");
     dn_pta_get_weights(pta, w_out);
     double inv_steps = 1.0 / (double)pta->steps;

@@ -66,7 +66,7 @@ static const char *kind_found(const char *found)
 {
     static const char *const known[][2] = {
         {"pta-checkpoint", "pta-checkpoint, from a single-process run"},
-        {"pta-distributed-checkpoint", "pta-distributed-checkpoint, from a --distributed run"},
+        {"pta-distributed-checkpoint", "pta-distributed-checkpoint, from a distributed run"},
         {"mlp-distributed-checkpoint", "mlp-distributed-checkpoint, from an mlp run"},
     };
     if (!found) return "absent";

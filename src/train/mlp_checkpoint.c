@@ -86,8 +86,8 @@ static dn_status check_meta(const dn_st_file *f, const char *path, const dn_mlp 
     if (!s) s = dn_ckpt_get_u64(f, path, "adam_t", UINT64_MAX, &saved->adam_t, err);
     if (s) return s;
     if (strcmp(found_mode, mode) != 0)
-        return dn_fail(err, DN_ERR_INPUT, "%s: written by a job run as --distributed %s, this one runs as %s: resume with the "
-                       "flags the job started with", path, found_mode, mode);
+        return dn_fail(err, DN_ERR_INPUT, "%s: written by a job run as '%s', this one runs as '%s': resume with the "
+                       "settings the job started with", path, found_mode, mode);
     if (ranks != (uint64_t)K)
         return dn_fail(err, DN_ERR_INPUT, "%s: written by a job of %llu ranks; resume it with mpirun -np %llu", path,
                        (unsigned long long)ranks, (unsigned long long)ranks);

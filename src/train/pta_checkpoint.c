@@ -437,8 +437,8 @@ static dn_status check_shape(const dn_st_file *f, const char *path, const char *
     if (!s) s = dn_ckpt_get_u64(f, path, "ranks", MAX_RANKS, &ranks, err);
     if (s) return s;
     if (strcmp(found, mode) != 0)
-        return dn_fail(err, DN_ERR_INPUT, "%s: written by a job run as --distributed %s, this one runs as %s: resume with the "
-                       "flags the job started with", path, found, mode);
+        return dn_fail(err, DN_ERR_INPUT, "%s: written by a job run as '%s', this one runs as '%s': resume with the "
+                       "settings the job started with", path, found, mode);
     if (ranks != (uint64_t)K)
         return dn_fail(err, DN_ERR_INPUT,
                        "%s: written by a job of %llu ranks, this job has %d: resume it with mpirun -np %llu", path,
