@@ -21,6 +21,8 @@
 #     first too); one 10-round FedAvg job a run (bench_mpi.sh).
 # Repetitions: BENCH_REPS (default 7) after one warm-up round; medians with
 # [min - max]; a verdict per workload: within 3% when head/base <= 1.03.
+# BENCH_ONLY=REGEX runs only the workloads whose command (pta, mlp 1, to98 2,
+# sync_epoch 2 64, fedavg, ...) matches.
 # BENCH_ORDER=alternate puts head first in every other repetition (base, head,
 # head, base, ...), for when running second might itself cost something.
 #
@@ -130,6 +132,14 @@ elif has_mpi "${dir[base]}" && has_mpi "${dir[head]}"; then
     "sync_epoch 2 256 --deterministic" fedavg)
 else
   echo "compare: a build without MPI: the distributed epoch is left out" >&2
+fi
+
+# BENCH_ONLY=REGEX keeps the workloads whose command matches (e.g. 'sync_epoch|fedavg').
+if [ -n "${BENCH_ONLY:-}" ]; then
+  kept=()
+  for w in "${workloads[@]}"; do [[ $w =~ $BENCH_ONLY ]] && kept+=("$w"); done
+  [ ${#kept[@]} -gt 0 ] || { echo "compare: BENCH_ONLY='$BENCH_ONLY' matches none of: ${workloads[*]}" >&2; exit 2; }
+  workloads=("${kept[@]}")
 fi
 
 # ---- interleaved runs: round 0 is the warm-up

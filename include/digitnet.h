@@ -399,12 +399,15 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  * tests compare BLAS against. On the BLAS path training runs layer 0 on the
  * pixels some image of the batch uses (MNIST's border is blank: zero inputs
  * add nothing to W x and get no gradient): the same math, fewer operations.
- * Threads. Training epochs and backprop split layer 0 (most of the work) by
- * its output units over `threads` OpenMP threads, each owning rows of W_0 and
- * running single-threaded BLAS; the small layers above run on one of them,
- * so zero_grad → backprop → update trains as an epoch does, bit for bit, at
- * any thread count. Other calls (forward, classify) hand `threads` to
- * OpenBLAS. Either way the BLAS thread count is set for the call and restored after
+ * Threads. Training epochs split layer 0 (most of the work) by its output
+ * units over `threads` OpenMP threads, each owning rows of W_0 and running
+ * single-threaded BLAS; the small layers above run on one of them. Other
+ * calls (forward, classify, backprop) hand `threads` to OpenBLAS, whose
+ * whole-batch products are the faster way for one thread and for the ranks
+ * of a job. So zero_grad → backprop → update trains as an epoch does bit
+ * for bit with one thread, and within float rounding with more (OpenBLAS
+ * rounds a product split by columns differently; tests/test_mlp_step.c
+ * checks both). Either way the BLAS thread count is set for the call and restored after
  * (OpenBLAS keeps one process-wide setting, so calls with different
  * counts must not run concurrently).                                       */
 
@@ -1258,10 +1261,11 @@ DN_API void dn_pta_run_free(dn_pta_run *run);
  * rounds (fedavg).
  *
  *   sync    each step is one dn_mlp_sync_epoch on the first n samples
- *           (n = train->count: pass a view); in a job of one (dist.comm
- *           NULL: dn_comm_local, MPI never initialised) it is
- *           dn_mlp_train_epoch, which gives the same bits without the
- *           collectives: dn_mlp_train is this run. Steps: opt.epochs of
+ *           (n = train->count: pass a view); without a communicator
+ *           (dist.comm NULL: a job of one on dn_comm_local, MPI never
+ *           initialised) it is dn_mlp_train_epoch, whose threads split each
+ *           layer — the same bits with one thread, the same within float
+ *           rounding with more: dn_mlp_train is this run. Steps: opt.epochs of
  *           the network's options.
  *   fedavg  each step is one dn_fedavg_round on this rank's shard of the n
  *           samples (see dn_dist_options); rounds steps.

@@ -3,21 +3,21 @@
  * dn_mlp_zero_grad → dn_mlp_backprop → dn_mlp_update driven by hand over the
  * same sample order (dn_mlp_epoch_order_) at the same scheduled learning
  * rate; and dn_mlp_sync_epoch on dn_comm_local, the trainer built on the
- * second (documented to train as dn_mlp_train does, bit for bit). Every
- * hidden activation, loss and matmul, SGD with and without momentum and
- * Adam, weight decay off and on, 1 and 2 threads; two epochs each, so the
- * optimiser state and the schedule carry over an epoch.
+ * second. Every hidden activation, loss and matmul, SGD with and without
+ * momentum and Adam, weight decay off and on, 1 and 2 threads; two epochs
+ * each, so the optimiser state and the schedule carry over an epoch.
  *
- * Tolerance: none for the parameters. Both paths run the same kernels on
- * the same operands — the same split over threads (by output unit; OpenBLAS
- * rounds a product split another way differently), layer 0 compacted to the
- * batch's used pixels on both, the same optimiser formula per parameter —
- * so they must agree bit for bit. The epoch loss is the one place where the
- * arithmetic differs: the epoch sums each batch's loss sum, the hand path
- * gets the batch mean (sum / B) and multiplies it back (× B), a rounding or
- * two of a double (1e-16) per batch. 1e-12 relative allows a thousand times
- * that, and is still 100 times below the 1e-10 by which a step whose
- * products were split another way moved the loss. Accuracy is counts: exact. */
+ * Tolerance. With one thread, or with the plain-C products (one sum per
+ * element however the work is split), both paths do the same arithmetic:
+ * parameters bit for bit, accuracy exact, and the epoch loss within 1e-12
+ * relative — the one place the sums differ: the epoch adds each batch's loss
+ * sum, the hand path gets the batch mean (sum / B) and multiplies it back,
+ * a rounding or two of a double per batch. With 2 threads and BLAS the epoch
+ * splits each product by columns over the threads while backprop hands the
+ * whole product to OpenBLAS (the faster way for one thread and for the ranks
+ * of a job), which rounds the two differently: the parameters then agree
+ * within ‖a − b‖ ≤ 1e-5 ‖a‖ (measured: 4e-7 after an epoch of Adam, which
+ * turns near-zero gradients into full steps), the loss within the same. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +35,7 @@
 #define COUNT 40 /* batches of 16: the last one has 8 samples */
 #define EPOCHS 2
 #define LOSS_RTOL 1e-12
+#define ROUNDING_RTOL 1e-5 /* threads with BLAS: see check_config */
 
 typedef dn_test_fixture fixture;
 
@@ -118,27 +119,37 @@ static void epoch_by_hand(dn_mlp *mlp, const dn_dataset *set, int epoch, dn_mlp_
     *report = (dn_mlp_epoch_report){epoch, n, loss_sum / (double)n, (double)correct / (double)n, lr, 0, 0};
 }
 
-/* mb's parameters against ma's (dn_mlp_train_epoch's), bit for bit. */
-static void assert_same_params(const char *name, const char *path, int e, dn_mlp *ma, dn_mlp *mb)
+/* mb's parameters against ma's (dn_mlp_train_epoch's): bit for bit when
+ * rtol is 0, else ‖a − b‖ ≤ rtol · ‖a‖ over all of them (Adam turns a
+ * gradient that rounding moves near zero into a full step of either sign,
+ * so single weights may differ by up to lr where the whole does not). */
+static void assert_same_params(const char *name, const char *path, int e, dn_mlp *ma, dn_mlp *mb, double rtol)
 {
     size_t n, nb;
     const float *p = dn_mlp_params(ma, &n), *q = dn_mlp_params(mb, &nb);
     assert_int_equal(n, nb);
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(&p[i], &q[i], sizeof *p))
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rtol == 0 && memcmp(&p[i], &q[i], sizeof *p))
             fail_msg("%s, epoch %d: parameter %zu of %zu is %.9g (train_epoch) vs %.9g (%s)", name, e, i, n, p[i],
                      q[i], path);
+        diff += ((double)p[i] - q[i]) * ((double)p[i] - q[i]);
+        norm += (double)p[i] * p[i];
+    }
+    if (sqrt(diff) > rtol * sqrt(norm))
+        fail_msg("%s, epoch %d: parameters %.3g apart relative to their norm (%s; allowed %.0e)", name, e,
+                 sqrt(diff / norm), path, rtol);
 }
 
-/* b's report against a's (dn_mlp_train_epoch's). */
+/* b's report against a's (dn_mlp_train_epoch's); the loss within loss_rtol. */
 static void assert_same_report(const char *name, const char *path, int e, const dn_mlp_epoch_report *a,
-                               const dn_mlp_epoch_report *b)
+                               const dn_mlp_epoch_report *b, double loss_rtol)
 {
-    if (fabs(a->train_loss - b->train_loss) > LOSS_RTOL * fabs(a->train_loss))
+    if (fabs(a->train_loss - b->train_loss) > loss_rtol * fabs(a->train_loss))
         fail_msg("%s, epoch %d: loss %.17g (train_epoch) vs %.17g (%s)", name, e, a->train_loss, b->train_loss, path);
-    if (a->train_accuracy != b->train_accuracy || a->lr != b->lr || a->samples != b->samples)
-        fail_msg("%s, epoch %d: accuracy %g vs %g, lr %g vs %g (%s)", name, e, a->train_accuracy, b->train_accuracy,
-                 a->lr, b->lr, path);
+    if (a->lr != b->lr || a->samples != b->samples)
+        fail_msg("%s, epoch %d: lr %g vs %g, samples %zu vs %zu (%s)", name, e, a->lr, b->lr, a->samples, b->samples,
+                 path);
 }
 
 static void check_config(const fixture *f, dn_comm *local, const config *c)
@@ -146,17 +157,25 @@ static void check_config(const fixture *f, dn_comm *local, const config *c)
     char name[96];
     describe(c, name, sizeof name);
     dn_mlp *fused = network(c), *hand = network(c), *sync = network(c);
-    assert_same_params(name, "dn_mlp_create", -1, fused, hand); /* same seed, same start */
+    assert_same_params(name, "dn_mlp_create", -1, fused, hand, 0); /* same seed, same start */
+    /* One thread, or plain C products (a sum per element, however split):
+     * the same arithmetic. Threads with BLAS: the epoch splits each product by
+     * columns over the threads, backprop hands the whole product to OpenBLAS,
+     * which rounds the two differently. */
+    const int exact = c->threads == 1 || c->matmul == DN_MATMUL_PLAIN;
     for (int e = 0; e < EPOCHS; e++) {
         dn_mlp_epoch_report a, b, s;
         dn_error err = {0};
         assert_int_equal(dn_mlp_train_epoch(fused, &f->set, &a, &err), DN_OK);
         epoch_by_hand(hand, &f->set, e, &b);
         assert_int_equal(dn_mlp_sync_epoch(sync, &f->set, local, 1, &s, &err), DN_OK);
-        assert_same_report(name, "backprop", e, &a, &b);
-        assert_same_report(name, "sync_epoch", e, &a, &s);
-        assert_same_params(name, "backprop", e, fused, hand);
-        assert_same_params(name, "sync_epoch", e, fused, sync);
+        assert_same_report(name, "backprop", e, &a, &b, exact ? LOSS_RTOL : ROUNDING_RTOL);
+        assert_same_report(name, "sync_epoch", e, &a, &s, exact ? LOSS_RTOL : ROUNDING_RTOL);
+        if (exact) { /* counts: exact; with rounding apart a sample may tip */
+            assert_true(a.train_accuracy == b.train_accuracy && a.train_accuracy == s.train_accuracy);
+        }
+        assert_same_params(name, "backprop", e, fused, hand, exact ? 0 : ROUNDING_RTOL);
+        assert_same_params(name, "sync_epoch", e, fused, sync, exact ? 0 : ROUNDING_RTOL);
     }
     dn_mlp_free(fused);
     dn_mlp_free(hand);

@@ -149,6 +149,24 @@ static float *layer_backward(dn_mlp *mlp, int k, float *dout, size_t B)
     return dinp;
 }
 
+/* Layers 1 … L−1 forward, the loss, and their backward, ADDING to their
+ * gradients (skipped when the loss is NaN or Inf). Returns the sum of the
+ * B samples' losses; ∂L/∂a_1 is left in *da1 (layer 0's dout). */
+static double upper_layers(dn_mlp *mlp, size_t B, size_t *correct, float **da1)
+{
+    dn_mlp_workspace *ws = &mlp->ws;
+    const int L = mlp->nlayers;
+    for (int k = 1; k < L; k++)
+        dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
+                         mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+    double loss = output_loss(mlp, B, correct);
+    if (!isfinite(loss)) return loss;
+    float *dout = ws->delta[0];
+    for (int k = L - 1; k >= 1; k--) dout = layer_backward(mlp, k, dout, B);
+    *da1 = dout;
+    return loss;
+}
+
 /* Units [o0, o1) of layer 0, backward: ADDS their rows of dW_0 and their
  * b_0 gradient — directly, or through the compacted columns and scattered
  * back (the unused columns' gradient is 0: nothing to add). No ∂L/∂x: x is data. */
@@ -192,6 +210,29 @@ static dn_status reserve_training(dn_mlp *mlp, size_t rows, dn_error *err)
     return s ? s : ensure_compaction_buffers(mlp, err);
 }
 
+dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
+                          dn_mlp_batch_stats *stats, dn_error *err)
+{
+    if (stats) *stats = (dn_mlp_batch_stats){0.0, 0};
+    if (count == 0) return DN_OK;
+    dn_status s = reserve_training(mlp, count, err);
+    if (s) return s;
+    const size_t n1 = mlp->width[1];
+    plan_batch(mlp, images, NULL, 0, count);
+    if (mlp->nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, n1);
+    load_rows(mlp, images, labels, NULL, 0, 0, count);
+    int restore = dn_blas_threads_set_(mlp->opt.threads);
+    size_t correct = 0;
+    float *da1 = NULL;
+    input_forward(mlp, count, 0, n1);
+    double loss = upper_layers(mlp, count, &correct, &da1) / (double)count;
+    if (isfinite(loss)) input_backward(mlp, da1, count, 0, n1);
+    if (restore > 0) dn_blas_threads_set_(restore);
+    if (stats) *stats = (dn_mlp_batch_stats){loss, correct};
+    if (!isfinite(loss)) return dn_fail(err, DN_ERR_NUMERIC, "the loss is %s: " DIVERGED_ADVICE, nonfinite_name(loss));
+    return DN_OK;
+}
+
 /* ---------------------------------------------------------------- a step */
 
 #define MAX_THREADS 64 /* training threads used at most */
@@ -216,8 +257,8 @@ static void slice(size_t n, int T, int t, size_t *lo, size_t *hi)
 }
 
 typedef struct batch {
-    const uint8_t *images, *labels; /* the set's rows */
-    const uint32_t *order;          /* NULL: rows first … first + B − 1 */
+    const dn_dataset *set;
+    const uint32_t *order;
     size_t first, B;
 } batch;
 
@@ -239,11 +280,8 @@ static void zero_units(dn_mlp *mlp, int k, size_t u0, size_t u1)
     memset(mlp->grads + bias_at(mlp, k) + u0, 0, (u1 - u0) * sizeof(float));
 }
 
-/* A step without st (dn_mlp_backprop) computes gradients alone: the helpers
- * below then update nothing. */
 static void step_units(dn_mlp *mlp, const dn_mlp_step *st, int k, size_t u0, size_t u1)
 {
-    if (!st) return;
     const size_t C = mlp->width[k];
     dn_mlp_step_span_(mlp, st, weight_at(mlp, k) + u0 * C, weight_at(mlp, k) + u1 * C);
     dn_mlp_step_span_(mlp, st, bias_at(mlp, k) + u0, bias_at(mlp, k) + u1);
@@ -253,7 +291,6 @@ static void step_units(dn_mlp *mlp, const dn_mlp_step *st, int k, size_t u0, siz
  * this thread alone reads while computing ∂L/∂a_k[:, c0:c1]. */
 static void step_columns(dn_mlp *mlp, const dn_mlp_step *st, int k, size_t c0, size_t c1)
 {
-    if (!st) return;
     const size_t C = mlp->width[k], at = weight_at(mlp, k);
     for (size_t o = 0; o < mlp->width[k + 1]; o++) dn_mlp_step_span_(mlp, st, at + o * C + c0, at + o * C + c1);
 }
@@ -267,7 +304,7 @@ static double output_layer(dn_mlp *mlp, const dn_mlp_step *st, size_t B, size_t 
     dn_mlp_workspace *ws = &mlp->ws;
     const int k = mlp->nlayers - 1;
     if (k > 0) {
-        if (st) zero_units(mlp, k, 0, mlp->width[k + 1]);
+        zero_units(mlp, k, 0, mlp->width[k + 1]);
         dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
                          mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
     }
@@ -300,7 +337,7 @@ static float *hidden_backward(dn_mlp *mlp, const dn_mlp_step *st, int k, float *
         dn_sgemm_(mlp->opt.matmul, 0, 0, B, c1 - c0, OC, 1.0f, dout, OC, mlp->layer[k].weight + c0, C, 0.0f,
                   dinp + c0, C);
     step_columns(mlp, st, k, c0, c1);
-    if (st) dn_mlp_step_span_(mlp, st, bias_at(mlp, k) + u0, bias_at(mlp, k) + u1);
+    dn_mlp_step_span_(mlp, st, bias_at(mlp, k) + u0, bias_at(mlp, k) + u1);
     return dinp;
 }
 
@@ -308,8 +345,7 @@ static float *hidden_backward(dn_mlp *mlp, const dn_mlp_step *st, int k, float *
  * runs split by output unit, one barrier after each; thread 0 runs the last
  * layer, the loss and the last layer's update; the hidden layers go back
  * down as hidden_backward says, and layer 0's units end the step. All
- * threads skip the update alike when the loss is not finite. Without st
- * (dn_mlp_backprop) nothing is zeroed or updated: the gradients are added. */
+ * threads skip the update alike when the loss is not finite. */
 static void step_thread(dn_mlp *mlp, const batch *bt, int T, int t, const dn_mlp_step *st, step_result *res)
 {
     const size_t B = bt->B;
@@ -317,9 +353,9 @@ static void step_thread(dn_mlp *mlp, const batch *bt, int T, int t, const dn_mlp
     size_t o0, o1, u0, u1;
     slice(mlp->width[1], T, t, &o0, &o1);
     if (mlp->nused < DN_IMAGE_PIXELS) gather_w0(mlp, o0, o1);
-    load_rows(mlp, bt->images, bt->labels, bt->order, bt->first, B * (size_t)t / (size_t)T,
+    load_rows(mlp, bt->set->images, bt->set->labels, bt->order, bt->first, B * (size_t)t / (size_t)T,
               B * (size_t)(t + 1) / (size_t)T);
-    for (int k = 0; st && (k < L - 1 || k == 0); k++) { /* zero_grad, by owner; thread 0 owns the last layer */
+    for (int k = 0; k < L - 1 || k == 0; k++) { /* zero_grad, by owner; thread 0 owns the last layer */
         slice(mlp->width[k + 1], T, t, &u0, &u1);
         zero_units(mlp, k, u0, u1);
     }
@@ -344,50 +380,22 @@ static void step_thread(dn_mlp *mlp, const batch *bt, int T, int t, const dn_mlp
     step_units(mlp, st, 0, o0, o1);
 }
 
-/* step_thread over thread_count threads, BLAS on one thread inside each
- * (the caller sets that): zero_grad → backprop → update with st, backprop
- * alone without. */
-static void run_step(dn_mlp *mlp, const batch *bt, const dn_mlp_step *st, step_result *res)
+/* zero_grad → backprop → update for one batch, over thread_count threads. */
+static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result *res, dn_error *err)
 {
+    dn_mlp_step st;
+    dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
+    if (s) return s;
     const int T = thread_count(mlp);
-    plan_batch(mlp, bt->images, bt->order, bt->first, bt->B);
+    plan_batch(mlp, bt->set->images, bt->order, bt->first, bt->B);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = 0;
 #ifdef _OPENMP
         t = omp_get_thread_num();
 #endif
-        step_thread(mlp, bt, T, t, st, res);
+        step_thread(mlp, bt, T, t, &st, res);
     }
-}
-
-/* zero_grad → backprop → update for one batch. */
-static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result *res, dn_error *err)
-{
-    dn_mlp_step st;
-    dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
-    if (!s) run_step(mlp, bt, &st, res);
-    return s;
-}
-
-/* The training step's own threads and products, so that zero_grad → backprop
- * → update gives the parameters dn_mlp_train_epoch gives, bit for bit, for
- * any thread count (OpenBLAS's bits depend on how a product is split). */
-dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
-                          dn_mlp_batch_stats *stats, dn_error *err)
-{
-    if (stats) *stats = (dn_mlp_batch_stats){0.0, 0};
-    if (count == 0) return DN_OK;
-    dn_status s = reserve_training(mlp, count, err);
-    if (s) return s;
-    batch bt = {images, labels, NULL, 0, count};
-    step_result res = {0.0, 0, NULL};
-    int restore = dn_blas_threads_set_(1);
-    run_step(mlp, &bt, NULL, &res);
-    if (restore > 0) dn_blas_threads_set_(restore);
-    double loss = res.loss / (double)count;
-    if (stats) *stats = (dn_mlp_batch_stats){loss, res.correct};
-    if (!isfinite(loss)) return dn_fail(err, DN_ERR_NUMERIC, "the loss is %s: " DIVERGED_ADVICE, nonfinite_name(loss));
     return DN_OK;
 }
 
@@ -466,7 +474,7 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, do
 {
     const size_t n = train->count, batch_size = mlp->opt.batch, nbatches = (n + batch_size - 1) / batch_size;
     for (size_t i = 0; i < nbatches; i++) {
-        batch bt = {train->images, train->labels, mlp->order, i * batch_size, n - i * batch_size < batch_size ? n - i * batch_size : batch_size};
+        batch bt = {train, mlp->order, i * batch_size, n - i * batch_size < batch_size ? n - i * batch_size : batch_size};
         size_t next = n - bt.first - bt.B < batch_size ? n - bt.first - bt.B : batch_size;
         prefetch_rows(train->images, mlp->order, bt.first + bt.B, next);
         *lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);

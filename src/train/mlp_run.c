@@ -134,12 +134,12 @@ static dn_status one_step(dn_mlp_run *run, dn_mlp_epoch_report *epoch, dn_fedavg
     const dn_mlp_run_options *o = &run->opt;
     dn_status s;
     if (o->mode == DN_MLP_RUN_SYNC) {
-        /* A job of one trains on the fused step, which gives the bits the
-         * split backprop and update of a sync epoch give (tests/test_mlp_step.c),
-         * without the epoch's collectives and buffers. */
-        s = dn_comm_size(run->comm) == 1 ? dn_mlp_train_epoch(run->mlp, run->train, epoch, err)
-                                         : dn_mlp_sync_epoch(run->mlp, run->train, run->comm, o->deterministic, epoch,
-                                                             err);
+        /* Without a communicator: the epoch of dn_mlp_train_epoch, its
+         * threads splitting each layer. With one: the sync epoch, whose
+         * whole-batch backprop is the faster step for one thread per rank.
+         * The two agree bit for bit with one thread (tests/test_mlp_step.c). */
+        s = o->dist.comm ? dn_mlp_sync_epoch(run->mlp, run->train, run->comm, o->deterministic, epoch, err)
+                         : dn_mlp_train_epoch(run->mlp, run->train, epoch, err);
         r->epoch = epoch;
     } else {
         dn_fedavg_options fo = o->fedavg;
