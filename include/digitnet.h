@@ -979,9 +979,10 @@ DN_API dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm
  * only, allocated zeroed on the first round that uses it, freed with the
  * network and saved by dn_mlp_checkpoint_save. The arithmetic is in double
  * as w = x̄ + (η_s u − Δ), u the direction above (Δ, v or m/(√v + τ)),
- * rounded once to float: the same value as w_g + η_s u, and x̄ itself
- * where the correction is 0. A step whose result is not finite keeps the
- * broadcast model (reported as refused). */
+ * rounded once to float: mathematically w_g + η_s u (the tests find the
+ * same floats as computing that directly), and x̄ itself where the
+ * correction is 0. A step whose result is not finite keeps the broadcast
+ * model (reported as refused; the state keeps its update). */
 typedef enum dn_fedavg_server {
     DN_FEDAVG_SERVER_PLAIN = 0,
     DN_FEDAVG_SERVER_MOMENTUM = 1,
@@ -1397,7 +1398,9 @@ typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
 /* A run of mlp (not owned: it must outlive the run) on train with opt
  * (copied; the strings and dist.comm must outlive the run). Not collective.
  * DN_ERR_USAGE for bad options (every ≥ 1, rounds ≥ 1, the fault rank
- * within the job), DN_ERR_NOMEM. */
+ * within the job, fedavg's as dn_fedavg_options_check says, a job
+ * description longer than the 95 characters a checkpoint stores when there
+ * is a checkpoint policy), DN_ERR_NOMEM. */
 DN_API dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);
 /* Loads checkpoint.resume into the network (nothing when NULL). Collective;
  * a failure is the same on every rank. */
