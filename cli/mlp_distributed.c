@@ -22,7 +22,8 @@ int mlp_dist_wanted(const mlp_dist *d)
     const mlp_dist def = MLP_DIST_DEFAULT;
     return d->mode != def.mode || d->deterministic || d->rounds != def.rounds ||
            d->local_epochs != def.local_epochs || d->aggregate != def.aggregate || d->trim != def.trim ||
-           d->faulty != def.faulty || d->checkpoint || d->resume || d->checkpoint_every != def.checkpoint_every ||
+           d->faulty != def.faulty || d->prox_mu != def.prox_mu || d->server_momentum != def.server_momentum ||
+           d->server_adam || d->server_lr != def.server_lr || d->checkpoint || d->resume || d->checkpoint_every != def.checkpoint_every ||
            d->flags.shard != def.flags.shard || d->flags.shard_seed != def.flags.shard_seed || d->flags.fault ||
            d->flags.fault_rank >= 0;
 }
@@ -45,8 +46,27 @@ typedef struct dist_run {
 
 /* ---------------------------------------------------------------- checks */
 
+/* The library's FedProx and server optimiser settings for these flags. */
+static void fedavg_server_options(const mlp_dist *d, dn_fedavg_options *o)
+{
+    o->prox_mu = d->prox_mu;
+    o->server = d->server_adam ? DN_FEDAVG_SERVER_ADAM
+                : d->server_momentum > 0 ? DN_FEDAVG_SERVER_MOMENTUM
+                                         : DN_FEDAVG_SERVER_PLAIN;
+    o->server_momentum = d->server_momentum;
+    o->server_lr = d->server_lr > 0 ? d->server_lr : d->server_adam ? SERVER_ADAM_LR : 1;
+}
+
 static dn_status check_flags(const mlp_dist *d, size_t validation, dn_error *err)
 {
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    if (d->mode != MODE_FEDAVG && (d->prox_mu != def.prox_mu || d->server_momentum != def.server_momentum ||
+                                   d->server_adam || d->server_lr != def.server_lr))
+        return cli_fail(err, DN_ERR_USAGE, "--prox-mu, --server-momentum, --server-adam and --server-lr apply to "
+                                           "--distributed fedavg: they change its local objective and its merge");
+    if (d->server_adam && d->server_momentum > 0)
+        return cli_fail(err, DN_ERR_USAGE, "--server-momentum and --server-adam: pick one server optimiser "
+                                           "(Adam has its own momentum, beta1 0.9)");
     if (d->mode == MODE_OFF)
         return cli_fail(err, DN_ERR_USAGE, "the distributed flags (--rounds, --aggregate, --fault, --checkpoint, ...) "
                                            "need --distributed sync or fedavg");
@@ -100,6 +120,14 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
                d->local_epochs == 1 ? "" : "s", o->batch, dn_aggregate_rule_name((dn_aggregate_rule)d->aggregate));
         if (d->aggregate == DN_AGG_TRIMMED_MEAN) printf(" (trim %g)", d->trim);
         if (d->aggregate == DN_AGG_KRUM) printf(" (f = %d)", d->faulty);
+        dn_fedavg_options fo;
+        dn_fedavg_options_default(&fo);
+        fedavg_server_options(d, &fo);
+        if (fo.prox_mu > 0) printf(", FedProx mu %g", fo.prox_mu);
+        if (fo.server == DN_FEDAVG_SERVER_MOMENTUM) printf(", server momentum %g", fo.server_momentum);
+        if (fo.server == DN_FEDAVG_SERVER_ADAM)
+            printf(", server Adam (beta1 %g, beta2 %g, tau %g)", fo.server_beta1, fo.server_beta2, fo.server_tau);
+        if (fo.server != DN_FEDAVG_SERVER_PLAIN || fo.server_lr != 1) printf(", server lr %g", fo.server_lr);
         printf("\n%5s %10s %10s %8s  %s\n", "round", "test_error", "train_loss", "seconds", "note");
     }
     fflush(stdout);
@@ -208,6 +236,7 @@ static void loop_options(const dist_run *run, dn_mlp_run_options *o)
     o->rounds = d->rounds;
     o->fedavg.local_epochs = d->local_epochs;
     o->fedavg.aggregate = (dn_aggregate_options){(dn_aggregate_rule)d->aggregate, d->trim, d->faulty};
+    fedavg_server_options(d, &o->fedavg);
     o->checkpoint = (dn_checkpoint_policy){d->checkpoint, d->checkpoint_every, d->resume};
     o->on_step = on_step;
     o->user = (void *)run;

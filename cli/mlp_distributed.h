@@ -11,6 +11,10 @@
  *           model, every rank trains --local-epochs E on its shard, rank 0
  *           gathers and merges with --aggregate, then evaluates on the test
  *           set). The learning-rate schedule spans R × E local epochs.
+ *           --prox-mu adds FedProx's proximal term to the local training;
+ *           --server-momentum (FedAvgM) or --server-adam (FedAdam), with
+ *           --server-lr, step rank 0's model along the averaged update
+ *           (dn_fedavg_round has the formulas).
  *
  * Rank 0 prints a row per epoch or round and writes --metrics, --save and
  * --checkpoint; every rank takes part in every collective. MPI aborts the
@@ -33,6 +37,10 @@ typedef struct mlp_dist {
     int aggregate; /* index into dn_aggregate_rule_choices() (= dn_aggregate_rule) */
     double trim;
     int faulty;
+    double prox_mu;         /* FedProx μ (0: none) */
+    double server_momentum; /* > 0: FedAvgM */
+    int server_adam;        /* FedAdam */
+    double server_lr;       /* η_s; 0: the default (1, or SERVER_ADAM_LR with --server-adam) */
     const char *checkpoint, *resume;
     int checkpoint_every;
     dist_flags flags;
@@ -45,7 +53,11 @@ typedef struct mlp_dist {
  * "fedavg"): entry i + 1 names the dn_mlp_run_mode i. */
 const char *const *mlp_dist_modes(void);
 
-#define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0}
+#define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, 0, 0, 0, 0, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0}
+
+/* --server-lr when --server-adam is given without it: FedAdam's step bounds
+ * how far a coordinate moves per round (see dn_fedavg_round). */
+#define SERVER_ADAM_LR 0.01
 
 #define MLP_DIST_OPTS(d)                                                                                               \
     {"--distributed", CLI_CHOICE, &(d).mode, "MODE",                                                                  \
@@ -62,6 +74,14 @@ const char *const *mlp_dist_modes(void);
          NULL},                                                                                                        \
         {"--faulty", CLI_INT, &(d).faulty, "F", "krum: faulty ranks tolerated (needs ranks >= 2F + 3)", 0, 1e6, 0,    \
          NULL},                                                                                                        \
+        {"--prox-mu", CLI_DOUBLE, &(d).prox_mu, "MU",                                                                 \
+         "fedavg: FedProx, each local objective gains MU/2 |w - w_global|^2", 0, 1e6, 0, NULL},                       \
+        {"--server-momentum", CLI_DOUBLE, &(d).server_momentum, "BETA",                                               \
+         "fedavg: server momentum on the averaged update (FedAvgM), in [0, 1)", 0, 0.999999, 0, NULL},                \
+        {"--server-adam", CLI_FLAG, &(d).server_adam, "",                                                             \
+         "fedavg: Adam on the averaged update (FedAdam: beta1 0.9, beta2 0.99, tau 1e-3)", 0, 0, 0, NULL},            \
+        {"--server-lr", CLI_DOUBLE, &(d).server_lr, "ETA",                                                            \
+         "fedavg: server step size on the averaged update; 0 = 1, or 0.01 with --server-adam", 0, 1e6, 0, NULL},      \
         {"--checkpoint", CLI_STRING, &(d).checkpoint, "FILE", "write a checkpoint here (rank 0, atomically)", 0, 0, 0, \
          NULL},                                                                                                        \
         {"--checkpoint-every", CLI_INT, &(d).checkpoint_every, "N", "checkpoint after every N epochs or rounds", 1,    \

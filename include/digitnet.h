@@ -934,29 +934,95 @@ DN_API dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm
                                    dn_mlp_epoch_report *report, dn_error *err);
 
 /* Federated averaging (McMahan et al., AISTATS 2017), one round:
- *   1. rank 0 (the master) broadcasts its network's parameters;
+ *   1. rank 0 (the master) broadcasts its network's parameters w_g;
  *   2. every rank (the master too) trains local_epochs epochs of
  *      dn_mlp_train_epoch on its own shard, starting from a fresh optimiser
  *      state (momentum and Adam moments zero), and with the learning rate
  *      the schedule gives at its epochs done (give opt.epochs = rounds ×
- *      local_epochs so the schedule spans the run);
+ *      local_epochs so the schedule spans the run); with prox_mu > 0 each
+ *      local step is FedProx's (below);
  *   3. the master gathers every rank's parameters (a faulty rank sends its
  *      fault applied to a copy: it keeps training honestly) and merges them
- *      with aggregate, the mean weighted by shard sizes;
+ *      with aggregate, the mean weighted by shard sizes, into x̄;
  *   4. when the merge fails — under mean a rank sent a non-finite model, or
  *      a robust rule's result is not finite — the master keeps the model
- *      it broadcast and says why in the report.
- * On return the master's network holds the merged model; the others hold
+ *      it broadcast and says why in the report (the server optimiser's
+ *      state is then left as it was);
+ *   5. otherwise the server optimiser (below) turns Δ = x̄ − w_g into the
+ *      new model.
+ * On return the master's network holds the new model; the others hold
  * their local models until the next broadcast. A rank whose local training
  * diverges sends NaN. epochs done is (round + 1) × local_epochs on every
- * rank afterwards. */
+ * rank afterwards.
+ *
+ * FedProx (Li et al., "Federated Optimization in Heterogeneous Networks",
+ * MLSys 2020): the local objective gains μ/2 ‖w − w_g‖² over all
+ * parameters, weights and biases alike, so each local step's gradient
+ * gains μ (w − w_g) before weight decay, momentum or Adam see it (w_g is
+ * the model broadcast in step 1; every rank keeps a copy during the round:
+ * P more floats). μ = 0 is FedAvg, bit for bit, at no cost.
+ *
+ * Server optimisers (Reddi et al., "Adaptive Federated Optimization", ICLR
+ * 2021; FedAvgM: Hsu et al. 2019), on the master, per coordinate, with
+ * η_s = server_lr:
+ *   plain     w ← w_g + η_s Δ (η_s = 1: w = x̄, plain FedAvg, bit for bit —
+ *             no pass at all);
+ *   momentum  v ← β v + Δ,  w ← w_g + η_s v  (β = server_momentum; β = 0
+ *             with η_s = 1 is plain FedAvg bit for bit);
+ *   adam      m ← β1 m + (1 − β1) Δ,  v ← β2 v + (1 − β2) Δ²,
+ *             w ← w_g + η_s m / (√v + τ)  (β1, β2, τ = server_beta1,
+ *             server_beta2, server_tau; the paper's defaults 0.9, 0.99,
+ *             1e-3). As in the paper's Algorithm 2 there is no bias
+ *             correction, and m and v start at 0 (the paper allows
+ *             v₋₁ ≥ τ²; τ keeps the quotient finite anyway). In the first
+ *             round m = (1 − β1) Δ and √v = √(1 − β2) |Δ|, so every
+ *             coordinate moves by less than η_s (1 − β1) / √(1 − β2): η_s
+ *             for the defaults (0.1 / 0.1).
+ * The state (v, or m and v) is P doubles each, on the master's network
+ * only, allocated zeroed on the first round that uses it, freed with the
+ * network and saved by dn_mlp_checkpoint_save. The arithmetic is in double
+ * as w = x̄ + (η_s u − Δ), u the direction above (Δ, v or m/(√v + τ)),
+ * rounded once to float: mathematically w_g + η_s u (the tests find the
+ * same floats as computing that directly), and x̄ itself where the
+ * correction is 0. A step whose result is not finite keeps the broadcast
+ * model (reported as refused; the state keeps its update). */
+typedef enum dn_fedavg_server {
+    DN_FEDAVG_SERVER_PLAIN = 0,
+    DN_FEDAVG_SERVER_MOMENTUM = 1,
+    DN_FEDAVG_SERVER_ADAM = 2
+} dn_fedavg_server;
+
+/* "plain", "momentum", "adam"; "?" otherwise. Static storage. */
+DN_API const char *dn_fedavg_server_name(dn_fedavg_server server);
+
 typedef struct dn_fedavg_options {
     int local_epochs;               /* E ≥ 1; default 1                         */
     dn_aggregate_options aggregate; /* default dn_aggregate_options_default     */
     dn_fault fault;                 /* what this rank sends instead; default none */
+    double prox_mu;                 /* FedProx μ ≥ 0 (finite); default 0: FedAvg */
+    dn_fedavg_server server;        /* default DN_FEDAVG_SERVER_PLAIN           */
+    double server_lr;               /* η_s > 0 (finite); default 1. For adam
+                                       pick about 1e-2 (the CLI's default there):
+                                       η_s bounds the first round's move       */
+    double server_momentum;         /* momentum: β in [0, 1); default 0         */
+    double server_beta1, server_beta2; /* adam: in [0, 1); defaults 0.9, 0.99  */
+    double server_tau;              /* adam: τ > 0; default 1e-3                */
 } dn_fedavg_options;
 
 DN_API void dn_fedavg_options_default(dn_fedavg_options *opt);
+/* Checks the ranges above (local_epochs, prox_mu and the server's; not
+ * aggregate, which needs the job's size: dn_aggregate_options_check).
+ * DN_ERR_USAGE naming the option. */
+DN_API dn_status dn_fedavg_options_check(const dn_fedavg_options *opt, dn_error *err);
+/* What of opt decides the trajectory beyond the defaults, as a run's job
+ * description records it (see dn_mlp_run_options.fedavg): "" for plain
+ * FedAvg with η_s = 1 and μ = 0, else " prox:MU" when μ > 0, then
+ * " server:plain:LR", " server:momentum:BETA:LR" or
+ * " server:adam:BETA1:BETA2:TAU:LR" when not plain with η_s = 1 — numbers
+ * with the fewest digits that read back exactly, e.g.
+ * " prox:0.01 server:adam:0.9:0.99:0.001:0.01". Written into buf (size
+ * bytes, always terminated, cut if too small). */
+DN_API void dn_fedavg_options_describe(const dn_fedavg_options *opt, char *buf, size_t size);
 
 /* Filled on the master (rank 0) only. */
 typedef struct dn_fedavg_report {
@@ -1128,13 +1194,18 @@ DN_API dn_pta *dn_pta_checkpoint_load(dn_comm *comm, const char *path, const cha
  * "epochs_done", "train_size" and "adam_t" (the optimiser's step count);
  * tensors "params" F32 (P), the optimiser state "moment1" / "moment2" F32
  * (P) when the optimiser has them (momentum / Adam moments; sync only,
- * since fedavg starts every round afresh) and "rng" (see above).
+ * since fedavg starts every round afresh), the fedavg server optimiser's
+ * state "server_moment1" (FedAvgM's v or FedAdam's m) / "server_moment2"
+ * (FedAdam's v) F64 (P) when rank 0 has them (see dn_fedavg_round), and
+ * "rng" (see above). A file without the server tensors (an older one, or
+ * plain FedAvg) loads with no server state, which a run that needs one
+ * starts at zero; the job description tells the settings apart.
  *
  * Save: mlp is the network of this rank (rank 0's is written). Load: into
  * mlp, created with the checkpoint's network options on every rank; rank 0
  * checks the file (the same mode, size and network, or DN_ERR_INPUT saying
  * which differs) and every rank's mlp gets the parameters, the optimiser
- * state and the counts. Resuming gives the same bits as never stopping
+ * state and the counts; the server state stays on rank 0, its only user. Resuming gives the same bits as never stopping
  * when the run is deterministic (one process, or deterministic sums). */
 DN_API dn_status dn_mlp_checkpoint_save(dn_mlp *mlp, dn_comm *comm, const char *path, const char *mode,
                                         const dn_rng *rng, dn_error *err);
@@ -1307,9 +1378,15 @@ typedef struct dn_mlp_run_options {
     dn_mlp_run_mode mode;         /* default DN_MLP_RUN_SYNC                      */
     int deterministic;            /* sync: rank-order sums; default 0            */
     int rounds;                   /* fedavg: R ≥ 1; default 10                   */
-    dn_fedavg_options fedavg;     /* fedavg: local epochs and aggregation (its fault
-                                     is ignored: see fault_rank); default as
-                                     dn_fedavg_options_default                   */
+    dn_fedavg_options fedavg;     /* fedavg: local epochs, aggregation, FedProx
+                                     and the server optimiser (its fault is
+                                     ignored: see fault_rank); default as
+                                     dn_fedavg_options_default. The job
+                                     description the checkpoints record is
+                                     dist.job (or "fedavg") followed by
+                                     dn_fedavg_options_describe, so a resume
+                                     with other FedProx or server settings is
+                                     refused                                    */
     dn_checkpoint_policy checkpoint; /* default: none                           */
     dn_mlp_run_fn on_step;        /* may be NULL                                 */
     void *user;                   /* passed to on_step                           */
@@ -1325,7 +1402,9 @@ typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
 /* A run of mlp (not owned: it must outlive the run) on train with opt
  * (copied; the strings and dist.comm must outlive the run). Not collective.
  * DN_ERR_USAGE for bad options (every ≥ 1, rounds ≥ 1, the fault rank
- * within the job), DN_ERR_NOMEM. */
+ * within the job, fedavg's as dn_fedavg_options_check says, a job
+ * description longer than the 95 characters a checkpoint stores when there
+ * is a checkpoint policy), DN_ERR_NOMEM. */
 DN_API dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);
 /* Loads checkpoint.resume into the network (nothing when NULL). Collective;
  * a failure is the same on every rank. */

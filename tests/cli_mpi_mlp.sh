@@ -6,7 +6,8 @@
 #   FedAvg with one local full-batch step = one centralised full-batch step;
 #   FedAvg over identical shards = one worker;
 #   a NaN-sending rank is refused by name under mean, and the median,
-#   trimmed mean and Krum still train;
+#   trimmed mean and Krum still train; FedProx (--prox-mu) and FedAdam
+#   (--server-adam) run and learn;
 #   combinations that cannot work are usage errors.
 # Models are compared tensor by tensor (safetensors parsed with Python's
 # standard library). Skipped when Open MPI or MNIST is missing.
@@ -106,6 +107,19 @@ for case in "4 median nan" "4 trimmed-mean sign-flip" "4 median scale:100" "5 kr
   awk -v a="$got" -v b="$clean" 'BEGIN { exit !(a <= b + 3) }' || fail "$2 / $3: test error $got% vs $clean% fault-free"
 done
 
+# --- FedProx and the server optimisers run under mpirun and learn (the short rounds above; FedAdam's
+#     default server lr 0.01 bounds each round's move, so it gets 6: ≈ 12% then, 20% after 3)
+for extra in "--prox-mu 0.01" "--server-adam --rounds 6"; do
+  run 2 "${Q[@]}" $extra >"$work/fedopt.txt" 2>&1 || fail "fedavg $extra failed: $(tail -5 "$work/fedopt.txt")"
+  got=$(test_error "$work/fedopt.txt")
+  echo "fedavg -np 2 $extra: test error $got% (fault-free -np 4: $clean%)"
+  awk -v a="${got:-100}" 'BEGIN { exit !(a <= 20) }' || fail "fedavg $extra: test error $got% > 20%"
+done
+mpirun -np 1 "$DIGITNET" mlp --data "$DATA" --hidden 32 --threads 1 --train-size 500 --distributed fedavg --rounds 1 \
+  --server-adam --prox-mu 0.5 >"$work/fedopt_head.txt" 2>&1 || fail "fedavg -np 1 --server-adam failed"
+grep -q "FedProx mu 0.5, server Adam (beta1 0.9, beta2 0.99, tau 0.001), server lr 0.01" "$work/fedopt_head.txt" ||
+  fail "fedavg --server-adam: the header does not name FedProx and the server optimiser"
+
 # --- divergence on the ranks is agreed on: every rank stops with exit 5, none waits forever
 rc=0
 timeout 120 mpirun -np 2 "$DIGITNET" mlp --data "$DATA" --threads 1 --quiet --train-size 1000 --hidden 300,100 \
@@ -119,5 +133,12 @@ expect_usage run 2 --distributed sync --fault-rank 1 --fault nan     # faults te
 expect_usage run 2 --distributed sync --validation 100
 expect_usage "$DIGITNET" mlp "${net[@]}" --rounds 3                  # no --distributed
 expect_usage run 2 "${Q[@]}" --fault-rank 2 --fault nan              # no rank 2 in a job of 2
+expect_usage run 2 --distributed sync --prox-mu 0.1                  # FedProx and server optimisers: fedavg only
+expect_usage "$DIGITNET" mlp "${net[@]}" --server-adam
+expect_usage run 2 "${Q[@]}" --server-adam --server-momentum 0.9     # one server optimiser
+said=$("$DIGITNET" mlp "${net[@]}" --server-lr 0.1 2>&1 || true)
+grep -q "apply to --distributed fedavg" <<<"$said" || fail "--server-lr without fedavg: no clear message: $said"
+help=$("$DIGITNET" mlp --help)
+grep -q -- "--server-adam" <<<"$help" || fail "mlp --help does not list --server-adam"
 
 [ $failures = 0 ] && echo "cli_mpi_mlp: all passed" || { echo "cli_mpi_mlp: $failures failed"; exit 1; }

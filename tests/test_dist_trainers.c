@@ -7,9 +7,9 @@
  * the checks below and exits non-zero naming the first that failed:
  *   - parameter mixing with every rank on all n samples is the local run
  *     (the mean of K equal W is W) and counts K times the errors;
- *   - a mixing run, a sync run and a fedavg run, each stopped by its
- *     callback and resumed from its checkpoint, end exactly where the
- *     uninterrupted run ends;
+ *   - a mixing run, a sync run and a fedavg run (plain, and with FedProx
+ *     and FedAdam), each stopped by its callback and resumed from its
+ *     checkpoint, end exactly where the uninterrupted run ends;
  *   - a sync epoch stopped by one rank's batch callback stops on every rank
  *     after the same batch, with the parameters of a full run there. */
 #define _POSIX_C_SOURCE 200809L
@@ -139,18 +139,20 @@ static void mlp_run(int rank, dn_mlp *mlp, const dn_mlp_run_options *o, const dn
 }
 
 /* mode: sync (deterministic sums) or fedavg over 3 rounds; rank 0's
- * network is the job's after a fedavg round. */
-static void check_mlp_resume(dn_comm *comm, const dn_dataset *set, const char *dir, dn_mlp_run_mode mode)
+ * network is the job's after a fedavg round. fedopt (fedavg): FedProx and
+ * FedAdam, whose server state lives on rank 0 alone. */
+static void check_mlp_resume(dn_comm *comm, const dn_dataset *set, const char *dir, dn_mlp_run_mode mode, int fedopt)
 {
     int rank = dn_comm_rank(comm);
     char path[4096];
-    snprintf(path, sizeof path, "%s/mlp%d.ck", dir, (int)mode);
+    snprintf(path, sizeof path, "%s/mlp%d%d.ck", dir, (int)mode, fedopt);
     dn_mlp_run_options o;
     dn_mlp_run_options_default(&o);
     o.dist.comm = comm;
     o.mode = mode;
     o.deterministic = 1;
     o.rounds = 3;
+    if (fedopt) o.fedavg.prox_mu = 0.1, o.fedavg.server = DN_FEDAVG_SERVER_ADAM, o.fedavg.server_lr = 0.01;
     o.dist.job = mode == DN_MLP_RUN_SYNC ? "sync deterministic" : "fedavg";
     int epochs = mode == DN_MLP_RUN_SYNC ? 3 : o.rounds * o.fedavg.local_epochs;
     dn_mlp *whole = network(epochs), *first = network(epochs), *second = network(epochs);
@@ -242,8 +244,9 @@ static int rank_main(const char *dir)
     dn_dataset *set = synthetic();
     check_mix_replicated(comm, set);
     check_mix_resume(comm, set, dir);
-    check_mlp_resume(comm, set, dir, DN_MLP_RUN_SYNC);
-    check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG);
+    check_mlp_resume(comm, set, dir, DN_MLP_RUN_SYNC, 0);
+    check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 0);
+    check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 1);
     check_sync_batch_stop(comm, set);
     dn_dataset_free(set);
     dn_comm_free(comm);

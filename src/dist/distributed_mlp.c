@@ -6,9 +6,11 @@
  * Both use the network's public API for the arithmetic (backprop, update,
  * train_epoch) and reach into dn_mlp (mlp_internal.h) only for training
  * bookkeeping that has no public setter: epochs done, the training-set
- * size, the optimiser state.
+ * size, the optimiser state, FedProx's anchor (the optimiser step adds the
+ * proximal gradient: mlp_optim.c) and the server optimiser's state.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,6 +190,87 @@ void dn_fedavg_options_default(dn_fedavg_options *opt)
     opt->local_epochs = 1;
     dn_aggregate_options_default(&opt->aggregate);
     opt->fault = (dn_fault){DN_FAULT_NONE, 1};
+    opt->prox_mu = 0;
+    opt->server = DN_FEDAVG_SERVER_PLAIN;
+    opt->server_lr = 1;
+    opt->server_momentum = 0;
+    opt->server_beta1 = 0.9, opt->server_beta2 = 0.99, opt->server_tau = 1e-3; /* Reddi et al. 2021 */
+}
+
+static const char *const server_names[] = {"plain", "momentum", "adam"};
+
+const char *dn_fedavg_server_name(dn_fedavg_server server)
+{
+    return (int)server >= 0 && (size_t)server < sizeof server_names / sizeof *server_names ? server_names[server]
+                                                                                            : "?";
+}
+
+/* x in [0, 1) */
+static int unit_interval(double x) { return x >= 0 && x < 1; }
+
+dn_status dn_fedavg_options_check(const dn_fedavg_options *opt, dn_error *err)
+{
+    if (opt->local_epochs < 1) return dn_fail(err, DN_ERR_USAGE, "fedavg: local epochs must be ≥ 1");
+    if (!(opt->prox_mu >= 0) || !isfinite(opt->prox_mu))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: prox_mu %g: the proximal weight μ must be finite and at least 0",
+                       opt->prox_mu);
+    if (!(opt->server_lr > 0) || !isfinite(opt->server_lr))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: server_lr %g: the server's step size must be finite and above 0",
+                       opt->server_lr);
+    switch (opt->server) {
+    case DN_FEDAVG_SERVER_PLAIN: return DN_OK;
+    case DN_FEDAVG_SERVER_MOMENTUM:
+        if (!unit_interval(opt->server_momentum))
+            return dn_fail(err, DN_ERR_USAGE, "fedavg: server_momentum %g: must lie in [0, 1)", opt->server_momentum);
+        return DN_OK;
+    case DN_FEDAVG_SERVER_ADAM:
+        if (!unit_interval(opt->server_beta1) || !unit_interval(opt->server_beta2))
+            return dn_fail(err, DN_ERR_USAGE, "fedavg: server_beta1 %g, server_beta2 %g: both must lie in [0, 1)",
+                           opt->server_beta1, opt->server_beta2);
+        if (!(opt->server_tau > 0) || !isfinite(opt->server_tau))
+            return dn_fail(err, DN_ERR_USAGE, "fedavg: server_tau %g: must be finite and above 0", opt->server_tau);
+        return DN_OK;
+    }
+    return dn_fail(err, DN_ERR_USAGE, "fedavg: server %d: must be plain (0), momentum (1) or adam (2)",
+                   (int)opt->server);
+}
+
+/* The fewest significant digits that read back as x, after sep. */
+static int put_number(char *buf, size_t size, const char *sep, double x)
+{
+    char text[40];
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, x);
+        if (strtod(text, NULL) == x) break;
+    }
+    return snprintf(buf, size, "%s%s", sep, text);
+}
+
+void dn_fedavg_options_describe(const dn_fedavg_options *opt, char *buf, size_t size)
+{
+    if (!buf || size == 0) return;
+    char text[256];
+    size_t used = 0;
+    text[0] = '\0';
+#define PUT(call)                                                                                                      \
+    do {                                                                                                               \
+        int n_ = (call);                                                                                               \
+        if (n_ > 0 && used + (size_t)n_ < sizeof text) used += (size_t)n_;                                            \
+    } while (0)
+    if (opt->prox_mu > 0) PUT(put_number(text + used, sizeof text - used, " prox:", opt->prox_mu));
+    if (opt->server != DN_FEDAVG_SERVER_PLAIN || opt->server_lr != 1) {
+        PUT(snprintf(text + used, sizeof text - used, " server:%s", dn_fedavg_server_name(opt->server)));
+        if (opt->server == DN_FEDAVG_SERVER_MOMENTUM)
+            PUT(put_number(text + used, sizeof text - used, ":", opt->server_momentum));
+        if (opt->server == DN_FEDAVG_SERVER_ADAM) {
+            PUT(put_number(text + used, sizeof text - used, ":", opt->server_beta1));
+            PUT(put_number(text + used, sizeof text - used, ":", opt->server_beta2));
+            PUT(put_number(text + used, sizeof text - used, ":", opt->server_tau));
+        }
+        PUT(put_number(text + used, sizeof text - used, ":", opt->server_lr));
+    }
+#undef PUT
+    snprintf(buf, size, "%s", text);
 }
 
 /* Each round starts from the master's model with no memory of the last
@@ -221,6 +304,17 @@ static dn_status local_training(dn_mlp *mlp, const dn_dataset *shard, int epochs
         if (r.stopped) break; /* this rank's batch callback: its local training ends for the round */
     }
     return DN_OK;
+}
+
+/* FedProx around the local epochs: anchor is the round's global model, or
+ * NULL (μ = 0) for FedAvg's plain steps. */
+static dn_status proximal_training(dn_mlp *mlp, const dn_dataset *shard, const dn_fedavg_options *opt,
+                                   const float *anchor, double *loss, int *diverged, dn_error *err)
+{
+    mlp->prox_anchor = anchor, mlp->prox_mu = anchor ? (float)opt->prox_mu : 0.0f;
+    dn_status s = local_training(mlp, shard, opt->local_epochs, loss, diverged, err);
+    mlp->prox_anchor = NULL, mlp->prox_mu = 0.0f;
+    return s;
 }
 
 /* Buffers the master needs for the merge. */
@@ -287,6 +381,65 @@ static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *o
     return DN_OK;
 }
 
+/* ------------------------------------------------ the server optimiser */
+
+/* The master's server state for opt: allocated zeroed when first needed,
+ * freed when opt no longer uses it. 0 when out of memory. */
+static int server_state(dn_mlp *mlp, const dn_fedavg_options *opt)
+{
+    int need_m = opt->server != DN_FEDAVG_SERVER_PLAIN, need_v = opt->server == DN_FEDAVG_SERVER_ADAM;
+    if (!need_m) free(mlp->server_m), mlp->server_m = NULL;
+    if (!need_v) free(mlp->server_v), mlp->server_v = NULL;
+    if (need_m && !mlp->server_m) mlp->server_m = calloc(mlp->nparams, sizeof(double));
+    if (need_v && !mlp->server_v) mlp->server_v = calloc(mlp->nparams, sizeof(double));
+    return (!need_m || mlp->server_m) && (!need_v || mlp->server_v);
+}
+
+/* Step 5 on the master: w holds the aggregate x̄, previous the broadcast
+ * w_g. Per coordinate, in double: Δ = x̄ − w_g, the direction u (Δ, the
+ * velocity, or Adam's m/(√v + τ)), then w = x̄ + (η_s u − Δ) — which is
+ * w_g + η_s u — rounded once to float, and left at x̄ where the correction
+ * is exactly 0 (momentum β = 0 with η_s = 1: plain FedAvg, bit for bit,
+ * -0 included). Plain with η_s = 1 is w = x̄: no pass at all. */
+static void server_step(dn_mlp *mlp, const dn_fedavg_options *opt, const float *previous, dn_fedavg_report *report)
+{
+    const size_t P = mlp->nparams;
+    const double lr = opt->server_lr;
+    float *w = mlp->params;
+    double *m = mlp->server_m, *v = mlp->server_v;
+    if (opt->server == DN_FEDAVG_SERVER_PLAIN && lr == 1) return;
+    if (opt->server == DN_FEDAVG_SERVER_PLAIN) {
+        for (size_t i = 0; i < P; i++) {
+            double x = w[i], delta = x - (double)previous[i], c = lr * delta - delta;
+            if (c != 0) w[i] = (float)(x + c);
+        }
+    } else if (opt->server == DN_FEDAVG_SERVER_MOMENTUM) {
+        const double beta = opt->server_momentum;
+        for (size_t i = 0; i < P; i++) {
+            double x = w[i], delta = x - (double)previous[i];
+            m[i] = beta * m[i] + delta;
+            double c = lr * m[i] - delta;
+            if (c != 0) w[i] = (float)(x + c);
+        }
+    } else {
+        const double b1 = opt->server_beta1, b2 = opt->server_beta2, tau = opt->server_tau;
+        for (size_t i = 0; i < P; i++) {
+            double x = w[i], delta = x - (double)previous[i];
+            m[i] = b1 * m[i] + (1 - b1) * delta;
+            v[i] = b2 * v[i] + (1 - b2) * delta * delta;
+            double c = lr * (m[i] / (sqrt(v[i]) + tau)) - delta;
+            if (c != 0) w[i] = (float)(x + c);
+        }
+    }
+    if (dn_first_nonfinite_f32(w, P) < P) {
+        report->refused = 1;
+        snprintf(report->reason, sizeof report->reason,
+                 "the server step (%s, server_lr %g) gave a non-finite model: previous model kept",
+                 dn_fedavg_server_name(opt->server), lr);
+        memcpy(w, previous, P * sizeof *w);
+    }
+}
+
 /* What this rank sends: its parameters, or a corrupted copy on a faulty
  * rank, or NaN when its local training diverged. *copy is malloc'd when
  * the parameters themselves cannot be sent. */
@@ -305,7 +458,8 @@ static dn_status outgoing(float *params, size_t P, const dn_fedavg_options *opt,
 
 /* Steps 2–3 on every rank, step 4 on the master. */
 static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
-                                 dn_rng *fault_rng, fedavg_master *m, dn_fedavg_report *report, dn_error *err)
+                                 dn_rng *fault_rng, const float *anchor, fedavg_master *m, dn_fedavg_report *report,
+                                 dn_error *err)
 {
     size_t P, K = (size_t)dn_comm_size(comm);
     float *params = dn_mlp_params(mlp, &P), *send = NULL, *copy = NULL;
@@ -313,7 +467,7 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     double loss = 0;
     reset_optimizer(mlp);
     dn_error local_err = {0};
-    dn_status local = local_training(mlp, shard, opt->local_epochs, &loss, &diverged, &local_err);
+    dn_status local = proximal_training(mlp, shard, opt, anchor, &loss, &diverged, &local_err);
     if (!local) local = outgoing(params, P, opt, diverged, fault_rng, &send, &copy, &local_err);
     /* Ranks agree on failures first, so none waits in a gather another left. */
     int failed = local != DN_OK;
@@ -327,6 +481,7 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     mlp->epochs_done = (round + 1) * opt->local_epochs; /* the same on every rank, diverged or not */
     if (s || dn_comm_rank(comm) != 0) return s;
     if ((s = master_merge(m, opt, K, P, params, report))) return dn_fail(err, s, "fedavg: the merge failed");
+    if (!report->refused) server_step(mlp, opt, m->previous, report);
     mlp->train_size = report->samples;
     return DN_OK;
 }
@@ -338,22 +493,29 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
     if (!report) report = &local_report;
     double t0 = dn_now_seconds();
     size_t P, K = (size_t)dn_comm_size(comm);
-    float *params = dn_mlp_params(mlp, &P);
-    if (opt->local_epochs < 1) return dn_fail(err, DN_ERR_USAGE, "fedavg: local epochs must be ≥ 1");
-    dn_status s = dn_aggregate_options_check(&opt->aggregate, K, err);
+    float *params = dn_mlp_params(mlp, &P), *own_anchor = NULL, *global;
+    dn_status s = dn_fedavg_options_check(opt, err);
+    if (!s) s = dn_aggregate_options_check(&opt->aggregate, K, err);
     if (s) return s;
     *report = (dn_fedavg_report){mlp->epochs_done / opt->local_epochs, 0, 0, 0, -1, -1, 0, ""};
     fedavg_master m = {0};
-    int failed = dn_comm_rank(comm) == 0 && !master_alloc(&m, K, P);
-    if ((s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err))) goto done;
-    if (failed) {
-        s = dn_fail(err, DN_ERR_NOMEM, "fedavg: the master is out of memory for %zu models of %zu values", K, P);
+    int master = dn_comm_rank(comm) == 0, prox = opt->prox_mu > 0;
+    /* FedProx's anchor: the master's copy of w_g, a copy of its own elsewhere */
+    int failed[2] = {master && (!master_alloc(&m, K, P) || !server_state(mlp, opt)),
+                     prox && !master && !(own_anchor = malloc(P * sizeof *own_anchor))};
+    if ((s = dn_comm_allreduce(comm, failed, 2, DN_COMM_INT, DN_COMM_MAX, err))) goto done;
+    if (failed[0] || failed[1]) {
+        s = failed[0] ? dn_fail(err, DN_ERR_NOMEM, "fedavg: the master is out of memory for %zu models of %zu values "
+                                                   "and the server state", K, P)
+                      : dn_fail(err, DN_ERR_NOMEM, "fedavg: a rank is out of memory for FedProx's copy of the model");
         goto done;
     }
     if ((s = dn_comm_broadcast(comm, params, P, DN_COMM_F32, 0, err))) goto done;
-    if (m.previous) memcpy(m.previous, params, P * sizeof *params);
-    s = fedavg_exchange(mlp, shard, comm, opt, fault_rng, &m, report, err);
+    global = master ? m.previous : own_anchor;
+    if (global) memcpy(global, params, P * sizeof *params);
+    s = fedavg_exchange(mlp, shard, comm, opt, fault_rng, prox ? global : NULL, &m, report, err);
 done:
+    free(own_anchor);
     master_free(&m);
     report->seconds = dn_now_seconds() - t0;
     return s;

@@ -309,6 +309,8 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->grads);
     free(mlp->moment1);
     free(mlp->moment2);
+    free(mlp->server_m);
+    free(mlp->server_v);
     free(mlp->ws.block);
     free(mlp->order);
     free(mlp->w0_used);

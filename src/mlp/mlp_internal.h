@@ -63,6 +63,16 @@ struct dn_mlp {
     size_t order_n;
     int epochs_done;
     size_t train_size;
+    /* FedProx (set by dn_fedavg_round around a round's local training, else
+     * NULL): each optimiser step's gradient gains prox_mu (θ − prox_anchor),
+     * weights and biases alike, before weight decay and the step itself */
+    const float *prox_anchor; /* (nparams) the round's global model, not owned */
+    float prox_mu;
+    /* the federated server optimiser's state on the master (rank 0 of a
+     * fedavg job; distributed_mlp.c), allocated zeroed on the first round
+     * that needs it, saved in checkpoints; NULL until then */
+    double *server_m; /* (nparams) FedAvgM's velocity v, or FedAdam's m */
+    double *server_v; /* (nparams) FedAdam's v */
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;
@@ -136,11 +146,16 @@ typedef struct dn_mlp_step {
     int nesterov, adam;
     float beta1, beta2, eps;
     float inv_c1, inv_c2; /* Adam's bias corrections 1 / (1 − β^t) */
+    const float *prox_anchor; /* FedProx: mlp->prox_anchor when prox_mu > 0, else NULL */
+    float prox_mu;
 } dn_mlp_step;
 
-/* Checks lr, allocates the optimiser state on first use, advances Adam's t. */
+/* Checks lr, allocates the optimiser state on first use, advances Adam's t,
+ * takes the FedProx term from mlp. */
 dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *err);
-/* Applies the step to parameters [lo, hi) (threads take disjoint slices). */
+/* Applies the step to parameters [lo, hi) (threads take disjoint slices).
+ * With a FedProx anchor, grads[lo, hi) first gain prox_mu (θ − anchor) in
+ * place: the step then reads the proximal objective's gradient. */
 void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi);
 
 /* ---- network (mlp.c) ---- */

@@ -41,6 +41,14 @@ static void adam_segment(float *p, const float *g, float *m, float *s, size_t n,
     }
 }
 
+/* g ← g + μ (θ − anchor): the FedProx term (McMahan's FedAvg local
+ * objective plus μ/2 ‖θ − θ_global‖², Li et al., MLSys 2020). One pass over
+ * a slice the step reads next, so it is still in cache; absent when μ = 0. */
+static void add_proximal(float *g, const float *p, const float *anchor, size_t n, float mu)
+{
+    for (size_t i = 0; i < n; i++) g[i] += mu * (p[i] - anchor[i]);
+}
+
 /* The optimiser's buffers, zeroed, on the first step that needs them. */
 static dn_status ensure_moments(dn_mlp *mlp, dn_error *err)
 {
@@ -62,7 +70,8 @@ dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *
     const dn_mlp_options *o = &mlp->opt;
     *st = (dn_mlp_step){(float)lr, (float)o->weight_decay, (float)o->momentum, o->nesterov,
                         o->optimizer == DN_OPTIMIZER_ADAM, (float)o->beta1, (float)o->beta2, (float)o->adam_eps,
-                        1.0f, 1.0f};
+                        1.0f, 1.0f, NULL, 0.0f};
+    if (mlp->prox_anchor && mlp->prox_mu > 0) st->prox_anchor = mlp->prox_anchor, st->prox_mu = mlp->prox_mu;
     if (st->adam) {
         mlp->adam_t++;
         st->inv_c1 = (float)(1.0 / (1.0 - pow(o->beta1, (double)mlp->adam_t)));
@@ -77,8 +86,10 @@ static void step_segment(dn_mlp *mlp, const dn_mlp_step *st, size_t at, size_t n
     size_t a = at > lo ? at : lo, b = at + n < hi ? at + n : hi;
     if (a >= b) return;
     float *p = mlp->params + a;
-    const float *g = mlp->grads + a;
+    float *g = mlp->grads + a;
     float *m = mlp->moment1 ? mlp->moment1 + a : NULL;
+    if (st->prox_anchor) /* FedProx: ∇(μ/2 ‖θ − θ_global‖²) = μ (θ − θ_global), on this thread's slice */
+        add_proximal(g, p, st->prox_anchor + a, b - a, st->prox_mu);
     if (st->adam) adam_segment(p, g, m, mlp->moment2 + a, b - a, st, wd);
     else sgd_segment(p, g, m, b - a, st, wd);
 }

@@ -13,8 +13,13 @@
  * checkpoint.c's, shared with the PTA's pta_checkpoint.c).
  *
  * Tensors: "params" F32 (P), "moment1" / "moment2" F32 (P) when the
- * optimiser has them, "rng" U8 (K, 32): each rank's xoshiro state as four
- * little-endian u64.
+ * optimiser has them, "server_moment1" / "server_moment2" F64 (P) when
+ * rank 0 holds a federated server optimiser's state (FedAvgM's velocity or
+ * FedAdam's m; FedAdam's v), "rng" U8 (K, 32): each rank's xoshiro state
+ * as four little-endian u64. The server state stays on rank 0, the only
+ * rank that uses it: a load neither broadcasts it nor gives it to others.
+ * Files without it (older ones, plain runs) load with no server state: a
+ * run that needs one starts it at zero.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +48,13 @@ static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int
     dn_ckpt_put_u64(&m, "epochs_done", (uint64_t)mlp->epochs_done);
     dn_ckpt_put_u64(&m, "train_size", mlp->train_size);
     dn_ckpt_put_u64(&m, "adam_t", mlp->adam_t);
-    dn_tensor t[4];
+    dn_tensor t[6];
     size_t n = 0;
     t[n++] = (dn_tensor){"params", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->params};
     if (mlp->moment1) t[n++] = (dn_tensor){"moment1", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->moment1};
     if (mlp->moment2) t[n++] = (dn_tensor){"moment2", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->moment2};
+    if (mlp->server_m) t[n++] = (dn_tensor){"server_moment1", DN_DTYPE_F64, 1, {mlp->nparams}, mlp->server_m};
+    if (mlp->server_v) t[n++] = (dn_tensor){"server_moment2", DN_DTYPE_F64, 1, {mlp->nparams}, mlp->server_v};
     t[n++] = (dn_tensor){"rng", DN_DTYPE_U8, 2, {(size_t)K, RNG_BYTES}, rng};
     return dn_ckpt_write(path, t, n, &m, err);
 }
@@ -97,18 +104,35 @@ static dn_status check_meta(const dn_st_file *f, const char *path, const dn_mlp 
     return DN_OK;
 }
 
-/* Rank 0: reads path into mlp (params, moments) and *saved, rng into all. */
+/* Rank 0: the server state as the file has it: copied in, or absent (freed). */
+static int take_server_state(double **state, const dn_tensor *t, size_t P)
+{
+    if (!t) {
+        free(*state);
+        *state = NULL;
+        return 1;
+    }
+    if (!*state && !(*state = malloc(P * sizeof(double)))) return 0;
+    memcpy(*state, t->data, P * sizeof(double));
+    return 1;
+}
+
+/* Rank 0: reads path into mlp (params, moments, server state) and *saved, rng into all. */
 static dn_status read_file(dn_mlp *mlp, const char *path, const char *mode, int K, dist_saved *saved, uint8_t *all,
                            dn_error *err)
 {
     dn_st_file *f = dn_ckpt_read(path, DIST_CKPT_KIND, err);
     if (!f) return err ? err->code : DN_ERR_INPUT;
-    const dn_tensor *params, *m1, *m2, *rng;
+    const dn_tensor *params, *m1, *m2, *sm1, *sm2, *rng;
     size_t p_shape[1] = {mlp->nparams}, rng_shape[2] = {(size_t)K, RNG_BYTES};
     dn_status s = check_meta(f, path, mlp, mode, K, saved, err);
     if (!s) s = dn_ckpt_get_tensor(f, path, "params", DN_DTYPE_F32, 1, p_shape, 1, &params, err);
     if (!s) s = dn_ckpt_get_tensor(f, path, "moment1", DN_DTYPE_F32, 1, p_shape, 0, &m1, err);
     if (!s) s = dn_ckpt_get_tensor(f, path, "moment2", DN_DTYPE_F32, 1, p_shape, 0, &m2, err);
+    if (!s) s = dn_ckpt_get_tensor(f, path, "server_moment1", DN_DTYPE_F64, 1, p_shape, 0, &sm1, err);
+    if (!s) s = dn_ckpt_get_tensor(f, path, "server_moment2", DN_DTYPE_F64, 1, p_shape, 0, &sm2, err);
+    if (!s && sm2 && !sm1)
+        s = dn_fail(err, DN_ERR_INPUT, "%s: \"server_moment2\" without \"server_moment1\": FedAdam keeps both", path);
     if (!s) s = dn_ckpt_get_tensor(f, path, "rng", DN_DTYPE_U8, 2, rng_shape, 1, &rng, err);
     if (!s) {
         memcpy(mlp->params, params->data, mlp->nparams * sizeof(float));
@@ -119,6 +143,9 @@ static dn_status read_file(dn_mlp *mlp, const char *path, const char *mode, int 
             memcpy(mlp->moment2, m2->data, mlp->nparams * sizeof(float));
         if ((m1 && !mlp->moment1) || (m2 && !mlp->moment2))
             s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the optimiser state", path);
+        if (!take_server_state(&mlp->server_m, sm1, mlp->nparams) ||
+            !take_server_state(&mlp->server_v, sm2, mlp->nparams))
+            s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the server optimiser's state", path);
         memcpy(all, rng->data, (size_t)K * RNG_BYTES);
     }
     dn_st_free(f);

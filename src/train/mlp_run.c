@@ -1,6 +1,7 @@
 /* mlp_run.c — the network's training run with checkpoints (see "the
  * network's training run" in digitnet.h): one loop for a single process
  * and for the ranks of a job, by epochs or by rounds. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@ struct dn_mlp_run {
     const dn_dataset *train; /* sync: the caller's; fedavg: shard */
     dn_dataset *shard;      /* owned */
     dn_rng fault_rng;       /* this rank's fault draws, saved in checkpoints */
+    char job[192];          /* the description checkpoints record (job_of) */
     int saved_step;         /* the step of the last checkpoint written */
     int failed_alike;
 };
@@ -37,7 +39,25 @@ static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_erro
     if (opt->mode == DN_MLP_RUN_FEDAVG && (opt->rounds < 1 || opt->fedavg.local_epochs < 1))
         return dn_fail(err, DN_ERR_USAGE, "fedavg: %d rounds of %d local epochs: both must be at least 1",
                        opt->rounds, opt->fedavg.local_epochs);
-    return dn_dist_check(&opt->dist, ranks, err);
+    dn_status s = opt->mode == DN_MLP_RUN_FEDAVG ? dn_fedavg_options_check(&opt->fedavg, err) : DN_OK;
+    return s ? s : dn_dist_check(&opt->dist, ranks, err);
+}
+
+#define JOB_MAX 95 /* the longest description a checkpoint stores (DN_CKPT_VALUE_MAX − 1) */
+
+/* The job's description: dist.job (or the mode's name), and in fedavg what
+ * of FedProx and the server optimiser is not the default, so that a resume
+ * with other settings is refused (dn_fedavg_options_describe). */
+static dn_status describe_job(dn_mlp_run *run, dn_error *err)
+{
+    const dn_mlp_run_options *o = &run->opt;
+    char fedavg[128] = "";
+    if (o->mode == DN_MLP_RUN_FEDAVG) dn_fedavg_options_describe(&o->fedavg, fedavg, sizeof fedavg);
+    snprintf(run->job, sizeof run->job, "%s%s", dn_dist_job(&o->dist, dn_mlp_run_mode_name(o->mode)), fedavg);
+    if (strlen(run->job) > JOB_MAX && (o->checkpoint.path || o->checkpoint.resume))
+        return dn_fail(err, DN_ERR_USAGE, "the job's description \"%.60s...\" is longer than the %d characters a "
+                       "checkpoint stores: shorten the job", run->job, JOB_MAX);
+    return DN_OK;
 }
 
 /* fedavg trains on this rank's shard of the caller's n samples. */
@@ -62,6 +82,7 @@ dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const 
     run->opt = *opt;
     run->comm = opt->dist.comm ? opt->dist.comm : (run->own_comm = dn_comm_local(err));
     dn_status s = run->comm ? check_options(opt, dn_comm_size(run->comm), err) : err->code;
+    if (!s) s = describe_job(run, err);
     if (!s) s = pick_training_set(run, train, err);
     if (s) {
         dn_mlp_run_free(run);
@@ -103,10 +124,7 @@ const char *dn_mlp_run_mode_name(dn_mlp_run_mode mode)
 
 const char *const *dn_mlp_run_mode_choices(void) { return run_mode_names; }
 
-static const char *job_of(const dn_mlp_run *run)
-{
-    return dn_dist_job(&run->opt.dist, dn_mlp_run_mode_name(run->opt.mode));
-}
+static const char *job_of(const dn_mlp_run *run) { return run->job; }
 
 dn_status dn_mlp_run_resume(dn_mlp_run *run, dn_error *err)
 {
