@@ -24,62 +24,8 @@
 
 #define COUNT 240
 #define K 3
-
-typedef struct mirror {
-    int collectives, finished, aborted;
-} mirror;
-
-static size_t type_size(dn_comm_type t)
-{
-    return t == DN_COMM_BYTE ? 1 : t == DN_COMM_INT ? sizeof(int) : t == DN_COMM_F32 ? sizeof(float) : 8;
-}
-
-static dn_status mirror_allreduce(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err)
-{
-    (void)err;
-    ((mirror *)state)->collectives++;
-    if (op != DN_COMM_SUM) return DN_OK;
-    for (size_t i = 0; i < n; i++) {
-        switch (type) {
-        case DN_COMM_INT: ((int *)buf)[i] *= K; break;
-        case DN_COMM_U64: ((uint64_t *)buf)[i] *= K; break;
-        case DN_COMM_F32: ((float *)buf)[i] *= K; break;
-        case DN_COMM_F64: ((double *)buf)[i] *= K; break;
-        case DN_COMM_BYTE: break;
-        }
-    }
-    return DN_OK;
-}
-
-static dn_status mirror_broadcast(void *state, void *buf, size_t n, dn_comm_type type, int root, dn_error *err)
-{
-    (void)buf, (void)n, (void)type, (void)root, (void)err;
-    ((mirror *)state)->collectives++;
-    return DN_OK;
-}
-
-static dn_status mirror_gather(void *state, const void *send, size_t n, dn_comm_type type, void *recv, int root,
-                               dn_error *err)
-{
-    (void)root, (void)err;
-    ((mirror *)state)->collectives++;
-    for (int r = 0; r < K; r++) memcpy((char *)recv + (size_t)r * n * type_size(type), send, n * type_size(type));
-    return DN_OK;
-}
-
-static void mirror_finish(void *state) { ((mirror *)state)->finished++; }
-static void mirror_abort(void *state, int code) { ((mirror *)state)->aborted = code; }
-
-static dn_comm *mirror_comm(mirror *m)
-{
-    dn_comm_backend b = {.rank = 0, .size = K, .state = m, .allreduce = mirror_allreduce,
-                         .broadcast = mirror_broadcast, .gather = mirror_gather, .abort = mirror_abort,
-                         .finish = mirror_finish};
-    dn_error err = {0};
-    dn_comm *comm = dn_comm_create(&b, &err);
-    assert_non_null(comm);
-    return comm;
-}
+#define DN_MIRROR_K K
+#include "lib/mirror_comm.h"
 
 static int setup(void **state) { return dn_test_fixture_setup(state, COUNT, 3, 4, "dn_comm"); }
 static int teardown(void **state) { return dn_test_fixture_free(*state); }
@@ -88,8 +34,8 @@ static void test_create_checks_the_backend(void **state)
 {
     (void)state;
     dn_error err = {0};
-    mirror m = {0};
-    dn_comm_backend b = {.rank = 3, .size = 3, .state = &m, .finish = mirror_finish};
+    dn_test_mirror m = {0};
+    dn_comm_backend b = {.rank = 3, .size = 3, .state = &m, .finish = dn_test_mirror_finish};
     assert_null(dn_comm_create(&b, &err));
     assert_int_equal(err.code, DN_ERR_USAGE);
     assert_non_null(strstr(err.message, "rank 3"));
@@ -112,8 +58,8 @@ static void test_create_checks_the_backend(void **state)
 static void test_collectives_reach_the_backend(void **state)
 {
     (void)state;
-    mirror m = {0};
-    dn_comm *comm = mirror_comm(&m);
+    dn_test_mirror m = {0};
+    dn_comm *comm = dn_test_mirror_comm(&m);
     dn_error err = {0};
     assert_int_equal(dn_comm_rank(comm), 0);
     assert_int_equal(dn_comm_size(comm), K);
@@ -132,8 +78,8 @@ static void test_collectives_reach_the_backend(void **state)
 static void test_mixing_over_replicas_is_the_local_run(void **state)
 {
     dn_test_fixture *f = *state;
-    mirror m = {0};
-    dn_comm *comm = mirror_comm(&m);
+    dn_test_mirror m = {0};
+    dn_comm *comm = dn_test_mirror_comm(&m);
     dn_pta_run_options o;
     dn_pta_run_options_default(&o);
     o.pta.train_size = COUNT, o.pta.max_epochs = 5, o.pta.threads = 1;
@@ -183,8 +129,8 @@ static void fedavg(dn_mlp *mlp, dn_comm *comm, const dn_dataset *set)
 static void test_fedavg_over_replicas_is_the_local_run(void **state)
 {
     dn_test_fixture *f = *state;
-    mirror m = {0};
-    dn_comm *comm = mirror_comm(&m);
+    dn_test_mirror m = {0};
+    dn_comm *comm = dn_test_mirror_comm(&m);
     dn_mlp *a = network(), *b = network();
     fedavg(a, comm, &f->set);
     fedavg(b, NULL, &f->set);
@@ -208,9 +154,9 @@ static dn_status broken_allreduce(void *s, void *buf, size_t n, dn_comm_type t, 
 static void test_a_failing_transport_fails_the_trainer(void **state)
 {
     dn_test_fixture *f = *state;
-    mirror m = {0};
-    dn_comm_backend b = {.rank = 0, .size = 2, .state = &m, .allreduce = broken_allreduce,
-                         .broadcast = mirror_broadcast, .gather = mirror_gather, .finish = mirror_finish};
+    dn_test_mirror m = {0};
+    dn_comm_backend b = dn_test_mirror_backend(&m);
+    b.allreduce = broken_allreduce, b.abort = NULL;
     dn_error err = {0};
     dn_comm *comm = dn_comm_create(&b, &err);
     assert_non_null(comm);
@@ -222,6 +168,7 @@ static void test_a_failing_transport_fails_the_trainer(void **state)
     assert_non_null(strstr(err.message, "link to rank 1 is down"));
     dn_pta_run_free(&run);
     dn_comm_abort(comm, 3); /* no abort in this backend: nothing happens */
+    assert_int_equal(m.aborted, 0);
     dn_comm_free(comm);
     assert_int_equal(m.finished, 1);
 }

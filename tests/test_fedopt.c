@@ -1,6 +1,6 @@
 /* test_fedopt.c — FedProx and the server optimisers of federated averaging
  * (dn_fedavg_round's prox_mu and server options), in one process: a job of
- * one (comm NULL) or the "mirror" backend of test_comm.c, which plays K
+ * one (comm NULL) or the "mirror" backend (tests/lib/mirror_comm.h), which plays K
  * identical replicas (a gather yields K copies), so FedAvg runs without MPI.
  *
  *   - FedProx with μ = 0 is FedAvg bit for bit (and FedAvg of one client is
@@ -32,53 +32,12 @@
 
 #define COUNT 240
 #define K 3
+#define DN_MIRROR_K K
+#include "lib/mirror_comm.h"
 
-/* ------------------------------------------------------------ the mirror */
-
-static size_t type_size(dn_comm_type t)
-{
-    return t == DN_COMM_BYTE ? 1 : t == DN_COMM_INT ? sizeof(int) : t == DN_COMM_F32 ? sizeof(float) : 8;
-}
-
-static dn_status mirror_allreduce(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err)
-{
-    (void)state, (void)err;
-    if (op != DN_COMM_SUM) return DN_OK;
-    for (size_t i = 0; i < n; i++) {
-        switch (type) {
-        case DN_COMM_INT: ((int *)buf)[i] *= K; break;
-        case DN_COMM_U64: ((uint64_t *)buf)[i] *= K; break;
-        case DN_COMM_F32: ((float *)buf)[i] *= K; break;
-        case DN_COMM_F64: ((double *)buf)[i] *= K; break;
-        case DN_COMM_BYTE: break;
-        }
-    }
-    return DN_OK;
-}
-
-static dn_status mirror_broadcast(void *state, void *buf, size_t n, dn_comm_type type, int root, dn_error *err)
-{
-    (void)state, (void)buf, (void)n, (void)type, (void)root, (void)err;
-    return DN_OK;
-}
-
-static dn_status mirror_gather(void *state, const void *send, size_t n, dn_comm_type type, void *recv, int root,
-                               dn_error *err)
-{
-    (void)state, (void)root, (void)err;
-    for (int r = 0; r < K; r++) memcpy((char *)recv + (size_t)r * n * type_size(type), send, n * type_size(type));
-    return DN_OK;
-}
-
-static dn_comm *mirror_comm(void)
-{
-    dn_comm_backend b = {.rank = 0, .size = K, .allreduce = mirror_allreduce, .broadcast = mirror_broadcast,
-                         .gather = mirror_gather};
-    dn_error err = {0};
-    dn_comm *comm = dn_comm_create(&b, &err);
-    assert_non_null(comm);
-    return comm;
-}
+/* The mirror (tests/lib/mirror_comm.h): K identical replicas in one process. */
+static dn_test_mirror mirror_state;
+static dn_comm *mirror_comm(void) { return dn_test_mirror_comm(&mirror_state); }
 
 /* ------------------------------------------------------------- helpers */
 
