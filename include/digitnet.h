@@ -885,7 +885,8 @@ DN_API dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, 
  *                    remainders (ties to the lower client); then a random
  *                    permutation of [0, n) is cut into blocks of those
  *                    sizes. σ ≥ 0 finite; σ = 0 gives the sizes of iid.
- * iid and quantity need K ≤ n (every client gets a sample). */
+ * Every kind needs 1 ≤ K ≤ n; iid, shards and quantity give every client
+ * at least one sample, dirichlet at least MIN. */
 #define DN_PARTITION_DIRICHLET_TRIES 1000
 #define DN_PARTITION_DIRICHLET_MIN 10
 
@@ -927,7 +928,7 @@ DN_API void dn_partition_format(const dn_partition_spec *spec, char *buf, size_t
 typedef struct dn_partition dn_partition; /* K clients' samples (opaque) */
 
 /* The partition of the first n samples of set (1 ≤ n ≤ set->count) among
- * clients K ≥ 1, as spec says, with every random draw from one dn_rng
+ * K clients (1 ≤ K ≤ n), as spec says, with every random draw from one dn_rng
  * seeded with seed. DN_ERR_USAGE for n, K or spec out of range (the
  * message names the value and its valid range) or an unreachable Dirichlet
  * minimum; DN_ERR_NOMEM. The caller owns the result (dn_partition_free). */
