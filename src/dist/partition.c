@@ -638,7 +638,10 @@ dn_partition *dn_partition_load(const char *path, const dn_dataset *set, dn_erro
             if (set->labels[i] >= DN_CLASSES) BAD_FILE("%s: label of sample %zu is outside 0-9", path, i);
     }
     part = from_owners(owner, set ? set->labels : NULL, (size_t)n, (size_t)k, err);
-    if (!part) goto fail;
+    if (!part) {
+        dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for %" PRIu64 " samples over %" PRIu64 " clients", path, n, k);
+        goto fail;
+    }
     for (size_t c = 0; c < k; c++) {
         size_t sum = 0;
         for (int d = 0; d < DN_CLASSES; d++) {
