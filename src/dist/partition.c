@@ -250,8 +250,8 @@ static dn_status owners_iid(size_t n, size_t k, dn_rng *rng, size_t *owner, dn_e
 /* Sizes: 1 each, then n − K by largest remainders of the log-normal weights. */
 static dn_status owners_quantity(size_t n, size_t k, double sigma, dn_rng *rng, size_t *owner, dn_error *err)
 {
-    size_t *size = malloc(k * sizeof *size), *order = malloc(k * sizeof *order);
-    double *w = malloc(k * sizeof *w), *rem = malloc(k * sizeof *rem);
+    size_t *size = calloc(k, sizeof *size), *order = calloc(k, sizeof *order);
+    double *w = calloc(k, sizeof *w), *rem = calloc(k, sizeof *rem);
     if (!size || !order || !w || !rem) {
         free(size), free(order), free(w), free(rem);
         return dn_fail(err, DN_ERR_NOMEM, "partition: out of memory for %zu clients", k);
@@ -278,7 +278,7 @@ static dn_status owners_quantity(size_t n, size_t k, double sigma, dn_rng *rng, 
         for (; j > 0 && rem[order[j - 1]] < rem[c]; j--) order[j] = order[j - 1];
         order[j] = c;
     }
-    for (size_t i = 0; given < spare; i = (i + 1) % k, given++) size[order[i]]++;
+    for (size_t i = 0; given < spare; i = (i + 1) % k, given++) size[order[i]]++; /* at most k are left */
     for (size_t c = 0; c < k; c++) size[c] += 1;
     dn_status s = owners_by_sizes(n, k, size, rng, owner, err);
     free(size), free(order), free(w), free(rem);
