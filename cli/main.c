@@ -21,6 +21,7 @@ static const command commands[] = {
     {"activations", cmd_activations, "write the activations of one layer of an MLP as .npy"},
     {"reproduce", cmd_reproduce, "run the classic perceptron experiment and write out/report.md"},
     {"plot", cmd_plot, "draw a metrics CSV (epoch or round per row) as an SVG line chart"},
+    {"partition", cmd_partition, "split the training set among K federated clients, with label counts"},
 };
 
 static void usage(FILE *out)

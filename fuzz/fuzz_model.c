@@ -1,9 +1,10 @@
-/* fuzz_model.c — the safetensors container (dn_st_read) through its four
+/* fuzz_model.c — the safetensors container (dn_st_read) through its five
  * users: the model loader (dn_model_load), the perceptron checkpoint loader
- * of one process (dn_pta_checkpoint_load, comm NULL) and the loaders given a
+ * of one process (dn_pta_checkpoint_load, comm NULL), the loaders given a
  * communicator: dn_mlp_checkpoint_load (mode "sync", into a network with one
  * hidden layer of 16 units, made once) and dn_pta_checkpoint_load (mode
- * "mix"). Every input is offered to all four. This build has no MPI, so
+ * "mix"), and the partition loader (dn_partition_load, without data).
+ * Every input is offered to all five. This build has no MPI, so
  * dn_comm_init gives a job of one process (rank 0 of 1): the distributed
  * loaders read the file themselves and their collective steps are no-ops.
  *
@@ -11,7 +12,8 @@
  * reloaded, a model classifies a test image the same way, a checkpoint
  * gives back the same W (bit for bit), epochs and curve length, and an MLP
  * checkpoint the same parameters (bit for bit), epochs, train_size and
- * fault generator. Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION,
+ * fault generator, and a partition the same clients' samples (disjoint,
+ * ascending, covering [0, n)) and label counts. Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION,
  * the reader does not insist on the payload CRC, so mutated tensor values
  * reach the checks behind it. */
 #include "fuzz_common.h"
@@ -121,6 +123,36 @@ static void check_pta_dist_checkpoint(const dn_pta *pta, const dn_pta_curve *cur
     dn_pta_free(again);
 }
 
+static void check_partition(const dn_partition *part, const char *copy)
+{
+    size_t n = dn_partition_train_size(part), k = dn_partition_clients(part), total = 0;
+    FUZZ_CHECK(k >= 1 && k <= n);
+    for (size_t c = 0; c < k; c++) {
+        const size_t *index = dn_partition_client_indices(part, c), *counts = dn_partition_label_counts(part, c);
+        size_t size = dn_partition_client_size(part, c), sum = 0;
+        for (size_t i = 0; i < size; i++) FUZZ_CHECK(index[i] < n && (i == 0 || index[i - 1] < index[i]));
+        for (int d = 0; d < DN_CLASSES; d++) sum += counts[d];
+        FUZZ_CHECK(sum == size);
+        total += size;
+    }
+    FUZZ_CHECK(total == n);
+    dn_error err = {DN_OK, ""};
+    FUZZ_CHECK(dn_partition_save(part, copy, &err) == DN_OK);
+    dn_partition *again = dn_partition_load(copy, NULL, &err);
+    FUZZ_CHECK(again != NULL && dn_partition_clients(again) == k && dn_partition_train_size(again) == n);
+    for (size_t c = 0; c < k; c++) {
+        size_t size = dn_partition_client_size(part, c);
+        FUZZ_CHECK(dn_partition_client_size(again, c) == size);
+        FUZZ_CHECK(memcmp(dn_partition_client_indices(part, c), dn_partition_client_indices(again, c),
+                          size * sizeof(size_t)) == 0);
+        FUZZ_CHECK(memcmp(dn_partition_label_counts(part, c), dn_partition_label_counts(again, c),
+                          DN_CLASSES * sizeof(size_t)) == 0);
+    }
+    FUZZ_CHECK(dn_partition_seed(part) == dn_partition_seed(again));
+    FUZZ_CHECK(dn_partition_data_crc32(part) == dn_partition_data_crc32(again));
+    dn_partition_free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char path[320], copy[320];
@@ -160,5 +192,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else fuzz_check_error(&err4, path);
     dn_pta_curve_free(&curve);
     dn_pta_free(pta);
+
+    dn_error err5 = {DN_OK, ""};
+    dn_partition *part = dn_partition_load(path, NULL, &err5);
+    if (part) check_partition(part, copy);
+    else fuzz_check_error(&err5, path);
+    dn_partition_free(part);
     return 0;
 }

@@ -705,8 +705,8 @@ DN_API uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *er
 
 /* Training across the K processes of a job: the rules that merge K models
  * into one (pure functions), faults injected to test them, the split of a
- * training set into disjoint shards, a communicator, and the trainers that
- * use it. Nothing here calls MPI: the trainers talk to a dn_comm, whose
+ * training set into disjoint shards (one per rank) and into partitions
+ * among federated clients, a communicator, and the trainers that use it. Nothing here calls MPI: the trainers talk to a dn_comm, whose
  * transport is MPI (dn_comm_init in digitnet_dist.h, libdigitnet_dist), the
  * local job of one (dn_comm_local), or one the program brings
  * (dn_comm_create). */
@@ -841,6 +841,143 @@ DN_API dn_dataset *dn_dataset_select(const dn_dataset *set, const size_t *index,
  * (DN_SHARD_REPLICATE: all n of them). */
 DN_API dn_dataset *dn_dataset_shard(const dn_dataset *set, size_t n, int ranks, int rank, dn_shard_mode mode,
                                     uint64_t seed, dn_error *err);
+
+/* ---- partitions: the training set split among K federated clients ----
+ * A partition gives each of K clients a disjoint set of the first n
+ * samples of a training set; together they cover all n. It is a plain
+ * object made once (dn_partition_make, seeded: the same set, n, K, spec and
+ * seed give the same partition on every machine), saved to a file that
+ * runs load (dn_partition_save / dn_partition_load), and read through
+ * accessors. Client k's samples are listed in ascending index order.
+ *
+ * The kinds, as written in a spec string (dn_partition_parse):
+ *   iid              a random permutation of [0, n) cut into K blocks:
+ *                    client k gets ⌊n/K⌋ samples, one more when k < n mod K.
+ *   shards:S         McMahan et al.'s pathological non-IID split (AISTATS
+ *                    2017): the samples sorted by label (ties by index), cut
+ *                    into K·S consecutive shards (sizes ⌊n/KS⌋, one more for
+ *                    the first n mod KS), the shards dealt at random, S per
+ *                    client. S ≥ 1, K·S ≤ n. The paper's MNIST setting is
+ *                    K = 100, shards:2 (200 shards of 300). A client gets at
+ *                    most S labels when every label's count is a multiple
+ *                    of the shard size; otherwise a shard may straddle two
+ *                    labels.
+ *   dirichlet:ALPHA[:MIN]
+ *                    label skew as Flower Datasets' DirichletPartitioner:
+ *                    for each class c (in order 0 … 9) proportions p over
+ *                    the K clients are drawn from Dir(α, …, α), and the
+ *                    class's m_c samples, shuffled, are cut at
+ *                    ⌊m_c · (p_1 + … + p_k)⌋, client k taking the k-th
+ *                    piece. α > 0 finite: 0.1 gives each client a few
+ *                    labels, 100 is close to IID. MIN (default 10, Flower's
+ *                    min_partition_size) is the least samples a client may
+ *                    get: the proportions of all classes are drawn again
+ *                    until every client holds ≥ MIN, at most
+ *                    DN_PARTITION_DIRICHLET_TRIES times, after which the
+ *                    call fails (DN_ERR_USAGE: lower MIN or raise α). K·MIN
+ *                    must not exceed n. A Dir(α) draw is K Gamma(α, 1)
+ *                    draws normalised: Marsaglia & Tsang (2000) for shape
+ *                    a ≥ 1 (d = a − 1/3, c = 1/√(9d); x ~ N(0,1),
+ *                    v = (1 + cx)³, accept d·v when v > 0 and
+ *                    log u < x²/2 + d − dv + d log v), and for a < 1
+ *                    Gamma(a) = Gamma(a + 1) · U^(1/a); the draws are kept as
+ *                    logarithms so that tiny α never underflows to 0/0.
+ *   quantity:SIGMA   IID labels, unbalanced sizes: weights w_k = exp(σ z_k),
+ *                    z_k ~ N(0, 1); every client gets 1 sample and the other
+ *                    n − K are shared in proportion to w by largest
+ *                    remainders (ties to the lower client); then a random
+ *                    permutation of [0, n) is cut into blocks of those
+ *                    sizes. σ ≥ 0 finite; σ = 0 gives the sizes of iid.
+ * Every kind needs 1 ≤ K ≤ n; iid, shards and quantity give every client
+ * at least one sample, dirichlet at least MIN. */
+#define DN_PARTITION_DIRICHLET_TRIES 1000
+#define DN_PARTITION_DIRICHLET_MIN 10
+
+typedef enum dn_partition_kind {
+    DN_PARTITION_IID = 0,
+    DN_PARTITION_SHARDS = 1,
+    DN_PARTITION_DIRICHLET = 2,
+    DN_PARTITION_QUANTITY = 3
+} dn_partition_kind;
+
+/* "iid", "shards", "dirichlet", "quantity"; "?" otherwise. Static storage. */
+DN_API const char *dn_partition_kind_name(dn_partition_kind kind);
+/* Those names, NULL-terminated, entry i naming the kind i. Static storage. */
+DN_API const char *const *dn_partition_kind_choices(void);
+/* The spec syntax for help texts and messages:
+ * "iid, shards:S, dirichlet:ALPHA[:MIN], quantity:SIGMA". Static storage. */
+DN_API const char *dn_partition_syntax(void);
+
+typedef struct dn_partition_spec {
+    dn_partition_kind kind;
+    size_t shards;   /* shards: S ≥ 1                                   */
+    double alpha;    /* dirichlet: α > 0, finite                        */
+    size_t min_size; /* dirichlet: MIN, default DN_PARTITION_DIRICHLET_MIN */
+    double sigma;    /* quantity: σ ≥ 0, finite                         */
+} dn_partition_spec;
+
+/* Parses "iid", "shards:S", "dirichlet:ALPHA", "dirichlet:ALPHA:MIN" or
+ * "quantity:SIGMA" into *spec (the fields the kind does not use are 0).
+ * DN_ERR_USAGE naming the text and the rule broken ("shards:0": S must be
+ * a whole number ≥ 1; "dirichlet:-1": α must be a finite number > 0;
+ * "foo": unknown, listing dn_partition_syntax()). */
+DN_API dn_status dn_partition_parse(const char *text, dn_partition_spec *spec, dn_error *err);
+/* spec as dn_partition_parse reads it back ("shards:2", "dirichlet:0.1",
+ * "dirichlet:0.5:3" when MIN is not the default, "quantity:1.5"), numbers
+ * in the fewest digits that read back exactly; into buf (size bytes,
+ * always terminated; 64 hold any spec). "?" for a bad kind. */
+DN_API void dn_partition_format(const dn_partition_spec *spec, char *buf, size_t size);
+
+typedef struct dn_partition dn_partition; /* K clients' samples (opaque) */
+
+/* The partition of the first n samples of set (1 ≤ n ≤ set->count) among
+ * K clients (1 ≤ K ≤ n), as spec says, with every random draw from one dn_rng
+ * seeded with seed. DN_ERR_USAGE for n, K or spec out of range (the
+ * message names the value and its valid range) or an unreachable Dirichlet
+ * minimum; DN_ERR_NOMEM. The caller owns the result (dn_partition_free). */
+DN_API dn_partition *dn_partition_make(const dn_dataset *set, size_t n, size_t clients, const dn_partition_spec *spec,
+                                       uint64_t seed, dn_error *err);
+/* Accepts NULL. */
+DN_API void dn_partition_free(dn_partition *part);
+
+/* K, n (the samples partitioned: the first n of the set), the spec and
+ * the seed it was made with, and the CRC-32 of those n samples
+ * (dn_dataset_crc32). */
+DN_API size_t dn_partition_clients(const dn_partition *part);
+DN_API size_t dn_partition_train_size(const dn_partition *part);
+DN_API const dn_partition_spec *dn_partition_get_spec(const dn_partition *part);
+DN_API uint64_t dn_partition_seed(const dn_partition *part);
+DN_API uint32_t dn_partition_data_crc32(const dn_partition *part);
+/* Client k's sample count, and its sample indices (that many, ascending,
+ * each < n); 0 and NULL for k ≥ K. Owned by part. */
+DN_API size_t dn_partition_client_size(const dn_partition *part, size_t k);
+DN_API const size_t *dn_partition_client_indices(const dn_partition *part, size_t k);
+/* Client k's label histogram: DN_CLASSES counts (NULL for k ≥ K). The rows
+ * are contiguous, so client 0's pointer is the whole (K, DN_CLASSES)
+ * row-major matrix. Owned by part. */
+DN_API const size_t *dn_partition_label_counts(const dn_partition *part, size_t k);
+/* A new set holding copies of client k's samples of set, in index order
+ * (dn_dataset_select; set must be the one partitioned, or hold at least its
+ * first n samples). DN_ERR_USAGE for k ≥ K or a set of fewer than n. */
+DN_API dn_dataset *dn_partition_client_set(const dn_partition *part, const dn_dataset *set, size_t k, dn_error *err);
+
+/* The file: safetensors (see "models"), written atomically. Metadata
+ * "format" = "digitnet", "format_version" = "1", "kind" = "partition",
+ * "clients" (K), "train_size" (n), "spec" (as dn_partition_format writes
+ * it), "seed", "data_crc32" (8 hex digits) and "payload_crc32"; tensors
+ * "client" I64 (n): the client of each sample, and "label_counts" I64
+ * (K, 10). In numpy: client k's samples are np.flatnonzero(client == k).
+ * Save: DN_ERR_IO (the previous file is then untouched), DN_ERR_NOMEM. */
+DN_API dn_status dn_partition_save(const dn_partition *part, const char *path, dn_error *err);
+/* Reads path strictly: everything above present and in range, every
+ * client < K, the label counts of each client summing to its size. With
+ * set (may be NULL) the file must describe this data: n ≤ set->count and
+ * the CRC-32 of its first n samples equal to the recorded one (else
+ * DN_ERR_USAGE naming the file: made from other data), and the label counts
+ * those of set. DN_ERR_INPUT naming the file and what is wrong for a file
+ * that is not such a partition (truncated, corrupt, edited, another kind),
+ * DN_ERR_IO when it cannot be read. */
+DN_API dn_partition *dn_partition_load(const char *path, const dn_dataset *set, dn_error *err);
 
 /* ---- the communicator: the processes of one job ----
  * A process that joins calls every collective below in the same order as

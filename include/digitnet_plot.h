@@ -75,6 +75,21 @@ DN_API dn_status dn_plot_lines(const char *path, const char *title, const char *
  * rate. The 100 cells are <rect class="cell"> elements. title may be NULL. */
 DN_API dn_status dn_plot_confusion(const char *path, const char *title, const size_t *confusion, dn_error *err);
 
+/* A heat map of a (rows, cols) row-major matrix of counts, such as a
+ * partition's clients × labels (dn_partition_label_counts(part, 0), rows =
+ * clients, cols = DN_CLASSES). Each cell is a <rect class="cell"> with
+ * data-row, data-col and data-value, shaded from white to dark blue by its
+ * share of its row's total (by_row = 1: a client's label distribution) or
+ * by its count relative to the largest cell (by_row = 0); the count is
+ * written in cells large enough to hold it. Rows are numbered 0 … rows − 1
+ * from the top and columns 0 … cols − 1 from the left, a number every few
+ * when they are many. Cells shrink as the matrix grows (to 2 pixels a row
+ * and 8 a column), so a figure stays about 640 pixels high up to 320 rows.
+ * title, row_label and col_label may be NULL. DN_ERR_USAGE unless 1 ≤ rows
+ * ≤ 10000 and 1 ≤ cols ≤ 100. */
+DN_API dn_status dn_plot_heatmap(const char *path, const char *title, const char *row_label, const char *col_label,
+                                 const size_t *values, size_t rows, size_t cols, int by_row, dn_error *err);
+
 /* Grids of 28×28 images in a PNG, white background, images in row-major
  * order. Geometry (so a reader can find a pixel): with s = scale, pad = s
  * and caption strip c = 9·f pixels high when captions are given (0

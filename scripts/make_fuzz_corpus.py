@@ -95,7 +95,7 @@ def make_idx(out):
 
 # -------------------------------------------------------------- safetensors
 
-DTYPES = {"F32": ("<f", 4), "F64": ("<d", 8), "U8": ("<B", 1)}
+DTYPES = {"F32": ("<f", 4), "F64": ("<d", 8), "U8": ("<B", 1), "I64": ("<q", 8)}
 
 
 def tensor(name, dtype, shape, values):
@@ -182,9 +182,21 @@ def make_model(out):
     write(d, "pta_dist_checkpoint", safetensors(
         [w32] + curve + [rng], {**ckpt, "kind": "pta-distributed-checkpoint", "mode": "mix", "ranks": "1"}))
 
+    # Partitions (dn_partition_load, without data): 12 samples over 3 clients.
+    owner = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]
+    labels = [i % 10 for i in range(12)]
+    counts = [0] * 30
+    for i, c in enumerate(owner):
+        counts[c * 10 + labels[i]] += 1
+    part = {"format": "digitnet", "format_version": "1", "kind": "partition", "clients": "3", "train_size": "12",
+            "seed": "1", "data_crc32": "0000abcd"}
+    part_tensors = [tensor("client", "I64", (12,), owner), tensor("label_counts", "I64", (3, 10), counts)]
+    write(d, "partition_iid", safetensors(part_tensors, {**part, "spec": "iid"}))
+    write(d, "partition_dirichlet", safetensors(part_tensors, {**part, "spec": "dirichlet:0.5:2"}))
+
     # Small containers for the parser itself: escapes, every dtype, empty.
     tiny = [tensor("a", "U8", (3,), [1, 2, 3]), tensor("b\u00e9", "F32", (2, 1), [0.5, -2]),
-            tensor("c", "F64", (), [3.25]), tensor("empty", "F32", (0, 4), [])]
+            tensor("c", "F64", (), [3.25]), tensor("empty", "F32", (0, 4), []), tensor("d", "I64", (2,), [-1, 1 << 40])]
     write(d, "tiny_dtypes", safetensors(tiny, {"format": "digitnet", "note": "tab\there \"quoted\" \u2713"}))
     write(d, "tiny_empty", safetensors([], {}))
     text = b'{"__metadata__":{"k":"\\u00e9\\ud83d\\ude00"},"x":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}'

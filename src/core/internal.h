@@ -49,7 +49,7 @@ void dn_atomic_abort(dn_atomic_file *f);
  *    "data_offsets": [begin, end]}, ...}
  * then the tensor bytes. Writers add "payload_crc32" (8 lowercase hex digits)
  * to the metadata; readers verify it when present. */
-typedef enum dn_dtype { DN_DTYPE_F32 = 0, DN_DTYPE_F64 = 1, DN_DTYPE_U8 = 2 } dn_dtype;
+typedef enum dn_dtype { DN_DTYPE_F32 = 0, DN_DTYPE_F64 = 1, DN_DTYPE_U8 = 2, DN_DTYPE_I64 = 3 } dn_dtype;
 
 #define DN_TENSOR_NAME_MAX 64
 #define DN_TENSOR_MAX_DIMS 4

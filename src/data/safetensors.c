@@ -35,6 +35,7 @@ size_t dn_dtype_size(dn_dtype dtype)
     case DN_DTYPE_F32: return 4;
     case DN_DTYPE_F64: return 8;
     case DN_DTYPE_U8: return 1;
+    case DN_DTYPE_I64: return 8;
     }
     return 0;
 }
@@ -45,13 +46,14 @@ static const char *dtype_name(dn_dtype dtype)
     case DN_DTYPE_F32: return "F32";
     case DN_DTYPE_F64: return "F64";
     case DN_DTYPE_U8: return "U8";
+    case DN_DTYPE_I64: return "I64";
     }
     return "?";
 }
 
 static int dtype_from_name(const char *s, dn_dtype *out)
 {
-    static const dn_dtype all[] = {DN_DTYPE_F32, DN_DTYPE_F64, DN_DTYPE_U8};
+    static const dn_dtype all[] = {DN_DTYPE_F32, DN_DTYPE_F64, DN_DTYPE_U8, DN_DTYPE_I64};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (strcmp(s, dtype_name(all[i])) == 0) {
             *out = all[i];
@@ -620,7 +622,7 @@ static dn_status jp_tensor_field(jp *p, st_raw *r, const char *field, int seen[3
         const char *dt;
         dn_status st = jp_string(p, &dt);
         if (st == DN_OK && !dtype_from_name(dt, &r->dtype)) {
-            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': unsupported dtype '%s' (expected F32, F64 or U8)",
+            return dn_fail(p->c.err, DN_ERR_INPUT, "%s: tensor '%s': unsupported dtype '%s' (expected F32, F64, U8 or I64)",
                            p->c.path, shown(r->name, nb), shown(dt, fb));
         }
         return st;

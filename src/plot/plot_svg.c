@@ -1,5 +1,6 @@
 /*
- * plot_svg.c — line charts and the confusion heat map as hand-written SVG.
+ * plot_svg.c — line charts, the confusion heat map and a generic heat map
+ * (a partition's clients × labels) as hand-written SVG.
  *
  * SVG is text, so a figure is composed in memory with fprintf (an
  * open_memstream buffer) and written in one atomic step. No ids or
@@ -556,6 +557,99 @@ dn_status dn_plot_confusion(const char *path, const char *title, const size_t *c
              "Blue diagonal: share of the row classified correctly.");
     svg_text(d.fp, CM_LEFT, height - 11, "start", "font-size=\"11\" fill=\"#444444\"",
              "Red: errors, darker = more (relative to the largest error count).");
+    fputs("</svg>\n", d.fp);
+    return doc_commit(&d, path, err);
+}
+
+/* ------------------------------------------------------------- heat map */
+
+#define HM_LEFT 78.0
+#define HM_TOP 92.0
+#define HM_MAX_ROWS 10000
+#define HM_MAX_COLS 100
+
+static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* The smallest step of 1, 2, 5 × 10^k whose labels, one every step cells of
+ * size cell pixels, stay at least room pixels apart. */
+static size_t label_step(double cell, double room)
+{
+    for (size_t scale = 1;; scale *= 10) {
+        static const size_t m[] = {1, 2, 5};
+        for (int i = 0; i < 3; i++)
+            if ((double)(m[i] * scale) * cell >= room || m[i] * scale >= HM_MAX_ROWS) return m[i] * scale;
+    }
+}
+
+static void hm_cell(FILE *fp, size_t r, size_t c, double x, double y, double cw, double ch, size_t v, double level)
+{
+    char fill[8];
+    ramp(fill, level, 0x21, 0x66, 0xac);
+    fprintf(fp,
+            "<rect class=\"cell\" data-row=\"%zu\" data-col=\"%zu\" data-value=\"%zu\" x=\"%.1f\" y=\"%.1f\" "
+            "width=\"%.1f\" height=\"%.1f\" fill=\"%s\"%s/>\n",
+            r, c, v, x, y, cw, ch, fill, ch >= 6 ? " stroke=\"#ffffff\"" : "");
+    char label[32], attrs[64];
+    snprintf(label, sizeof label, "%zu", v);
+    if (ch < 14 || cw < 7.0 * (double)strlen(label) + 4) return;
+    snprintf(attrs, sizeof attrs, "%s font-size=\"%d\"",
+             level > 0.55 ? "fill=\"#ffffff\"" : v == 0 ? "fill=\"#c0c0c0\"" : "fill=\"#222222\"", ch >= 18 ? 11 : 9);
+    svg_text(fp, x + cw / 2, y + ch / 2 + 4, "middle", attrs, label);
+}
+
+dn_status dn_plot_heatmap(const char *path, const char *title, const char *row_label, const char *col_label,
+                          const size_t *values, size_t rows, size_t cols, int by_row, dn_error *err)
+{
+    if (!path || !values) return dn_fail(err, DN_ERR_USAGE, "plot: heat map values or output path missing");
+    if (rows < 1 || rows > HM_MAX_ROWS || cols < 1 || cols > HM_MAX_COLS)
+        return dn_fail(err, DN_ERR_USAGE, "%s: a heat map of %zu × %zu cells (valid: 1 to %d rows, 1 to %d columns)",
+                       path, rows, cols, HM_MAX_ROWS, HM_MAX_COLS);
+    double cw = clampd(560.0 / (double)cols, 8, 46), ch = clampd(640.0 / (double)rows, 2, 24);
+    double grid_w = cw * (double)cols, grid_h = ch * (double)rows;
+    int width = (int)ceil(HM_LEFT + fmax(grid_w, 420) + 30), height = (int)ceil(HM_TOP + grid_h + 44);
+    size_t total = 0, largest = 0;
+    for (size_t i = 0; i < rows * cols; i++) {
+        total += values[i];
+        if (values[i] > largest) largest = values[i];
+    }
+    svg_doc d;
+    dn_status s = doc_open(&d, path, err);
+    if (s) return s;
+    svg_open(d.fp, width, height);
+    if (title) svg_text(d.fp, width / 2.0, 24, "middle", "font-size=\"15\" font-weight=\"bold\"", title);
+    char line[200];
+    snprintf(line, sizeof line, "%zu × %zu cells, total %zu; shade: %s", rows, cols, total,
+             by_row ? "share of the row's total" : "count relative to the largest cell");
+    svg_text(d.fp, width / 2.0, 44, "middle", "fill=\"#444444\"", line);
+    for (size_t r = 0; r < rows; r++) {
+        size_t row_total = 0;
+        for (size_t c = 0; c < cols; c++) row_total += values[r * cols + c];
+        size_t scale = by_row ? row_total : largest;
+        for (size_t c = 0; c < cols; c++) {
+            size_t v = values[r * cols + c];
+            double level = scale ? (double)v / (double)scale : 0;
+            hm_cell(d.fp, r, c, HM_LEFT + (double)c * cw, HM_TOP + (double)r * ch, cw, ch, v, level);
+        }
+    }
+    char label[32];
+    size_t col_step = label_step(cw, 26), row_step = label_step(ch, 13);
+    for (size_t c = 0; c < cols; c += col_step) {
+        snprintf(label, sizeof label, "%zu", c);
+        svg_text(d.fp, HM_LEFT + ((double)c + 0.5) * cw, HM_TOP - 8, "middle", "", label);
+    }
+    for (size_t r = 0; r < rows; r += row_step) {
+        snprintf(label, sizeof label, "%zu", r);
+        svg_text(d.fp, HM_LEFT - 8, HM_TOP + ((double)r + 0.5) * ch + 4, "end", "", label);
+    }
+    if (col_label) svg_text(d.fp, HM_LEFT + grid_w / 2, HM_TOP - 28, "middle", "font-weight=\"bold\"", col_label);
+    if (row_label) {
+        char attrs[96];
+        double cy = HM_TOP + grid_h / 2;
+        snprintf(attrs, sizeof attrs, "font-weight=\"bold\" transform=\"rotate(-90 %.1f %.1f)\"", 24.0, cy);
+        svg_text(d.fp, 24, cy, "middle", attrs, row_label);
+    }
+    svg_text(d.fp, HM_LEFT, height - 14, "start", "font-size=\"11\" fill=\"#444444\"",
+             by_row ? "White: none of the row; dark blue: all of it." : "White: 0; dark blue: the largest cell.");
     fputs("</svg>\n", d.fp);
     return doc_commit(&d, path, err);
 }

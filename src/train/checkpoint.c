@@ -140,7 +140,7 @@ static int all_finite(const dn_tensor *t, size_t count)
 
 static const char *dtype_label(dn_dtype dtype)
 {
-    return dtype == DN_DTYPE_F32 ? "F32" : dtype == DN_DTYPE_F64 ? "F64" : "U8";
+    return dtype == DN_DTYPE_F32 ? "F32" : dtype == DN_DTYPE_F64 ? "F64" : dtype == DN_DTYPE_I64 ? "I64" : "U8";
 }
 
 dn_status dn_ckpt_get_tensor(const dn_st_file *file, const char *path, const char *name, dn_dtype dtype, int ndim,
@@ -162,7 +162,7 @@ dn_status dn_ckpt_get_tensor(const dn_st_file *file, const char *path, const cha
         return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint tensor '%s' must be %s of shape (%s%s)", path, name,
                        dtype_label(dtype), want, ndim == 1 ? "," : "");
     }
-    if (dtype != DN_DTYPE_U8 && !all_finite(t, count))
+    if ((dtype == DN_DTYPE_F32 || dtype == DN_DTYPE_F64) && !all_finite(t, count))
         return dn_fail(err, DN_ERR_INPUT, "%s: checkpoint tensor '%s' holds a non-finite value", path, name);
     *out = t;
     return DN_OK;
