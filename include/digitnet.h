@@ -1161,7 +1161,9 @@ DN_API dn_status dn_fedavg_options_check(const dn_fedavg_options *opt, dn_error 
  * bytes, always terminated, cut if too small). */
 DN_API void dn_fedavg_options_describe(const dn_fedavg_options *opt, char *buf, size_t size);
 
-/* Filled on the master (rank 0) only. */
+/* Filled on the master (rank 0) only. In dn_fedavg_clients_round a
+ * "rank" below is a virtual client: bad_rank and chosen_rank are client
+ * ids, and the shards are the sampled clients' sample sets. */
 typedef struct dn_fedavg_report {
     int round;             /* 0-based                                              */
     double train_loss;     /* mean local loss of the last local epoch, over all samples */
@@ -1171,12 +1173,74 @@ typedef struct dn_fedavg_report {
     int chosen_rank;       /* krum: the rank whose model was picked, else −1       */
     double seconds;        /* wall time of the round                               */
     char reason[DN_ERROR_MESSAGE_MAX]; /* why the merge failed, "" otherwise        */
+    size_t clients_sampled;  /* clients drawn this round (dn_fedavg_round: K ranks) */
+    size_t clients_reported; /* of those, the ones whose model reached the master
+                                (all of them: no dropout or stragglers yet)  */
 } dn_fedavg_report;
 
 /* fault_rng: this rank's generator for DN_FAULT_RANDOM (may be NULL when
  * the fault is not random). report may be NULL. */
 DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
                                  dn_rng *fault_rng, dn_fedavg_report *report, dn_error *err);
+
+/* ---- virtual clients: K clients of a partition on P ranks ----
+ * dn_fedavg_clients_round is one round of FedAvg (the steps above) over K
+ * virtual clients, the clients of part (see "partitions"), on the P ranks
+ * of comm (NULL: one process, P = 1):
+ *   1. every rank draws the round's clients itself, with
+ *      dn_fedavg_sample_clients(K, client_fraction, seed, round): m =
+ *      dn_fedavg_sample_count(K, C) = max(round(C·K), 1) distinct clients
+ *      (C in [0, 1]; C = 0 is McMahan et al.'s one client per round), in
+ *      ascending id order, from a dn_rng seeded by (seed, round) alone —
+ *      the same draw on every rank, so nothing is sent for it; round is
+ *      the 0-based round, epochs done / local_epochs on entry;
+ *   2. rank 0 broadcasts w_g; the m clients of the draw are cut into P
+ *      contiguous blocks (sizes dn_shard_size(m, P, r)) and rank r trains
+ *      the clients of block r one after another, each from w_g with a fresh
+ *      optimiser state, the epochs done set to round × local_epochs (so the
+ *      learning-rate schedule is dn_fedavg_round's), and local_epochs
+ *      epochs of dn_mlp_train_epoch on its samples
+ *      (dn_partition_client_set of train), shuffled as a network whose
+ *      seed is dn_fedavg_client_seed(seed, round, k) — not the network's
+ *      own seed, so a client's training is the same on whichever rank runs
+ *      it; FedProx (prox_mu) anchors each client at w_g;
+ *   3. rank 0 gathers every client's model and merges them with
+ *      opt->aggregate in ascending client-id order, the mean weighted by
+ *      the client sizes (sums in double), then the server optimiser and
+ *      the refusals as in dn_fedavg_round (one shared code path). A client
+ *      whose training diverged sends NaN.
+ * The report's clients_sampled = clients_reported = m; its loss is the
+ * size-weighted mean of the sampled clients' last local epoch.
+ *
+ * P-independence: every client's training depends on (w_g, its samples,
+ * seed, round, k) alone and the merge sees the same models in the same
+ * order, so for the same network options, partition, C and seed the model
+ * after any number of rounds is the same bits for every P ≥ 1
+ * (tests/test_dist_trainers.c checks P = 1, 2, 3), provided the network
+ * trains with the same thread count everywhere.
+ *
+ * Memory: the master holds P·⌈m/P⌉ ≤ m + P − 1 models (the gather
+ * buffer), other ranks ⌈m/P⌉ models and a copy of w_g; one client's
+ * samples are copied out at a time. Nothing grows with K beyond the
+ * partition itself and the m ids of the draw.
+ *
+ * opt->fault must be DN_FAULT_NONE (faults are per rank); the rule is
+ * checked for m models (Krum needs m ≥ 2f + 3). train must hold at least
+ * the samples the partition covers. DN_ERR_USAGE for a bad C, fault or
+ * rule; otherwise as dn_fedavg_round. */
+DN_API dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, dn_comm *comm,
+                                         const dn_fedavg_options *opt, double client_fraction, uint64_t seed,
+                                         dn_fedavg_report *report, dn_error *err);
+/* m = max(round(C·K), 1) (round half up), at most K; 0 when K = 0. */
+DN_API size_t dn_fedavg_sample_count(size_t clients, double fraction);
+/* The round's draw: m = dn_fedavg_sample_count(clients, fraction) distinct
+ * ids in [0, K) written to out (room for m) in ascending order; returns m.
+ * Knuth's selection sampling (Algorithm S) over a dn_rng seeded by a hash
+ * of (seed, round): every m-subset equally likely, the same draw for the
+ * same (K, C, seed, round) on every machine. */
+DN_API size_t dn_fedavg_sample_clients(size_t clients, double fraction, uint64_t seed, int round, size_t *out);
+/* The shuffling seed of client k in round (a hash of seed, round, k). */
+DN_API uint64_t dn_fedavg_client_seed(uint64_t seed, int round, size_t client);
 
 /* ---------------------------------------- a training run across the ranks */
 

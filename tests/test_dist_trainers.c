@@ -11,7 +11,11 @@
  *     and FedAdam), each stopped by its callback and resumed from its
  *     checkpoint, end exactly where the uninterrupted run ends;
  *   - a sync epoch stopped by one rank's batch callback stops on every rank
- *     after the same batch, with the parameters of a full run there. */
+ *     after the same batch, with the parameters of a full run there;
+ *   - virtual clients (dn_fedavg_clients_round, K = 6 clients of an
+ *     unbalanced partition): the job's model after 3 rounds is the one
+ *     process's (comm NULL) bit for bit, for C = 0.5 (m = 3), plain and with
+ *     FedProx and FedAdam, and for C = 0.1 (m = 1: ranks without a client). */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -233,6 +237,39 @@ static void check_sync_batch_stop(dn_comm *comm, const dn_dataset *set)
     dn_mlp_free(full), dn_mlp_free(cut);
 }
 
+/* ------------------------------------------------------ virtual clients */
+
+static void check_clients_p_independent(dn_comm *comm, const dn_dataset *set, double fraction, int fedopt)
+{
+    int rank = dn_comm_rank(comm);
+    dn_error err = {0};
+    dn_partition_spec spec;
+    CHECK(rank, dn_partition_parse("quantity:1", &spec, &err) == DN_OK);
+    dn_partition *part = dn_partition_make(set, COUNT, 6, &spec, 5, &err);
+    CHECK(rank, part != NULL);
+    dn_fedavg_options opt;
+    dn_fedavg_options_default(&opt);
+    opt.local_epochs = 2;
+    if (fedopt) opt.prox_mu = 0.1, opt.server = DN_FEDAVG_SERVER_ADAM, opt.server_lr = 0.01;
+    dn_mlp *alone = network(6), *job = network(6);
+    for (int r = 0; r < 3; r++) {
+        dn_fedavg_report ra, rj;
+        CHECK(rank, dn_fedavg_clients_round(alone, set, part, NULL, &opt, fraction, 77, &ra, &err) == DN_OK);
+        CHECK(rank, dn_fedavg_clients_round(job, set, part, comm, &opt, fraction, 77, &rj, &err) == DN_OK);
+        CHECK(rank, dn_mlp_epochs_done(job) == (r + 1) * 2);
+        if (rank == 0) {
+            CHECK(rank, rj.round == r && rj.clients_sampled == ra.clients_sampled && rj.samples == ra.samples);
+            CHECK(rank, rj.train_loss == ra.train_loss && !rj.refused);
+        }
+    }
+    size_t na, nb;
+    const float *pa = dn_mlp_params(alone, &na), *pb = dn_mlp_params(job, &nb);
+    CHECK(rank, na == nb);
+    if (rank == 0) CHECK(rank, memcmp(pa, pb, na * sizeof *pa) == 0);
+    dn_mlp_free(alone), dn_mlp_free(job);
+    dn_partition_free(part);
+}
+
 static int rank_main(const char *dir)
 {
     dn_error err = {0};
@@ -248,6 +285,9 @@ static int rank_main(const char *dir)
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 0);
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 1);
     check_sync_batch_stop(comm, set);
+    check_clients_p_independent(comm, set, 0.5, 0);
+    check_clients_p_independent(comm, set, 0.5, 1);
+    check_clients_p_independent(comm, set, 0.1, 0);
     dn_dataset_free(set);
     dn_comm_free(comm);
     return 0;

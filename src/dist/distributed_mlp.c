@@ -343,10 +343,12 @@ static int master_alloc(fedavg_master *m, size_t K, size_t P)
     return m->models && m->previous && m->info && m->weights;
 }
 
-/* The merge on the master: out = aggregate of the gathered models, or the
- * previous model when that fails (report says why). */
-static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *opt, size_t K, size_t P, float *out,
-                              dn_fedavg_report *report)
+/* The merge on the master: out = aggregate of the K gathered models, or the
+ * previous model when that fails (report says why). ids (may be NULL): the
+ * client each model comes from (dn_fedavg_clients_round), else model r is
+ * rank r's. */
+static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *opt, size_t K, size_t P,
+                              const size_t *ids, float *out, dn_fedavg_report *report)
 {
     size_t samples = 0;
     double loss = 0;
@@ -360,10 +362,12 @@ static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *o
     if (opt->aggregate.rule == DN_AGG_MEAN)
         for (size_t r = 0; r < K; r++)
             if (dn_first_nonfinite_f32(m->models + r * P, P) < P) {
-                /* Named here by rank: the mean itself would only say "model r". */
-                report->refused = 1, report->bad_rank = (int)r;
+                /* Named here by rank or client: the mean itself would only say "model r". */
+                size_t who = ids ? ids[r] : r;
+                report->refused = 1, report->bad_rank = (int)who;
                 snprintf(report->reason, sizeof report->reason,
-                         "rank %zu sent a non-finite model: refused under mean, previous model kept", r);
+                         "%s %zu sent a non-finite model: refused under mean, previous model kept",
+                         ids ? "client" : "rank", who);
                 memcpy(out, m->previous, P * sizeof *out);
                 return DN_OK;
             }
@@ -371,7 +375,7 @@ static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *o
     size_t chosen = K;
     dn_status s = dn_aggregate(&opt->aggregate, m->models, K, P, m->weights, out, &chosen, &why);
     if (s == DN_ERR_USAGE || s == DN_ERR_NOMEM) return s;
-    if (chosen < K) report->chosen_rank = (int)chosen;
+    if (chosen < K) report->chosen_rank = (int)(ids ? ids[chosen] : chosen);
     if (s) {
         report->refused = 1;
         /* The rule's message, cut if need be to leave room for the outcome. */
@@ -440,6 +444,19 @@ static void server_step(dn_mlp *mlp, const dn_fedavg_options *opt, const float *
     }
 }
 
+/* Steps 4–5 on the master, shared by both kinds of round: the K models
+ * gathered in m (ids as master_merge takes them) merged into the network's
+ * parameters, then the server optimiser's step. */
+static dn_status master_finish(dn_mlp *mlp, const fedavg_master *m, const dn_fedavg_options *opt, size_t K,
+                               const size_t *ids, dn_fedavg_report *report, dn_error *err)
+{
+    dn_status s = master_merge(m, opt, K, mlp->nparams, ids, mlp->params, report);
+    if (s) return dn_fail(err, s, "fedavg: the merge failed");
+    if (!report->refused) server_step(mlp, opt, m->previous, report);
+    mlp->train_size = report->samples;
+    return DN_OK;
+}
+
 /* What this rank sends: its parameters, or a corrupted copy on a faulty
  * rank, or NaN when its local training diverged. *copy is malloc'd when
  * the parameters themselves cannot be sent. */
@@ -480,10 +497,37 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     free(copy);
     mlp->epochs_done = (round + 1) * opt->local_epochs; /* the same on every rank, diverged or not */
     if (s || dn_comm_rank(comm) != 0) return s;
-    if ((s = master_merge(m, opt, K, P, params, report))) return dn_fail(err, s, "fedavg: the merge failed");
-    if (!report->refused) server_step(mlp, opt, m->previous, report);
-    mlp->train_size = report->samples;
+    return master_finish(mlp, m, opt, K, NULL, report, err);
+}
+
+/* Step 1, shared by both kinds of round: the master's buffers for `models`
+ * models and its server state, a copy of w_g of its own on every other rank
+ * when need_copy (FedProx's anchor, a virtual client's starting point), all
+ * agreed on before the broadcast of w_g. *global gets the master's
+ * m->previous or the rank's copy (NULL when neither). */
+static dn_status round_begin(dn_mlp *mlp, dn_comm *comm, const dn_fedavg_options *opt, size_t models, int need_copy,
+                             fedavg_master *m, float **own_copy, float **global, dn_error *err)
+{
+    size_t P = mlp->nparams;
+    int master = dn_comm_rank(comm) == 0;
+    *own_copy = *global = NULL;
+    int failed[2] = {master && (!master_alloc(m, models, P) || !server_state(mlp, opt)),
+                     need_copy && !master && !(*own_copy = malloc(P * sizeof **own_copy))};
+    dn_status s = dn_comm_allreduce(comm, failed, 2, DN_COMM_INT, DN_COMM_MAX, err);
+    if (s) return s;
+    if (failed[0])
+        return dn_fail(err, DN_ERR_NOMEM, "fedavg: the master is out of memory for %zu models of %zu values "
+                                          "and the server state", models, P);
+    if (failed[1]) return dn_fail(err, DN_ERR_NOMEM, "fedavg: a rank is out of memory for its copy of the model");
+    if ((s = dn_comm_broadcast(comm, mlp->params, P, DN_COMM_F32, 0, err))) return s;
+    *global = master ? m->previous : *own_copy;
+    if (*global) memcpy(*global, mlp->params, P * sizeof *mlp->params);
     return DN_OK;
+}
+
+static dn_fedavg_report report_start(int round)
+{
+    return (dn_fedavg_report){.round = round, .bad_rank = -1, .chosen_rank = -1};
 }
 
 dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, const dn_fedavg_options *opt,
@@ -492,31 +536,203 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
     dn_fedavg_report local_report;
     if (!report) report = &local_report;
     double t0 = dn_now_seconds();
-    size_t P, K = (size_t)dn_comm_size(comm);
-    float *params = dn_mlp_params(mlp, &P), *own_anchor = NULL, *global;
+    size_t K = (size_t)dn_comm_size(comm);
+    float *own_anchor = NULL, *global = NULL;
     dn_status s = dn_fedavg_options_check(opt, err);
     if (!s) s = dn_aggregate_options_check(&opt->aggregate, K, err);
     if (s) return s;
-    *report = (dn_fedavg_report){mlp->epochs_done / opt->local_epochs, 0, 0, 0, -1, -1, 0, ""};
+    *report = report_start(mlp->epochs_done / opt->local_epochs);
+    report->clients_sampled = report->clients_reported = K;
     fedavg_master m = {0};
-    int master = dn_comm_rank(comm) == 0, prox = opt->prox_mu > 0;
+    int prox = opt->prox_mu > 0;
     /* FedProx's anchor: the master's copy of w_g, a copy of its own elsewhere */
-    int failed[2] = {master && (!master_alloc(&m, K, P) || !server_state(mlp, opt)),
-                     prox && !master && !(own_anchor = malloc(P * sizeof *own_anchor))};
-    if ((s = dn_comm_allreduce(comm, failed, 2, DN_COMM_INT, DN_COMM_MAX, err))) goto done;
-    if (failed[0] || failed[1]) {
-        s = failed[0] ? dn_fail(err, DN_ERR_NOMEM, "fedavg: the master is out of memory for %zu models of %zu values "
-                                                   "and the server state", K, P)
-                      : dn_fail(err, DN_ERR_NOMEM, "fedavg: a rank is out of memory for FedProx's copy of the model");
-        goto done;
-    }
-    if ((s = dn_comm_broadcast(comm, params, P, DN_COMM_F32, 0, err))) goto done;
-    global = master ? m.previous : own_anchor;
-    if (global) memcpy(global, params, P * sizeof *params);
-    s = fedavg_exchange(mlp, shard, comm, opt, fault_rng, prox ? global : NULL, &m, report, err);
-done:
+    s = round_begin(mlp, comm, opt, K, prox, &m, &own_anchor, &global, err);
+    if (!s) s = fedavg_exchange(mlp, shard, comm, opt, fault_rng, prox ? global : NULL, &m, report, err);
     free(own_anchor);
     master_free(&m);
+    report->seconds = dn_now_seconds() - t0;
+    return s;
+}
+
+/* ------------------------------------------------------- virtual clients */
+
+/* splitmix64's finaliser: a well-mixed 64-bit value from x. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+/* A seed for (seed, tag, a, b): each field mixed in turn. */
+static uint64_t derive_seed(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b)
+{
+    return mix64(mix64(mix64(seed ^ tag) ^ a) ^ b);
+}
+
+#define SAMPLE_TAG 0x53414D504C45ULL /* "SAMPLE" */
+#define CLIENT_TAG 0x434C49454E54ULL /* "CLIENT" */
+
+size_t dn_fedavg_sample_count(size_t clients, double fraction)
+{
+    if (clients == 0) return 0;
+    if (!(fraction > 0)) return 1;
+    if (fraction >= 1) return clients;
+    double m = floor(fraction * (double)clients + 0.5);
+    return m < 1 ? 1 : m > (double)clients ? clients : (size_t)m;
+}
+
+uint64_t dn_fedavg_client_seed(uint64_t seed, int round, size_t client)
+{
+    return derive_seed(seed, CLIENT_TAG, (uint64_t)(int64_t)round, (uint64_t)client);
+}
+
+size_t dn_fedavg_sample_clients(size_t clients, double fraction, uint64_t seed, int round, size_t *out)
+{
+    size_t m = dn_fedavg_sample_count(clients, fraction), taken = 0;
+    dn_rng rng;
+    dn_rng_seed(&rng, derive_seed(seed, SAMPLE_TAG, (uint64_t)(int64_t)round, 0));
+    /* Knuth's selection sampling (TAOCP 3.4.2, Algorithm S): client i is
+     * taken with probability (m − taken) / (K − i), exactly m in all, each
+     * m-subset equally likely, in ascending order. */
+    for (size_t i = 0; i < clients && taken < m; i++)
+        if (dn_rng_below(&rng, clients - i) < m - taken) out[taken++] = i;
+    return m;
+}
+
+/* One virtual client's job on this rank: from w_g, a fresh optimiser, the
+ * round's epochs done, E local epochs on client k's samples shuffled by
+ * (seed, round, k); its model goes to slot (NaN when it diverged), its
+ * size and loss × size to info. */
+static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, size_t k,
+                            const dn_fedavg_options *opt, const float *global, uint64_t seed, int round, float *slot,
+                            double *info, dn_error *err)
+{
+    size_t P = mlp->nparams;
+    dn_dataset *set = dn_partition_client_set(part, train, k, err);
+    if (!set) return err->code ? err->code : DN_ERR_NOMEM;
+    memcpy(mlp->params, global, P * sizeof *mlp->params);
+    reset_optimizer(mlp);
+    mlp->epochs_done = round * opt->local_epochs;
+    uint64_t run_seed = mlp->opt.seed;
+    mlp->opt.seed = dn_fedavg_client_seed(seed, round, k);
+    double loss = 0;
+    int diverged = 0;
+    dn_status s = proximal_training(mlp, set, opt, opt->prox_mu > 0 ? global : NULL, &loss, &diverged, err);
+    mlp->opt.seed = run_seed;
+    if (!s) {
+        memcpy(slot, mlp->params, P * sizeof *slot);
+        if (diverged) {
+            dn_fault nan_fault = {DN_FAULT_NAN, 1};
+            dn_fault_apply_f32(&nan_fault, slot, P, NULL);
+        }
+        info[0] = (double)set->count, info[1] = loss * (double)set->count;
+    }
+    dn_dataset_free(set);
+    return s;
+}
+
+/* The sampled clients' jobs on every rank, gathered on the master in
+ * client-id order. rank r trains draw[first … first + count) (contiguous
+ * blocks, sizes dn_shard_size(m, ranks, r)) into its `slots` blocks of at
+ * most c = ⌈m / ranks⌉ models, which the master gathers into m->models
+ * (ranks × c slots) and then moves left into m consecutive models. */
+static dn_status clients_exchange(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, dn_comm *comm,
+                                  const dn_fedavg_options *opt, const size_t *draw, size_t mcount, size_t c,
+                                  const float *global, uint64_t seed, int round, fedavg_master *m, float *slots,
+                                  double *info, dn_error *err)
+{
+    size_t P = mlp->nparams;
+    int ranks = dn_comm_size(comm), rank = dn_comm_rank(comm);
+    size_t first = part_first(mcount, ranks, rank), count = dn_shard_size(mcount, ranks, rank);
+    dn_error local_err = {0};
+    dn_status local = DN_OK;
+    memset(info, 0, 2 * c * sizeof *info);
+    for (size_t t = 0; t < count && !local; t++)
+        local = client_job(mlp, train, part, draw[first + t], opt, global, seed, round, slots + t * P, info + 2 * t,
+                           &local_err);
+    for (size_t t = count; t < c; t++) memset(slots + t * P, 0, P * sizeof *slots); /* padding, never read */
+    int failed = local != DN_OK;
+    dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
+    if (!s && failed && local) *err = local_err, s = local;
+    else if (!s && failed) s = dn_fail(err, DN_ERR_MPI, "another rank failed in round %d", round + 1);
+    if (!s && ranks > 1) s = dn_comm_gather(comm, slots, c * P, DN_COMM_F32, m->models, 0, err);
+    if (!s && ranks > 1) s = dn_comm_gather(comm, info, 2 * c, DN_COMM_F64, m->info, 0, err);
+    mlp->epochs_done = (round + 1) * opt->local_epochs; /* the same on every rank, diverged or not */
+    if (s || rank != 0) return s;
+    /* rank r's block starts at slot r·c and holds draw[part_first(m, ranks, r) …]: move it there (left) */
+    for (int r = 1; r < ranks; r++) {
+        size_t at = part_first(mcount, ranks, r), n = dn_shard_size(mcount, ranks, r);
+        memmove(m->models + at * P, m->models + (size_t)r * c * P, n * P * sizeof *m->models);
+        memmove(m->info + 2 * at, m->info + 2 * (size_t)r * c, 2 * n * sizeof *m->info);
+    }
+    return DN_OK;
+}
+
+dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, dn_comm *comm,
+                                  const dn_fedavg_options *opt, double client_fraction, uint64_t seed,
+                                  dn_fedavg_report *report, dn_error *err)
+{
+    dn_fedavg_report local_report;
+    if (!report) report = &local_report;
+    double t0 = dn_now_seconds();
+    dn_status s = dn_fedavg_options_check(opt, err);
+    if (s) return s;
+    if (!part) return dn_fail(err, DN_ERR_USAGE, "fedavg clients: no partition");
+    if (!(client_fraction >= 0 && client_fraction <= 1))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: client fraction %g must lie in [0, 1]", client_fraction);
+    if (opt->fault.kind != DN_FAULT_NONE)
+        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: faults are per rank and not defined for virtual clients");
+    if (train->count < dn_partition_train_size(part))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: the set has %zu samples, the partition covers %zu",
+                       train->count, dn_partition_train_size(part));
+    dn_comm *own_comm = NULL;
+    if (!comm) {
+        dn_error why = {0};
+        if (!(comm = own_comm = dn_comm_local(&why))) {
+            if (err) *err = why;
+            return why.code ? why.code : DN_ERR_NOMEM;
+        }
+    }
+    const size_t K = dn_partition_clients(part), mcount = dn_fedavg_sample_count(K, client_fraction),
+                 P = mlp->nparams, ranks = (size_t)dn_comm_size(comm);
+    const size_t c = dn_shard_size(mcount, (int)ranks, 0); /* the most clients one rank trains: rank 0's */
+    const int round = mlp->epochs_done / opt->local_epochs;
+    *report = report_start(round);
+    report->clients_sampled = mcount;
+    fedavg_master m = {0};
+    float *own_copy = NULL, *global = NULL, *slots = NULL;
+    double *info = NULL;
+    size_t *draw = malloc(mcount * sizeof *draw);
+    if ((s = dn_aggregate_options_check(&opt->aggregate, mcount, err))) goto done;
+    /* one process trains straight into the master's slots: no gather, no copy */
+    size_t slot_bytes;
+    if (dn_mul_overflows(c, P, &slot_bytes) || dn_mul_overflows(slot_bytes, sizeof(float), &slot_bytes)) {
+        s = dn_fail(err, DN_ERR_NOMEM, "fedavg clients: %zu models of %zu values overflow", c, P);
+        goto done;
+    }
+    if (ranks > 1) slots = malloc(slot_bytes), info = malloc(2 * c * sizeof *info);
+    int failed = !draw || (ranks > 1 && (!slots || !info));
+    if ((s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err))) goto done;
+    if (failed) {
+        s = dn_fail(err, DN_ERR_NOMEM, "fedavg clients: a rank is out of memory for %zu models of %zu values", c, P);
+        goto done;
+    }
+    if ((s = round_begin(mlp, comm, opt, ranks * c, 1, &m, &own_copy, &global, err))) goto done;
+    if (ranks == 1) slots = m.models, info = m.info;
+    dn_fedavg_sample_clients(K, client_fraction, seed, round, draw); /* every rank draws the same */
+    s = clients_exchange(mlp, train, part, comm, opt, draw, mcount, c, global, seed, round, &m, slots, info, err);
+    if (!s && dn_comm_rank(comm) == 0) {
+        report->clients_reported = mcount;
+        s = master_finish(mlp, &m, opt, mcount, draw, report, err);
+    }
+done:
+    if (ranks > 1) free(slots), free(info);
+    free(draw);
+    free(own_copy);
+    master_free(&m);
+    dn_comm_free(own_comm);
     report->seconds = dn_now_seconds() - t0;
     return s;
 }
