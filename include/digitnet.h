@@ -1540,7 +1540,9 @@ DN_API void dn_pta_run_free(dn_pta_run *run);
  *           rounding with more: dn_mlp_train is this run. Steps: opt.epochs of
  *           the network's options.
  *   fedavg  each step is one dn_fedavg_round on this rank's shard of the n
- *           samples (see dn_dist_options); rounds steps.
+ *           samples (see dn_dist_options), or with clients one
+ *           dn_fedavg_clients_round over the partition's virtual clients
+ *           (see dn_mlp_run_options.clients); rounds steps.
  *
  * Checkpoints: with checkpoint.path, dn_mlp_checkpoint_save (rank 0
  * writes, every rank returns the outcome) after every every-th step, after
@@ -1592,7 +1594,23 @@ typedef struct dn_mlp_run_options {
     dn_mlp_run_fn on_step;        /* may be NULL                                 */
     void *user;                   /* passed to on_step                           */
     dn_dist_options dist;         /* dist.comm NULL (default): one process, without
-                                     MPI; the shards and the fault apply to fedavg */
+                                     MPI; the shards and the fault apply to fedavg
+                                     without clients                             */
+    /* fedavg over virtual clients: with clients (not owned: it must outlive
+     * the run; NULL, the default: one client per rank, dn_fedavg_round)
+     * every round is dn_fedavg_clients_round(mlp, train, clients, comm,
+     * &fedavg, client_fraction, client_seed) on the caller's whole set
+     * (train must hold the samples the partition covers; dist.shard is not
+     * used, and dist.fault_rank must be −1). The round comes from the epochs
+     * done and the draw from (client_seed, round), so a resumed run draws
+     * what an uninterrupted one would; the job description gains
+     * " clients:K:SPEC:PSEED C:FRACTION seed:SEED" (the partition's K, spec
+     * and seed as dn_partition_format and the partition record them, the
+     * numbers in the fewest digits that read back), so a resume with other
+     * clients, fraction or seed is refused. */
+    const dn_partition *clients;  /* default NULL                                 */
+    double client_fraction;       /* C in [0, 1]; default 1                       */
+    uint64_t client_seed;         /* the draws' and shuffles' seed; default 1     */
 } dn_mlp_run_options;
 
 /* Fills *opt with the defaults listed above. */
@@ -1603,7 +1621,9 @@ typedef struct dn_mlp_run dn_mlp_run; /* a run in progress (opaque) */
 /* A run of mlp (not owned: it must outlive the run) on train with opt
  * (copied; the strings and dist.comm must outlive the run). Not collective.
  * DN_ERR_USAGE for bad options (every ≥ 1, rounds ≥ 1, the fault rank
- * within the job, fedavg's as dn_fedavg_options_check says, a job
+ * within the job, fedavg's as dn_fedavg_options_check says; with clients:
+ * mode fedavg, C in [0, 1], no fault rank, train holding the partition's
+ * n samples; a job
  * description longer than the 95 characters a checkpoint stores when there
  * is a checkpoint policy), DN_ERR_NOMEM. */
 DN_API dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const dn_dataset *train, dn_error *err);

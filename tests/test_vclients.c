@@ -15,6 +15,11 @@
  *   - comm NULL and a job of one (dn_comm_local) give the same bits, and the
  *     result does not depend on the network's own seed beyond its initial
  *     weights; the report; the refusals.
+ *   - the run loop with clients (dn_mlp_run_options.clients): R rounds of
+ *     dn_mlp_run are R dn_fedavg_clients_round calls by hand, bit for bit; a
+ *     run stopped by its callback and resumed from its checkpoint ends with
+ *     the uninterrupted run's bits; a resume with another fraction, seed or
+ *     partition is refused (the job description records them).
  * The same model for P = 1, 2, 3 ranks is checked under mpirun by
  * test_dist_trainers. */
 #define _POSIX_C_SOURCE 200809L
@@ -26,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "digitnet.h"
 #include "lib/skip.h"
@@ -304,12 +310,156 @@ static void test_refusals(void **state)
     dn_dataset_free(set);
 }
 
+/* ------------------------------------------------------------ the run loop */
+
+#define RUN_ROUNDS 4
+
+static void run_options(dn_mlp_run_options *o, const dn_partition *part, double fraction, uint64_t seed)
+{
+    dn_mlp_run_options_default(o);
+    o->mode = DN_MLP_RUN_FEDAVG;
+    o->rounds = RUN_ROUNDS;
+    o->fedavg.local_epochs = 2;
+    o->clients = part;
+    o->client_fraction = fraction;
+    o->client_seed = seed;
+}
+
+static dn_status run_loop(dn_mlp *mlp, const dn_mlp_run_options *o, const dn_dataset *set, dn_error *err)
+{
+    dn_mlp_run *run = dn_mlp_run_create(mlp, o, set, err);
+    if (!run) return err->code;
+    dn_status s = dn_mlp_run_resume(run, err);
+    if (!s) s = dn_mlp_run_train(run, err);
+    dn_mlp_run_free(run);
+    return s;
+}
+
+typedef struct seen_rounds {
+    int steps, stop_at;
+    size_t sampled[RUN_ROUNDS];
+} seen_rounds;
+
+static int note_round(const dn_mlp_run_report *r, void *user)
+{
+    seen_rounds *seen = user;
+    assert_non_null(r->round);
+    assert_null(r->epoch);
+    assert_int_equal(r->round->round + 1, r->step);
+    assert_int_equal(r->round->clients_reported, r->round->clients_sampled);
+    seen->sampled[r->step - 1] = r->round->clients_sampled;
+    seen->steps = r->step;
+    return r->step == seen->stop_at;
+}
+
+static void test_run_is_rounds_by_hand(void **state)
+{
+    (void)state;
+    dn_dataset *set = synthetic();
+    dn_partition *part = partition(set, 6, "shards:2");
+    dn_mlp *loop = network(3, 8, 0), *hand = network(3, 8, 0);
+    dn_mlp_run_options o;
+    run_options(&o, part, 0.5, 21);
+    seen_rounds seen = {0, 0, {0}};
+    o.on_step = note_round, o.user = &seen;
+    dn_error err = {0};
+    assert_int_equal(run_loop(loop, &o, set, &err), DN_OK);
+    assert_int_equal(seen.steps, RUN_ROUNDS);
+    for (int r = 0; r < RUN_ROUNDS; r++) {
+        assert_int_equal(seen.sampled[r], 3);
+        assert_int_equal(dn_fedavg_clients_round(hand, set, part, NULL, &o.fedavg, 0.5, 21, NULL, &err), DN_OK);
+    }
+    same_params(loop, hand);
+    dn_mlp_free(loop), dn_mlp_free(hand);
+    dn_partition_free(part);
+    dn_dataset_free(set);
+}
+
+static void test_run_stop_and_resume(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/dn_vclients_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    dn_dataset *set = synthetic();
+    dn_partition *part = partition(set, 6, "shards:2"), *other = partition(set, 5, "shards:2");
+    dn_mlp *whole = network(3, 8, 0), *first = network(3, 8, 0), *second = network(3, 8, 0);
+    dn_mlp_run_options o;
+    run_options(&o, part, 0.5, 21);
+    dn_error err = {0};
+    assert_int_equal(run_loop(whole, &o, set, &err), DN_OK);
+
+    seen_rounds seen = {0, 2, {0}};
+    o.checkpoint = (dn_checkpoint_policy){path, 3, NULL}; /* not due at 2: the stop saves */
+    o.on_step = note_round, o.user = &seen;
+    assert_int_equal(run_loop(first, &o, set, &err), DN_OK);
+    assert_int_equal(seen.steps, 2);
+    assert_int_equal(dn_mlp_epochs_done(first), 4);
+
+    /* another fraction, seed or partition: refused, nothing loaded */
+    dn_mlp_run_options bad = o;
+    bad.checkpoint.resume = path, bad.checkpoint.path = NULL, bad.on_step = NULL;
+    bad.client_fraction = 0.3;
+    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    print_message("refused: %s\n", err.message);
+    assert_non_null(strstr(err.message, "C:0.3"));
+    bad.client_fraction = 0.5, bad.client_seed = 22;
+    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    bad.client_seed = 21, bad.clients = other;
+    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    bad.clients = NULL; /* one client per rank */
+    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    assert_int_equal(dn_mlp_epochs_done(second), 0);
+
+    o.checkpoint.resume = path;
+    o.on_step = NULL;
+    assert_int_equal(run_loop(second, &o, set, &err), DN_OK);
+    assert_int_equal(dn_mlp_epochs_done(second), RUN_ROUNDS * 2);
+    same_params(second, whole);
+    remove(path);
+    dn_mlp_free(whole), dn_mlp_free(first), dn_mlp_free(second);
+    dn_partition_free(part), dn_partition_free(other);
+    dn_dataset_free(set);
+}
+
+/* The loop's own refusals: C out of range, a fault rank, sync mode, a set
+ * smaller than the partition's. */
+static void test_run_refusals(void **state)
+{
+    (void)state;
+    dn_dataset *set = synthetic();
+    dn_partition *part = partition(set, 6, "iid");
+    dn_mlp *mlp = network(3, 8, 0);
+    dn_mlp_run_options o;
+    dn_error err = {0};
+    run_options(&o, part, 1.5, 1);
+    assert_null(dn_mlp_run_create(mlp, &o, set, &err));
+    assert_int_equal(err.code, DN_ERR_USAGE);
+    run_options(&o, part, 0.5, 1);
+    o.dist.fault_rank = 0, o.dist.fault = (dn_fault){DN_FAULT_NAN, 1};
+    assert_null(dn_mlp_run_create(mlp, &o, set, &err));
+    run_options(&o, part, 0.5, 1);
+    o.mode = DN_MLP_RUN_SYNC;
+    assert_null(dn_mlp_run_create(mlp, &o, set, &err));
+    run_options(&o, part, 0.5, 1);
+    dn_dataset small = *set;
+    small.count = COUNT / 2, small.owns_buffers = 0;
+    assert_null(dn_mlp_run_create(mlp, &o, &small, &err));
+    assert_int_equal(dn_mlp_epochs_done(mlp), 0);
+    dn_mlp_free(mlp);
+    dn_partition_free(part);
+    dn_dataset_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_count),     cmocka_unit_test(test_sample_draw),
         cmocka_unit_test(test_sample_coverage),  cmocka_unit_test(test_fedsgd_identity),
         cmocka_unit_test(test_prox_zero_and_comm), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_run_is_rounds_by_hand), cmocka_unit_test(test_run_stop_and_resume),
+        cmocka_unit_test(test_run_refusals),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

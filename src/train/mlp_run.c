@@ -15,7 +15,7 @@ struct dn_mlp_run {
     const dn_dataset *train; /* sync: the caller's; fedavg: shard */
     dn_dataset *shard;      /* owned */
     dn_rng fault_rng;       /* this rank's fault draws, saved in checkpoints */
-    char job[192];          /* the description checkpoints record (job_of) */
+    char job[384];          /* the description checkpoints record (job_of) */
     int saved_step;         /* the step of the last checkpoint written */
     int failed_alike;
 };
@@ -28,6 +28,8 @@ void dn_mlp_run_options_default(dn_mlp_run_options *opt)
     dn_fedavg_options_default(&opt->fedavg);
     opt->checkpoint.every = 1;
     dn_dist_options_default(&opt->dist);
+    opt->client_fraction = 1;
+    opt->client_seed = 1;
 }
 
 static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_error *err)
@@ -40,7 +42,35 @@ static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_erro
         return dn_fail(err, DN_ERR_USAGE, "fedavg: %d rounds of %d local epochs: both must be at least 1",
                        opt->rounds, opt->fedavg.local_epochs);
     dn_status s = opt->mode == DN_MLP_RUN_FEDAVG ? dn_fedavg_options_check(&opt->fedavg, err) : DN_OK;
-    return s ? s : dn_dist_check(&opt->dist, ranks, err);
+    if (s || !opt->clients) return s ? s : dn_dist_check(&opt->dist, ranks, err);
+    if (opt->mode != DN_MLP_RUN_FEDAVG)
+        return dn_fail(err, DN_ERR_USAGE, "virtual clients: the run mode must be fedavg");
+    if (!(opt->client_fraction >= 0 && opt->client_fraction <= 1))
+        return dn_fail(err, DN_ERR_USAGE, "client fraction %g: must be in [0, 1]", opt->client_fraction);
+    if (opt->dist.fault_rank >= 0)
+        return dn_fail(err, DN_ERR_USAGE, "virtual clients: no fault rank (faults are per rank): fault_rank must be -1");
+    return DN_OK;
+}
+
+/* x in the fewest digits (up to 17) that read back exactly. */
+static void put_shortest(char *buf, size_t size, double x)
+{
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, size, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
+/* " clients:K:SPEC:PSEED C:FRACTION seed:SEED", or "" without clients. */
+static void describe_clients(const dn_mlp_run_options *o, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (!o->clients) return;
+    char spec[64], fraction[32];
+    dn_partition_format(dn_partition_get_spec(o->clients), spec, sizeof spec);
+    put_shortest(fraction, sizeof fraction, o->client_fraction);
+    snprintf(buf, size, " clients:%zu:%s:%llu C:%s seed:%llu", dn_partition_clients(o->clients), spec,
+             (unsigned long long)dn_partition_seed(o->clients), fraction, (unsigned long long)o->client_seed);
 }
 
 #define JOB_MAX 95 /* the longest description a checkpoint stores (DN_CKPT_VALUE_MAX − 1) */
@@ -51,19 +81,30 @@ static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_erro
 static dn_status describe_job(dn_mlp_run *run, dn_error *err)
 {
     const dn_mlp_run_options *o = &run->opt;
-    char fedavg[128] = "";
+    char fedavg[128] = "", clients[160];
     if (o->mode == DN_MLP_RUN_FEDAVG) dn_fedavg_options_describe(&o->fedavg, fedavg, sizeof fedavg);
-    snprintf(run->job, sizeof run->job, "%s%s", dn_dist_job(&o->dist, dn_mlp_run_mode_name(o->mode)), fedavg);
+    describe_clients(o, clients, sizeof clients);
+    snprintf(run->job, sizeof run->job, "%s%s%s", dn_dist_job(&o->dist, dn_mlp_run_mode_name(o->mode)), fedavg,
+             clients);
     if (strlen(run->job) > JOB_MAX && (o->checkpoint.path || o->checkpoint.resume))
         return dn_fail(err, DN_ERR_USAGE, "the job's description \"%.60s...\" is longer than the %d characters a "
                        "checkpoint stores: shorten the job", run->job, JOB_MAX);
     return DN_OK;
 }
 
-/* fedavg trains on this rank's shard of the caller's n samples. */
+/* fedavg trains on this rank's shard of the caller's n samples; with
+ * virtual clients every rank holds them all (the clients' sets are cut
+ * from it each round). */
 static dn_status pick_training_set(dn_mlp_run *run, const dn_dataset *train, dn_error *err)
 {
     run->train = train;
+    if (run->opt.clients) {
+        size_t n = dn_partition_train_size(run->opt.clients);
+        if (train->count < n)
+            return dn_fail(err, DN_ERR_USAGE, "virtual clients: the partition covers %zu samples, the training set "
+                           "holds %zu", n, train->count);
+        return DN_OK;
+    }
     if (run->opt.mode != DN_MLP_RUN_FEDAVG) return DN_OK;
     run->train = run->shard = dn_dist_shard(&run->opt.dist, run->comm, train, train->count, err);
     return run->shard ? DN_OK : err->code;
@@ -162,7 +203,9 @@ static dn_status one_step(dn_mlp_run *run, dn_mlp_epoch_report *epoch, dn_fedavg
     } else {
         dn_fedavg_options fo = o->fedavg;
         fo.fault = dn_dist_fault_of(&o->dist, r->rank);
-        s = dn_fedavg_round(run->mlp, run->train, run->comm, &fo, &run->fault_rng, round, err);
+        s = o->clients ? dn_fedavg_clients_round(run->mlp, run->train, o->clients, o->dist.comm, &fo,
+                                                 o->client_fraction, o->client_seed, round, err)
+                       : dn_fedavg_round(run->mlp, run->train, run->comm, &fo, &run->fault_rng, round, err);
         r->round = round;
     }
     r->step = dn_mlp_run_steps_done(run);
