@@ -15,6 +15,14 @@ const char *const *mlp_dist_modes(void)
     return modes;
 }
 
+const char *mlp_dist_partition_help(void)
+{
+    static char help[192];
+    if (!help[0]) snprintf(help, sizeof help, "fedavg --clients: how the training set is split, %s (default iid)",
+                           dn_partition_syntax());
+    return help;
+}
+
 enum { MODE_OFF = 0, MODE_SYNC = 1 + DN_MLP_RUN_SYNC, MODE_FEDAVG = 1 + DN_MLP_RUN_FEDAVG };
 
 int mlp_dist_wanted(const mlp_dist *d)
@@ -25,8 +33,20 @@ int mlp_dist_wanted(const mlp_dist *d)
            d->faulty != def.faulty || d->prox_mu != def.prox_mu || d->server_momentum != def.server_momentum ||
            d->server_adam || d->server_lr != def.server_lr || d->checkpoint || d->resume || d->checkpoint_every != def.checkpoint_every ||
            d->flags.shard != def.flags.shard || d->flags.shard_seed != def.flags.shard_seed || d->flags.fault ||
-           d->flags.fault_rank >= 0;
+           d->flags.fault_rank >= 0 || d->clients || d->client_fraction != def.client_fraction || d->partition ||
+           d->partition_file || d->partition_seed != def.partition_seed;
 }
+
+/* 1 when any of the virtual clients' flags was given. */
+static int client_flags_given(const mlp_dist *d)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    return d->clients || d->client_fraction != def.client_fraction || d->partition || d->partition_file ||
+           d->partition_seed != def.partition_seed;
+}
+
+/* C: --client-fraction, or 1. */
+static double client_fraction(const mlp_dist *d) { return d->client_fraction >= 0 ? d->client_fraction : 1; }
 
 /* One distributed run as rank 0 reports it (the other ranks fill it too). */
 typedef struct dist_run {
@@ -42,6 +62,8 @@ typedef struct dist_run {
     int target_step; /* first step (1-based) at TARGET_ACCURACY, 0 if none */
     double target_seconds, test_accuracy;
     dn_error step_err; /* an evaluation failure inside on_step */
+    const dn_partition *part; /* --clients: the virtual clients, else NULL */
+    uint64_t seed;            /* --seed: the clients' draws and shuffles */
 } dist_run;
 
 /* ---------------------------------------------------------------- checks */
@@ -57,9 +79,33 @@ static void fedavg_server_options(const mlp_dist *d, dn_fedavg_options *o)
     o->server_lr = d->server_lr > 0 ? d->server_lr : d->server_adam ? SERVER_ADAM_LR : 1;
 }
 
+/* --clients and its companions, before any data is read. */
+static dn_status check_client_flags(const mlp_dist *d, dn_error *err)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    if (!client_flags_given(d)) return DN_OK;
+    if (d->mode != MODE_FEDAVG)
+        return cli_fail(err, DN_ERR_USAGE, "--clients, --client-fraction, --partition, --partition-file and "
+                                           "--partition-seed apply to --distributed fedavg");
+    if (!d->clients && !d->partition_file)
+        return cli_fail(err, DN_ERR_USAGE, "--client-fraction, --partition and --partition-seed need --clients K "
+                                           "(or --partition-file FILE)");
+    if (d->partition && d->partition_file)
+        return cli_fail(err, DN_ERR_USAGE, "--partition and --partition-file: pick one (the file records its spec)");
+    if (d->partition_file && d->partition_seed != def.partition_seed)
+        return cli_fail(err, DN_ERR_USAGE, "--partition-seed and --partition-file: the file records its seed");
+    if (d->flags.shard != def.flags.shard || d->flags.shard_seed != def.flags.shard_seed || d->flags.fault ||
+        d->flags.fault_rank >= 0)
+        return cli_fail(err, DN_ERR_USAGE, "--shard, --shard-seed, --fault and --fault-rank apply to one client per "
+                                           "rank: with --clients the partition splits the data");
+    dn_partition_spec spec;
+    return d->partition ? dn_partition_parse(d->partition, &spec, err) : DN_OK;
+}
+
 static dn_status check_flags(const mlp_dist *d, size_t validation, dn_error *err)
 {
     const mlp_dist def = MLP_DIST_DEFAULT;
+    if (check_client_flags(d, err)) return err->code;
     if (d->mode != MODE_FEDAVG && (d->prox_mu != def.prox_mu || d->server_momentum != def.server_momentum ||
                                    d->server_adam || d->server_lr != def.server_lr))
         return cli_fail(err, DN_ERR_USAGE, "--prox-mu, --server-momentum, --server-adam and --server-lr apply to "
@@ -93,11 +139,61 @@ static int only_checkpoint_flags(const mlp_dist *d)
 }
 
 /* Checks that need the job's size; every rank reaches the same verdict. */
-static dn_status check_with_size(const mlp_dist *d, int ranks, dn_error *err)
+static dn_status check_with_size(const mlp_dist *d, const dn_partition *part, int ranks, dn_error *err)
 {
     if (d->mode != MODE_FEDAVG) return DN_OK;
     dn_aggregate_options agg = {(dn_aggregate_rule)d->aggregate, d->trim, d->faulty};
-    return dn_aggregate_options_check(&agg, (size_t)ranks, err);
+    /* with clients the rule merges the m clients drawn each round */
+    size_t models = part ? dn_fedavg_sample_count(dn_partition_clients(part), client_fraction(d)) : (size_t)ranks;
+    return dn_aggregate_options_check(&agg, models, err);
+}
+
+/* --clients: the partition, made (the same on every rank) or loaded and
+ * checked against the first n samples. NULL with err filled on failure. */
+static dn_partition *client_partition(const mlp_dist *d, const dn_dataset *train, size_t n, uint64_t seed,
+                                      dn_error *err)
+{
+    if (d->partition_file) {
+        dn_partition *part = dn_partition_load(d->partition_file, train, err);
+        if (!part) return NULL;
+        if (dn_partition_train_size(part) != n ||
+            (d->clients && dn_partition_clients(part) != d->clients)) {
+            cli_fail(err, DN_ERR_USAGE, "%s: partitions the first %zu samples among %zu clients; this run has "
+                     "--train-size %zu and --clients %zu", d->partition_file, dn_partition_train_size(part),
+                     dn_partition_clients(part), n, d->clients ? d->clients : dn_partition_clients(part));
+            dn_partition_free(part);
+            return NULL;
+        }
+        return part;
+    }
+    if (d->clients > n) {
+        cli_fail(err, DN_ERR_USAGE, "--clients %zu is more than the %zu training samples (valid: 1 to %zu)",
+                 d->clients, n, n);
+        return NULL;
+    }
+    dn_partition_spec spec;
+    if (dn_partition_parse(d->partition ? d->partition : "iid", &spec, err)) return NULL;
+    uint64_t pseed = d->partition_seed != PARTITION_SEED_UNSET ? d->partition_seed : seed;
+    return dn_partition_make(train, n, d->clients, &spec, pseed, err);
+}
+
+/* The partition's line: spec, n, K, seed, client sizes, the draw. */
+static void print_partition(const dist_run *run)
+{
+    const dn_partition *part = run->part;
+    size_t k = dn_partition_clients(part), smallest = (size_t)-1, largest = 0;
+    for (size_t c = 0; c < k; c++) {
+        size_t n = dn_partition_client_size(part, c);
+        if (n < smallest) smallest = n;
+        if (n > largest) largest = n;
+    }
+    char spec[64];
+    dn_partition_format(dn_partition_get_spec(part), spec, sizeof spec);
+    double c = client_fraction(run->d);
+    printf("partition: %s of the first %zu training samples over %zu clients (seed %llu), sizes %zu to %zu; "
+           "C = %g: %zu clients per round over %d rank%s\n",
+           spec, dn_partition_train_size(part), k, (unsigned long long)dn_partition_seed(part), smallest, largest, c,
+           dn_fedavg_sample_count(k, c), run->d->job.size, run->d->job.size == 1 ? "" : "s");
 }
 
 /* --------------------------------------------------------------- output */
@@ -115,7 +211,8 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
         printf(", %d epochs%s\n", o->epochs, d->deterministic ? ", deterministic (rank-order sums)" : "");
         printf("%5s %10s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "test_acc", "lr", "seconds");
     } else {
-        dist_print_shards(&d->job, &d->flags, n);
+        if (run->part) print_partition(run);
+        else dist_print_shards(&d->job, &d->flags, n);
         printf("fedavg: %d rounds of %d local epoch%s, batch %zu, aggregate %s", d->rounds, d->local_epochs,
                d->local_epochs == 1 ? "" : "s", o->batch, dn_aggregate_rule_name((dn_aggregate_rule)d->aggregate));
         if (d->aggregate == DN_AGG_TRIMMED_MEAN) printf(" (trim %g)", d->trim);
@@ -128,7 +225,10 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
         if (fo.server == DN_FEDAVG_SERVER_ADAM)
             printf(", server Adam (beta1 %g, beta2 %g, tau %g)", fo.server_beta1, fo.server_beta2, fo.server_tau);
         if (fo.server != DN_FEDAVG_SERVER_PLAIN || fo.server_lr != 1) printf(", server lr %g", fo.server_lr);
-        printf("\n%5s %10s %10s %8s  %s\n", "round", "test_error", "train_loss", "seconds", "note");
+        if (run->part)
+            printf("\n%5s %10s %10s %8s %9s  %s\n", "round", "test_error", "train_loss", "seconds", "clients", "note");
+        else
+            printf("\n%5s %10s %10s %8s  %s\n", "round", "test_error", "train_loss", "seconds", "note");
     }
     fflush(stdout);
 }
@@ -155,13 +255,22 @@ static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_ev
 {
     char note[DN_ERROR_MESSAGE_MAX + 32] = "";
     if (r->refused) snprintf(note, sizeof note, "%s", r->reason);
-    else if (r->chosen_rank >= 0) snprintf(note, sizeof note, "krum picked rank %d", r->chosen_rank);
-    if (!run->quiet)
+    else if (r->chosen_rank >= 0)
+        snprintf(note, sizeof note, "krum picked %s %d", run->part ? "client" : "rank", r->chosen_rank);
+    if (!run->quiet && run->part) {
+        char clients[48];
+        snprintf(clients, sizeof clients, "%zu/%zu", r->clients_reported, r->clients_sampled);
+        printf("%5d %9.2f%% %10.5f %8.2f %9s  %s\n", r->round + 1, 100 * (1 - test->accuracy), r->train_loss,
+               r->seconds, clients, note);
+    } else if (!run->quiet)
         printf("%5d %9.2f%% %10.5f %8.2f  %s\n", r->round + 1, 100 * (1 - test->accuracy), r->train_loss, r->seconds,
                note);
-    if (run->metrics.fp)
-        fprintf(run->metrics.fp, "%d,%.6f,%.6f,%.6f,%d,%d,%d,%.4f\n", r->round + 1, 1 - test->accuracy,
-                test->accuracy, r->train_loss, r->refused, r->bad_rank, r->chosen_rank, r->seconds);
+    if (run->metrics.fp) {
+        fprintf(run->metrics.fp, "%d,%.6f,%.6f,%.6f,%d,%d,%d,%.4f", r->round + 1, 1 - test->accuracy, test->accuracy,
+                r->train_loss, r->refused, r->bad_rank, r->chosen_rank, r->seconds);
+        if (run->part) fprintf(run->metrics.fp, ",%zu,%zu", r->clients_sampled, r->clients_reported);
+        fputc('\n', run->metrics.fp);
+    }
     if (r->refused) fprintf(stderr, "digitnet: round %d: %s\n", r->round + 1, r->reason);
 }
 
@@ -240,6 +349,9 @@ static void loop_options(const dist_run *run, dn_mlp_run_options *o)
     o->checkpoint = (dn_checkpoint_policy){d->checkpoint, d->checkpoint_every, d->resume};
     o->on_step = on_step;
     o->user = (void *)run;
+    o->clients = run->part; /* NULL: one client per rank */
+    o->client_fraction = client_fraction(d);
+    o->client_seed = run->seed;
     dist_options(&d->job, &d->flags, d->job_text, &o->dist); /* comm NULL alone: the library runs without MPI */
 }
 
@@ -253,6 +365,9 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
         if (cli_text_open(&run->metrics)) return cli_fail(err, DN_ERR_NOMEM, "%s: out of memory", metrics);
         fprintf(run->metrics.fp, d->mode == MODE_SYNC
                                      ? "epoch,train_loss,train_accuracy,test_accuracy,test_error,lr,seconds\n"
+                                 : run->part
+                                     ? "round,test_error,test_accuracy,train_loss,refused,bad_rank,chosen_rank,seconds,"
+                                       "clients_sampled,clients_reported\n"
                                      : "round,test_error,test_accuracy,train_loss,refused,bad_rank,chosen_rank,seconds\n");
     }
     dn_mlp_run_options o;
@@ -266,10 +381,12 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
 }
 
 static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_dataset *train, const dn_dataset *test,
-                         size_t n, const char *metrics, const char *save, int quiet, dn_error *err)
+                         size_t n, const dn_partition *part, const char *metrics, const char *save, int quiet,
+                         dn_error *err)
 {
     dn_dataset fit = dn_dataset_view(train, 0, n);
-    dist_run run = {.d = d, .train = &fit, .test = test, .quiet = quiet, .root = d->job.rank == 0};
+    dist_run run = {.d = d, .train = &fit, .test = test, .quiet = quiet, .root = d->job.rank == 0, .part = part,
+                    .seed = opt->seed};
     dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes()[d->mode],
                   &d->flags);
     if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
@@ -301,25 +418,29 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
     if (alone) d->mode = MODE_SYNC;
     if (check_flags(d, validation, &err)) return cli_report(&err);
     dn_dataset *train = NULL, *test = NULL;
+    dn_partition *part = NULL;
     int rc = cli_load_mnist(data, &train, &test);
     if (rc) return rc;
     if (train_size > train->count) {
         cli_fail(&err, DN_ERR_USAGE, "--train-size %zu is larger than the training set (valid: 1 to %zu)", train_size,
                  train->count);
         rc = cli_report(&err);
+    } else if (client_flags_given(d) && !(part = client_partition(d, train, train_size, opt->seed, &err))) {
+        rc = cli_report(&err); /* before the job: every rank alike, each says it */
     } else if (join(d, alone, &err)) {
         rc = dist_report_once(&d->job, &err); /* all ranks fail alike here */
-    } else if (check_with_size(d, d->job.size, &err)) {
+    } else if (check_with_size(d, part, d->job.size, &err)) {
         /* Every rank stops here together: rank 0 says why, all leave cleanly. */
         rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
     } else {
         if (d->job.rank != 0) quiet = 1;
-        dn_status s = run_job(d, opt, train, test, train_size, metrics, save, quiet, &err);
+        dn_status s = run_job(d, opt, train, test, train_size, part, metrics, save, quiet, &err);
         if (s && d->agreed) /* every rank knows why: rank 0 says it, all leave cleanly */
             rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
         else
             rc = dist_job_end(&d->job, s ? dist_report(&d->job, &err) : CLI_EXIT_OK);
     }
+    dn_partition_free(part);
     dn_dataset_free(train);
     dn_dataset_free(test);
     return rc;

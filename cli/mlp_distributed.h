@@ -15,6 +15,16 @@
  *           --server-momentum (FedAvgM) or --server-adam (FedAdam), with
  *           --server-lr, step rank 0's model along the averaged update
  *           (dn_fedavg_round has the formulas).
+ *           --clients K trains K virtual clients of a partition instead of
+ *           one client per rank: --partition SPEC (dn_partition_syntax,
+ *           default iid; made with dn_partition_make from --partition-seed,
+ *           default --seed) or --partition-file FILE (dn_partition_load,
+ *           checked against the data); each round m = max(round(C·K), 1)
+ *           clients are drawn (--client-fraction C, default 1) from --seed
+ *           and trained on the ranks (dn_fedavg_clients_round): the same
+ *           model for any number of ranks, mpirun or not. The header gains
+ *           the partition's line, each row and --metrics the clients
+ *           sampled and reported (only with --clients).
  *
  * Rank 0 prints a row per epoch or round and writes --metrics, --save and
  * --checkpoint; every rank takes part in every collective. MPI aborts the
@@ -47,13 +57,27 @@ typedef struct mlp_dist {
     dist_job job;
     char job_text[DIST_JOB_TEXT_MAX]; /* what its checkpoints record (dist_job_text) */
     int agreed; /* the run failed on every rank alike (a checkpoint step): rank 0 alone reports, all leave cleanly */
+    size_t clients;          /* K virtual clients; 0: one client per rank */
+    double client_fraction;  /* C in [0, 1]; CLIENTS_UNSET: 1 */
+    const char *partition;   /* SPEC (dn_partition_parse); NULL: iid */
+    const char *partition_file; /* FILE (dn_partition_load) */
+    uint64_t partition_seed; /* PARTITION_SEED_UNSET: --seed */
 } mlp_dist;
+
+#define CLIENTS_UNSET (-1.0)          /* --client-fraction not given (its range starts at 0) */
+#define PARTITION_SEED_UNSET UINT64_MAX /* --partition-seed not given (above its range) */
+
+/* --partition's help: "--clients: how the training set is split, SPEC: "
+ * followed by dn_partition_syntax(). Static storage. */
+const char *mlp_dist_partition_help(void);
 
 /* "off", then the library's run modes (dn_mlp_run_mode_choices: "sync",
  * "fedavg"): entry i + 1 names the dn_mlp_run_mode i. */
 const char *const *mlp_dist_modes(void);
 
-#define MLP_DIST_DEFAULT {0, 0, 10, 1, 0, 0.25, 1, 0, 0, 0, 0, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0}
+#define MLP_DIST_DEFAULT                                                                                               \
+    {0, 0, 10, 1, 0, 0.25, 1, 0, 0, 0, 0, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0, 0, CLIENTS_UNSET, NULL, NULL,   \
+     PARTITION_SEED_UNSET}
 
 /* --server-lr when --server-adam is given without it: FedAdam's step bounds
  * how far a coordinate moves per round (see dn_fedavg_round). */
@@ -87,6 +111,16 @@ const char *const *mlp_dist_modes(void);
         {"--checkpoint-every", CLI_INT, &(d).checkpoint_every, "N", "checkpoint after every N epochs or rounds", 1,    \
          1e6, 0, NULL},                                                                                                \
         {"--resume", CLI_STRING, &(d).resume, "FILE", "continue the run this checkpoint saved", 0, 0, 0, NULL},       \
+        {"--clients", CLI_SIZE, &(d).clients, "K",                                                                    \
+         "fedavg: K virtual clients of a partition (default: one client per rank)", 1, 1e6, 0, NULL},                \
+        {"--client-fraction", CLI_DOUBLE, &(d).client_fraction, "C",                                                  \
+         "fedavg --clients: fraction of the clients drawn each round, max(round(C*K), 1) of them (default 1)", 0, 1, \
+         0, NULL},                                                                                                     \
+        {"--partition", CLI_STRING, &(d).partition, "SPEC", mlp_dist_partition_help(), 0, 0, 0, NULL},                \
+        {"--partition-file", CLI_STRING, &(d).partition_file, "FILE",                                                 \
+         "fedavg --clients: the partition saved by `digitnet partition` (instead of --partition)", 0, 0, 0, NULL},    \
+        {"--partition-seed", CLI_U64, &(d).partition_seed, "S",                                                       \
+         "fedavg --clients: seed of the partition (default --seed)", 0, 1.8e19, 0, NULL},                             \
         DIST_FLAGS_OPTS((d).flags)
 
 /* 1 when --distributed or any flag of this table was given. */
