@@ -12,6 +12,7 @@
 
 static void print_default(const cli_opt *o, FILE *out)
 {
+    if (strstr(o->help, "(default")) return; /* the help says it, e.g. where the value is a sentinel */
     switch (o->type) {
     case CLI_FLAG: return;
     case CLI_INT: fprintf(out, " (default %d)", *(int *)o->target); return;
