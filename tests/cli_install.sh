@@ -141,9 +141,8 @@ done
 # 4. mlp_job: a job of two processes stopped after one epoch and started again
 # ends with the checkpoint of a job that ran its two epochs at once.
 if [ -x pc/mlp_job ] && command -v mpirun >/dev/null; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-  export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
+  source "$SRC/tests/lib/mpi_env.sh"
+  dn_mpi_one_thread
   job() { timeout 300 mpirun -np 2 "$@" >>job.txt 2>&1 || fail "mpirun -np 2 $*: $(tail -5 job.txt)"; }
   job pc/mlp_job "$DATA" whole.ckpt whole.svg 1000 2
   job cm/build/mlp_job "$DATA" parts.ckpt first.svg 1000 2 1

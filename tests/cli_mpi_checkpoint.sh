@@ -11,9 +11,8 @@ set -euo pipefail
 DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
 DATA=${DN_DATA:-data/mnist}
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+source "$(dirname "$0")/lib/mpi_env.sh"
+dn_mpi_one_thread
 
 command -v mpirun >/dev/null || { echo "cli_mpi_checkpoint: mpirun not found, skipped"; exit 77; }
 [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ] ||

@@ -16,9 +16,8 @@ DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
 DATA=${DN_DATA:-data/mnist}
 PY=/usr/bin/python3
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1                     # one core per rank, as the ranks share two
+source "$(dirname "$0")/lib/mpi_env.sh"
+dn_mpi_one_thread
 
 command -v mpirun >/dev/null || { echo "cli_mpi_mlp: mpirun not found, skipped"; exit 77; }
 [ -x "$PY" ] || { echo "cli_mpi_mlp: $PY is missing (scripts/deps.sh test installs it)"; exit 1; }

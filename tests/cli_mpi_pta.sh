@@ -10,9 +10,7 @@ DATA=${DN_DATA:-data/mnist}
 
 # Open MPI refuses root and more ranks than cores unless told through its
 # environment (never through hard-coded mpirun flags).
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-# Under ASan Open MPI's own allocations are reported as leaks: not ours.
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+source "$(dirname "$0")/lib/mpi_env.sh"
 
 command -v mpirun >/dev/null || { echo "cli_mpi_pta: mpirun not found, skipped (scripts/deps.sh installs openmpi-bin)"; exit 77; }
 [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ] ||

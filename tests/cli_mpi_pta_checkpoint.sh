@@ -22,9 +22,8 @@ DATA=${DN_DATA:-data/mnist}
 SRC=${DN_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 PY=/usr/bin/python3
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+source "$(dirname "$0")/lib/mpi_env.sh"
+dn_mpi_one_thread
 # When a rank exits non-zero or is killed, mpirun ends the others at once
 # instead of waiting a second or two for them (this test does it 11 times).
 export OMPI_MCA_odls_base_sigkill_timeout=0

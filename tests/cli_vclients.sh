@@ -14,18 +14,15 @@
 # Skipped (77) without MNIST; the mpirun parts are skipped without mpirun or MPI.
 set -euo pipefail
 DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
-DATA=${DN_DATA:-data/mnist}
+DATA=$(realpath -m "${DN_DATA:-data/mnist}") # absolute: the test works in its scratch folder
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own allocations
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+source "$(dirname "$0")/lib/mpi_env.sh"
+dn_mpi_one_thread
 
 [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ] ||
   { echo "cli_vclients: no MNIST in $DATA, skipped"; exit 77; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/dn_cli_vclients_XXXXXX")
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib/workdir.sh"
+dn_workdir cli_vclients
 
 net=(--data "$DATA" --hidden 32 --threads 1)
 V=(--distributed fedavg --clients 10 --client-fraction 0.3 --partition shards:2 --rounds 3 --train-size 2000)

@@ -535,21 +535,31 @@ static void cm_axes(FILE *fp, const size_t rows[DN_CLASSES], const size_t *cm)
     }
 }
 
+/* A heat map's document: opened, its title (may be NULL) and a summary line
+ * centred above the grid. */
+static dn_status grid_doc_open(svg_doc *d, const char *path, int width, int height, const char *title,
+                               const char *summary, dn_error *err)
+{
+    dn_status s = doc_open(d, path, err);
+    if (s) return s;
+    svg_open(d->fp, width, height);
+    if (title) svg_text(d->fp, width / 2.0, 24, "middle", "font-size=\"15\" font-weight=\"bold\"", title);
+    svg_text(d->fp, width / 2.0, 44, "middle", "fill=\"#444444\"", summary);
+    return DN_OK;
+}
+
 dn_status dn_plot_confusion(const char *path, const char *title, const size_t *confusion, dn_error *err)
 {
     if (!path || !confusion) return dn_fail(err, DN_ERR_USAGE, "plot: confusion matrix or output path missing");
     size_t rows[DN_CLASSES], total, correct, max_off;
     cm_totals(confusion, rows, &total, &correct, &max_off);
     const int width = (int)(CM_LEFT + DN_CLASSES * CM_CELL + 84), height = (int)(CM_TOP + DN_CLASSES * CM_CELL + 52);
-    svg_doc d;
-    dn_status s = doc_open(&d, path, err);
-    if (s) return s;
-    svg_open(d.fp, width, height);
-    if (title) svg_text(d.fp, width / 2.0, 24, "middle", "font-size=\"15\" font-weight=\"bold\"", title);
     char line[160];
     snprintf(line, sizeof line, "%zu samples, %zu correct (%.2f%%), %zu errors", total, correct,
              total ? 100.0 * (double)correct / (double)total : 0.0, total - correct);
-    svg_text(d.fp, width / 2.0, 44, "middle", "fill=\"#444444\"", line);
+    svg_doc d;
+    dn_status s = grid_doc_open(&d, path, width, height, title, line, err);
+    if (s) return s;
     for (int t = 0; t < DN_CLASSES; t++)
         for (int p = 0; p < DN_CLASSES; p++) cm_cell(d.fp, t, p, confusion[t * DN_CLASSES + p], rows[t], max_off);
     cm_axes(d.fp, rows, confusion);
@@ -612,15 +622,12 @@ dn_status dn_plot_heatmap(const char *path, const char *title, const char *row_l
         total += values[i];
         if (values[i] > largest) largest = values[i];
     }
-    svg_doc d;
-    dn_status s = doc_open(&d, path, err);
-    if (s) return s;
-    svg_open(d.fp, width, height);
-    if (title) svg_text(d.fp, width / 2.0, 24, "middle", "font-size=\"15\" font-weight=\"bold\"", title);
     char line[200];
     snprintf(line, sizeof line, "%zu × %zu cells, total %zu; shade: %s", rows, cols, total,
              by_row ? "share of the row's total" : "count relative to the largest cell");
-    svg_text(d.fp, width / 2.0, 44, "middle", "fill=\"#444444\"", line);
+    svg_doc d;
+    dn_status s = grid_doc_open(&d, path, width, height, title, line, err);
+    if (s) return s;
     for (size_t r = 0; r < rows; r++) {
         size_t row_total = 0;
         for (size_t c = 0; c < cols; c++) row_total += values[r * cols + c];
