@@ -25,6 +25,15 @@ const char *mlp_dist_partition_help(void)
 
 enum { MODE_OFF = 0, MODE_SYNC = 1 + DN_MLP_RUN_SYNC, MODE_FEDAVG = 1 + DN_MLP_RUN_FEDAVG };
 
+/* 1 when any of the virtual clients' flags was given. */
+static int client_flags_given(const mlp_dist *d)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    return d->clients || d->client_fraction != def.client_fraction || d->partition || d->partition_file ||
+           d->partition_seed != def.partition_seed || d->stragglers != def.stragglers ||
+           d->straggler_policy != def.straggler_policy || d->dropout_rate != def.dropout_rate;
+}
+
 int mlp_dist_wanted(const mlp_dist *d)
 {
     const mlp_dist def = MLP_DIST_DEFAULT;
@@ -33,16 +42,7 @@ int mlp_dist_wanted(const mlp_dist *d)
            d->faulty != def.faulty || d->prox_mu != def.prox_mu || d->server_momentum != def.server_momentum ||
            d->server_adam || d->server_lr != def.server_lr || d->checkpoint || d->resume || d->checkpoint_every != def.checkpoint_every ||
            d->flags.shard != def.flags.shard || d->flags.shard_seed != def.flags.shard_seed || d->flags.fault ||
-           d->flags.fault_rank >= 0 || d->clients || d->client_fraction != def.client_fraction || d->partition ||
-           d->partition_file || d->partition_seed != def.partition_seed;
-}
-
-/* 1 when any of the virtual clients' flags was given. */
-static int client_flags_given(const mlp_dist *d)
-{
-    const mlp_dist def = MLP_DIST_DEFAULT;
-    return d->clients || d->client_fraction != def.client_fraction || d->partition || d->partition_file ||
-           d->partition_seed != def.partition_seed;
+           d->flags.fault_rank >= 0 || client_flags_given(d);
 }
 
 /* C: --client-fraction, or 1. */
@@ -66,11 +66,20 @@ typedef struct dist_run {
     uint64_t seed;            /* --seed: the clients' draws and shuffles */
 } dist_run;
 
+/* A fedavg run's --metrics columns; with --clients four more follow. */
+#define FEDAVG_COLUMNS                                                                                                 \
+    "round,test_error,test_accuracy,test_loss,train_loss,refused,bad_rank,chosen_rank,seconds,bytes_sent,"           \
+    "bytes_received"
+
 /* ---------------------------------------------------------------- checks */
 
-/* The library's FedProx and server optimiser settings for these flags. */
+/* The library's FedProx, server optimiser and heterogeneity settings for
+ * these flags. */
 static void fedavg_server_options(const mlp_dist *d, dn_fedavg_options *o)
 {
+    o->stragglers = d->stragglers;
+    o->straggler_policy = (dn_straggler_policy)d->straggler_policy;
+    o->dropout_rate = d->dropout_rate;
     o->prox_mu = d->prox_mu;
     o->server = d->server_adam ? DN_FEDAVG_SERVER_ADAM
                 : d->server_momentum > 0 ? DN_FEDAVG_SERVER_MOMENTUM
@@ -85,11 +94,16 @@ static dn_status check_client_flags(const mlp_dist *d, dn_error *err)
     const mlp_dist def = MLP_DIST_DEFAULT;
     if (!client_flags_given(d)) return DN_OK;
     if (d->mode != MODE_FEDAVG)
-        return cli_fail(err, DN_ERR_USAGE, "--clients, --client-fraction, --partition, --partition-file and "
-                                           "--partition-seed apply to --distributed fedavg");
+        return cli_fail(err, DN_ERR_USAGE, "--clients, --client-fraction, --partition, --partition-file, "
+                                           "--partition-seed, --stragglers, --straggler-policy and --dropout-rate "
+                                           "apply to --distributed fedavg");
     if (!d->clients && !d->partition_file)
-        return cli_fail(err, DN_ERR_USAGE, "--client-fraction, --partition and --partition-seed need --clients K "
-                                           "(or --partition-file FILE)");
+        return cli_fail(err, DN_ERR_USAGE, "--client-fraction, --partition, --partition-seed, --stragglers, "
+                                           "--straggler-policy and --dropout-rate need --clients K (or "
+                                           "--partition-file FILE)");
+    if (d->straggler_policy != def.straggler_policy && !(d->stragglers > 0))
+        return cli_fail(err, DN_ERR_USAGE, "--straggler-policy needs --stragglers P above 0: it says what the "
+                                           "stragglers do");
     if (d->partition && d->partition_file)
         return cli_fail(err, DN_ERR_USAGE, "--partition and --partition-file: pick one (the file records its spec)");
     if (d->partition_file && d->partition_seed != def.partition_seed)
@@ -225,6 +239,9 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
         if (fo.server == DN_FEDAVG_SERVER_ADAM)
             printf(", server Adam (beta1 %g, beta2 %g, tau %g)", fo.server_beta1, fo.server_beta2, fo.server_tau);
         if (fo.server != DN_FEDAVG_SERVER_PLAIN || fo.server_lr != 1) printf(", server lr %g", fo.server_lr);
+        if (fo.stragglers > 0)
+            printf(", stragglers %g (%s)", fo.stragglers, dn_straggler_policy_name(fo.straggler_policy));
+        if (fo.dropout_rate > 0) printf(", dropout rate %g", fo.dropout_rate);
         if (run->part)
             printf("\n%5s %10s %10s %8s %9s  %s\n", "round", "test_error", "train_loss", "seconds", "clients", "note");
         else
@@ -251,12 +268,24 @@ static void sync_row(dist_run *run, const dn_mlp_epoch_report *r, const dn_mlp_e
                 r->train_accuracy, test->accuracy, 1 - test->accuracy, r->lr, r->seconds);
 }
 
+/* The row's note: a refusal's reason, Krum's pick, who did not report. */
+static void fedavg_note(const dist_run *run, const dn_fedavg_report *r, char *note, size_t size)
+{
+    size_t used = 0;
+    note[0] = '\0';
+    if (r->refused) used = (size_t)snprintf(note, size, "%s", r->reason);
+    else if (r->chosen_rank >= 0)
+        used = (size_t)snprintf(note, size, "krum picked %s %d", run->part ? "client" : "rank", r->chosen_rank);
+    if (r->refused || used >= size || !(r->clients_straggling || r->clients_dropped_out)) return;
+    snprintf(note + used, size - used, "%s%zu straggler%s (%s), %zu dropped out", used ? "; " : "",
+             r->clients_straggling, r->clients_straggling == 1 ? "" : "s",
+             dn_straggler_policy_name((dn_straggler_policy)run->d->straggler_policy), r->clients_dropped_out);
+}
+
 static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_eval *test)
 {
-    char note[DN_ERROR_MESSAGE_MAX + 32] = "";
-    if (r->refused) snprintf(note, sizeof note, "%s", r->reason);
-    else if (r->chosen_rank >= 0)
-        snprintf(note, sizeof note, "krum picked %s %d", run->part ? "client" : "rank", r->chosen_rank);
+    char note[DN_ERROR_MESSAGE_MAX + 96];
+    fedavg_note(run, r, note, sizeof note);
     if (!run->quiet && run->part) {
         char clients[48];
         snprintf(clients, sizeof clients, "%zu/%zu", r->clients_reported, r->clients_sampled);
@@ -266,9 +295,12 @@ static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_ev
         printf("%5d %9.2f%% %10.5f %8.2f  %s\n", r->round + 1, 100 * (1 - test->accuracy), r->train_loss, r->seconds,
                note);
     if (run->metrics.fp) {
-        fprintf(run->metrics.fp, "%d,%.6f,%.6f,%.6f,%d,%d,%d,%.4f", r->round + 1, 1 - test->accuracy, test->accuracy,
-                r->train_loss, r->refused, r->bad_rank, r->chosen_rank, r->seconds);
-        if (run->part) fprintf(run->metrics.fp, ",%zu,%zu", r->clients_sampled, r->clients_reported);
+        fprintf(run->metrics.fp, "%d,%.6f,%.6f,%.6f,%.6f,%d,%d,%d,%.4f,%llu,%llu", r->round + 1, 1 - test->accuracy,
+                test->accuracy, test->loss, r->train_loss, r->refused, r->bad_rank, r->chosen_rank, r->seconds,
+                (unsigned long long)r->bytes_sent, (unsigned long long)r->bytes_received);
+        if (run->part)
+            fprintf(run->metrics.fp, ",%zu,%zu,%zu,%zu", r->clients_sampled, r->clients_reported,
+                    r->clients_straggling, r->clients_dropped_out);
         fputc('\n', run->metrics.fp);
     }
     if (r->refused) fprintf(stderr, "digitnet: round %d: %s\n", r->round + 1, r->reason);
@@ -366,9 +398,9 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
         fprintf(run->metrics.fp, d->mode == MODE_SYNC
                                      ? "epoch,train_loss,train_accuracy,test_accuracy,test_error,lr,seconds\n"
                                  : run->part
-                                     ? "round,test_error,test_accuracy,train_loss,refused,bad_rank,chosen_rank,seconds,"
-                                       "clients_sampled,clients_reported\n"
-                                     : "round,test_error,test_accuracy,train_loss,refused,bad_rank,chosen_rank,seconds\n");
+                                     ? FEDAVG_COLUMNS ",clients_sampled,clients_reported,clients_straggling,"
+                                                      "clients_dropped_out\n"
+                                     : FEDAVG_COLUMNS "\n");
     }
     dn_mlp_run_options o;
     loop_options(run, &o);

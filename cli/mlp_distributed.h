@@ -24,7 +24,10 @@
  *           and trained on the ranks (dn_fedavg_clients_round): the same
  *           model for any number of ranks, mpirun or not. The header gains
  *           the partition's line, each row and --metrics the clients
- *           sampled and reported (only with --clients).
+ *           sampled and reported (only with --clients). --stragglers P
+ *           (--straggler-policy drop|partial) and --dropout-rate Q make
+ *           clients straggle or fail to report (dn_fedavg_plan_round); a
+ *           round nobody reports keeps the model and says so.
  *
  * Rank 0 prints a row per epoch or round and writes --metrics, --save and
  * --checkpoint; every rank takes part in every collective. MPI aborts the
@@ -62,6 +65,9 @@ typedef struct mlp_dist {
     const char *partition;   /* SPEC (dn_partition_parse); NULL: iid */
     const char *partition_file; /* FILE (dn_partition_load) */
     uint64_t partition_seed; /* PARTITION_SEED_UNSET: --seed */
+    double stragglers;       /* fraction of each round's clients that straggle */
+    int straggler_policy;    /* index into dn_straggler_policy_choices() (= dn_straggler_policy) */
+    double dropout_rate;     /* probability that a sampled client fails to report */
 } mlp_dist;
 
 #define CLIENTS_UNSET (-1.0)          /* --client-fraction not given (its range starts at 0) */
@@ -77,7 +83,7 @@ const char *const *mlp_dist_modes(void);
 
 #define MLP_DIST_DEFAULT                                                                                               \
     {0, 0, 10, 1, 0, 0.25, 1, 0, 0, 0, 0, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0, 0, CLIENTS_UNSET, NULL, NULL,   \
-     PARTITION_SEED_UNSET}
+     PARTITION_SEED_UNSET, 0, 0, 0}
 
 /* --server-lr when --server-adam is given without it: FedAdam's step bounds
  * how far a coordinate moves per round (see dn_fedavg_round). */
@@ -121,6 +127,13 @@ const char *const *mlp_dist_modes(void);
          "fedavg --clients: the partition saved by `digitnet partition` (instead of --partition)", 0, 0, 0, NULL},    \
         {"--partition-seed", CLI_U64, &(d).partition_seed, "S",                                                       \
          "fedavg --clients: seed of the partition (default --seed)", 0, 1.8e19, 0, NULL},                             \
+        {"--stragglers", CLI_DOUBLE, &(d).stragglers, "P",                                                            \
+         "fedavg --clients: fraction of each round's clients that straggle, in [0, 1]", 0, 1, 0, NULL},              \
+        {"--straggler-policy", CLI_CHOICE, &(d).straggler_policy, "HOW",                                              \
+         "drop = their updates are discarded (FedAvg), partial = they train randint(1, E) epochs and are kept "         \
+         "(FedProx)", 0, 0, 0, dn_straggler_policy_choices()},                                                         \
+        {"--dropout-rate", CLI_DOUBLE, &(d).dropout_rate, "Q",                                                        \
+         "fedavg --clients: probability that a sampled client fails to report, in [0, 1]", 0, 1, 0, NULL},           \
         DIST_FLAGS_OPTS((d).flags)
 
 /* 1 when --distributed or any flag of this table was given. */

@@ -1132,6 +1132,17 @@ typedef enum dn_fedavg_server {
 /* "plain", "momentum", "adam"; "?" otherwise. Static storage. */
 DN_API const char *dn_fedavg_server_name(dn_fedavg_server server);
 
+/* What a straggler does (see "system heterogeneity" below). */
+typedef enum dn_straggler_policy {
+    DN_STRAGGLER_DROP = 0,   /* its update is discarded (FedAvg's deadline)           */
+    DN_STRAGGLER_PARTIAL = 1 /* it trains randint(1, E) epochs and is kept (FedProx's) */
+} dn_straggler_policy;
+
+/* "drop", "partial"; "?" otherwise. Static storage. */
+DN_API const char *dn_straggler_policy_name(dn_straggler_policy policy);
+/* The names above, NULL-terminated, indexed by the enum. */
+DN_API const char *const *dn_straggler_policy_choices(void);
+
 typedef struct dn_fedavg_options {
     int local_epochs;               /* E ≥ 1; default 1                         */
     dn_aggregate_options aggregate; /* default dn_aggregate_options_default     */
@@ -1144,6 +1155,13 @@ typedef struct dn_fedavg_options {
     double server_momentum;         /* momentum: β in [0, 1); default 0         */
     double server_beta1, server_beta2; /* adam: in [0, 1); defaults 0.9, 0.99  */
     double server_tau;              /* adam: τ > 0; default 1e-3                */
+    /* System heterogeneity, virtual clients only (dn_fedavg_clients_round;
+     * dn_fedavg_round refuses them): see dn_fedavg_plan_round. */
+    double stragglers;              /* fraction of each round's sampled clients
+                                       that straggle, in [0, 1]; default 0     */
+    dn_straggler_policy straggler_policy; /* default DN_STRAGGLER_DROP          */
+    double dropout_rate;            /* probability that a sampled client fails
+                                       to report, in [0, 1]; default 0         */
 } dn_fedavg_options;
 
 DN_API void dn_fedavg_options_default(dn_fedavg_options *opt);
@@ -1155,7 +1173,9 @@ DN_API dn_status dn_fedavg_options_check(const dn_fedavg_options *opt, dn_error 
  * description records it (see dn_mlp_run_options.fedavg): "" for plain
  * FedAvg with η_s = 1 and μ = 0, else " prox:MU" when μ > 0, then
  * " server:plain:LR", " server:momentum:BETA:LR" or
- * " server:adam:BETA1:BETA2:TAU:LR" when not plain with η_s = 1 — numbers
+ * " server:adam:BETA1:BETA2:TAU:LR" when not plain with η_s = 1, then
+ * " stragglers:P:drop" or " stragglers:P:partial" when P > 0 and
+ * " dropout:Q" when Q > 0 — numbers
  * with the fewest digits that read back exactly, e.g.
  * " prox:0.01 server:adam:0.9:0.99:0.001:0.01". Written into buf (size
  * bytes, always terminated, cut if too small). */
@@ -1174,8 +1194,12 @@ typedef struct dn_fedavg_report {
     double seconds;        /* wall time of the round                               */
     char reason[DN_ERROR_MESSAGE_MAX]; /* why the merge failed, "" otherwise        */
     size_t clients_sampled;  /* clients drawn this round (dn_fedavg_round: K ranks) */
-    size_t clients_reported; /* of those, the ones whose model reached the master
-                                (all of them: no dropout or stragglers yet)  */
+    size_t clients_reported; /* of those, the ones whose model was merged      */
+    size_t clients_straggling; /* of the sampled, the stragglers (kept or not) */
+    size_t clients_dropped_out; /* of the sampled, the ones that failed to report */
+    uint64_t bytes_sent;     /* by the master: the model to each sampled client
+                                (clients_sampled × parameters × 4)              */
+    uint64_t bytes_received; /* by the master: clients_reported × parameters × 4 */
 } dn_fedavg_report;
 
 /* fault_rng: this rank's generator for DN_FAULT_RANDOM (may be NULL when
@@ -1209,8 +1233,20 @@ DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
  *      the client sizes (sums in double), then the server optimiser and
  *      the refusals as in dn_fedavg_round (one shared code path). A client
  *      whose training diverged sends NaN.
- * The report's clients_sampled = clients_reported = m; its loss is the
- * size-weighted mean of the sampled clients' last local epoch.
+ * The report's clients_sampled is m, clients_reported the clients merged;
+ * its loss is the size-weighted mean of their last local epoch.
+ *
+ * System heterogeneity (opt->stragglers, straggler_policy, dropout_rate):
+ * before step 2 every rank plans the round with dn_fedavg_plan_round (the
+ * same plan everywhere, nothing sent). A client that drops out, or a
+ * straggler under DN_STRAGGLER_DROP, is not trained (a simulation need not
+ * spend the time) and not merged; a straggler under DN_STRAGGLER_PARTIAL
+ * trains its planned randint(1, E) epochs and is merged like the others.
+ * The rule merges the clients that report, in ascending id order; when
+ * none reports, or too few for the rule (Krum: 2f + 3), the master keeps
+ * w_g, the server state is left alone, and the report is refused with the
+ * reason ("no client reported: …"). With stragglers = dropout_rate = 0 the
+ * round is the one above, bit for bit.
  *
  * P-independence: every client's training depends on (w_g, its samples,
  * seed, round, k) alone and the merge sees the same models in the same
@@ -1239,6 +1275,21 @@ DN_API size_t dn_fedavg_sample_count(size_t clients, double fraction);
  * of (seed, round): every m-subset equally likely, the same draw for the
  * same (K, C, seed, round) on every machine. */
 DN_API size_t dn_fedavg_sample_clients(size_t clients, double fraction, uint64_t seed, int round, size_t *out);
+/* The round's plan for the m clients of draw (dn_fedavg_sample_clients's,
+ * same seed and round): epochs[i] gets the local epochs client draw[i]
+ * trains and reports, 0 when it does not report. Seeded by (seed, round)
+ * alone, so every rank and every P finds the same plan:
+ *   - s = round(P·m) of the m (half up; P = opt->stragglers) are
+ *     stragglers, drawn by selection sampling (each s-subset equally
+ *     likely); under DN_STRAGGLER_DROP they get 0, under
+ *     DN_STRAGGLER_PARTIAL a uniform draw from 1 … E (E = local_epochs);
+ *   - each client independently drops out with probability Q
+ *     (dropout_rate), whatever else it is: 0;
+ *   - every other client gets E.
+ * *stragglers and *dropped_out (either may be NULL) get the counts;
+ * returns the number of clients with epochs > 0. */
+DN_API size_t dn_fedavg_plan_round(const dn_fedavg_options *opt, const size_t *draw, size_t m, uint64_t seed,
+                                   int round, int *epochs, size_t *stragglers, size_t *dropped_out);
 /* The shuffling seed of client k in round (a hash of seed, round, k). */
 DN_API uint64_t dn_fedavg_client_seed(uint64_t seed, int round, size_t client);
 

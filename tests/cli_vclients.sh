@@ -6,8 +6,11 @@
 #   job of one), under mpirun -np 1 and under mpirun -np 2 (the library's
 #   P-independence); a partition file (`digitnet partition`) gives the model
 #   of the same spec made in the run; the partition line, the per-round
-#   clients column and the metrics' clients_sampled,clients_reported
-#   columns; a stop and resume from the checkpoint ends with the
+#   clients column and the metrics' columns (test_loss, bytes_sent,
+#   bytes_received = clients × parameters × 4, clients_sampled ...);
+#   stragglers and drop-outs: the counts in the rows and the CSV, the same
+#   bytes under mpirun -np 2, a round nobody reports keeps the model and
+#   says so; a stop and resume from the checkpoint ends with the
 #   uninterrupted model, and a resume with another fraction is refused
 #   (exit 3, naming both job descriptions);
 #   the flags' refusals (exit 2, one line).
@@ -33,8 +36,28 @@ V=(--distributed fedavg --clients 10 --client-fraction 0.3 --partition shards:2 
 grep -q "^partition: shards:2 of the first 2000 training samples over 10 clients (seed 1), sizes 200 to 200; C = 0.3: 3 clients per round over 1 rank$" \
   "$work/alone.txt" || fail "no partition line: $(head -3 "$work/alone.txt")"
 grep -Eq '^ +3 .* 3/3 ' "$work/alone.txt" || fail "round 3 does not say 3/3 clients: $(tail -4 "$work/alone.txt")"
-head -1 "$work/alone.csv" | grep -q ",seconds,clients_sampled,clients_reported$" || fail "metrics header: $(head -1 "$work/alone.csv")"
-[ "$(tail -1 "$work/alone.csv" | cut -d, -f1,9,10)" = "3,3,3" ] || fail "metrics row: $(tail -1 "$work/alone.csv")"
+head -1 "$work/alone.csv" | grep -q "^round,test_error,test_accuracy,test_loss,train_loss,.*,seconds,bytes_sent,bytes_received,clients_sampled,clients_reported,clients_straggling,clients_dropped_out$" ||
+  fail "metrics header: $(head -1 "$work/alone.csv")"
+params=$(( (784 * 32 + 32) + (32 * 10 + 10) )) # 784-32-10: every model sent or received is params × 4 bytes
+[ "$(tail -1 "$work/alone.csv" | cut -d, -f1,10-15)" = "3,$((3 * params * 4)),$((3 * params * 4)),3,3,0,0" ] ||
+  fail "metrics row: $(tail -1 "$work/alone.csv")"
+
+# --- stragglers and drop-outs: 10 clients a round, 3 stragglers dropped, each client gone with probability 0.3
+H=(--distributed fedavg --clients 20 --client-fraction 0.5 --rounds 4 --train-size 2000 --stragglers 0.3 --dropout-rate 0.3)
+"$DIGITNET" mlp "${net[@]}" "${H[@]}" --save "$work/het.st" --metrics "$work/het.csv" >"$work/het.txt" ||
+  fail "stragglers and drop-outs failed: $(tail -3 "$work/het.txt")"
+grep -q "stragglers 0.3 (drop), dropout rate 0.3" "$work/het.txt" || fail "header: $(sed -n 3p "$work/het.txt")"
+awk -F, -v p=$params 'NR > 1 && !($14 == 3 && $13 + $14 + $15 >= 10 && $13 + $15 <= 10 && $10 == 10 * p * 4 &&
+  $11 == $13 * p * 4) { bad = 1 } END { exit bad }' "$work/het.csv" || fail "straggler counts: $(cat "$work/het.csv")"
+grep -Eq '^ +1 .* [0-9]+/10  3 stragglers \(drop\), [0-9]+ dropped out$' "$work/het.txt" ||
+  fail "round 1's row does not count them: $(sed -n 5p "$work/het.txt")"
+"$DIGITNET" mlp "${net[@]}" --distributed fedavg --clients 20 --rounds 2 --train-size 2000 --dropout-rate 1 \
+  --save "$work/nobody.st" --metrics "$work/nobody.csv" >"$work/nobody.txt" 2>"$work/nobody.err" ||
+  fail "a run nobody reports to failed (it should keep its model): $(cat "$work/nobody.err")"
+grep -q "round 2: no client reported (all 20 sampled dropped out): previous model kept" "$work/nobody.err" ||
+  fail "nobody reported, not said: $(cat "$work/nobody.err")"
+[ "$(cut -d, -f6,13 "$work/nobody.csv" | tail -2 | tr '\n' ' ')" = "1,0 1,0 " ] ||
+  fail "nobody reported: refused and 0 reported expected: $(cat "$work/nobody.csv")"
 
 # --- without --clients the output keeps its columns
 "$DIGITNET" mlp "${net[@]}" --distributed fedavg --rounds 1 --train-size 500 --metrics "$work/plain.csv" >"$work/plain.txt" ||
@@ -83,6 +106,12 @@ refused "apply to one client per rank" --distributed fedavg --clients 10 --shard
 refused "apply to one client per rank" --distributed fedavg --clients 10 --fault-rank 0 --fault nan
 refused "--train-size 1000" --distributed fedavg --partition-file "$work/p/partition.safetensors" --train-size 1000
 refused "krum" --distributed fedavg --clients 10 --client-fraction 0.3 --aggregate krum --faulty 1
+refused "need --clients" --distributed fedavg --stragglers 0.5
+refused "need --clients" --distributed fedavg --dropout-rate 0.5
+refused "apply to --distributed fedavg" --distributed sync --dropout-rate 0.5
+refused "needs --stragglers" --distributed fedavg --clients 10 --straggler-policy partial
+refused "stragglers" --distributed fedavg --clients 10 --stragglers 1.5
+refused "valid: drop, partial" --distributed fedavg --clients 10 --stragglers 0.5 --straggler-policy later
 help=$("$DIGITNET" mlp --help)
 grep -q -- "--client-fraction" <<<"$help" || fail "mlp --help does not list --client-fraction"
 grep -q "dirichlet:ALPHA" <<<"$help" || fail "mlp --help does not give the partition syntax"
@@ -94,6 +123,9 @@ if command -v mpirun >/dev/null && "$DIGITNET" --version | grep -qw mpi; then
       fail "mpirun -np $np failed: $(tail -3 "$work/np$np.txt")"
     cmp -s "$work/alone.st" "$work/np$np.st" || fail "mpirun -np $np differs from one process"
   done
+  mpirun -np 2 "$DIGITNET" mlp "${net[@]}" "${H[@]}" --quiet --save "$work/het2.st" >"$work/het2.txt" 2>&1 ||
+    fail "mpirun -np 2 with stragglers failed: $(tail -3 "$work/het2.txt")"
+  cmp -s "$work/het.st" "$work/het2.st" || fail "stragglers and drop-outs: mpirun -np 2 differs from one process"
   grep -q "3 clients per round over 2 ranks" "$work/np2.txt" || fail "-np 2: partition line: $(head -3 "$work/np2.txt")"
 else
   echo "cli_vclients: no mpirun or a build without MPI, the mpirun part skipped"

@@ -15,7 +15,9 @@
  *   - virtual clients (dn_fedavg_clients_round, K = 6 clients of an
  *     unbalanced partition): the job's model after 3 rounds is the one
  *     process's (comm NULL) bit for bit, for C = 0.5 (m = 3), plain and with
- *     FedProx and FedAdam, and for C = 0.1 (m = 1: ranks without a client). */
+ *     FedProx and FedAdam, for C = 0.1 (m = 1: ranks without a client), and
+ *     for C = 1 with partial stragglers and drop-outs (ranks with clients
+ *     that do not report). */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -239,7 +241,9 @@ static void check_sync_batch_stop(dn_comm *comm, const dn_dataset *set)
 
 /* ------------------------------------------------------ virtual clients */
 
-static void check_clients_p_independent(dn_comm *comm, const dn_dataset *set, double fraction, int fedopt)
+enum { PLAIN_FEDAVG, FEDPROX_ADAM, HETEROGENEOUS }; /* what check_clients_p_independent adds to FedAvg */
+
+static void check_clients_p_independent(dn_comm *comm, const dn_dataset *set, double fraction, int variant)
 {
     int rank = dn_comm_rank(comm);
     dn_error err = {0};
@@ -250,7 +254,9 @@ static void check_clients_p_independent(dn_comm *comm, const dn_dataset *set, do
     dn_fedavg_options opt;
     dn_fedavg_options_default(&opt);
     opt.local_epochs = 2;
-    if (fedopt) opt.prox_mu = 0.1, opt.server = DN_FEDAVG_SERVER_ADAM, opt.server_lr = 0.01;
+    if (variant == FEDPROX_ADAM) opt.prox_mu = 0.1, opt.server = DN_FEDAVG_SERVER_ADAM, opt.server_lr = 0.01;
+    if (variant == HETEROGENEOUS)
+        opt.stragglers = 0.5, opt.straggler_policy = DN_STRAGGLER_PARTIAL, opt.dropout_rate = 0.3;
     dn_mlp *alone = network(6), *job = network(6);
     for (int r = 0; r < 3; r++) {
         dn_fedavg_report ra, rj;
@@ -259,7 +265,8 @@ static void check_clients_p_independent(dn_comm *comm, const dn_dataset *set, do
         CHECK(rank, dn_mlp_epochs_done(job) == (r + 1) * 2);
         if (rank == 0) {
             CHECK(rank, rj.round == r && rj.clients_sampled == ra.clients_sampled && rj.samples == ra.samples);
-            CHECK(rank, rj.train_loss == ra.train_loss && !rj.refused);
+            CHECK(rank, rj.train_loss == ra.train_loss && rj.refused == ra.refused);
+            CHECK(rank, rj.clients_reported == ra.clients_reported && rj.clients_dropped_out == ra.clients_dropped_out);
         }
     }
     size_t na, nb;
@@ -285,9 +292,10 @@ static int rank_main(const char *dir)
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 0);
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 1);
     check_sync_batch_stop(comm, set);
-    check_clients_p_independent(comm, set, 0.5, 0);
-    check_clients_p_independent(comm, set, 0.5, 1);
-    check_clients_p_independent(comm, set, 0.1, 0);
+    check_clients_p_independent(comm, set, 0.5, PLAIN_FEDAVG);
+    check_clients_p_independent(comm, set, 0.5, FEDPROX_ADAM);
+    check_clients_p_independent(comm, set, 0.1, PLAIN_FEDAVG);
+    check_clients_p_independent(comm, set, 1.0, HETEROGENEOUS);
     dn_dataset_free(set);
     dn_comm_free(comm);
     return 0;

@@ -36,45 +36,7 @@
 #include "digitnet.h"
 #include "lib/skip.h"
 #include "lib/synthetic.h"
-
-#define COUNT 120
-
-static dn_dataset *synthetic(void)
-{
-    dn_dataset *set = calloc(1, sizeof *set);
-    uint8_t *images = calloc(COUNT, DN_IMAGE_PIXELS), *labels = malloc(COUNT);
-    assert_true(set && images && labels);
-    dn_test_fill_synthetic(images, labels, COUNT, 5, 4);
-    *set = (dn_dataset){COUNT, images, labels, 1, NULL};
-    return set;
-}
-
-static dn_partition *partition(const dn_dataset *set, size_t k, const char *spec_text)
-{
-    dn_partition_spec spec;
-    dn_error err = {0};
-    assert_int_equal(dn_partition_parse(spec_text, &spec, &err), DN_OK);
-    dn_partition *part = dn_partition_make(set, set->count, k, &spec, 11, &err);
-    assert_non_null(part);
-    return part;
-}
-
-/* A small network; sgd: plain SGD (no momentum) at a constant rate. */
-static dn_mlp *network(uint64_t seed, size_t batch, int sgd)
-{
-    dn_mlp_options o;
-    dn_mlp_options_default(&o);
-    dn_error err = {0};
-    assert_int_equal(dn_mlp_parse_hidden("16", &o, &err), DN_OK);
-    o.seed = seed;
-    o.epochs = 10;
-    o.batch = batch;
-    o.threads = 1;
-    if (sgd) o.momentum = 0, o.schedule = DN_SCHEDULE_NONE;
-    dn_mlp *mlp = dn_mlp_create(&o, &err);
-    assert_non_null(mlp);
-    return mlp;
-}
+#include "lib/vclients.h"
 
 /* ------------------------------------------------------------- sampling */
 
@@ -150,19 +112,11 @@ static void copy_params(dn_mlp *mlp, float *out)
     memcpy(out, p, n * sizeof *p);
 }
 
-static void same_params(dn_mlp *a, dn_mlp *b)
-{
-    size_t na, nb;
-    const float *pa = dn_mlp_params(a, &na), *pb = dn_mlp_params(b, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(pa, pb, na * sizeof *pa);
-}
-
 static void test_fedsgd_identity(void **state)
 {
     (void)state;
-    dn_dataset *set = synthetic();
-    dn_partition *part = partition(set, 5, "quantity:1");
+    dn_dataset *set = vclients_set();
+    dn_partition *part = vclients_partition(set, 5, "quantity:1");
     size_t sizes[5], largest = 0;
     for (size_t k = 0; k < 5; k++) {
         sizes[k] = dn_partition_client_size(part, k);
@@ -170,7 +124,7 @@ static void test_fedsgd_identity(void **state)
     }
     assert_true(sizes[0] != sizes[1] || sizes[1] != sizes[2]); /* unbalanced: the weights matter */
     const double lr = 0.1;
-    dn_mlp *fed = network(3, largest, 1), *whole = network(3, COUNT, 1);
+    dn_mlp *fed = vclients_network(3, largest, 1), *whole = vclients_network(3, VCLIENTS_COUNT, 1);
     dn_error err = {0};
     dn_fedavg_options opt;
     dn_fedavg_options_default(&opt);
@@ -180,10 +134,10 @@ static void test_fedsgd_identity(void **state)
     assert_int_equal(dn_fedavg_clients_round(fed, set, part, NULL, &opt, 1.0, 5, &report, &err), DN_OK);
     assert_int_equal(report.clients_sampled, 5);
     assert_int_equal(report.clients_reported, 5);
-    assert_int_equal(report.samples, COUNT);
+    assert_int_equal(report.samples, VCLIENTS_COUNT);
     assert_int_equal(report.refused, 0);
     dn_mlp_zero_grad(whole);
-    assert_int_equal(dn_mlp_backprop(whole, set->images, set->labels, COUNT, NULL, &err), DN_OK);
+    assert_int_equal(dn_mlp_backprop(whole, set->images, set->labels, VCLIENTS_COUNT, NULL, &err), DN_OK);
     assert_int_equal(dn_mlp_update(whole, lr, &err), DN_OK);
     size_t n;
     const float *a = dn_mlp_params(fed, &n), *b = dn_mlp_params(whole, &n);
@@ -193,7 +147,7 @@ static void test_fedsgd_identity(void **state)
         if (d > worst) worst = d;
         assert_true(d <= 1e-6 + 1e-5 * fabs((double)b[i]));
     }
-    dn_mlp *start = network(3, COUNT, 1);
+    dn_mlp *start = vclients_network(3, VCLIENTS_COUNT, 1);
     const float *w0 = dn_mlp_params(start, &n);
     for (size_t i = 0; i < n; i++) moved = fmax(moved, fabs((double)b[i] - (double)w0[i]));
     print_message("FedSGD identity: largest |difference| %.3g, largest step %.3g\n", worst, moved);
@@ -228,25 +182,25 @@ static void three_rounds(dn_mlp *mlp, const dn_dataset *set, const dn_partition 
 static void test_prox_zero_and_comm(void **state)
 {
     (void)state;
-    dn_dataset *set = synthetic();
-    dn_partition *part = partition(set, 6, "shards:2");
+    dn_dataset *set = vclients_set();
+    dn_partition *part = vclients_partition(set, 6, "shards:2");
     dn_fedavg_options plain, prox0, prox;
     dn_fedavg_options_default(&plain);
     plain.local_epochs = 2;
     prox0 = plain, prox0.prox_mu = 0.0;
     prox = plain, prox.prox_mu = 1.0;
-    dn_mlp *a = network(3, 8, 0), *b = network(3, 8, 0), *c = network(3, 8, 0), *d = network(3, 8, 0);
+    dn_mlp *a = vclients_network(3, 8, 0), *b = vclients_network(3, 8, 0), *c = vclients_network(3, 8, 0), *d = vclients_network(3, 8, 0);
     three_rounds(a, set, part, NULL, &plain, 21);
     three_rounds(b, set, part, NULL, &prox0, 21);
-    same_params(a, b); /* μ = 0 is FedAvg */
+    vclients_same_params(a, b); /* μ = 0 is FedAvg */
     dn_error err = {0};
     dn_comm *one = dn_comm_local(&err);
     assert_non_null(one);
     three_rounds(c, set, part, one, &plain, 21);
-    same_params(a, c); /* comm NULL is a job of one */
+    vclients_same_params(a, c); /* comm NULL is a job of one */
     dn_comm_free(one);
     /* μ > 0 pulls each client towards w_g: the round moves less */
-    dn_mlp *g = network(3, 8, 0), *e = network(3, 8, 0);
+    dn_mlp *g = vclients_network(3, 8, 0), *e = vclients_network(3, 8, 0);
     size_t n;
     dn_mlp_params(g, &n);
     float *w0 = malloc(n * sizeof *w0);
@@ -278,9 +232,9 @@ static void test_prox_zero_and_comm(void **state)
 static void test_refusals(void **state)
 {
     (void)state;
-    dn_dataset *set = synthetic();
-    dn_partition *part = partition(set, 6, "iid");
-    dn_mlp *mlp = network(3, 8, 0);
+    dn_dataset *set = vclients_set();
+    dn_partition *part = vclients_partition(set, 6, "iid");
+    dn_mlp *mlp = vclients_network(3, 8, 0);
     dn_fedavg_options opt;
     dn_fedavg_options_default(&opt);
     dn_error err = {0};
@@ -302,7 +256,7 @@ static void test_refusals(void **state)
                 report.chosen_rank == (int)draw[2]);
     /* a set smaller than the partition's */
     dn_dataset small = *set;
-    small.count = COUNT / 2, small.owns_buffers = 0;
+    small.count = VCLIENTS_COUNT / 2, small.owns_buffers = 0;
     dn_fedavg_options_default(&opt);
     assert_int_equal(dn_fedavg_clients_round(mlp, &small, part, NULL, &opt, 0.5, 1, NULL, &err), DN_ERR_USAGE);
     dn_mlp_free(mlp);
@@ -355,9 +309,9 @@ static int note_round(const dn_mlp_run_report *r, void *user)
 static void test_run_is_rounds_by_hand(void **state)
 {
     (void)state;
-    dn_dataset *set = synthetic();
-    dn_partition *part = partition(set, 6, "shards:2");
-    dn_mlp *loop = network(3, 8, 0), *hand = network(3, 8, 0);
+    dn_dataset *set = vclients_set();
+    dn_partition *part = vclients_partition(set, 6, "shards:2");
+    dn_mlp *loop = vclients_network(3, 8, 0), *hand = vclients_network(3, 8, 0);
     dn_mlp_run_options o;
     run_options(&o, part, 0.5, 21);
     seen_rounds seen = {0, 0, {0}};
@@ -369,7 +323,7 @@ static void test_run_is_rounds_by_hand(void **state)
         assert_int_equal(seen.sampled[r], 3);
         assert_int_equal(dn_fedavg_clients_round(hand, set, part, NULL, &o.fedavg, 0.5, 21, NULL, &err), DN_OK);
     }
-    same_params(loop, hand);
+    vclients_same_params(loop, hand);
     dn_mlp_free(loop), dn_mlp_free(hand);
     dn_partition_free(part);
     dn_dataset_free(set);
@@ -382,9 +336,9 @@ static void test_run_stop_and_resume(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
-    dn_dataset *set = synthetic();
-    dn_partition *part = partition(set, 6, "shards:2"), *other = partition(set, 5, "shards:2");
-    dn_mlp *whole = network(3, 8, 0), *first = network(3, 8, 0), *second = network(3, 8, 0);
+    dn_dataset *set = vclients_set();
+    dn_partition *part = vclients_partition(set, 6, "shards:2"), *other = vclients_partition(set, 5, "shards:2");
+    dn_mlp *whole = vclients_network(3, 8, 0), *first = vclients_network(3, 8, 0), *second = vclients_network(3, 8, 0);
     dn_mlp_run_options o;
     run_options(&o, part, 0.5, 21);
     dn_error err = {0};
@@ -416,7 +370,7 @@ static void test_run_stop_and_resume(void **state)
     o.on_step = NULL;
     assert_int_equal(run_loop(second, &o, set, &err), DN_OK);
     assert_int_equal(dn_mlp_epochs_done(second), RUN_ROUNDS * 2);
-    same_params(second, whole);
+    vclients_same_params(second, whole);
     remove(path);
     dn_mlp_free(whole), dn_mlp_free(first), dn_mlp_free(second);
     dn_partition_free(part), dn_partition_free(other);
@@ -428,9 +382,9 @@ static void test_run_stop_and_resume(void **state)
 static void test_run_refusals(void **state)
 {
     (void)state;
-    dn_dataset *set = synthetic();
-    dn_partition *part = partition(set, 6, "iid");
-    dn_mlp *mlp = network(3, 8, 0);
+    dn_dataset *set = vclients_set();
+    dn_partition *part = vclients_partition(set, 6, "iid");
+    dn_mlp *mlp = vclients_network(3, 8, 0);
     dn_mlp_run_options o;
     dn_error err = {0};
     run_options(&o, part, 1.5, 1);
@@ -444,7 +398,7 @@ static void test_run_refusals(void **state)
     assert_null(dn_mlp_run_create(mlp, &o, set, &err));
     run_options(&o, part, 0.5, 1);
     dn_dataset small = *set;
-    small.count = COUNT / 2, small.owns_buffers = 0;
+    small.count = VCLIENTS_COUNT / 2, small.owns_buffers = 0;
     assert_null(dn_mlp_run_create(mlp, &o, &small, &err));
     assert_int_equal(dn_mlp_epochs_done(mlp), 0);
     dn_mlp_free(mlp);

@@ -195,7 +195,19 @@ void dn_fedavg_options_default(dn_fedavg_options *opt)
     opt->server_lr = 1;
     opt->server_momentum = 0;
     opt->server_beta1 = 0.9, opt->server_beta2 = 0.99, opt->server_tau = 1e-3; /* Reddi et al. 2021 */
+    opt->stragglers = 0;
+    opt->straggler_policy = DN_STRAGGLER_DROP;
+    opt->dropout_rate = 0;
 }
+
+static const char *const straggler_policies[] = {"drop", "partial", NULL};
+
+const char *dn_straggler_policy_name(dn_straggler_policy policy)
+{
+    return policy == DN_STRAGGLER_DROP || policy == DN_STRAGGLER_PARTIAL ? straggler_policies[policy] : "?";
+}
+
+const char *const *dn_straggler_policy_choices(void) { return straggler_policies; }
 
 static const char *const server_names[] = {"plain", "momentum", "adam"};
 
@@ -208,9 +220,23 @@ const char *dn_fedavg_server_name(dn_fedavg_server server)
 /* x in [0, 1) */
 static int unit_interval(double x) { return x >= 0 && x < 1; }
 
+static dn_status heterogeneity_check(const dn_fedavg_options *opt, dn_error *err)
+{
+    if (!(opt->stragglers >= 0 && opt->stragglers <= 1))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: stragglers %g: the fraction must lie in [0, 1]", opt->stragglers);
+    if (opt->straggler_policy != DN_STRAGGLER_DROP && opt->straggler_policy != DN_STRAGGLER_PARTIAL)
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: straggler policy %d: must be drop (0) or partial (1)",
+                       (int)opt->straggler_policy);
+    if (!(opt->dropout_rate >= 0 && opt->dropout_rate <= 1))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: dropout rate %g: the probability must lie in [0, 1]",
+                       opt->dropout_rate);
+    return DN_OK;
+}
+
 dn_status dn_fedavg_options_check(const dn_fedavg_options *opt, dn_error *err)
 {
     if (opt->local_epochs < 1) return dn_fail(err, DN_ERR_USAGE, "fedavg: local epochs must be ≥ 1");
+    if (heterogeneity_check(opt, err)) return err ? err->code : DN_ERR_USAGE;
     if (!(opt->prox_mu >= 0) || !isfinite(opt->prox_mu))
         return dn_fail(err, DN_ERR_USAGE, "fedavg: prox_mu %g: the proximal weight μ must be finite and at least 0",
                        opt->prox_mu);
@@ -269,6 +295,11 @@ void dn_fedavg_options_describe(const dn_fedavg_options *opt, char *buf, size_t 
         }
         PUT(put_number(text + used, sizeof text - used, ":", opt->server_lr));
     }
+    if (opt->stragglers > 0) {
+        PUT(put_number(text + used, sizeof text - used, " stragglers:", opt->stragglers));
+        PUT(snprintf(text + used, sizeof text - used, ":%s", dn_straggler_policy_name(opt->straggler_policy)));
+    }
+    if (opt->dropout_rate > 0) PUT(put_number(text + used, sizeof text - used, " dropout:", opt->dropout_rate));
 #undef PUT
     snprintf(buf, size, "%s", text);
 }
@@ -308,11 +339,11 @@ static dn_status local_training(dn_mlp *mlp, const dn_dataset *shard, int epochs
 
 /* FedProx around the local epochs: anchor is the round's global model, or
  * NULL (μ = 0) for FedAvg's plain steps. */
-static dn_status proximal_training(dn_mlp *mlp, const dn_dataset *shard, const dn_fedavg_options *opt,
+static dn_status proximal_training(dn_mlp *mlp, const dn_dataset *shard, const dn_fedavg_options *opt, int epochs,
                                    const float *anchor, double *loss, int *diverged, dn_error *err)
 {
     mlp->prox_anchor = anchor, mlp->prox_mu = anchor ? (float)opt->prox_mu : 0.0f;
-    dn_status s = local_training(mlp, shard, opt->local_epochs, loss, diverged, err);
+    dn_status s = local_training(mlp, shard, epochs, loss, diverged, err);
     mlp->prox_anchor = NULL, mlp->prox_mu = 0.0f;
     return s;
 }
@@ -484,7 +515,7 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     double loss = 0;
     reset_optimizer(mlp);
     dn_error local_err = {0};
-    dn_status local = proximal_training(mlp, shard, opt, anchor, &loss, &diverged, &local_err);
+    dn_status local = proximal_training(mlp, shard, opt, opt->local_epochs, anchor, &loss, &diverged, &local_err);
     if (!local) local = outgoing(params, P, opt, diverged, fault_rng, &send, &copy, &local_err);
     /* Ranks agree on failures first, so none waits in a gather another left. */
     int failed = local != DN_OK;
@@ -541,8 +572,12 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
     dn_status s = dn_fedavg_options_check(opt, err);
     if (!s) s = dn_aggregate_options_check(&opt->aggregate, K, err);
     if (s) return s;
+    if (opt->stragglers > 0 || opt->dropout_rate > 0)
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: stragglers and dropout apply to virtual clients "
+                                          "(dn_fedavg_clients_round), not to one client per rank");
     *report = report_start(mlp->epochs_done / opt->local_epochs);
     report->clients_sampled = report->clients_reported = K;
+    report->bytes_sent = report->bytes_received = (uint64_t)K * mlp->nparams * sizeof(float);
     fedavg_master m = {0};
     int prox = opt->prox_mu > 0;
     /* FedProx's anchor: the master's copy of w_g, a copy of its own elsewhere */
@@ -573,6 +608,8 @@ static uint64_t derive_seed(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b)
 
 #define SAMPLE_TAG 0x53414D504C45ULL /* "SAMPLE" */
 #define CLIENT_TAG 0x434C49454E54ULL /* "CLIENT" */
+#define STRAGGLE_TAG 0x53545241474CULL /* "STRAGL" */
+#define DROPOUT_TAG 0x44524F504F55ULL /* "DROPOU" */
 
 size_t dn_fedavg_sample_count(size_t clients, double fraction)
 {
@@ -601,11 +638,37 @@ size_t dn_fedavg_sample_clients(size_t clients, double fraction, uint64_t seed, 
     return m;
 }
 
+size_t dn_fedavg_plan_round(const dn_fedavg_options *opt, const size_t *draw, size_t m, uint64_t seed, int round,
+                             int *epochs, size_t *stragglers, size_t *dropped_out)
+{
+    const int E = opt->local_epochs;
+    double share = floor(opt->stragglers * (double)m + 0.5); /* round(P·m), half up */
+    size_t slow = share <= 0 ? 0 : share >= (double)m ? m : (size_t)share, taken = 0, gone = 0, reporting = 0;
+    dn_rng rng;
+    dn_rng_seed(&rng, derive_seed(seed, STRAGGLE_TAG, (uint64_t)(int64_t)round, 0));
+    for (size_t i = 0; i < m; i++) {
+        int straggles = taken < slow && dn_rng_below(&rng, m - i) < slow - taken; /* Algorithm S again */
+        taken += (size_t)straggles;
+        /* the epochs drawn for every client, straggler or not, so one client's
+         * draw does not depend on which others straggle */
+        int partial = 1 + (int)dn_rng_below(&rng, (uint64_t)E);
+        dn_rng own;
+        dn_rng_seed(&own, derive_seed(seed, DROPOUT_TAG, (uint64_t)(int64_t)round, (uint64_t)draw[i]));
+        int drops = opt->dropout_rate > 0 && dn_rng_uniform(&own) < opt->dropout_rate;
+        gone += (size_t)drops;
+        epochs[i] = drops ? 0 : !straggles ? E : opt->straggler_policy == DN_STRAGGLER_PARTIAL ? partial : 0;
+        reporting += epochs[i] > 0;
+    }
+    if (stragglers) *stragglers = slow;
+    if (dropped_out) *dropped_out = gone;
+    return reporting;
+}
+
 /* One virtual client's job on this rank: from w_g, a fresh optimiser, the
- * round's epochs done, E local epochs on client k's samples shuffled by
- * (seed, round, k); its model goes to slot (NaN when it diverged), its
- * size and loss × size to info. */
-static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, size_t k,
+ * round's epochs done, `epochs` local epochs (its plan) on client k's
+ * samples shuffled by (seed, round, k); its model goes to slot (NaN when it
+ * diverged), its size and loss × size to info. */
+static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, size_t k, int epochs,
                             const dn_fedavg_options *opt, const float *global, uint64_t seed, int round, float *slot,
                             double *info, dn_error *err)
 {
@@ -619,7 +682,7 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
     mlp->opt.seed = dn_fedavg_client_seed(seed, round, k);
     double loss = 0;
     int diverged = 0;
-    dn_status s = proximal_training(mlp, set, opt, opt->prox_mu > 0 ? global : NULL, &loss, &diverged, err);
+    dn_status s = proximal_training(mlp, set, opt, epochs, opt->prox_mu > 0 ? global : NULL, &loss, &diverged, err);
     mlp->opt.seed = run_seed;
     if (!s) {
         memcpy(slot, mlp->params, P * sizeof *slot);
@@ -637,11 +700,12 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
  * client-id order. rank r trains draw[first … first + count) (contiguous
  * blocks, sizes dn_shard_size(m, ranks, r)) into its `slots` blocks of at
  * most c = ⌈m / ranks⌉ models, which the master gathers into m->models
- * (ranks × c slots) and then moves left into m consecutive models. */
+ * (ranks × c slots) and then moves left into m consecutive models. A
+ * client whose plan is 0 epochs is skipped (its slot is never read). */
 static dn_status clients_exchange(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, dn_comm *comm,
-                                  const dn_fedavg_options *opt, const size_t *draw, size_t mcount, size_t c,
-                                  const float *global, uint64_t seed, int round, fedavg_master *m, float *slots,
-                                  double *info, dn_error *err)
+                                  const dn_fedavg_options *opt, const size_t *draw, const int *plan, size_t mcount,
+                                  size_t c, const float *global, uint64_t seed, int round, fedavg_master *m,
+                                  float *slots, double *info, dn_error *err)
 {
     size_t P = mlp->nparams;
     int ranks = dn_comm_size(comm), rank = dn_comm_rank(comm);
@@ -650,8 +714,11 @@ static dn_status clients_exchange(dn_mlp *mlp, const dn_dataset *train, const dn
     dn_status local = DN_OK;
     memset(info, 0, 2 * c * sizeof *info);
     for (size_t t = 0; t < count && !local; t++)
-        local = client_job(mlp, train, part, draw[first + t], opt, global, seed, round, slots + t * P, info + 2 * t,
-                           &local_err);
+        if (plan[first + t] > 0)
+            local = client_job(mlp, train, part, draw[first + t], plan[first + t], opt, global, seed, round,
+                               slots + t * P, info + 2 * t, &local_err);
+        else
+            memset(slots + t * P, 0, P * sizeof *slots); /* no report: never read */
     for (size_t t = count; t < c; t++) memset(slots + t * P, 0, P * sizeof *slots); /* padding, never read */
     int failed = local != DN_OK;
     dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
@@ -667,6 +734,50 @@ static dn_status clients_exchange(dn_mlp *mlp, const dn_dataset *train, const dn
         memmove(m->models + at * P, m->models + (size_t)r * c * P, n * P * sizeof *m->models);
         memmove(m->info + 2 * at, m->info + 2 * (size_t)r * c, 2 * n * sizeof *m->info);
     }
+    return DN_OK;
+}
+
+/* On the master: the reporting clients' models and info moved left into
+ * consecutive slots, their ids into ids (in place over draw is fine). */
+static size_t keep_reporting(fedavg_master *m, size_t P, const size_t *draw, const int *plan, size_t mcount,
+                             size_t *ids)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < mcount; i++) {
+        if (plan[i] <= 0) continue;
+        if (kept != i) {
+            memmove(m->models + kept * P, m->models + i * P, P * sizeof *m->models);
+            memmove(m->info + 2 * kept, m->info + 2 * i, 2 * sizeof *m->info);
+        }
+        ids[kept++] = draw[i];
+    }
+    return kept;
+}
+
+/* Steps 4–5 for the clients that reported, or w_g kept when none did or
+ * too few for the rule. */
+static dn_status clients_finish(dn_mlp *mlp, fedavg_master *m, const dn_fedavg_options *opt, size_t *draw,
+                                const int *plan, size_t mcount, dn_fedavg_report *report, dn_error *err)
+{
+    size_t kept = keep_reporting(m, mlp->nparams, draw, plan, mcount, draw);
+    dn_error why = {0};
+    report->clients_reported = kept;
+    report->bytes_received = (uint64_t)kept * mlp->nparams * sizeof(float);
+    if (kept && !dn_aggregate_options_check(&opt->aggregate, kept, &why))
+        return master_finish(mlp, m, opt, kept, draw, report, err);
+    report->refused = 1;
+    if (kept == 0 && opt->straggler_policy == DN_STRAGGLER_DROP && report->clients_straggling)
+        snprintf(report->reason, sizeof report->reason,
+                 "no client reported (of %zu sampled, %zu dropped out and %zu stragglers were dropped): previous "
+                 "model kept", mcount, report->clients_dropped_out, report->clients_straggling);
+    else if (kept == 0)
+        snprintf(report->reason, sizeof report->reason,
+                 "no client reported (all %zu sampled dropped out): previous model kept", mcount);
+    else
+        snprintf(report->reason, sizeof report->reason, "%zu clients reported, too few for %s: previous model kept",
+                 kept, dn_aggregate_rule_name(opt->aggregate.rule));
+    report->clients_reported = 0, report->bytes_received = 0;
+    memcpy(mlp->params, m->previous, mlp->nparams * sizeof *mlp->params);
     return DN_OK;
 }
 
@@ -705,6 +816,7 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
     float *own_copy = NULL, *global = NULL, *slots = NULL;
     double *info = NULL;
     size_t *draw = malloc(mcount * sizeof *draw);
+    int *plan = malloc(mcount * sizeof *plan);
     if ((s = dn_aggregate_options_check(&opt->aggregate, mcount, err))) goto done;
     /* one process trains straight into the master's slots: no gather, no copy */
     size_t slot_bytes;
@@ -713,7 +825,7 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
         goto done;
     }
     if (ranks > 1) slots = malloc(slot_bytes), info = malloc(2 * c * sizeof *info);
-    int failed = !draw || (ranks > 1 && (!slots || !info));
+    int failed = !draw || !plan || (ranks > 1 && (!slots || !info));
     if ((s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err))) goto done;
     if (failed) {
         s = dn_fail(err, DN_ERR_NOMEM, "fedavg clients: a rank is out of memory for %zu models of %zu values", c, P);
@@ -721,15 +833,17 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
     }
     if ((s = round_begin(mlp, comm, opt, ranks * c, 1, &m, &own_copy, &global, err))) goto done;
     if (ranks == 1) slots = m.models, info = m.info;
-    dn_fedavg_sample_clients(K, client_fraction, seed, round, draw); /* every rank draws the same */
-    s = clients_exchange(mlp, train, part, comm, opt, draw, mcount, c, global, seed, round, &m, slots, info, err);
-    if (!s && dn_comm_rank(comm) == 0) {
-        report->clients_reported = mcount;
-        s = master_finish(mlp, &m, opt, mcount, draw, report, err);
-    }
+    /* every rank draws and plans the same */
+    dn_fedavg_sample_clients(K, client_fraction, seed, round, draw);
+    dn_fedavg_plan_round(opt, draw, mcount, seed, round, plan, &report->clients_straggling,
+                         &report->clients_dropped_out);
+    report->bytes_sent = (uint64_t)mcount * P * sizeof(float);
+    s = clients_exchange(mlp, train, part, comm, opt, draw, plan, mcount, c, global, seed, round, &m, slots, info,
+                         err);
+    if (!s && dn_comm_rank(comm) == 0) s = clients_finish(mlp, &m, opt, draw, plan, mcount, report, err);
 done:
     if (ranks > 1) free(slots), free(info);
-    free(draw);
+    free(draw), free(plan);
     free(own_copy);
     master_free(&m);
     dn_comm_free(own_comm);
