@@ -5,7 +5,11 @@
  * no quoting. Every error names the file and the line. The columns drawn
  * must hold finite numbers; other columns may hold anything. With --group
  * a text column (a federated run's aggregation rule, say) splits the rows
- * into one line per distinct value. */
+ * into one line per distinct value.
+ *
+ * Several CSV files overlay runs: each file gives one line of the single
+ * --y column, against its own x column, so runs of different lengths (and
+ * with different other columns) compare by eye. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
@@ -197,7 +201,7 @@ static dn_status column_values(const csv *c, size_t col, double *out, dn_error *
 /* ------------------------------------------------------------- the chart */
 
 typedef struct plot_request {
-    const char *csv_path, *out, *x, *y, *group, *title;
+    const char *csv_path, *out, *x, *y, *group, *title, *labels;
     int log_y;
 } plot_request;
 
@@ -307,29 +311,179 @@ static dn_status draw(const plot_request *req, dn_error *err)
     return s;
 }
 
+/* ------------------------------------------------ several files, one line each */
+
+typedef struct overlay {
+    double *values[MAX_SERIES]; /* file k: its x column, then its y column */
+    char *labels[MAX_SERIES];   /* legend texts */
+    dn_plot_series series[MAX_SERIES];
+    char x_label[256];
+} overlay;
+
+static void overlay_free(overlay *o)
+{
+    for (size_t k = 0; k < MAX_SERIES; k++) {
+        free(o->values[k]);
+        free(o->labels[k]);
+    }
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static size_t without_csv(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 4 && strcmp(name + len - 4, ".csv") == 0 ? len - 4 : len;
+}
+
+static int same_stem(const char *a, const char *b)
+{
+    size_t la = without_csv(a), lb = without_csv(b);
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
+/* Each file's name without folder and .csv; the paths (less .csv) when two
+ * files share a name, as runs/a/metrics.csv and runs/b/metrics.csv do, so
+ * the legend still tells them apart. */
+static dn_status default_labels(overlay *o, const char *const *paths, size_t n, dn_error *err)
+{
+    int shared = 0;
+    for (size_t k = 0; k < n; k++)
+        for (size_t j = 0; j < k; j++) shared |= same_stem(base_name(paths[j]), base_name(paths[k]));
+    for (size_t k = 0; k < n; k++) {
+        const char *name = shared ? paths[k] : base_name(paths[k]);
+        if (!(o->labels[k] = strndup(name, without_csv(name)))) return cli_fail(err, DN_ERR_NOMEM, "out of memory");
+    }
+    return DN_OK;
+}
+
+/* --labels L1,L2,...: one non-empty label per file, in order. */
+static dn_status given_labels(overlay *o, const char *list, size_t n, dn_error *err)
+{
+    size_t count = count_fields(list);
+    if (count != n)
+        return cli_fail(err, DN_ERR_USAGE, "--labels gives %zu label%s for %zu CSV files", count, count == 1 ? "" : "s",
+                        n);
+    char *copy = strdup(list), *names[MAX_SERIES];
+    if (!copy) return cli_fail(err, DN_ERR_NOMEM, "out of memory");
+    split_fields(copy, names, MAX_SERIES);
+    dn_status s = DN_OK;
+    for (size_t k = 0; !s && k < n; k++) {
+        const char *label = trim(names[k]);
+        if (!label[0]) s = cli_fail(err, DN_ERR_USAGE, "--labels: label %zu is empty", k + 1);
+        else if (!(o->labels[k] = strdup(label))) s = cli_fail(err, DN_ERR_NOMEM, "out of memory");
+    }
+    free(copy);
+    return s;
+}
+
+/* File k's x and y columns become series k; the CSV itself is not kept. */
+static dn_status overlay_read(overlay *o, size_t k, const char *path, const plot_request *req, const char *y,
+                              dn_error *err)
+{
+    csv c;
+    dn_status s = csv_read(&c, path, err);
+    size_t xcol = 0, ycol = 0;
+    if (!s && req->x) s = find_column(&c, req->x, &xcol, err);
+    if (!s) s = find_column(&c, y, &ycol, err);
+    if (!s && !(o->values[k] = malloc(2 * c.nrows * sizeof(double))))
+        s = cli_fail(err, DN_ERR_NOMEM, "%s: out of memory", path);
+    if (!s) s = column_values(&c, xcol, o->values[k], err);
+    if (!s) s = column_values(&c, ycol, o->values[k] + c.nrows, err);
+    if (!s) {
+        o->series[k] = (dn_plot_series){o->labels[k], o->values[k], o->values[k] + c.nrows, c.nrows};
+        if (k == 0) /* one axis, so the first file names it */
+            snprintf(o->x_label, sizeof o->x_label, "%s", c.fields[xcol]);
+    }
+    csv_free(&c);
+    return s;
+}
+
+/* Every file is read and checked before the chart is drawn, so a bad
+ * file leaves no figure behind. */
+static dn_status draw_overlay(const plot_request *req, const char *const *paths, size_t n, dn_error *err)
+{
+    overlay o;
+    memset(&o, 0, sizeof o);
+    char y_buf[256], title[512];
+    snprintf(y_buf, sizeof y_buf, "%s", req->y);
+    const char *y = trim(y_buf);
+    dn_status s = req->labels ? given_labels(&o, req->labels, n, err) : default_labels(&o, paths, n, err);
+    for (size_t k = 0; !s && k < n; k++) s = overlay_read(&o, k, paths[k], req, y, err);
+    if (req->title) snprintf(title, sizeof title, "%s", req->title);
+    else snprintf(title, sizeof title, "%s, %zu runs", y, n);
+    dn_plot_options opt;
+    dn_plot_options_default(&opt);
+    opt.log_y = req->log_y;
+    if (!s) s = dn_plot_lines(req->out, title, o.x_label, y, o.series, n, &opt, err);
+    if (!s) printf("wrote %s (%zu series, one per file)\n", req->out, n);
+    overlay_free(&o);
+    return s;
+}
+
+static int usage_error(const char *message)
+{
+    fprintf(stderr, "digitnet plot: %s\n", message);
+    return CLI_EXIT_USAGE;
+}
+
+/* The refusals that need no file read: one line each, exit 2. */
+static int refuse_request(const plot_request *req, int nfiles)
+{
+    if (req->group && req->y && strchr(req->y, ','))
+        return fprintf(stderr, "digitnet plot: --group draws one --y column, not '%s'\n", req->y), CLI_EXIT_USAGE;
+    if (nfiles == 1 && req->labels)
+        return usage_error("--labels names the lines of several CSV files; one file's lines are its --y columns");
+    if (nfiles == 1) return 0;
+    if (nfiles > MAX_SERIES)
+        return fprintf(stderr, "digitnet plot: at most %d CSV files\n", MAX_SERIES), CLI_EXIT_USAGE;
+    if (!req->y || strchr(req->y, ','))
+        return usage_error("with several CSV files give exactly one --y column (each file draws it as one line)");
+    if (req->group)
+        return usage_error("--group splits one file's rows into lines; with several CSV files each file is one line");
+    if (!req->out) return usage_error("several CSV files need --out FILE.svg (no one input names the chart)");
+    return 0;
+}
+
 int cmd_plot(int argc, char **argv)
 {
-    plot_request req = {NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    plot_request req = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     const cli_opt opts[] = {
-        {"--out", CLI_STRING, &req.out, "FILE.svg", "where the chart goes (default: the CSV's name with .svg)", 0, 0,
+        {"--out", CLI_STRING, &req.out, "FILE.svg",
+         "where the chart goes (default: the CSV's name with .svg; required with several CSVs)", 0, 0, 0, NULL},
+        {"--x", CLI_STRING, &req.x, "COL", "the x column (default: the first, epoch or round; each file's own first)",
+         0, 0, 0, NULL},
+        {"--y", CLI_STRING, &req.y, "COL,...",
+         "the columns drawn, one line each (default: the second); with several CSVs exactly one, a line per file", 0,
+         0, 0, NULL},
+        {"--group", CLI_STRING, &req.group, "COL",
+         "one line per distinct value of this column (one --y column; one CSV only)", 0, 0, 0, NULL},
+        {"--labels", CLI_STRING, &req.labels, "L1,L2,...",
+         "several CSVs: the legend, one label per file in order (default: file names without folder and .csv)", 0, 0,
          0, NULL},
-        {"--x", CLI_STRING, &req.x, "COL", "the x column (default: the first, epoch or round)", 0, 0, 0, NULL},
-        {"--y", CLI_STRING, &req.y, "COL,...", "the columns drawn, one line each (default: the second)", 0, 0, 0,
-         NULL},
-        {"--group", CLI_STRING, &req.group, "COL", "one line per distinct value of this column (one --y column)", 0, 0,
-         0, NULL},
-        {"--title", CLI_STRING, &req.title, "T", "chart title (default: the CSV's file name)", 0, 0, 0, NULL},
+        {"--title", CLI_STRING, &req.title, "T",
+         "chart title (default: the CSV's file name; with several: 'COL, N runs')", 0, 0, 0, NULL},
         {"--log-y", CLI_FLAG, &req.log_y, "", "logarithmic y axis (values ≤ 0 are left out)", 0, 0, 0, NULL},
     };
-    const cli_spec spec = {"plot", "METRICS.csv",
-                           "Draw a metrics CSV (a header row, then one row per epoch or round) as an SVG line chart.",
-                           opts, (int)(sizeof opts / sizeof *opts), 1, 1};
-    const char *pos[1];
-    int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
-    if (rc) return cli_parse_exit_code(rc);
-    req.csv_path = pos[0];
-    if (req.group && req.y && strchr(req.y, ','))
-        return fprintf(stderr, "digitnet plot: --group draws one --y column, not '%s'\n", req.y), CLI_EXIT_USAGE;
-    dn_error err = {0};
-    return draw(&req, &err) ? cli_report(&err) : CLI_EXIT_OK;
+    const cli_spec spec = {"plot", "METRICS.csv [MORE.csv ...]",
+                           "Draw a metrics CSV (a header row, then one row per epoch or round) as an SVG line chart; "
+                           "with several CSVs, one line per file of the one --y column, to compare runs.",
+                           opts, (int)(sizeof opts / sizeof *opts), 1, argc};
+    /* room for every argument, so too many files get refused with the limit, not as an unexpected argument */
+    const char **pos = malloc((size_t)argc * sizeof *pos);
+    if (!pos) return fprintf(stderr, "digitnet plot: out of memory\n"), CLI_EXIT_NOMEM;
+    int npos, parsed = cli_parse(&spec, argc, argv, pos, &npos);
+    int rc = parsed ? cli_parse_exit_code(parsed) : refuse_request(&req, npos);
+    if (!parsed && !rc) {
+        dn_error err = {0};
+        req.csv_path = pos[0];
+        dn_status s = npos > 1 ? draw_overlay(&req, pos, (size_t)npos, &err) : draw(&req, &err);
+        rc = s ? cli_report(&err) : CLI_EXIT_OK;
+    }
+    free(pos);
+    return rc;
 }

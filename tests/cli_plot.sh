@@ -110,6 +110,66 @@ expect_fail 2 "no column 'nope' (columns: epoch, errors, loss)" "$DIGITNET" plot
 expect_fail 4 "missing.csv: cannot open" "$DIGITNET" plot missing.csv
 [ ! -e fields.svg ] && [ ! -e nan.svg ] || fail "a failed plot left a file"
 
+# ---- several CSVs overlaid: one line per file ----------------------------------------
+# different lengths and column sets; each has round and test_accuracy
+printf 'round,test_error,test_accuracy\n1,0.5,0.5\n2,0.3,0.7\n3,0.2,0.8\n' >c01.csv
+printf 'round,test_accuracy,seconds\n1,0.6,1.0\n2,0.8,2.0\n3,0.85,3.0\n4,0.9,4.0\n5,0.92,5.0\n' >c02.csv
+mkdir -p runs
+printf 'round,test_accuracy\n1,0.4\n2,0.6\n' >runs/c1.csv
+"$DIGITNET" plot c01.csv c02.csv runs/c1.csv --y test_accuracy --out cmp.svg >out.txt
+grep -qx 'wrote cmp.svg (3 series, one per file)' out.txt || fail "overlay stdout: $(cat out.txt)"
+svg_check cmp.svg 3 3 5 2
+# legend_check FILE LABEL...: the series' data-label attributes and the legend texts, in order
+legend_check() {
+  "$PY" - "$@" <<'EOF' || fail "legend_check $*"
+import sys, xml.etree.ElementTree as ET
+path, want = sys.argv[1], sys.argv[2:]
+ns = {"s": "http://www.w3.org/2000/svg"}
+root = ET.parse(path).getroot()
+got = [g.get("data-label") for g in root.findall("s:g[@class='series']", ns)]
+assert got == want, f"{path}: series {got}, expected {want}"
+legend = [t.text for t in root.findall("s:g[@class='legend']/s:text", ns)]
+assert legend == want, f"{path}: legend {legend}, expected {want}"
+EOF
+}
+legend_check cmp.svg c01 c02 c1
+"$DIGITNET" plot c01.csv c02.csv runs/c1.csv --y test_accuracy --labels 'C=0.1, C=0.2,C=1' --out lab.svg >out.txt
+svg_check lab.svg 3 3 5 2
+legend_check lab.svg C=0.1 C=0.2 C=1
+cp c01.csv runs/c01.csv # two files of one name: the legend gives their paths
+"$DIGITNET" plot c01.csv runs/c01.csv --y test_accuracy --out same.svg >out.txt
+legend_check same.svg c01 runs/c01
+"$DIGITNET" plot c01.csv c02.csv --x test_accuracy --y round --out xy.svg >out.txt
+svg_check xy.svg 2 3 5
+
+# the refusals: exit 2 (4: a file that cannot be opened; 3: a bad value), one line naming the file, no chart
+expect_refusal() { # expect_refusal CODE TEXT cmd...: as expect_fail, with one line on stderr and no bad.svg
+  expect_fail "$@"
+  [ "$(wc -l <err.txt)" -eq 1 ] || fail "${*:3}: not one line on stderr: $(cat err.txt)"
+  [ ! -e bad.svg ] || { fail "${*:3}: wrote bad.svg although it was refused"; rm -f bad.svg; }
+}
+expect_refusal 2 "--labels gives 2 labels for 3 CSV files" \
+  "$DIGITNET" plot c01.csv c02.csv runs/c1.csv --y test_accuracy --labels a,b --out bad.svg
+expect_refusal 2 "--labels: label 2 is empty" \
+  "$DIGITNET" plot c01.csv c02.csv --y test_accuracy --labels 'a, ' --out bad.svg
+expect_refusal 2 "m.csv: no column 'test_accuracy' (columns: epoch, errors, loss)" \
+  "$DIGITNET" plot c01.csv m.csv --y test_accuracy --out bad.svg
+expect_refusal 2 "c02.csv: no column 'test_error'" "$DIGITNET" plot c01.csv c02.csv --y test_error --out bad.svg
+expect_refusal 2 "exactly one --y column" "$DIGITNET" plot c01.csv c02.csv --y test_accuracy,round --out bad.svg
+expect_refusal 2 "exactly one --y column" "$DIGITNET" plot c01.csv c02.csv --out bad.svg
+expect_refusal 4 "missing.csv: cannot open" "$DIGITNET" plot c01.csv missing.csv --y test_accuracy --out bad.svg
+printf 'round,test_accuracy\n1,0.4\n2,x\n' >bad_value.csv
+expect_refusal 3 "bad_value.csv:3: column 'test_accuracy': 'x' is not a finite number" \
+  "$DIGITNET" plot c01.csv bad_value.csv --y test_accuracy --out bad.svg
+expect_refusal 2 "--group splits one file's rows" \
+  "$DIGITNET" plot c01.csv fed.csv --y test_accuracy --group rule --out bad.svg
+expect_refusal 2 "several CSV files need --out FILE.svg" "$DIGITNET" plot c01.csv c02.csv --y test_accuracy
+[ ! -e c01.svg ] || fail "an overlay without --out wrote c01.svg"
+expect_refusal 2 "--labels names the lines of several CSV files" "$DIGITNET" plot c01.csv --labels a --out bad.svg
+many=()
+for i in $(seq 65); do many+=(c01.csv); done
+expect_refusal 2 "at most 64 CSV files" "$DIGITNET" plot "${many[@]}" --y test_accuracy --out bad.svg
+
 # ---- with MNIST: pta, eval, reproduce ------------------------------------------------
 if [ ! -e "$DATA/t10k-labels-idx1-ubyte" ] && [ ! -e "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
   echo "cli_plot: no MNIST in $DATA; skipped the parts that need it"
