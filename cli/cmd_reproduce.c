@@ -12,6 +12,7 @@
 #include "progress.h"
 #include "pta_run.h"
 #include "report.h"
+#include "reproduce_fedavg.h"
 
 #define RUNS 6
 
@@ -376,10 +377,25 @@ static dn_status write_report(const experiment *ex, const run_plan *plans, const
     return s;
 }
 
+/* 1 when argv asks for `--experiment fedavg` (either spelling). */
+static int wants_fedavg(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--experiment=fedavg") == 0) return 1;
+        if (strcmp(argv[i], "--experiment") == 0 && i + 1 < argc && strcmp(argv[i + 1], "fedavg") == 0) return 1;
+    }
+    return 0;
+}
+
 int cmd_reproduce(int argc, char **argv)
 {
+    if (wants_fedavg(argc, argv)) return reproduce_fedavg_main(argc, argv);
     experiment ex = {"data/mnist", "out", 0.13, 50, 200, 0, 0, 0};
+    int which = 0; /* pta: fedavg went above */
     const cli_opt opts[] = {
+        {"--experiment", CLI_CHOICE, &which, "NAME",
+         "pta = the classic perceptron experiment; fedavg = McMahan et al.'s FedAvg table (see "
+         "`digitnet reproduce --experiment fedavg --help`)", 0, 0, 0, reproduce_experiments()},
         {"--data", CLI_STRING, &ex.data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--out", CLI_STRING, &ex.out, "DIR", "where the reports, CSVs and figures go", 0, 0, 0, NULL},
         {"--epsilon", CLI_DOUBLE, &ex.epsilon, "EPS", "the ε of the three n = 60000 runs", 0, 1, 0, NULL},
