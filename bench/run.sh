@@ -88,4 +88,14 @@ to98 = group_of("mlp 784-300-100-10 time to 98%")
 us, torch = best(to98, "digitnet"), best(to98, "PyTorch")
 if us and torch:
     target("MLP time to 98% test accuracy, PyTorch / digitnet", torch[2] / us[2], "> 1x", lambda v: v > 1)
+fed = group_of("fedavg 2NN client update")
+us, torch = best(fed, "digitnet"), best(fed, "PyTorch")
+if us and torch:
+    target("fedavg client updates per second, digitnet / PyTorch (its fastest setting)", torch[2] / us[2], ">= 5x", lambda v: v >= 5)
+if us:
+    import re
+    rss = re.search(r"peak RSS (\d+) MiB", us[5])
+    if rss:
+        mib = int(rss.group(1))
+        print(f"target: fedavg 100-client simulation, digitnet peak RSS: {mib} MiB (goal <= 200 MiB): {'met' if mib <= 200 else 'NOT met'}")
 PY
