@@ -2,6 +2,8 @@
 #   make run    install what is missing, fetch MNIST, build, run the classic experiment
 #   make test   install what is missing, build, run the whole suite (plain and ASan+UBSan)
 # Other targets: make (build only), make install [PREFIX=/usr/local], make bench, make fuzz, make clean.
+#   make reproduce-fedavg   McMahan et al.'s FedAvg table (MNIST 2NN, E = 1, B = 10) in out/fedavg: about an
+#                           hour on 2 cores; FEDAVG_ARGS=--quick for C = 0.1 only (about 3 minutes)
 #   make bench-compare BASE=<rev>   this tree against revision <rev> (required), both built alike and run
 #                                   interleaved in one run: digitnet's own workloads as ratios head/base,
 #                                   each judged within 3% or not (BENCH_REPS, default 7; bench/compare.sh)
@@ -12,7 +14,7 @@ JOBS       ?= 2
 CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all build install run test test-plain test-san fresh-check bench bench-compare fuzz deps data clean
+.PHONY: all build install run reproduce-fedavg test test-plain test-san fresh-check bench bench-compare fuzz deps data clean
 
 all: build
 
@@ -35,6 +37,10 @@ install: build
 run: deps data build
 	$(BUILD)/digitnet reproduce --data data/mnist --out out
 	@echo "make run: done - the report is out/report.html (out/report.md, a CSV per run and the figures beside it)"
+
+reproduce-fedavg: deps data build
+	$(BUILD)/digitnet reproduce --experiment fedavg --data data/mnist --out out/fedavg $(FEDAVG_ARGS)
+	@echo "make reproduce-fedavg: done - the report is out/fedavg/report.html (report.md, the CSVs and figures beside it)"
 
 # The suite twice, plain and under ASan + UBSan (any report fails its test; leaks count),
 # with the fresh-machine check (scripts/fresh_machine_check.sh: several minutes, root)

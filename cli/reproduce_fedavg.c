@@ -195,6 +195,7 @@ static dn_status run_cell(const fed_experiment *ex, fed_cell *c, const dn_datase
         int cap = c->best >= 0 ? c->rates[c->best].reached : ex->max_rounds;
         s = run_rate(ex, c, part, train, test, res, cap, err);
         if (!s && res->reached && (c->best < 0 || res->reached < c->rates[c->best].reached)) c->best = order[i];
+        /* (load_cell picks the reported rate: ties go to the first of the grid) */
         if (!s && !ex->quiet)
             fprintf(stderr, "%s C=%g lr %g: %s%d rounds (%.1f s)\n", partition_stems[c->partition], c->fraction,
                     res->lr, res->reached ? "target reached in " : "target not reached, stopped after ",
