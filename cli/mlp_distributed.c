@@ -242,10 +242,9 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
         if (fo.stragglers > 0)
             printf(", stragglers %g (%s)", fo.stragglers, dn_straggler_policy_name(fo.straggler_policy));
         if (fo.dropout_rate > 0) printf(", dropout rate %g", fo.dropout_rate);
-        if (run->part)
-            printf("\n%5s %10s %10s %8s %9s  %s\n", "round", "test_error", "train_loss", "seconds", "clients", "note");
-        else
-            printf("\n%5s %10s %10s %8s  %s\n", "round", "test_error", "train_loss", "seconds", "note");
+        printf("\n%5s %10s %9s %10s %8s %9s %9s", "round", "test_error", "test_loss", "train_loss", "seconds", "MB_sent",
+               "MB_recv");
+        printf(run->part ? " %9s  note\n" : "  note\n", "clients");
     }
     fflush(stdout);
 }
@@ -286,14 +285,14 @@ static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_ev
 {
     char note[DN_ERROR_MESSAGE_MAX + 96];
     fedavg_note(run, r, note, sizeof note);
-    if (!run->quiet && run->part) {
+    if (!run->quiet) {
         char clients[48];
         snprintf(clients, sizeof clients, "%zu/%zu", r->clients_reported, r->clients_sampled);
-        printf("%5d %9.2f%% %10.5f %8.2f %9s  %s\n", r->round + 1, 100 * (1 - test->accuracy), r->train_loss,
-               r->seconds, clients, note);
-    } else if (!run->quiet)
-        printf("%5d %9.2f%% %10.5f %8.2f  %s\n", r->round + 1, 100 * (1 - test->accuracy), r->train_loss, r->seconds,
-               note);
+        printf("%5d %9.2f%% %9.5f %10.5f %8.2f %9.2f %9.2f", r->round + 1, 100 * (1 - test->accuracy), test->loss,
+               r->train_loss, r->seconds, (double)r->bytes_sent / 1e6, (double)r->bytes_received / 1e6);
+        if (run->part) printf(" %9s", clients);
+        printf("  %s\n", note);
+    }
     if (run->metrics.fp) {
         fprintf(run->metrics.fp, "%d,%.6f,%.6f,%.6f,%.6f,%d,%d,%d,%.4f,%llu,%llu", r->round + 1, 1 - test->accuracy,
                 test->accuracy, test->loss, r->train_loss, r->refused, r->bad_rank, r->chosen_rank, r->seconds,
