@@ -9,7 +9,7 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev ope
 command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 case $level in
   build) ;;
-  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount) ;; # mount: the disk-full tests
+  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2) ;; # mount: the disk-full tests; iproute2: cli_mpi_netns
   bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev time) ;; # time: /usr/bin/time, peak RSS
   fuzz)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   *) echo "deps.sh: unknown level '$level' (build, test, bench or fuzz)" >&2; exit 2 ;;
