@@ -89,8 +89,8 @@ static void describe(const dn_mlp_options *o, size_t ntrain, size_t nval)
     printf("-10 %s, loss %s, init %s, %s lr=%g", o->n_hidden ? dn_activation_name(o->activation) : "(no hidden layer)",
            dn_loss_name(o->loss), dn_init_name(o->init), dn_optimizer_name(o->optimizer), o->lr);
     if (o->optimizer == DN_OPTIMIZER_SGD) printf(" momentum=%g%s", o->momentum, o->nesterov ? " nesterov" : "");
-    printf(" weight_decay=%g schedule=%s batch=%zu epochs=%d seed=%llu threads=%d%s\n", o->weight_decay,
-           dn_schedule_name(o->schedule), o->batch, o->epochs, (unsigned long long)o->seed, o->threads,
+    printf(" weight_decay=%g schedule=%s batch=%zu%s epochs=%d seed=%llu threads=%d%s\n", o->weight_decay,
+           dn_schedule_name(o->schedule), o->batch, o->batch ? "" : " (full)", o->epochs, (unsigned long long)o->seed, o->threads,
            o->matmul == DN_MATMUL_PLAIN ? " matmul=plain" : "");
     printf("training on %zu samples, validation %zu\n", ntrain, nval);
 }
@@ -194,7 +194,8 @@ int cmd_mlp(int argc, char **argv)
         {"--init", CLI_CHOICE, &init, "I", "initial weights: he N(0, 2/n_in), xavier U(+-sqrt(6/(n_in+n_out)))", 0, 0,
          0, dn_init_choices()},
         {"--epochs", CLI_INT, &opt.epochs, "N", "training epochs", 1, 1e6, 0, NULL},
-        {"--batch", CLI_SIZE, &opt.batch, "B", "mini-batch size", 1, 65536, 0, NULL},
+        {"--batch", CLI_SIZE, &opt.batch, "B", "mini-batch size; 0 = the full batch (fedavg: each client's whole set)",
+         0, DN_MLP_BATCH_MAX, 0, NULL},
         {"--lr", CLI_DOUBLE, &opt.lr, "ETA", "learning rate", 0, 1e6, 1, NULL},
         {"--optimizer", CLI_CHOICE, &optimizer, "O", "optimiser", 0, 0, 0, dn_optimizer_choices()},
         {"--momentum", CLI_DOUBLE, &opt.momentum, "MU", "SGD momentum, in [0, 1)", 0, 0.999999, 0, NULL},

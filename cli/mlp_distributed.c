@@ -220,15 +220,18 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
     printf("-10 %s, %s lr=%g, schedule %s, seed %llu, %zu training samples\n", dn_activation_name(o->activation),
            dn_optimizer_name(o->optimizer), o->lr, dn_schedule_name(o->schedule), (unsigned long long)o->seed, n);
     if (d->mode == MODE_SYNC) {
-        printf("sync over %d rank%s: global batch %zu, parts", d->job.size, d->job.size == 1 ? "" : "s", o->batch);
-        for (int r = 0; r < d->job.size; r++) printf(" %zu", dn_shard_size(o->batch, d->job.size, r));
+        size_t B = o->batch ? o->batch : n; /* 0: the full batch */
+        printf("sync over %d rank%s: global batch %zu, parts", d->job.size, d->job.size == 1 ? "" : "s", B);
+        for (int r = 0; r < d->job.size; r++) printf(" %zu", dn_shard_size(B, d->job.size, r));
         printf(", %d epochs%s\n", o->epochs, d->deterministic ? ", deterministic (rank-order sums)" : "");
         printf("%5s %10s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "test_acc", "lr", "seconds");
     } else {
         if (run->part) print_partition(run);
         else dist_print_shards(&d->job, &d->flags, n);
-        printf("fedavg: %d rounds of %d local epoch%s, batch %zu, aggregate %s", d->rounds, d->local_epochs,
-               d->local_epochs == 1 ? "" : "s", o->batch, dn_aggregate_rule_name((dn_aggregate_rule)d->aggregate));
+        char batch[32] = "full (each client's set)";
+        if (o->batch) snprintf(batch, sizeof batch, "%zu", o->batch);
+        printf("fedavg: %d rounds of %d local epoch%s, batch %s, aggregate %s", d->rounds, d->local_epochs,
+               d->local_epochs == 1 ? "" : "s", batch, dn_aggregate_rule_name((dn_aggregate_rule)d->aggregate));
         if (d->aggregate == DN_AGG_TRIMMED_MEAN) printf(" (trim %g)", d->trim);
         if (d->aggregate == DN_AGG_KRUM) printf(" (f = %d)", d->faulty);
         dn_fedavg_options fo;

@@ -448,6 +448,8 @@ DN_API const char *const *dn_optimizer_choices(void);
 DN_API const char *const *dn_schedule_choices(void);
 DN_API const char *const *dn_matmul_choices(void);
 
+#define DN_MLP_BATCH_MAX 65536 /* the largest batch (and full batch) */
+
 typedef struct dn_mlp_options {
     /* the network */
     int n_hidden;                     /* 0 … DN_MLP_MAX_HIDDEN; default 2          */
@@ -458,7 +460,10 @@ typedef struct dn_mlp_options {
     uint64_t seed;                    /* initial weights and shuffling; default 1   */
     /* training */
     int epochs;                       /* ≥ 1 (the schedule's E); default 10         */
-    size_t batch;                     /* 1 … 65536; default 64                      */
+    size_t batch;                     /* 1 … DN_MLP_BATCH_MAX, or 0: the full batch
+                                         (each epoch one step on its whole set, at
+                                         most DN_MLP_BATCH_MAX samples: E = 1 with
+                                         B = 0 is FedSGD in fedavg); default 64  */
     double lr;                        /* > 0, finite; default 0.1                   */
     dn_optimizer optimizer;           /* default DN_OPTIMIZER_SGD                   */
     double momentum;                  /* μ in [0, 1); default 0.9 (SGD)             */

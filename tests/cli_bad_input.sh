@@ -70,7 +70,7 @@ expect 2 "--eta needs a value (E)" pta --eta
 expect 2 "unexpected argument 'extra'" pta extra
 expect 2 "unknown command 'train'" "$DIGITNET" train
 expect 2 "missing MODEL" "$DIGITNET" eval
-expect 2 "--batch 0: out of range (valid: 1 to 65536" "$DIGITNET" mlp --data sub --batch 0
+expect 2 "--batch 65537: out of range (valid: 0 to 65536" "$DIGITNET" mlp --data sub --batch 65537
 expect 2 "--lr nan: not a finite number (valid: above 0 to" "$DIGITNET" mlp --data sub --lr nan
 expect 2 "hidden sizes '0': each must be 1 to 65536" "$DIGITNET" mlp --data sub --hidden 0
 expect 2 "--activation swish: unknown (valid: sigmoid, tanh, relu)" "$DIGITNET" mlp --data sub --activation swish

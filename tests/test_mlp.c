@@ -462,8 +462,8 @@ static void test_options_rejected_with_range(void **state)
     expect_usage(&opt, "learning rate");
     opt.momentum = 1;
     expect_usage(&opt, "[0, 1)");
-    opt.batch = 0;
-    expect_usage(&opt, "1 to 65536");
+    opt.batch = DN_MLP_BATCH_MAX + 1; /* 0 is the full batch */
+    expect_usage(&opt, "1 to 65536, or 0 for the full batch");
     opt.epochs = 0;
     expect_usage(&opt, "1 to 1000000");
     opt.hidden[1] = 0;

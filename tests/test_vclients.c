@@ -10,6 +10,8 @@
  *     samples (dn_mlp_backprop + dn_mlp_update on the whole set), within
  *     float rounding (the sums run in another order): |Δ| ≤ 1e-6 + 1e-5·|w|;
  *     the clients are unbalanced (quantity:1), so an unweighted mean fails it;
+ *     B = 0 (the full batch) is B = n bit for bit, and refused beyond
+ *     DN_MLP_BATCH_MAX samples;
  *   - FedProx with μ = 0 is plain FedAvg bit for bit, μ > 0 keeps the clients
  *     nearer w_g;
  *   - comm NULL and a job of one (dn_comm_local) give the same bits, and the
@@ -117,14 +119,12 @@ static void test_fedsgd_identity(void **state)
     (void)state;
     dn_dataset *set = vclients_set();
     dn_partition *part = vclients_partition(set, 5, "quantity:1");
-    size_t sizes[5], largest = 0;
-    for (size_t k = 0; k < 5; k++) {
-        sizes[k] = dn_partition_client_size(part, k);
-        if (sizes[k] > largest) largest = sizes[k];
-    }
+    size_t sizes[5];
+    for (size_t k = 0; k < 5; k++) sizes[k] = dn_partition_client_size(part, k);
     assert_true(sizes[0] != sizes[1] || sizes[1] != sizes[2]); /* unbalanced: the weights matter */
     const double lr = 0.1;
-    dn_mlp *fed = vclients_network(3, largest, 1), *whole = vclients_network(3, VCLIENTS_COUNT, 1);
+    /* B = 0: each client's whole set is its one batch */
+    dn_mlp *fed = vclients_network(3, 0, 1), *whole = vclients_network(3, VCLIENTS_COUNT, 1);
     dn_error err = {0};
     dn_fedavg_options opt;
     dn_fedavg_options_default(&opt);
@@ -155,6 +155,29 @@ static void test_fedsgd_identity(void **state)
     dn_mlp_free(start);
     dn_mlp_free(fed), dn_mlp_free(whole);
     dn_partition_free(part);
+    dn_dataset_free(set);
+}
+
+/* B = 0 is one batch of the whole set: the same bits as B = n, and a set
+ * larger than the largest batch is refused before anything is read. */
+static void test_full_batch(void **state)
+{
+    (void)state;
+    dn_dataset *set = vclients_set();
+    dn_mlp *zero = vclients_network(3, 0, 1), *n = vclients_network(3, VCLIENTS_COUNT, 1);
+    dn_error err = {0};
+    dn_mlp_epoch_report a, b;
+    for (int e = 0; e < 2; e++) {
+        assert_int_equal(dn_mlp_train_epoch(zero, set, &a, &err), DN_OK);
+        assert_int_equal(dn_mlp_train_epoch(n, set, &b, &err), DN_OK);
+        assert_true(a.train_loss == b.train_loss);
+    }
+    vclients_same_params(zero, n);
+    dn_dataset huge = *set;
+    huge.count = DN_MLP_BATCH_MAX + 1, huge.owns_buffers = 0; /* never read: refused first */
+    assert_int_equal(dn_mlp_train_epoch(zero, &huge, &a, &err), DN_ERR_USAGE);
+    assert_non_null(strstr(err.message, "full batch"));
+    dn_mlp_free(zero), dn_mlp_free(n);
     dn_dataset_free(set);
 }
 
@@ -410,7 +433,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_count),     cmocka_unit_test(test_sample_draw),
-        cmocka_unit_test(test_sample_coverage),  cmocka_unit_test(test_fedsgd_identity),
+        cmocka_unit_test(test_sample_coverage),  cmocka_unit_test(test_fedsgd_identity), cmocka_unit_test(test_full_batch),
         cmocka_unit_test(test_prox_zero_and_comm), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_run_is_rounds_by_hand), cmocka_unit_test(test_run_stop_and_resume),
         cmocka_unit_test(test_run_refusals),

@@ -113,7 +113,7 @@ static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, siz
 
 static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
 {
-    const size_t n = st->train->count, batch = mlp->opt.batch, nbatches = (n + batch - 1) / batch;
+    const size_t n = st->train->count, batch = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch - 1) / batch;
     dn_status s = DN_OK;
     for (size_t i = 0; i < nbatches && !s && !st->stopped; i++) {
         size_t first = i * batch, B = n - first < batch ? n - first : batch;
@@ -146,9 +146,12 @@ static dn_status sync_report(dn_mlp *mlp, sync_epoch_state *st, double t0, dn_ml
 dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
                             dn_mlp_epoch_report *report, dn_error *err)
 {
-    const size_t n = train->count, batch = mlp->opt.batch;
+    const size_t n = train->count, batch = dn_mlp_batch_of_(mlp, n);
     if (n == 0) return dn_fail(err, DN_ERR_USAGE, "the training set is empty");
     if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
+    if (!mlp->opt.batch && n > DN_MLP_BATCH_MAX)
+        return dn_fail(err, DN_ERR_USAGE, "a full batch (batch 0) takes at most %d samples: this set has %zu",
+                       DN_MLP_BATCH_MAX, n);
     double t0 = dn_now_seconds();
     size_t rows = dn_shard_size(n < batch ? n : batch, dn_comm_size(comm), 0); /* rank 0's part is the largest */
     sync_epoch_state st = {.comm = comm,

@@ -170,8 +170,9 @@ dn_status dn_mlp_options_check(const dn_mlp_options *opt, dn_error *err)
     if (s) return s;
     if (opt->epochs < 1 || opt->epochs > 1000000)
         return dn_fail(err, DN_ERR_USAGE, "epochs must be 1 to 1000000 (got %d)", opt->epochs);
-    if (opt->batch < 1 || opt->batch > 65536)
-        return dn_fail(err, DN_ERR_USAGE, "batch size must be 1 to 65536 (got %zu)", opt->batch);
+    if (opt->batch > DN_MLP_BATCH_MAX)
+        return dn_fail(err, DN_ERR_USAGE, "batch size must be 1 to %d, or 0 for the full batch (got %zu)",
+                       DN_MLP_BATCH_MAX, opt->batch);
     if ((s = check_optimizer(opt, err))) return s;
     if (opt->threads < 0 || opt->threads > 1024)
         return dn_fail(err, DN_ERR_USAGE, "threads must be in [0, 1024], 0 meaning all cores (got %d)", opt->threads);

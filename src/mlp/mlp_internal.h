@@ -137,6 +137,9 @@ int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t sa
  * so a call can restore what it found (OpenBLAS keeps one process-wide
  * setting). Returns -1 when the BLAS library has no such control. */
 int dn_blas_threads_set_(int threads);
+/* The batch an epoch of n samples trains with: opt.batch, or n for a full
+ * batch (opt.batch 0; n ≤ DN_MLP_BATCH_MAX, checked by the epoch). */
+static inline size_t dn_mlp_batch_of_(const dn_mlp *mlp, size_t n) { return mlp->opt.batch ? mlp->opt.batch : n; }
 
 /* ---- optimisers (mlp_optim.c) ---- */
 

@@ -472,7 +472,7 @@ int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t sa
 static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, double *loss_sum, size_t *correct,
                              double *lr, size_t *samples, int *stopped, dn_error *err)
 {
-    const size_t n = train->count, batch_size = mlp->opt.batch, nbatches = (n + batch_size - 1) / batch_size;
+    const size_t n = train->count, batch_size = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch_size - 1) / batch_size;
     for (size_t i = 0; i < nbatches; i++) {
         batch bt = {train, mlp->order, i * batch_size, n - i * batch_size < batch_size ? n - i * batch_size : batch_size};
         size_t next = n - bt.first - bt.B < batch_size ? n - bt.first - bt.B : batch_size;
@@ -501,10 +501,13 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
     const size_t n = train->count;
     if (n == 0) return dn_fail(err, DN_ERR_USAGE, "the training set is empty");
     if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
+    if (!mlp->opt.batch && n > DN_MLP_BATCH_MAX)
+        return dn_fail(err, DN_ERR_USAGE, "a full batch (batch 0) takes at most %d samples: this set has %zu",
+                       DN_MLP_BATCH_MAX, n);
     double t0 = dn_now_seconds(), loss_sum = 0, lr = 0;
     size_t correct = 0, samples = 0;
     int stopped = 0;
-    dn_status s = reserve_training(mlp, n < mlp->opt.batch ? n : mlp->opt.batch, err);
+    dn_status s = reserve_training(mlp, n < dn_mlp_batch_of_(mlp, n) ? n : dn_mlp_batch_of_(mlp, n), err);
     if (!s) s = shuffle_order(mlp, n, mlp->epochs_done, err);
     if (s) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
