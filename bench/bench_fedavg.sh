@@ -36,15 +36,7 @@ workload="fedavg 2NN client update (600 samples, E=1, B=10)"
 per_round=10
 updates=$((per_round * rounds))
 
-# row WORKLOAD IMPLEMENTATION NOTE < seconds, one per line
-row() {
-  "$py" -c '
-import statistics, sys
-v = [float(x) for x in sys.stdin.read().split()]
-if len(v) == 0: sys.exit("bench_fedavg: no timings for " + sys.argv[2])
-print("ROW\t%s\t%s\t%.4f\t%.4f\t%.4f\t%s" % (sys.argv[1], sys.argv[2], statistics.median(v), min(v), max(v), sys.argv[3]))
-' "$1" "$2" "$3"
-}
+. bench/lib.sh # bench_row
 median() { "$py" -c 'import statistics, sys; print(statistics.median(float(x) for x in sys.stdin.read().split()))'; }
 mb() { awk '{ printf "%.0f", $1 / 1024 }' "$1"; } # /usr/bin/time's KiB → MiB
 
@@ -68,7 +60,7 @@ EOF
   echo "$per_update" >>"$work/times"; echo "$acc" >>"$work/acc"; echo "$wall" >>"$work/wall"
 done
 med=$(median <"$work/times")
-row "$workload" "digitnet" \
+bench_row "$workload" "digitnet" \
   "--threads 1, one process; $("$py" -c "print('%.1f' % (1 / $med))") updates/s; test accuracy after $rounds rounds $(median <"$work/acc"); whole process $(median <"$work/wall") s; peak RSS ${peak} MiB (target <= 200 MiB)" \
   <"$work/times"
 
@@ -84,7 +76,7 @@ for setting in "1 1" "1 2"; do
   awk '/^update_seconds/ { print $4 }' "$work/out" >"$work/acc"
   awk '/^update_seconds/ { print $2 }' "$work/out" >"$work/times"
   med=$(median <"$work/times")
-  row "$workload" "PyTorch" \
+  bench_row "$workload" "PyTorch" \
     "torch $version, torch.set_num_threads($torch_threads), OpenBLAS $blas_threads thread(s), one model object, clients one after another; $("$py" -c "print('%.1f' % (1 / $med))") updates/s; test accuracy after $rounds rounds $(median <"$work/acc"); peak RSS $(mb "$work/rss") MiB" \
     <"$work/times"
 done

@@ -22,15 +22,7 @@ trap 'rm -rf "$work"' EXIT
 [ -x "$bin" ] || { echo "bench_mlp: $bin is missing: build first (make build)" >&2; exit 1; }
 workload="mlp 784-300-100-10 epoch"
 
-# row WORKLOAD IMPLEMENTATION NOTE < seconds, one per line
-row() {
-  "$py" -c '
-import statistics, sys
-v = [float(x) for x in sys.stdin.read().split()]
-if len(v) == 0: sys.exit("bench_mlp: no timings for " + sys.argv[2])
-print("ROW\t%s\t%s\t%.4f\t%.4f\t%.4f\t%s" % (sys.argv[1], sys.argv[2], statistics.median(v), min(v), max(v), sys.argv[3]))
-' "$1" "$2" "$3"
-}
+. bench/lib.sh # bench_row
 mb() { awk '{ printf "%.0f", $1 / 1024 }' "$1"; } # /usr/bin/time's KiB → MiB
 peak=0
 track() { local m; m=$(mb "$work/rss"); [ "$m" -gt "$peak" ] && peak=$m; return 0; }
@@ -44,7 +36,7 @@ for threads in 1 2; do
     track
     [ "$i" -gt 0 ] && sed -n 's/.* \([0-9.]*\) s of training$/\1/p' "$work/out" >>"$work/times"
   done
-  row "$workload" "digitnet" "--threads $threads ($threads thread(s), layers split by units, OpenBLAS 1 thread each); peak RSS ${peak} MiB" <"$work/times"
+  bench_row "$workload" "digitnet" "--threads $threads ($threads thread(s), layers split by units, OpenBLAS 1 thread each); peak RSS ${peak} MiB" <"$work/times"
 done
 
 # ---- PyTorch: one process, a warm-up epoch then REPS timed epochs. Debian's
@@ -57,7 +49,7 @@ for setting in "1 1" "1 2" "2 2"; do # torch threads, OpenBLAS threads
     --threads "$torch_threads" --blas-threads "$blas_threads" >"$work/out"
   version=$(awk '/^torch/ { print $2 }' "$work/out")
   awk '/^epoch_seconds/ { print $2 }' "$work/out" |
-    row "$workload" "PyTorch" "torch $version, torch.set_num_threads($torch_threads), OpenBLAS $blas_threads thread(s); peak RSS $(mb "$work/rss") MiB"
+    bench_row "$workload" "PyTorch" "torch $version, torch.set_num_threads($torch_threads), OpenBLAS $blas_threads thread(s); peak RSS $(mb "$work/rss") MiB"
 done
 
 # ---- FANN: built here (the CMake build makes a stub), incremental training
@@ -66,7 +58,7 @@ if cc -O2 -march=native -std=c11 -Wall -Wextra -Wpedantic bench/mlp_fann.c -o "$
   /usr/bin/time -f %M -o "$work/rss" "$work/mlp_fann" "$data" "$peer_reps" >"$work/out"
   acc=$(awk '/^test_accuracy/ { print $2 }' "$work/out")
   awk '/^epoch_seconds/ { print $2 }' "$work/out" |
-    row "$workload" "FANN" "FANN 2.2 incremental (online SGD), tanh hidden + sigmoid/MSE (no ReLU in 2.2), 1 thread; test accuracy after $((peer_reps + 1)) epochs $acc; peak RSS $(mb "$work/rss") MiB"
+    bench_row "$workload" "FANN" "FANN 2.2 incremental (online SGD), tanh hidden + sigmoid/MSE (no ReLU in 2.2), 1 thread; test accuracy after $((peer_reps + 1)) epochs $acc; peak RSS $(mb "$work/rss") MiB"
 else
   echo "bench_mlp: FANN skipped (libfann-dev missing?): $(head -1 "$work/cc.err")" >&2
 fi
@@ -83,7 +75,7 @@ for threads in 1 2; do
     sed -n 's/^time to 98% test accuracy: \([0-9.]*\) s (epoch \([0-9]*\))$/\1/p' "$work/out" >>"$work/times"
     sed -n 's/^time to 98% test accuracy: \([0-9.]*\) s (epoch \([0-9]*\))$/\2/p' "$work/out" >>"$work/epochs"
   done
-  row "mlp 784-300-100-10 time to 98% test" "digitnet" \
+  bench_row "mlp 784-300-100-10 time to 98% test" "digitnet" \
     "--threads $threads; reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a 10-epoch cosine run; peak RSS ${peak} MiB" \
     <"$work/times"
 done
@@ -94,7 +86,7 @@ for i in $(seq 1 "$peer_reps"); do
   awk '/^time_to_target [0-9]/ { print $2 >> "'"$work/times"'"; print $3 >> "'"$work/epochs"'" }' "$work/out"
 done
 if [ -s "$work/times" ]; then
-  row "mlp 784-300-100-10 time to 98% test" "PyTorch" \
+  bench_row "mlp 784-300-100-10 time to 98% test" "PyTorch" \
     "torch.set_num_threads(1), OpenBLAS 1 thread; reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a 10-epoch cosine run; $(wc -l <"$work/times") of $peer_reps runs reached it" \
     <"$work/times"
 else
