@@ -168,10 +168,11 @@ static dn_status run_rate(const fed_experiment *ex, fed_cell *c, const dn_partit
     return s;
 }
 
-/* The grid's middle first, then outwards: order[i] indexes ex->rates. */
+/* The grid's middle (the upper one of an even grid) first, then outwards,
+ * the lower neighbour before the upper: order[i] indexes ex->rates. */
 static void search_order(int n, int *order)
 {
-    int mid = (n - 1) / 2, k = 0;
+    int mid = n / 2, k = 0;
     order[k++] = mid;
     for (int d = 1; k < n; d++) {
         if (mid - d >= 0) order[k++] = mid - d;
@@ -556,7 +557,7 @@ int reproduce_fedavg_main(int argc, char **argv)
         {"--data", CLI_STRING, &ex.data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--out", CLI_STRING, &ex.out, "DIR", "where the report, the CSVs and the figures go", 0, 0, 0, NULL},
         {"--quick", CLI_FLAG, &ex.quick, "",
-         "C = " QUICK_FRACTIONS " only, at rate " QUICK_RATES ", at most " QUICK_MAX_ROUNDS_TEXT " rounds", 0, 0, 0,
+         "C = " QUICK_FRACTIONS " only, rates " QUICK_RATES ", at most " QUICK_MAX_ROUNDS_TEXT " rounds", 0, 0, 0,
          NULL},
         {"--fractions", CLI_STRING, &ex.fractions_text, "LIST",
          "client fractions C, in [0, 1] (0: one client per round) (default " FULL_FRACTIONS ")", 0, 0, 0, NULL},

@@ -8,11 +8,11 @@
 /* The full table and --quick: client fractions, the rate grid, the cap on
  * a rate's rounds. */
 #define FULL_FRACTIONS "0,0.1,0.2,0.5,1"
-#define FULL_RATES "0.05,0.1,0.2"
+#define FULL_RATES "0.05,0.1,0.2,0.4"
 #define FULL_MAX_ROUNDS 5000
 #define FULL_MAX_ROUNDS_TEXT "5000"
 #define QUICK_FRACTIONS "0.1"
-#define QUICK_RATES "0.1"
+#define QUICK_RATES "0.1,0.2,0.4"
 #define QUICK_MAX_ROUNDS 1500
 #define QUICK_MAX_ROUNDS_TEXT "1500"
 
