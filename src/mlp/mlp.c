@@ -315,6 +315,7 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->order);
     free(mlp->w0_used);
     free(mlp->dw0_used);
+    free(mlp->w0t);
     free(mlp);
 }
 

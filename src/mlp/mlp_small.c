@@ -1,0 +1,175 @@
+/*
+ * mlp_small.c — the kernels of the small-batch SGD step (mlp_train.c,
+ * "Small batches"): plain SGD, no momentum, no weight decay, small B
+ * (DN_MLP_SMALL_BATCH_MAX). Then the step is W ← W − η ∂L/∂W and nothing
+ * else, so each layer's gradient goes straight into its weights, one row
+ * at a time, and no gradient buffer is zeroed, written or read again.
+ *
+ * At such batches the products are too small for BLAS to amortise its
+ * packing (at B = 10 a step of the 784-200-200-10 2NN is ~2.6 M
+ * multiply-adds), and what the dense formulation wastes is large: an MNIST
+ * image has ~150 ink pixels of 784, and a ReLU unit is zero for about half
+ * the samples. These loops skip both:
+ *   - layer 0 runs on W_0ᵀ (784, n_1), kept transposed for the epoch, so
+ *     that each non-zero pixel of a sample is one contiguous row to add
+ *     (forward) or to step (backward: only the rows of pixels some sample
+ *     of the batch uses);
+ *   - the upper layers' weight rows take Σ_b dz[b][o] a[b] over the samples
+ *     where dz[b][o] ≠ 0.
+ * The sums run in another order than BLAS's: the results agree with the
+ * reference step to rounding (test_mlp_step states the tolerance).
+ */
+#include <string.h>
+
+#include "mlp_internal.h"
+
+/* Eight floats, one AVX register: a GCC/Clang vector extension (the
+ * compiler otherwise vectorises combine_rows across its rows, with
+ * gathers, and keeps the sums in memory). Loads and stores go through
+ * memcpy: the rows need not be aligned. */
+typedef float vec8 __attribute__((vector_size(32)));
+
+static vec8 load8(const float *p)
+{
+    vec8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void store8(float *p, vec8 v) { memcpy(p, &v, sizeof v); }
+
+/* dst[c] = (keep ? dst[c] : 0) + scale Σ_i coef[i] rows[i][c] for c in
+ * [0, n), the sum over i in order. 64 columns at a time, their sums in
+ * eight registers while the m rows stream past: eight independent chains
+ * of multiply-adds, enough to cover the latency of each. */
+static void combine_rows(float *dst, int keep, float scale, const float *coef, const float *const *rows, size_t m,
+                         size_t n)
+{
+    size_t c0 = 0;
+    for (; c0 + 64 <= n; c0 += 64) {
+        vec8 s[8] = {{0}};
+        for (size_t i = 0; i < m; i++) {
+            const float *r = rows[i] + c0;
+            const vec8 a = (vec8){0} + coef[i];
+            for (int q = 0; q < 8; q++) s[q] += a * load8(r + 8 * q);
+        }
+        for (int q = 0; q < 8; q++) {
+            float *d = dst + c0 + 8 * q;
+            store8(d, (keep ? load8(d) : (vec8){0}) + scale * s[q]);
+        }
+    }
+    for (; c0 + 8 <= n; c0 += 8) {
+        vec8 s0 = {0};
+        for (size_t i = 0; i < m; i++) s0 += ((vec8){0} + coef[i]) * load8(rows[i] + c0);
+        store8(dst + c0, (keep ? load8(dst + c0) : (vec8){0}) + scale * s0);
+    }
+    for (; c0 < n; c0++) {
+        float sum = 0;
+        for (size_t i = 0; i < m; i++) sum += coef[i] * rows[i][c0];
+        dst[c0] = (keep ? dst[c0] : 0.0f) + scale * sum;
+    }
+}
+
+/* Appends (v, row) as entry m of a combine_rows list when v ≠ 0; returns
+ * the new length. Without a branch: whether a pixel is ink or a ReLU unit
+ * is active is a coin toss the branch predictor loses (measured: the lists
+ * cost more than the arithmetic with an if). */
+static size_t keep_nonzero(float *coef, const float **rows, size_t m, float v, const float *row)
+{
+    coef[m] = v, rows[m] = row;
+    return m + (v != 0.0f);
+}
+
+/* w[c] −= lr Σ_i coef[i] rows[i][c]: one SGD step of a weight row from the
+ * m samples that reach it. */
+static void step_row(float *w, const float *coef, const float *const *rows, size_t m, size_t n, float lr)
+{
+    combine_rows(w, 1, -lr, coef, rows, m, n);
+}
+
+void dn_transpose_(float *dst, const float *src, size_t rows, size_t cols)
+{
+    enum { TILE = 16 }; /* a 16 × 16 tile of floats: both sides' cache lines used whole */
+    for (size_t r0 = 0; r0 < rows; r0 += TILE)
+        for (size_t c0 = 0; c0 < cols; c0 += TILE) {
+            size_t r1 = r0 + TILE < rows ? r0 + TILE : rows, c1 = c0 + TILE < cols ? c0 + TILE : cols;
+            for (size_t r = r0; r < r1; r++)
+                for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+        }
+}
+
+/* bias[o] −= lr Σ_b dz[b][o]. */
+static void step_bias(float *bias, const float *dz, size_t B, size_t OC, float lr)
+{
+    for (size_t o = 0; o < OC; o++) {
+        float sum = 0;
+        for (size_t b = 0; b < B; b++) sum += dz[b * OC + o];
+        bias[o] -= lr * sum;
+    }
+}
+
+void dn_small_input_forward(float *a1, const float *x, const uint16_t *pixel, size_t nused, const float *w0t,
+                            const float *b0, size_t B, size_t n1, dn_act act)
+{
+    float coef[DN_IMAGE_PIXELS];
+    const float *rows[DN_IMAGE_PIXELS];
+    for (size_t b = 0; b < B; b++) {
+        const float *x_b = x + b * nused;
+        size_t m = 0;
+        for (size_t j = 0; j < nused; j++) /* blank pixels add nothing */
+            m = keep_nonzero(coef, rows, m, x_b[j], w0t + (size_t)pixel[j] * n1);
+        combine_rows(a1 + b * n1, 0, 1.0f, coef, rows, m, n1);
+        dn_bias_act_row_(a1 + b * n1, b0, n1, act);
+    }
+}
+
+void dn_small_input_sgd(float *w0t, float *b0, float *da1, const float *a1, const float *x, const uint16_t *pixel,
+                        size_t nused, size_t B, size_t n1, dn_act act, float lr)
+{
+    float coef[DN_MLP_SMALL_BATCH_MAX];
+    const float *rows[DN_MLP_SMALL_BATCH_MAX];
+    for (size_t b = 0; b < B; b++) dn_act_grad_row_(da1 + b * n1, a1 + b * n1, n1, act);
+    /* ∂L/∂W_0ᵀ[c] = Σ_b x[b][c] dz[b]: the samples where pixel c is ink */
+    for (size_t j = 0; j < nused; j++) {
+        size_t m = 0;
+        for (size_t b = 0; b < B; b++)
+            m = keep_nonzero(coef, rows, m, x[b * nused + j], da1 + b * n1);
+        step_row(w0t + (size_t)pixel[j] * n1, coef, rows, m, n1, lr);
+    }
+    step_bias(b0, da1, B, n1, lr);
+}
+
+/* Units whose weight rows input_gradient lists at once (on the stack). */
+#define UNIT_BLOCK 256
+
+/* dinp (B, C) = dz (B, OC) · weight (OC, C): per sample, the weight rows of
+ * the units with a non-zero dz[b][o], UNIT_BLOCK units at a time. */
+static void input_gradient(float *dinp, const float *dz, const float *weight, size_t B, size_t C, size_t OC)
+{
+    float coef[UNIT_BLOCK];
+    const float *rows[UNIT_BLOCK];
+    for (size_t b = 0; b < B; b++)
+        for (size_t o0 = 0; o0 < OC; o0 += UNIT_BLOCK) {
+            size_t o1 = o0 + UNIT_BLOCK < OC ? o0 + UNIT_BLOCK : OC, m = 0;
+            for (size_t o = o0; o < o1; o++)
+                m = keep_nonzero(coef, rows, m, dz[b * OC + o], weight + o * C);
+            combine_rows(dinp + b * C, o0 > 0, 1.0f, coef, rows, m, C);
+        }
+}
+
+void dn_small_dense_sgd(float *dinp, float *weight, float *bias, float *dout, const float *out, const float *inp,
+                        size_t B, size_t C, size_t OC, dn_act act, float lr)
+{
+    float coef[DN_MLP_SMALL_BATCH_MAX];
+    const float *rows[DN_MLP_SMALL_BATCH_MAX];
+    for (size_t b = 0; b < B; b++) dn_act_grad_row_(dout + b * OC, out + b * OC, OC, act);
+    if (dinp) input_gradient(dinp, dout, weight, B, C, OC); /* before W changes */
+    /* ∂L/∂W[o] = Σ_b dz[b][o] inp[b]: the samples where unit o has a gradient */
+    for (size_t o = 0; o < OC; o++) {
+        size_t m = 0;
+        for (size_t b = 0; b < B; b++)
+            m = keep_nonzero(coef, rows, m, dout[b * OC + o], inp + b * C);
+        step_row(weight + o * C, coef, rows, m, C, lr);
+    }
+    step_bias(bias, dout, B, OC, lr);
+}
