@@ -311,6 +311,7 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->moment2);
     free(mlp->server_m);
     free(mlp->server_v);
+    free(mlp->fed_models);
     free(mlp->ws.block);
     free(mlp->order);
     free(mlp->w0_used);

@@ -76,6 +76,10 @@ struct dn_mlp {
      * that needs it, saved in checkpoints; NULL until then */
     double *server_m; /* (nparams) FedAvgM's velocity v, or FedAdam's m */
     double *server_v; /* (nparams) FedAdam's v */
+    /* the master's buffer for a round's gathered models (distributed_mlp.c),
+     * kept from round to round; never saved */
+    float *fed_models; /* (fed_models_n) */
+    size_t fed_models_n;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;

@@ -452,15 +452,32 @@ static void w0t_sync(dn_mlp *mlp)
 }
 
 /* The batch as the small step reads it: x (B, nused) on the pixels some
- * sample uses, used_pixel[j] = the image pixel of column j, and labels. */
+ * sample uses, used_pixel[j] = the image pixel of column j, and labels.
+ * No runs (nothing is copied run by run here) and no branch per pixel; x
+ * through a table of v / 255, the values dn_images_to_floats computes. */
 static void small_load(dn_mlp *mlp, const batch *bt)
 {
-    const dn_dataset *set = bt->set;
-    size_t n = find_used_pixels(mlp, set->images, bt->order, bt->first, bt->B), j = 0;
-    for (size_t r = 0; r < mlp->nruns; r++)
-        for (size_t t = 0; t < mlp->run_len[r]; t++) mlp->used_pixel[j++] = (uint16_t)(mlp->run_start[r] + t);
-    mlp->nused = n; /* n = 784: the runs are every pixel, load_rows's full rows the same layout */
-    load_rows(mlp, set->images, set->labels, bt->order, bt->first, 0, bt->B);
+    const size_t B = bt->B;
+    const uint8_t *image[DN_MLP_SMALL_BATCH_MAX];
+    uint8_t any[DN_IMAGE_PIXELS] = {0};
+    float value[256];
+    for (size_t b = 0; b < B; b++) {
+        size_t row = row_of(bt->order, bt->first + b);
+        image[b] = bt->set->images + row * DN_IMAGE_PIXELS;
+        mlp->ws.labels[b] = bt->set->labels[row];
+        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++) any[k] |= image[b][k];
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < DN_IMAGE_PIXELS; k++) {
+        mlp->used_pixel[n] = (uint16_t)k;
+        n += any[k] != 0;
+    }
+    for (int v = 0; v < 256; v++) value[v] = (float)v / 255.0f;
+    for (size_t b = 0; b < B; b++) {
+        float *x_b = mlp->ws.act[0] + b * n;
+        for (size_t j = 0; j < n; j++) x_b[j] = value[image[b][mlp->used_pixel[j]]];
+    }
+    mlp->nused = n;
 }
 
 /* zero_grad → backprop → update for one small batch of plain SGD, on the
