@@ -154,6 +154,10 @@ void dn_small_input_forward(float *a1, const float *x, const uint16_t *pixel, si
  * into dz in place: w0t's rows of the pixels some sample uses and b0. */
 void dn_small_input_sgd(float *w0t, float *b0, float *da1, const float *a1, const float *x, const uint16_t *pixel,
                         size_t nused, size_t B, size_t n1, dn_act act, float lr);
+/* out (B, OC) = act(inp (B, C) · weightᵀ + bias), B small: dot products,
+ * each weight row read once per four samples. */
+void dn_small_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
+                            size_t OC, dn_act act);
 /* A dense layer's backward and plain SGD step at rate lr, B ≤
  * DN_MLP_SMALL_BATCH_MAX: dout becomes dz in place, dinp (skipped when
  * NULL) = dz · weight before the step, then weight and bias step. */

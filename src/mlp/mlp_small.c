@@ -84,7 +84,8 @@ static size_t keep_nonzero(float *coef, const float **rows, size_t m, float v, c
  * m samples that reach it. */
 static void step_row(float *w, const float *coef, const float *const *rows, size_t m, size_t n, float lr)
 {
-    combine_rows(w, 1, -lr, coef, rows, m, n);
+    if (m > 0) /* else no sample reaches the row (a unit inactive for the whole batch) */
+        combine_rows(w, 1, -lr, coef, rows, m, n);
 }
 
 void dn_transpose_(float *dst, const float *src, size_t rows, size_t cols)
@@ -137,6 +138,48 @@ void dn_small_input_sgd(float *w0t, float *b0, float *da1, const float *a1, cons
         step_row(w0t + (size_t)pixel[j] * n1, coef, rows, m, n1, lr);
     }
     step_bias(b0, da1, B, n1, lr);
+}
+
+/* The sum of a register's eight floats. */
+static float sum8(vec8 v)
+{
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/* out[b][o] = Σ_c inp[b][c] w[c] for the ns ≤ 4 samples from b0: one
+ * weight row against up to four input rows, the row loaded once; even and
+ * odd blocks of 8 columns in separate sums, eight chains of multiply-adds
+ * (four would wait on each other's latency). */
+static void dot_rows(float *out, const float *inp, const float *w, size_t b0, size_t ns, size_t C, size_t OC)
+{
+    vec8 s[4] = {{0}}, u[4] = {{0}};
+    size_t c = 0;
+    for (; c + 16 <= C; c += 16) {
+        const vec8 w0 = load8(w + c), w1 = load8(w + c + 8);
+        for (size_t i = 0; i < 4; i++)
+            if (i < ns) {
+                const float *x = inp + (b0 + i) * C + c;
+                s[i] += w0 * load8(x), u[i] += w1 * load8(x + 8);
+            }
+    }
+    for (; c + 8 <= C; c += 8) {
+        const vec8 w0 = load8(w + c);
+        for (size_t i = 0; i < 4; i++)
+            if (i < ns) s[i] += w0 * load8(inp + (b0 + i) * C + c);
+    }
+    for (size_t i = 0; i < ns; i++) {
+        float sum = sum8(s[i] + u[i]);
+        for (size_t t = c; t < C; t++) sum += w[t] * inp[(b0 + i) * C + t];
+        out[(b0 + i) * OC] = sum;
+    }
+}
+
+void dn_small_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
+                            size_t OC, dn_act act)
+{
+    for (size_t o = 0; o < OC; o++)
+        for (size_t b0 = 0; b0 < B; b0 += 4) dot_rows(out + o, inp, weight + o * C, b0, B - b0 < 4 ? B - b0 : 4, C, OC);
+    for (size_t b = 0; b < B; b++) dn_bias_act_row_(out + b * OC, bias, OC, act);
 }
 
 /* Units whose weight rows input_gradient lists at once (on the stack). */

@@ -491,8 +491,8 @@ static void small_step(dn_mlp *mlp, const batch *bt, float lr, step_result *res)
     dn_small_input_forward(ws->act[1], ws->act[0], mlp->used_pixel, mlp->nused, mlp->w0t, mlp->layer[0].bias, B,
                            mlp->width[1], dn_mlp_act_(mlp, 0));
     for (int k = 1; k < L; k++)
-        dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
-                         mlp->width[k + 1], dn_mlp_act_(mlp, k), DN_MATMUL_BLAS);
+        dn_small_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B,
+                               mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k));
     res->correct = 0;
     res->loss = output_loss(mlp, B, &res->correct);
     if (!isfinite(res->loss)) return;
