@@ -137,10 +137,11 @@ double dn_sigmoid_mse(const float *a, float *dout, const uint8_t *labels, size_t
  * batches"): up to DN_MLP_SMALL_BATCH_MAX when the step would run on one
  * thread anyway, up to DN_MLP_SMALL_BATCH_THREADED when it could be split
  * over threads. Measured on the 2NN (784-200-200-10), an epoch of 3000
- * MNIST samples on one core, BLAS step → small step: B = 16 43 → 25 ms,
- * 32 34 → 24, 64 29 → 24, 128 28 → 25. Above 32 the threaded step has
- * rows enough to split (see MIN_ROWS_PER_THREAD), so it keeps them. */
-#define DN_MLP_SMALL_BATCH_MAX 128
+ * MNIST samples on one (shared) core, BLAS step → small step: B = 16
+ * 43 → 25 ms, 32 42 → 32, 64 34 → 29, 128 31 → 31 (even: from there on
+ * the dense products have rows enough for BLAS). Above 32 the threaded
+ * step has rows enough to split (see MIN_ROWS_PER_THREAD), so it keeps them. */
+#define DN_MLP_SMALL_BATCH_MAX 64
 #define DN_MLP_SMALL_BATCH_THREADED 32
 
 /* dst (cols, rows) = src (rows, cols)ᵀ, both row-major. */
