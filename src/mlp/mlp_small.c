@@ -15,9 +15,15 @@
  *     (forward) or to step (backward: only the rows of pixels some sample
  *     of the batch uses);
  *   - the upper layers' weight rows take Σ_b dz[b][o] a[b] over the samples
- *     where dz[b][o] ≠ 0.
- * The sums run in another order than BLAS's: the results agree with the
- * reference step to rounding (test_mlp_step states the tolerance).
+ *     where dz[b][o] ≠ 0, and ∂L/∂a = dz W sums the rows of W where
+ *     dz[b][o] ≠ 0;
+ *   - their forward pass, dense, is dot products, each weight row read
+ *     once per four samples (at B = 10 faster than BLAS, which packs W
+ *     anew for every product).
+ * The sums run in another order than BLAS's, with FMAs: the results agree
+ * with the reference step to rounding (test_mlp_step states the tolerance).
+ * Measured, one shared core, a 600-sample epoch of the 2NN at B = 10 (the
+ * FedAvg client): 11.4 ms with the BLAS step, 4.7 ms with this one.
  */
 #include <string.h>
 

@@ -424,8 +424,10 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
  * FedAvg client's E = 1, B = 10 epoch) take a step of their own, on one thread: each
  * layer's gradient goes straight into its weights (mlp_small.c), with no
  * gradient buffer to zero, fill and read back, and layer 0 works on W_0ᵀ,
- * which the epoch keeps in mlp->w0t from its first batch to its last. The
- * reference (dn_mlp_backprop, the plain-C products) never takes it. */
+ * which the epoch keeps in mlp->w0t from its first batch to its last
+ * (copied back for a batch callback, which may read the parameters). The
+ * gradient buffer (dn_mlp_grads) is left as it was. The reference
+ * (dn_mlp_backprop, the plain-C products) never takes this step. */
 static int small_sgd_applies(const dn_mlp *mlp)
 {
     const dn_mlp_options *o = &mlp->opt;
