@@ -23,16 +23,19 @@
  * The sums run in another order than BLAS's, with FMAs: the results agree
  * with the reference step to rounding (test_mlp_step states the tolerance).
  * Measured, one shared core, a 600-sample epoch of the 2NN at B = 10 (the
- * FedAvg client): 11.4 ms with the BLAS step, 4.7 ms with this one.
+ * FedAvg client): 11.4 ms with the BLAS step, 4.4 ms with this one.
  */
 #include <string.h>
 
 #include "mlp_internal.h"
 
-/* Eight floats, one AVX register: a GCC/Clang vector extension (the
+/* Eight floats (one AVX register) and sixteen (one AVX-512 register, or two
+ * AVX ones where there is no AVX-512): GCC/Clang vector extensions (the
  * compiler otherwise vectorises combine_rows across its rows, with
  * gathers, and keeps the sums in memory). Loads and stores go through
- * memcpy: the rows need not be aligned. */
+ * memcpy: the rows need not be aligned. combine_rows runs sixteen wide:
+ * half the instructions, the 600-sample epoch above 4.8 → 4.4 ms (dot_rows
+ * gained nothing from it). */
 typedef float vec8 __attribute__((vector_size(32)));
 
 static vec8 load8(const float *p)
@@ -44,24 +47,35 @@ static vec8 load8(const float *p)
 
 static void store8(float *p, vec8 v) { memcpy(p, &v, sizeof v); }
 
+typedef float vec16 __attribute__((vector_size(64)));
+
+static vec16 load16(const float *p)
+{
+    vec16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void store16(float *p, vec16 v) { memcpy(p, &v, sizeof v); }
+
 /* dst[c] = (keep ? dst[c] : 0) + scale Σ_i coef[i] rows[i][c] for c in
  * [0, n), the sum over i in order. 64 columns at a time, their sums in
- * eight registers while the m rows stream past: eight independent chains
- * of multiply-adds, enough to cover the latency of each. */
+ * four wide registers (eight AVX ones) while the m rows stream past:
+ * independent chains of multiply-adds, enough to cover the latency of each. */
 static void combine_rows(float *dst, int keep, float scale, const float *coef, const float *const *rows, size_t m,
                          size_t n)
 {
     size_t c0 = 0;
     for (; c0 + 64 <= n; c0 += 64) {
-        vec8 s[8] = {{0}};
+        vec16 s[4] = {{0}};
         for (size_t i = 0; i < m; i++) {
             const float *r = rows[i] + c0;
-            const vec8 a = (vec8){0} + coef[i];
-            for (int q = 0; q < 8; q++) s[q] += a * load8(r + 8 * q);
+            const vec16 a = (vec16){0} + coef[i];
+            for (int q = 0; q < 4; q++) s[q] += a * load16(r + 16 * q);
         }
-        for (int q = 0; q < 8; q++) {
-            float *d = dst + c0 + 8 * q;
-            store8(d, (keep ? load8(d) : (vec8){0}) + scale * s[q]);
+        for (int q = 0; q < 4; q++) {
+            float *d = dst + c0 + 16 * q;
+            store16(d, (keep ? load16(d) : (vec16){0}) + scale * s[q]);
         }
     }
     for (; c0 + 8 <= n; c0 += 8) {
