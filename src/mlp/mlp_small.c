@@ -78,10 +78,16 @@ static void combine_rows(float *dst, int keep, float scale, const float *coef, c
             store16(d, (keep ? load16(d) : (vec16){0}) + scale * s[q]);
         }
     }
+    /* The last columns (200 = 3 · 64 + 8): one register wide, so the rows
+     * go round four partial sums, or each multiply-add would wait on the
+     * one before (measured: the 600-sample epoch 2 % faster). */
     for (; c0 + 8 <= n; c0 += 8) {
-        vec8 s0 = {0};
-        for (size_t i = 0; i < m; i++) s0 += ((vec8){0} + coef[i]) * load8(rows[i] + c0);
-        store8(dst + c0, (keep ? load8(dst + c0) : (vec8){0}) + scale * s0);
+        vec8 s[4] = {{0}};
+        size_t i = 0;
+        for (; i + 4 <= m; i += 4)
+            for (int q = 0; q < 4; q++) s[q] += ((vec8){0} + coef[i + q]) * load8(rows[i + q] + c0);
+        for (; i < m; i++) s[0] += ((vec8){0} + coef[i]) * load8(rows[i] + c0);
+        store8(dst + c0, (keep ? load8(dst + c0) : (vec8){0}) + scale * ((s[0] + s[1]) + (s[2] + s[3])));
     }
     for (; c0 < n; c0++) {
         float sum = 0;
