@@ -252,10 +252,12 @@ static int thread_count(const dn_mlp *mlp)
 /* Rows a thread needs at least for a split step to pay: below, fewer
  * threads. A split step costs barriers (one per layer each way) whose wait
  * grows with any load on the other cores, and the work per thread shrinks
- * with B. Measured on the 784-300-100-10 net, two shared cores: at B = 10
- * two threads took 13× one thread's time, at B = 16 2.4×, at B = 64 1.9×
- * (with another process on the cores; on idle cores 64 gains). B < 16
- * therefore runs on one thread; B ≥ 16 keeps the threads. */
+ * with B. Measured on the 784-300-100-10 net, two cores shared with
+ * another busy process: at B = 10 two threads took 13× one thread's time,
+ * at B = 16 2.4×, at B = 64 1.9×. The jump below 16 is the batch's; what
+ * is left above is the neighbour's load, and the split is kept there for
+ * machines with cores to spare. So at most B / 8 threads: with two, B < 16
+ * runs on one thread and B ≥ 16 keeps both, as before. */
 #define MIN_ROWS_PER_THREAD 8
 
 /* The threads a step of B rows runs on: thread_count, fewer for small B. */
