@@ -17,7 +17,13 @@
  * whole product to OpenBLAS (the faster way for one thread and for the ranks
  * of a job), which rounds the two differently: the parameters then agree
  * within ‖a − b‖ ≤ 1e-5 ‖a‖ (measured: 4e-7 after an epoch of Adam, which
- * turns near-zero gradients into full steps), the loss within the same. */
+ * turns near-zero gradients into full steps), the loss within the same.
+ * Small batches of plain SGD with BLAS (B ≤ DN_MLP_SMALL_BATCH_THREADED,
+ * or ≤ DN_MLP_SMALL_BATCH_MAX on one thread; no momentum, no decay) take
+ * the epoch's small-batch step (mlp_small.c), whose hand-written sums skip
+ * zeros and run in their own order, with FMAs: the same 1e-5 then, at any
+ * thread count. Batches of 16 and, for plain SGD, of 10 (the FedAvg
+ * client's B) are run. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,17 +58,18 @@ typedef struct config {
     double weight_decay;
     int threads;
     dn_matmul matmul;
+    size_t batch;
 } config;
 
 static const char *optim_name(int optim) { return optim == 0 ? "sgd" : optim == 1 ? "momentum" : "adam"; }
 
 static void describe(const config *c, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s/%s/%s/wd=%g/threads=%d/%s", dn_activation_name(c->act), dn_loss_name(c->loss),
-             optim_name(c->optim), c->weight_decay, c->threads, dn_matmul_name(c->matmul));
+    snprintf(buf, size, "%s/%s/%s/wd=%g/threads=%d/%s/batch=%zu", dn_activation_name(c->act), dn_loss_name(c->loss),
+             optim_name(c->optim), c->weight_decay, c->threads, dn_matmul_name(c->matmul), c->batch);
 }
 
-/* Hidden widths 40 and 36: with 2 threads each layer splits 16 + the rest
+/* Hidden widths 40 (72 at batch 10) and 36: with 2 threads each layer splits 16 + the rest
  * (slices end on multiples of 16), and the hidden-to-hidden layer runs the
  * threaded hidden_backward. */
 static dn_mlp *network(const config *c)
@@ -70,13 +77,14 @@ static dn_mlp *network(const config *c)
     dn_mlp_options o;
     dn_mlp_options_default(&o);
     dn_error err = {0};
-    assert_int_equal(dn_mlp_parse_hidden("40,36", &o, &err), DN_OK);
+    /* batch 10 also runs the small-batch step's 64-column blocks (72 = 64 + 8) */
+    assert_int_equal(dn_mlp_parse_hidden(c->batch == 10 ? "72,36" : "40,36", &o, &err), DN_OK);
     o.activation = c->act;
     o.loss = c->loss;
     o.init = c->act == DN_ACT_RELU ? DN_INIT_HE : DN_INIT_XAVIER;
     o.seed = 7;
     o.epochs = EPOCHS; /* the cosine schedule (default) changes the rate every batch */
-    o.batch = 16;
+    o.batch = c->batch;
     o.optimizer = c->optim == 2 ? DN_OPTIMIZER_ADAM : DN_OPTIMIZER_SGD;
     o.lr = c->optim == 2 ? 0.005 : 0.05;
     o.momentum = c->optim == 1 ? 0.9 : 0.0;
@@ -152,6 +160,13 @@ static void assert_same_report(const char *name, const char *path, int e, const 
                  path);
 }
 
+/* Whether dn_mlp_train_epoch takes the small-batch SGD step (mlp_train.c). */
+static int small_step(const config *c)
+{
+    size_t most = c->threads == 1 ? DN_MLP_SMALL_BATCH_MAX : DN_MLP_SMALL_BATCH_THREADED;
+    return c->matmul == DN_MATMUL_BLAS && c->optim == 0 && c->weight_decay == 0 && c->batch <= most;
+}
+
 static void check_config(const fixture *f, dn_comm *local, const config *c)
 {
     char name[96];
@@ -162,7 +177,7 @@ static void check_config(const fixture *f, dn_comm *local, const config *c)
      * the same arithmetic. Threads with BLAS: the epoch splits each product by
      * columns over the threads, backprop hands the whole product to OpenBLAS,
      * which rounds the two differently. */
-    const int exact = c->threads == 1 || c->matmul == DN_MATMUL_PLAIN;
+    const int exact = (c->threads == 1 || c->matmul == DN_MATMUL_PLAIN) && !small_step(c);
     for (int e = 0; e < EPOCHS; e++) {
         dn_mlp_epoch_report a, b, s;
         dn_error err = {0};
@@ -202,10 +217,13 @@ static void test_step_paths_agree(void **state)
             for (int optim = 0; optim < 3; optim++)
                 for (int wd = 0; wd < 2; wd++)
                     for (int threads = 1; threads <= 2; threads++)
-                        for (size_t m = 0; m < matmuls; m++) {
-                            config c = {(dn_activation)a, (dn_loss)l, optim, wd ? 1e-2 : 0.0, threads, (dn_matmul)m};
-                            check_config(f, local, &c);
-                        }
+                        for (size_t m = 0; m < matmuls; m++)
+                            for (size_t batch = 16; batch >= 10; batch -= 6) {
+                                if (batch == 10 && optim != 0) continue; /* B = 10: the FedAvg client's SGD */
+                                config c = {(dn_activation)a, (dn_loss)l, optim, wd ? 1e-2 : 0.0, threads,
+                                            (dn_matmul)m, batch};
+                                check_config(f, local, &c);
+                            }
     dn_comm_free(local);
 }
 

@@ -312,10 +312,12 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->moment2);
     free(mlp->server_m);
     free(mlp->server_v);
+    free(mlp->fed_models);
     free(mlp->ws.block);
     free(mlp->order);
     free(mlp->w0_used);
     free(mlp->dw0_used);
+    free(mlp->w0t);
     free(mlp);
 }
 

@@ -59,6 +59,9 @@ struct dn_mlp {
     size_t nused;                        /* Σ run_len; DN_IMAGE_PIXELS when not compacted */
     float *w0_used;                 /* (n_1, nused) W_0 at those columns */
     float *dw0_used;                /* (n_1, nused) their gradient, before it is scattered back */
+    uint16_t used_pixel[DN_IMAGE_PIXELS]; /* the small-batch step: used pixel j is image pixel used_pixel[j] */
+    float *w0t;                     /* (784, n_1) W_0ᵀ, the small-batch step's copy of W_0 ... */
+    int w0t_live;                   /* ... which holds the current W_0 while this is 1 (during an epoch) */
     uint32_t *order; /* (order_n) the epoch's sample order */
     size_t order_n;
     int epochs_done;
@@ -73,6 +76,10 @@ struct dn_mlp {
      * that needs it, saved in checkpoints; NULL until then */
     double *server_m; /* (nparams) FedAvgM's velocity v, or FedAdam's m */
     double *server_v; /* (nparams) FedAdam's v */
+    /* the master's buffer for a round's gathered models (distributed_mlp.c),
+     * kept from round to round; never saved */
+    float *fed_models; /* (fed_models_n) */
+    size_t fed_models_n;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;
@@ -88,6 +95,11 @@ dn_act dn_mlp_act_(const dn_mlp *mlp, int k);
  * cblas_sgemm; PLAIN runs the reference loops (double accumulators). */
 void dn_sgemm_(dn_matmul mm, int trans_a, int trans_b, size_t M, size_t N, size_t K, float alpha, const float *A,
                size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
+/* out[o] = act(out[o] + bias[o]) for the OC entries of one row. */
+void dn_bias_act_row_(float *out, const float *bias, size_t OC, dn_act act);
+/* dout[o] *= act'(z[o]) for one row, in place, from the row's output out. */
+void dn_act_grad_row_(float *dout, const float *out, size_t OC, dn_act act);
 
 /* out = act(inp · weightᵀ + bias), overwriting out. */
 void dn_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
@@ -118,6 +130,40 @@ double dn_softmax_ce(float *probs, float *dlogits, const uint8_t *labels, size_t
 /* Sigmoid outputs a (B, V) against one-hot targets: returns Σ ½ Σ_j (a−d)²;
  * dout (may be NULL) gets (a − d) / B, the ∂L/∂a the sigmoid's backward takes. */
 double dn_sigmoid_mse(const float *a, float *dout, const uint8_t *labels, size_t B, size_t V, size_t *correct);
+
+/* ---- the small-batch SGD step (mlp_small.c) ---- */
+
+/* The largest batches the small-batch SGD step takes (mlp_train.c, "Small
+ * batches"): up to DN_MLP_SMALL_BATCH_MAX when the step would run on one
+ * thread anyway, up to DN_MLP_SMALL_BATCH_THREADED when it could be split
+ * over threads. Measured on the 2NN (784-200-200-10), an epoch of 3000
+ * MNIST samples on one (shared) core, BLAS step → small step: B = 16
+ * 43 → 25 ms, 32 42 → 32, 64 34 → 29, 128 31 → 31 (even: from there on
+ * the dense products have rows enough for BLAS). Above 32 the threaded
+ * step has rows enough to split (see MIN_ROWS_PER_THREAD), so it keeps them. */
+#define DN_MLP_SMALL_BATCH_MAX 64
+#define DN_MLP_SMALL_BATCH_THREADED 32
+
+/* dst (cols, rows) = src (rows, cols)ᵀ, both row-major. */
+void dn_transpose_(float *dst, const float *src, size_t rows, size_t cols);
+/* a1 (B, n1) = act(x W_0ᵀ + b_0), W_0ᵀ given as w0t (784, n1); x is (B,
+ * nused), its column j pixel[j] of the image: one row of w0t added per
+ * non-zero pixel of a sample. */
+void dn_small_input_forward(float *a1, const float *x, const uint16_t *pixel, size_t nused, const float *w0t,
+                            const float *b0, size_t B, size_t n1, dn_act act);
+/* Layer 0's plain SGD step at rate lr from da1 = ∂L/∂a_1 (B, n1), turned
+ * into dz in place: w0t's rows of the pixels some sample uses and b0. */
+void dn_small_input_sgd(float *w0t, float *b0, float *da1, const float *a1, const float *x, const uint16_t *pixel,
+                        size_t nused, size_t B, size_t n1, dn_act act, float lr);
+/* out (B, OC) = act(inp (B, C) · weightᵀ + bias), B small: dot products,
+ * each weight row read once per four samples. */
+void dn_small_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
+                            size_t OC, dn_act act);
+/* A dense layer's backward and plain SGD step at rate lr, B ≤
+ * DN_MLP_SMALL_BATCH_MAX: dout becomes dz in place, dinp (skipped when
+ * NULL) = dz · weight before the step, then weight and bias step. */
+void dn_small_dense_sgd(float *dinp, float *weight, float *bias, float *dout, const float *out, const float *inp,
+                        size_t B, size_t C, size_t OC, dn_act act, float lr);
 
 /* x (B, 784) = pixel / 255 (in float) for images (B, 784) uint8, rows
  * order[first … first + B) (order NULL: rows first … first + B). */

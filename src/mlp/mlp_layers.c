@@ -76,7 +76,7 @@ static float sigmoidf(float z) { return 1.0f / (1.0f + expf(-z)); }
 
 /* out[o] = act(out[o] + bias[o]) for one row; one loop per function so the
  * compiler vectorises each without a branch inside. */
-static void bias_act_row(float *out, const float *bias, size_t OC, dn_act act)
+void dn_bias_act_row_(float *out, const float *bias, size_t OC, dn_act act)
 {
     switch (act) {
     case DN_ACT_FN_IDENTITY:
@@ -106,7 +106,7 @@ void dn_dense_forward_units(float *out, const float *inp, const float *weight, c
     dn_sgemm_(mm, 0, 1, B, o1 - o0, C, 1.0f, inp, C, weight + o0 * C, C, 0.0f, out + o0, OC);
     /* out[b][o] = act(out[b][o] + bias[o]): bias and activation fused in one
      * pass over the output while it is still in cache. */
-    for (size_t b = 0; b < B; b++) bias_act_row(out + b * OC + o0, bias + o0, o1 - o0, act);
+    for (size_t b = 0; b < B; b++) dn_bias_act_row_(out + b * OC + o0, bias + o0, o1 - o0, act);
 }
 
 void dn_dense_forward(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
@@ -115,10 +115,10 @@ void dn_dense_forward(float *out, const float *inp, const float *weight, const f
     dn_dense_forward_units(out, inp, weight, bias, B, C, OC, 0, OC, act, mm);
 }
 
-/* dz = dout ⊙ act'(z) for one row, in place, and dbias += dz. The
- * derivative comes from the output alone, so z need not be kept:
+/* dz = dout ⊙ act'(z) for one row, in place. The derivative comes from
+ * the output alone, so z need not be kept:
  *   relu' = [out > 0],  sigmoid' = out (1 − out),  tanh' = 1 − out². */
-static void act_backward_row(float *dout, const float *out, float *dbias, size_t OC, dn_act act)
+void dn_act_grad_row_(float *dout, const float *out, size_t OC, dn_act act)
 {
     switch (act) {
     case DN_ACT_FN_IDENTITY: break;
@@ -132,6 +132,12 @@ static void act_backward_row(float *dout, const float *out, float *dbias, size_t
         for (size_t o = 0; o < OC; o++) dout[o] *= 1.0f - out[o] * out[o];
         break;
     }
+}
+
+/* dz = dout ⊙ act'(z) for one row, in place, and dbias += dz. */
+static void act_backward_row(float *dout, const float *out, float *dbias, size_t OC, dn_act act)
+{
+    dn_act_grad_row_(dout, out, OC, act);
     for (size_t o = 0; o < OC; o++) dbias[o] += dout[o];
 }
 

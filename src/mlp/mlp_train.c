@@ -249,6 +249,25 @@ static int thread_count(const dn_mlp *mlp)
 #endif
 }
 
+/* Rows a thread needs at least for a split step to pay: below, fewer
+ * threads. A split step costs barriers (one per layer each way) whose wait
+ * grows with any load on the other cores, and the work per thread shrinks
+ * with B. Measured on the 784-300-100-10 net, two cores shared with
+ * another busy process: at B = 10 two threads took 13× one thread's time,
+ * at B = 16 2.4×, at B = 64 1.9×. The jump below 16 is the batch's; what
+ * is left above is the neighbour's load, and the split is kept there for
+ * machines with cores to spare. So at most B / 8 threads: with two, B < 16
+ * runs on one thread and B ≥ 16 keeps both, as before. */
+#define MIN_ROWS_PER_THREAD 8
+
+/* The threads a step of B rows runs on: thread_count, fewer for small B. */
+static int step_threads(const dn_mlp *mlp, size_t B)
+{
+    int T = thread_count(mlp);
+    size_t most = B / MIN_ROWS_PER_THREAD;
+    return most < 1 ? 1 : (size_t)T > most ? (int)most : T;
+}
+
 /* Part t of T of [0, n): ends rounded to multiples of 16 (a cache line of floats). */
 static void slice(size_t n, int T, int t, size_t *lo, size_t *hi)
 {
@@ -380,13 +399,13 @@ static void step_thread(dn_mlp *mlp, const batch *bt, int T, int t, const dn_mlp
     step_units(mlp, st, 0, o0, o1);
 }
 
-/* zero_grad → backprop → update for one batch, over thread_count threads. */
+/* zero_grad → backprop → update for one batch, over step_threads threads. */
 static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result *res, dn_error *err)
 {
     dn_mlp_step st;
     dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
     if (s) return s;
-    const int T = thread_count(mlp);
+    const int T = step_threads(mlp, bt->B);
     plan_batch(mlp, bt->set->images, bt->order, bt->first, bt->B);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
@@ -397,6 +416,108 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
         step_thread(mlp, bt, T, t, &st, res);
     }
     return DN_OK;
+}
+
+/* ---------------------------------------------------------------- small batches */
+
+/* Small batches of plain SGD (no momentum, no weight decay, no FedProx
+ * term, BLAS products, B ≤ DN_MLP_SMALL_BATCH_THREADED, or ≤
+ * DN_MLP_SMALL_BATCH_MAX where the step runs on one thread anyway — the
+ * FedAvg client's E = 1, B = 10 epoch) take a step of their own, on one thread: each
+ * layer's gradient goes straight into its weights (mlp_small.c), with no
+ * gradient buffer to zero, fill and read back, and layer 0 works on W_0ᵀ,
+ * which the epoch keeps in mlp->w0t from its first batch to its last
+ * (copied back for a batch callback, which may read the parameters). The
+ * gradient buffer (dn_mlp_grads) is left as it was. The reference
+ * (dn_mlp_backprop, the plain-C products) never takes this step. */
+static int small_sgd_applies(const dn_mlp *mlp)
+{
+    const dn_mlp_options *o = &mlp->opt;
+    const int small = o->batch <= DN_MLP_SMALL_BATCH_THREADED ||
+                      (o->batch <= DN_MLP_SMALL_BATCH_MAX && step_threads(mlp, o->batch) == 1);
+    return small && o->matmul == DN_MATMUL_BLAS && o->optimizer == DN_OPTIMIZER_SGD && o->momentum == 0 &&
+           o->weight_decay == 0 && !(mlp->prox_anchor && mlp->prox_mu > 0);
+}
+
+/* W_0 into mlp->w0t, which holds it from now on (w0t_live). */
+static dn_status w0t_begin(dn_mlp *mlp, dn_error *err)
+{
+    if (!mlp->w0t && !(mlp->w0t = dn_mlp_alloc_floats_(mlp->width[1] * DN_IMAGE_PIXELS)))
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the input layer");
+    dn_transpose_(mlp->w0t, mlp->layer[0].weight, mlp->width[1], DN_IMAGE_PIXELS);
+    mlp->w0t_live = 1;
+    return DN_OK;
+}
+
+/* W_0 from mlp->w0t, for whoever reads the parameters; w0t stays valid. */
+static void w0t_sync(dn_mlp *mlp)
+{
+    if (mlp->w0t_live) dn_transpose_(mlp->layer[0].weight, mlp->w0t, DN_IMAGE_PIXELS, mlp->width[1]);
+}
+
+/* The batch as the small step reads it: x (B, nused) on the pixels some
+ * sample uses, used_pixel[j] = the image pixel of column j, and labels.
+ * No runs (nothing is copied run by run here) and no branch per pixel; x
+ * through a table of v / 255, the values dn_images_to_floats computes. */
+static void small_load(dn_mlp *mlp, const batch *bt)
+{
+    const size_t B = bt->B;
+    const uint8_t *image[DN_MLP_SMALL_BATCH_MAX];
+    uint8_t any[DN_IMAGE_PIXELS] = {0};
+    float value[256];
+    for (size_t b = 0; b < B; b++) {
+        size_t row = row_of(bt->order, bt->first + b);
+        image[b] = bt->set->images + row * DN_IMAGE_PIXELS;
+        mlp->ws.labels[b] = bt->set->labels[row];
+        for (size_t k = 0; k < DN_IMAGE_PIXELS; k++) any[k] |= image[b][k];
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < DN_IMAGE_PIXELS; k++) {
+        mlp->used_pixel[n] = (uint16_t)k;
+        n += any[k] != 0;
+    }
+    for (int v = 0; v < 256; v++) value[v] = (float)v / 255.0f;
+    for (size_t b = 0; b < B; b++) {
+        float *x_b = mlp->ws.act[0] + b * n;
+        for (size_t j = 0; j < n; j++) x_b[j] = value[image[b][mlp->used_pixel[j]]];
+    }
+    mlp->nused = n;
+}
+
+/* zero_grad → backprop → update for one small batch of plain SGD, on the
+ * calling thread (see above). Skips the update when the loss is not finite. */
+static void small_step(dn_mlp *mlp, const batch *bt, float lr, step_result *res)
+{
+    dn_mlp_workspace *ws = &mlp->ws;
+    const size_t B = bt->B;
+    const int L = mlp->nlayers;
+    small_load(mlp, bt);
+    dn_small_input_forward(ws->act[1], ws->act[0], mlp->used_pixel, mlp->nused, mlp->w0t, mlp->layer[0].bias, B,
+                           mlp->width[1], dn_mlp_act_(mlp, 0));
+    for (int k = 1; k < L; k++)
+        dn_small_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B,
+                               mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k));
+    res->correct = 0;
+    res->loss = output_loss(mlp, B, &res->correct);
+    if (!isfinite(res->loss)) return;
+    float *dout = ws->delta[0];
+    for (int k = L - 1; k >= 1; k--) {
+        float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
+        dn_small_dense_sgd(dinp, mlp->layer[k].weight, mlp->layer[k].bias, dout, ws->act[k + 1], ws->act[k], B,
+                           mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k), lr);
+        dout = dinp;
+    }
+    dn_small_input_sgd(mlp->w0t, mlp->layer[0].bias, dout, ws->act[1], ws->act[0], mlp->used_pixel, mlp->nused, B,
+                       mlp->width[1], dn_mlp_act_(mlp, 0), lr);
+}
+
+/* train_step's counterpart for the small-batch step. */
+static dn_status small_train_step(dn_mlp *mlp, const batch *bt, double lr, step_result *res, dn_error *err)
+{
+    dn_mlp_step st; /* checks lr */
+    dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
+    if (!s) small_step(mlp, bt, st.lr, res);
+    return s;
 }
 
 /* ---------------------------------------------------------------- epochs */
@@ -479,7 +600,7 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, do
         prefetch_rows(train->images, mlp->order, bt.first + bt.B, next);
         *lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
         step_result res = {0.0, 0, NULL};
-        dn_status s = train_step(mlp, &bt, *lr, &res, err);
+        dn_status s = mlp->w0t_live ? small_train_step(mlp, &bt, *lr, &res, err) : train_step(mlp, &bt, *lr, &res, err);
         if (s) return s;
         double loss = res.loss / (double)bt.B;
         *loss_sum += res.loss;
@@ -488,6 +609,7 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, do
             return dn_fail(err, DN_ERR_NUMERIC, "epoch %d, batch %zu of %zu: the loss is %s at learning rate %g: "
                            DIVERGED_ADVICE, mlp->epochs_done + 1, i + 1, nbatches, nonfinite_name(loss), *lr);
         *samples = bt.first + bt.B;
+        if (mlp->on_batch) w0t_sync(mlp); /* the callback may read the parameters */
         if (mlp->on_batch && dn_mlp_batch_notify_(mlp, i, nbatches, *samples, n, loss, *loss_sum, *lr, t0)) {
             *stopped = 1;
             break;
@@ -510,10 +632,13 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
     dn_status s = reserve_training(mlp, n < dn_mlp_batch_of_(mlp, n) ? n : dn_mlp_batch_of_(mlp, n), err);
     if (!s) s = shuffle_order(mlp, n, mlp->epochs_done, err);
     if (s) return s;
+    if (small_sgd_applies(mlp) && (s = w0t_begin(mlp, err))) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
     s = run_batches(mlp, train, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
     if (restore > 0) dn_blas_threads_set_(restore);
+    w0t_sync(mlp);
+    mlp->w0t_live = 0;
     if (!s && !params_finite(mlp))
         s = dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf at learning rate %g: " DIVERGED_ADVICE,
                     mlp->epochs_done + 1, lr);
