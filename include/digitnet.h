@@ -583,7 +583,9 @@ typedef struct dn_mlp_epoch_report {
 
 /* One epoch over train: the samples in a fresh order drawn from (seed,
  * epoch), cut into batches of opt.batch (the last may be smaller), each
- * zero_grad → backprop → update at the scheduled learning rate. Images stay
+ * zero_grad → backprop → update at the scheduled learning rate — in effect:
+ * the steps fuse the three, so afterwards the gradient buffer holds no
+ * defined batch's gradient (call dn_mlp_backprop for one). Images stay
  * uint8 and are converted batch by batch. DN_ERR_NUMERIC stops it as soon
  * as the loss or a parameter is NaN or Inf; the message gives the epoch and
  * batch and says what to change. report may be NULL. A batch callback

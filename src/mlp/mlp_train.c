@@ -430,11 +430,11 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
  * (copied back for a batch callback, which may read the parameters). The
  * gradient buffer (dn_mlp_grads) is left as it was. The reference
  * (dn_mlp_backprop, the plain-C products) never takes this step. */
-static int small_sgd_applies(const dn_mlp *mlp)
+static int small_sgd_applies(const dn_mlp *mlp, size_t B)
 {
     const dn_mlp_options *o = &mlp->opt;
-    const int small = o->batch <= DN_MLP_SMALL_BATCH_THREADED ||
-                      (o->batch <= DN_MLP_SMALL_BATCH_MAX && step_threads(mlp, o->batch) == 1);
+    const int small = B <= DN_MLP_SMALL_BATCH_THREADED ||
+                      (B <= DN_MLP_SMALL_BATCH_MAX && step_threads(mlp, B) == 1);
     return small && o->matmul == DN_MATMUL_BLAS && o->optimizer == DN_OPTIMIZER_SGD && o->momentum == 0 &&
            o->weight_decay == 0 && !(mlp->prox_anchor && mlp->prox_mu > 0);
 }
@@ -629,10 +629,11 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
     double t0 = dn_now_seconds(), loss_sum = 0, lr = 0;
     size_t correct = 0, samples = 0;
     int stopped = 0;
-    dn_status s = reserve_training(mlp, n < dn_mlp_batch_of_(mlp, n) ? n : dn_mlp_batch_of_(mlp, n), err);
+    const size_t B = dn_mlp_batch_of_(mlp, n); /* 0: the full batch */
+    dn_status s = reserve_training(mlp, n < B ? n : B, err);
     if (!s) s = shuffle_order(mlp, n, mlp->epochs_done, err);
     if (s) return s;
-    if (small_sgd_applies(mlp) && (s = w0t_begin(mlp, err))) return s;
+    if (small_sgd_applies(mlp, B) && (s = w0t_begin(mlp, err))) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
     s = run_batches(mlp, train, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
