@@ -391,6 +391,26 @@ static int master_alloc(fedavg_master *m, dn_mlp *mlp, size_t K, size_t P)
     return m->models && m->previous && m->info && m->weights;
 }
 
+/* After the mean failed: when a model is not finite (the mean scans the
+ * models only then), the refusal names its rank or client — the mean itself
+ * would only say "model r" — and out gets the previous model. 0 when every
+ * model is finite (the mean overflowed). */
+static int mean_refused(const fedavg_master *m, size_t K, size_t P, const size_t *ids, float *out,
+                        dn_fedavg_report *report)
+{
+    for (size_t r = 0; r < K; r++)
+        if (dn_first_nonfinite_f32(m->models + r * P, P) < P) {
+            size_t who = ids ? ids[r] : r;
+            report->refused = 1, report->bad_rank = (int)who;
+            snprintf(report->reason, sizeof report->reason,
+                     "%s %zu sent a non-finite model: refused under mean, previous model kept",
+                     ids ? "client" : "rank", who);
+            memcpy(out, m->previous, P * sizeof *out);
+            return 1;
+        }
+    return 0;
+}
+
 /* The merge on the master: out = aggregate of the K gathered models, or the
  * previous model when that fails (report says why). ids (may be NULL): the
  * client each model comes from (dn_fedavg_clients_round), else model r is
@@ -407,22 +427,12 @@ static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *o
     }
     report->samples = samples;
     report->train_loss = samples ? loss / (double)samples : 0;
-    if (opt->aggregate.rule == DN_AGG_MEAN)
-        for (size_t r = 0; r < K; r++)
-            if (dn_first_nonfinite_f32(m->models + r * P, P) < P) {
-                /* Named here by rank or client: the mean itself would only say "model r". */
-                size_t who = ids ? ids[r] : r;
-                report->refused = 1, report->bad_rank = (int)who;
-                snprintf(report->reason, sizeof report->reason,
-                         "%s %zu sent a non-finite model: refused under mean, previous model kept",
-                         ids ? "client" : "rank", who);
-                memcpy(out, m->previous, P * sizeof *out);
-                return DN_OK;
-            }
     dn_error why = {0};
     size_t chosen = K;
     dn_status s = dn_aggregate(&opt->aggregate, m->models, K, P, m->weights, out, &chosen, &why);
     if (s == DN_ERR_USAGE || s == DN_ERR_NOMEM) return s;
+    if (s == DN_ERR_NUMERIC && opt->aggregate.rule == DN_AGG_MEAN && mean_refused(m, K, P, ids, out, report))
+        return DN_OK;
     if (chosen < K) report->chosen_rank = (int)(ids ? ids[chosen] : chosen);
     if (s) {
         report->refused = 1;

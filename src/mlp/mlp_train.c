@@ -554,12 +554,7 @@ static dn_status shuffle_order(dn_mlp *mlp, size_t n, int epoch, dn_error *err)
     return DN_OK;
 }
 
-static int params_finite(const dn_mlp *mlp)
-{
-    for (size_t i = 0; i < mlp->nparams; i++)
-        if (!isfinite(mlp->params[i])) return 0;
-    return 1;
-}
+static int params_finite(const dn_mlp *mlp) { return dn_first_nonfinite_f32(mlp->params, mlp->nparams) == mlp->nparams; }
 
 /* Asks for the next batch's images (random rows of a set larger than the
  * cache) while this batch computes; into L3 (locality 1), which the
