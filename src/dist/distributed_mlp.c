@@ -316,16 +316,24 @@ static void reset_optimizer(dn_mlp *mlp)
     mlp->adam_t = 0;
 }
 
+/* The samples one rank or client trains on: rows[0 … n) of set, or its
+ * first n when rows is NULL (a virtual client's rows, not a copy of them). */
+typedef struct local_set {
+    const dn_dataset *set;
+    const size_t *rows;
+    size_t n;
+} local_set;
+
 /* E local epochs on the shard. *diverged is set (and the rest skipped) when
  * the loss or a parameter went non-finite; other failures are returned. */
-static dn_status local_training(dn_mlp *mlp, const dn_dataset *shard, int epochs, double *loss, int *diverged,
+static dn_status local_training(dn_mlp *mlp, const local_set *shard, int epochs, double *loss, int *diverged,
                                 dn_error *err)
 {
     *loss = 0, *diverged = 0;
     for (int e = 0; e < epochs; e++) {
         dn_mlp_epoch_report r;
         dn_error local = {0};
-        dn_status s = dn_mlp_train_epoch(mlp, shard, &r, &local);
+        dn_status s = dn_mlp_train_epoch_rows_(mlp, shard->set, shard->rows, shard->n, &r, &local);
         if (s == DN_ERR_NUMERIC) {
             *diverged = 1;
             return DN_OK;
@@ -342,7 +350,7 @@ static dn_status local_training(dn_mlp *mlp, const dn_dataset *shard, int epochs
 
 /* FedProx around the local epochs: anchor is the round's global model, or
  * NULL (μ = 0) for FedAvg's plain steps. */
-static dn_status proximal_training(dn_mlp *mlp, const dn_dataset *shard, const dn_fedavg_options *opt, int epochs,
+static dn_status proximal_training(dn_mlp *mlp, const local_set *shard, const dn_fedavg_options *opt, int epochs,
                                    const float *anchor, double *loss, int *diverged, dn_error *err)
 {
     mlp->prox_anchor = anchor, mlp->prox_mu = anchor ? (float)opt->prox_mu : 0.0f;
@@ -542,7 +550,8 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     double loss = 0;
     reset_optimizer(mlp);
     dn_error local_err = {0};
-    dn_status local = proximal_training(mlp, shard, opt, opt->local_epochs, anchor, &loss, &diverged, &local_err);
+    const local_set own = {shard, NULL, shard->count};
+    dn_status local = proximal_training(mlp, &own, opt, opt->local_epochs, anchor, &loss, &diverged, &local_err);
     if (!local) local = outgoing(params, P, opt, diverged, fault_rng, &send, &copy, &local_err);
     /* Ranks agree on failures first, so none waits in a gather another left. */
     int failed = local != DN_OK;
@@ -700,8 +709,8 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
                             double *info, dn_error *err)
 {
     size_t P = mlp->nparams;
-    dn_dataset *set = dn_partition_client_set(part, train, k, err);
-    if (!set) return err->code ? err->code : DN_ERR_NOMEM;
+    /* k < the partition's clients, its rows < train->count: the round checked both */
+    const local_set set = {train, dn_partition_client_indices(part, k), dn_partition_client_size(part, k)};
     memcpy(mlp->params, global, P * sizeof *mlp->params);
     reset_optimizer(mlp);
     mlp->epochs_done = round * opt->local_epochs;
@@ -709,7 +718,7 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
     mlp->opt.seed = dn_fedavg_client_seed(seed, round, k);
     double loss = 0;
     int diverged = 0;
-    dn_status s = proximal_training(mlp, set, opt, epochs, opt->prox_mu > 0 ? global : NULL, &loss, &diverged, err);
+    dn_status s = proximal_training(mlp, &set, opt, epochs, opt->prox_mu > 0 ? global : NULL, &loss, &diverged, err);
     mlp->opt.seed = run_seed;
     if (!s) {
         memcpy(slot, mlp->params, P * sizeof *slot);
@@ -717,9 +726,8 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
             dn_fault nan_fault = {DN_FAULT_NAN, 1};
             dn_fault_apply_f32(&nan_fault, slot, P, NULL);
         }
-        info[0] = (double)set->count, info[1] = loss * (double)set->count;
+        info[0] = (double)set.n, info[1] = loss * (double)set.n;
     }
-    dn_dataset_free(set);
     return s;
 }
 

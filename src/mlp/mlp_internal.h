@@ -172,6 +172,11 @@ void dn_images_to_floats(float *x, const uint8_t *images, const uint32_t *order,
 /* order[0 … n) = the order every trainer visits n samples in during epoch
  * `epoch` (0-based): a permutation that depends on (seed, epoch) alone. */
 void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n);
+/* dn_mlp_train_epoch on the samples rows[0 … n) of train (each < train->count),
+ * bit for bit as on dn_dataset_select(train, rows, n) but without the copy;
+ * rows NULL: train's first n samples. */
+dn_status dn_mlp_train_epoch_rows_(dn_mlp *mlp, const dn_dataset *train, const size_t *rows, size_t n,
+                                   dn_mlp_epoch_report *report, dn_error *err);
 /* Calls mlp's batch callback (it must be set) for batch i of nbatches of the
  * epoch mlp->epochs_done: samples trained so far of total, the batch's mean
  * loss, the loss sum of the samples so far, its rate, the epoch's start

@@ -540,8 +540,9 @@ void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n)
     }
 }
 
-/* Sizes mlp->order for n samples and fills it with epoch's order. */
-static dn_status shuffle_order(dn_mlp *mlp, size_t n, int epoch, dn_error *err)
+/* Sizes mlp->order for n samples and fills it with epoch's order: of the
+ * set's rows rows[0 … n), or of its first n rows when rows is NULL. */
+static dn_status shuffle_order(dn_mlp *mlp, const size_t *rows, size_t n, int epoch, dn_error *err)
 {
     if (mlp->order_n != n) {
         free(mlp->order);
@@ -551,6 +552,8 @@ static dn_status shuffle_order(dn_mlp *mlp, size_t n, int epoch, dn_error *err)
         mlp->order_n = n;
     }
     dn_mlp_epoch_order_(mlp->opt.seed, epoch, mlp->order, n);
+    if (rows)
+        for (size_t i = 0; i < n; i++) mlp->order[i] = (uint32_t)rows[mlp->order[i]];
     return DN_OK;
 }
 
@@ -585,10 +588,10 @@ int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t sa
 /* Every batch of the epoch; sums the per-sample losses and correct counts.
  * *samples gets the samples trained: n, or fewer when the batch callback
  * stopped the epoch (*stopped = 1). */
-static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, double *loss_sum, size_t *correct,
-                             double *lr, size_t *samples, int *stopped, dn_error *err)
+static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, size_t n, double t0, double *loss_sum,
+                             size_t *correct, double *lr, size_t *samples, int *stopped, dn_error *err)
 {
-    const size_t n = train->count, batch_size = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch_size - 1) / batch_size;
+    const size_t batch_size = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch_size - 1) / batch_size;
     for (size_t i = 0; i < nbatches; i++) {
         batch bt = {train, mlp->order, i * batch_size, n - i * batch_size < batch_size ? n - i * batch_size : batch_size};
         size_t next = n - bt.first - bt.B < batch_size ? n - bt.first - bt.B : batch_size;
@@ -615,9 +618,14 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, do
 
 dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err)
 {
-    const size_t n = train->count;
+    return dn_mlp_train_epoch_rows_(mlp, train, NULL, train->count, report, err);
+}
+
+dn_status dn_mlp_train_epoch_rows_(dn_mlp *mlp, const dn_dataset *train, const size_t *rows, size_t n,
+                                   dn_mlp_epoch_report *report, dn_error *err)
+{
     if (n == 0) return dn_fail(err, DN_ERR_USAGE, "the training set is empty");
-    if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
+    if (train->count > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
     if (!mlp->opt.batch && n > DN_MLP_BATCH_MAX)
         return dn_fail(err, DN_ERR_USAGE, "a full batch (batch 0) takes at most %d samples: this set has %zu",
                        DN_MLP_BATCH_MAX, n);
@@ -626,12 +634,12 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
     int stopped = 0;
     const size_t B = dn_mlp_batch_of_(mlp, n); /* 0: the full batch */
     dn_status s = reserve_training(mlp, n < B ? n : B, err);
-    if (!s) s = shuffle_order(mlp, n, mlp->epochs_done, err);
+    if (!s) s = shuffle_order(mlp, rows, n, mlp->epochs_done, err);
     if (s) return s;
     if (small_sgd_applies(mlp, B) && (s = w0t_begin(mlp, err))) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
-    s = run_batches(mlp, train, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
+    s = run_batches(mlp, train, n, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
     if (restore > 0) dn_blas_threads_set_(restore);
     w0t_sync(mlp);
     mlp->w0t_live = 0;
