@@ -316,24 +316,31 @@ static void reset_optimizer(dn_mlp *mlp)
     mlp->adam_t = 0;
 }
 
-/* The samples one rank or client trains on: rows[0 … n) of set, or its
- * first n when rows is NULL (a virtual client's rows, not a copy of them). */
+/* What one rank or client trains on: the samples (a virtual client's rows
+ * of the training set, not a copy of them) and, for a virtual client, the
+ * round's model it starts from and its slot, which its final model goes
+ * into (see dn_mlp_local_epoch). */
 typedef struct local_set {
     const dn_dataset *set;
-    const size_t *rows;
-    size_t n;
+    dn_mlp_local_epoch how;
 } local_set;
 
-/* E local epochs on the shard. *diverged is set (and the rest skipped) when
- * the loss or a parameter went non-finite; other failures are returned. */
+/* E local epochs on the shard, the first from shard->how.from, the model
+ * after the last into shard->how.into (when given). *diverged is set (and
+ * the rest skipped) when the loss or a parameter went non-finite; other
+ * failures are returned. */
 static dn_status local_training(dn_mlp *mlp, const local_set *shard, int epochs, double *loss, int *diverged,
                                 dn_error *err)
 {
     *loss = 0, *diverged = 0;
+    int filled = 0; /* shard->how.into holds the model */
     for (int e = 0; e < epochs; e++) {
         dn_mlp_epoch_report r;
         dn_error local = {0};
-        dn_status s = dn_mlp_train_epoch_rows_(mlp, shard->set, shard->rows, shard->n, &r, &local);
+        dn_mlp_local_epoch how = shard->how;
+        how.from = e == 0 ? how.from : NULL;
+        how.into = e == epochs - 1 ? how.into : NULL;
+        dn_status s = dn_mlp_train_epoch_on_(mlp, shard->set, &how, &r, &local);
         if (s == DN_ERR_NUMERIC) {
             *diverged = 1;
             return DN_OK;
@@ -343,8 +350,10 @@ static dn_status local_training(dn_mlp *mlp, const local_set *shard, int epochs,
             return s;
         }
         *loss = r.train_loss;
+        filled = how.into != NULL;
         if (r.stopped) break; /* this rank's batch callback: its local training ends for the round */
     }
+    if (shard->how.into && !filled) memcpy(shard->how.into, mlp->params, mlp->nparams * sizeof *mlp->params);
     return DN_OK;
 }
 
@@ -550,7 +559,7 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     double loss = 0;
     reset_optimizer(mlp);
     dn_error local_err = {0};
-    const local_set own = {shard, NULL, shard->count};
+    const local_set own = {shard, {NULL, shard->count, NULL, NULL}};
     dn_status local = proximal_training(mlp, &own, opt, opt->local_epochs, anchor, &loss, &diverged, &local_err);
     if (!local) local = outgoing(params, P, opt, diverged, fault_rng, &send, &copy, &local_err);
     /* Ranks agree on failures first, so none waits in a gather another left. */
@@ -708,10 +717,10 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
                             const dn_fedavg_options *opt, const float *global, uint64_t seed, int round, float *slot,
                             double *info, dn_error *err)
 {
-    size_t P = mlp->nparams;
     /* k < the partition's clients, its rows < train->count: the round checked both */
-    const local_set set = {train, dn_partition_client_indices(part, k), dn_partition_client_size(part, k)};
-    memcpy(mlp->params, global, P * sizeof *mlp->params);
+    const size_t n = dn_partition_client_size(part, k);
+    /* the training starts from w_g and ends in the slot: no copy through mlp->params */
+    const local_set set = {train, {dn_partition_client_indices(part, k), n, global, slot}};
     reset_optimizer(mlp);
     mlp->epochs_done = round * opt->local_epochs;
     uint64_t run_seed = mlp->opt.seed;
@@ -721,12 +730,11 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
     dn_status s = proximal_training(mlp, &set, opt, epochs, opt->prox_mu > 0 ? global : NULL, &loss, &diverged, err);
     mlp->opt.seed = run_seed;
     if (!s) {
-        memcpy(slot, mlp->params, P * sizeof *slot);
         if (diverged) {
             dn_fault nan_fault = {DN_FAULT_NAN, 1};
-            dn_fault_apply_f32(&nan_fault, slot, P, NULL);
+            dn_fault_apply_f32(&nan_fault, slot, mlp->nparams, NULL); /* every value: what the slot held does not matter */
         }
-        info[0] = (double)set.n, info[1] = loss * (double)set.n;
+        info[0] = (double)n, info[1] = loss * (double)n;
     }
     return s;
 }
