@@ -389,9 +389,8 @@ static void master_free(fedavg_master *m)
 
 /* n floats (free with free()), in transparent huge pages where Linux offers
  * them on request: the first round writes every one of the models' pages,
- * 2048 faults for ten 2NN models in 4 KiB pages, which cost more than the
- * round's arithmetic on a virtual machine (the first round took ~70 ms,
- * the next ones ~45). */
+ * 2048 faults for ten 2NN models in 4 KiB pages: measured on a virtual
+ * machine, ~17 ms of a first round of ~70 ms (the next ones take ~45). */
 static float *huge_floats(size_t n)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
