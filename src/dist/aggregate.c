@@ -7,6 +7,7 @@
  * Shapes: models (K, P) row-major, one model per row; out (P).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,10 +34,33 @@ void dn_aggregate_options_default(dn_aggregate_options *opt)
     opt->faulty = 1;
 }
 
+/* A float is NaN or ±Inf exactly when its exponent field is all ones, the
+ * largest value the field takes: a block's max of the fields (integer max,
+ * which vectorises, unlike isfinite's early exit) tells whether to look
+ * closer. Models are scanned whole on every merge, so this is a hot loop. */
+#define NONFINITE_BLOCK 256
+#define F32_EXPONENT 0x7f800000u
+
+static uint32_t max_exponent_f32(const float *v, size_t n)
+{
+    uint32_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, v + i, sizeof bits);
+        bits &= F32_EXPONENT;
+        top = bits > top ? bits : top;
+    }
+    return top;
+}
+
 size_t dn_first_nonfinite_f32(const float *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i])) return i;
+    for (size_t b = 0; b < n; b += NONFINITE_BLOCK) {
+        size_t len = n - b < NONFINITE_BLOCK ? n - b : NONFINITE_BLOCK;
+        if (max_exponent_f32(v + b, len) < F32_EXPONENT) continue;
+        for (size_t i = b; i < b + len; i++)
+            if (!isfinite(v[i])) return i;
+    }
     return n;
 }
 
@@ -88,6 +112,26 @@ static dn_status check_weights(const double *weights, size_t k, double *sum, dn_
     return DN_OK;
 }
 
+/* out[j] = Σ_i w_i models[i][j] / wsum, in double, the terms added in
+ * model order. A block of coordinates at a time, one model after another:
+ * each model's row is read contiguously (vectorised) rather than the K
+ * models' column j element by element, and the sums stay in L1. */
+static void weighted_mean(const float *models, size_t k, size_t p, const double *weights, double wsum, float *out)
+{
+    enum { BLOCK = 512 };
+    double acc[BLOCK];
+    for (size_t j0 = 0; j0 < p; j0 += BLOCK) {
+        size_t len = p - j0 < BLOCK ? p - j0 : BLOCK;
+        for (size_t j = 0; j < len; j++) acc[j] = 0;
+        for (size_t i = 0; i < k; i++) {
+            const double w = weights ? weights[i] : 1.0;
+            const float *row = models + i * p + j0;
+            for (size_t j = 0; j < len; j++) acc[j] += w * (double)row[j];
+        }
+        for (size_t j = 0; j < len; j++) out[j0 + j] = (float)(acc[j] / wsum);
+    }
+}
+
 dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const double *weights, float *out,
                             dn_error *err)
 {
@@ -95,23 +139,22 @@ dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const doubl
     double wsum;
     dn_status s = check_weights(weights, k, &wsum, err);
     if (s) return s;
+    weighted_mean(models, k, p, weights, wsum, out);
+    /* A non-finite input makes its coordinate of out non-finite (w · Inf and
+     * w · NaN are not finite even for w = 0), so the models are scanned only
+     * when out is not finite: one pass over them, not two. */
+    size_t at = dn_first_nonfinite_f32(out, p);
+    if (at == p) return DN_OK;
     /* A mean lets one bad value through to every coordinate it touches, so a
      * non-finite model is refused whole rather than averaged in. */
     for (size_t i = 0; i < k; i++) {
-        size_t at = dn_first_nonfinite_f32(models + i * p, p);
-        if (at < p)
+        size_t bad = dn_first_nonfinite_f32(models + i * p, p);
+        if (bad < p)
             return dn_fail(err, DN_ERR_NUMERIC, "mean: model %zu of %zu holds a non-finite value (%g at coordinate %zu)",
-                           i, k, (double)models[i * p + at], at);
-    }
-    for (size_t j = 0; j < p; j++) {
-        double acc = 0;
-        for (size_t i = 0; i < k; i++) acc += (weights ? weights[i] : 1.0) * (double)models[i * p + j];
-        out[j] = (float)(acc / wsum);
+                           i, k, (double)models[i * p + bad], bad);
     }
     /* Finite inputs can still overflow float when averaged back (≈ FLT_MAX). */
-    size_t at = dn_first_nonfinite_f32(out, p);
-    if (at < p) return dn_fail(err, DN_ERR_NUMERIC, "mean: coordinate %zu overflows float", at);
-    return DN_OK;
+    return dn_fail(err, DN_ERR_NUMERIC, "mean: coordinate %zu overflows float", at);
 }
 
 /* ------------------------------------------------- median, trimmed mean */

@@ -172,6 +172,20 @@ void dn_images_to_floats(float *x, const uint8_t *images, const uint32_t *order,
 /* order[0 … n) = the order every trainer visits n samples in during epoch
  * `epoch` (0-based): a permutation that depends on (seed, epoch) alone. */
 void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n);
+/* A local epoch of a virtual client (distributed_mlp.c): its samples, and
+ * the round's model it starts from and its slot it ends in, W_0 going
+ * straight between those and W_0ᵀ on the small step (no copy through
+ * mlp->params, whose W_0 is then left as it was). */
+typedef struct dn_mlp_local_epoch {
+    const size_t *rows; /* the samples rows[0 … n) of the set (each < its count), or NULL: its first n */
+    size_t n;
+    const float *from;  /* NULL, or the parameters to start from (P floats) */
+    float *into;        /* NULL, or where the final parameters go (P floats) */
+} dn_mlp_local_epoch;
+/* dn_mlp_train_epoch as `how` says: bit for bit as on
+ * dn_dataset_select(train, rows, n) from `from`, without the copies. */
+dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_mlp_local_epoch *how,
+                                 dn_mlp_epoch_report *report, dn_error *err);
 /* Calls mlp's batch callback (it must be set) for batch i of nbatches of the
  * epoch mlp->epochs_done: samples trained so far of total, the batch's mean
  * loss, the loss sum of the samples so far, its rate, the epoch's start

@@ -114,15 +114,68 @@ static void step_row(float *w, const float *coef, const float *const *rows, size
         combine_rows(w, 1, -lr, coef, rows, m, n);
 }
 
+/* Without AVX the eight-float shuffles are split in SSE halves and lose to
+ * the scalar tiles (measured: 76 µs against 51 for W_0 on -O3 x86-64). */
+#if defined(__AVX__) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define HAVE_SHUFFLEVECTOR 1
+#endif
+#endif
+
+#ifdef HAVE_SHUFFLEVECTOR
+/* The 8 × 8 block at src (row stride ss) transposed to dst (row stride ds)
+ * in registers: pairs of rows interleaved by one, two, then four floats (the
+ * unpack / shuffle / permute steps of an AVX transpose). The scalar tiles
+ * below moved one float per instruction and showed as ~2 % of a FedAvg
+ * client's epoch, which transposes W_0 twice. */
+static void transpose8(float *dst, size_t ds, const float *src, size_t ss)
+{
+    vec8 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = load8(src + (size_t)i * ss);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int i = 0; i < 4; i++) {
+        store8(dst + (size_t)i * ds, __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11));
+        store8(dst + (size_t)(i + 4) * ds, __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15));
+    }
+}
+#endif
+
+/* dst[c][r] = src[r][c] over [r0, r1) × [c0, c1). */
+static void transpose_scalar(float *dst, const float *src, size_t rows, size_t cols, size_t r0, size_t r1, size_t c0,
+                             size_t c1)
+{
+    for (size_t r = r0; r < r1; r++)
+        for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+}
+
 void dn_transpose_(float *dst, const float *src, size_t rows, size_t cols)
 {
     enum { TILE = 16 }; /* a 16 × 16 tile of floats: both sides' cache lines used whole */
-    for (size_t r0 = 0; r0 < rows; r0 += TILE)
-        for (size_t c0 = 0; c0 < cols; c0 += TILE) {
-            size_t r1 = r0 + TILE < rows ? r0 + TILE : rows, c1 = c0 + TILE < cols ? c0 + TILE : cols;
-            for (size_t r = r0; r < r1; r++)
-                for (size_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
-        }
+    size_t r8 = 0, c8 = 0; /* the part covered by whole 8 × 8 blocks */
+#ifdef HAVE_SHUFFLEVECTOR
+    r8 = rows - rows % 8, c8 = cols - cols % 8;
+    /* the inner loop along the shorter side: measured on W_0's 200 × 784,
+     * both ways round, ~1.5× faster than along the longer one */
+    if (rows <= cols)
+        for (size_t c0 = 0; c0 < c8; c0 += 8)
+            for (size_t r0 = 0; r0 < r8; r0 += 8) transpose8(dst + c0 * rows + r0, rows, src + r0 * cols + c0, cols);
+    else
+        for (size_t r0 = 0; r0 < r8; r0 += 8)
+            for (size_t c0 = 0; c0 < c8; c0 += 8) transpose8(dst + c0 * rows + r0, rows, src + r0 * cols + c0, cols);
+#endif
+    transpose_scalar(dst, src, rows, cols, 0, r8, c8, cols);
+    for (size_t r0 = r8; r0 < rows; r0 += TILE)
+        for (size_t c0 = 0; c0 < cols; c0 += TILE)
+            transpose_scalar(dst, src, rows, cols, r0, r0 + TILE < rows ? r0 + TILE : rows, c0,
+                             c0 + TILE < cols ? c0 + TILE : cols);
 }
 
 /* bias[o] −= lr Σ_b dz[b][o]. */

@@ -439,12 +439,13 @@ static int small_sgd_applies(const dn_mlp *mlp, size_t B)
            o->weight_decay == 0 && !(mlp->prox_anchor && mlp->prox_mu > 0);
 }
 
-/* W_0 into mlp->w0t, which holds it from now on (w0t_live). */
-static dn_status w0t_begin(dn_mlp *mlp, dn_error *err)
+/* W_0 (w0: (n_1, 784), mlp->layer[0].weight or a caller's copy) into
+ * mlp->w0t, which holds it from now on (w0t_live). */
+static dn_status w0t_begin(dn_mlp *mlp, const float *w0, dn_error *err)
 {
     if (!mlp->w0t && !(mlp->w0t = dn_mlp_alloc_floats_(mlp->width[1] * DN_IMAGE_PIXELS)))
         return dn_fail(err, DN_ERR_NOMEM, "out of memory for the input layer");
-    dn_transpose_(mlp->w0t, mlp->layer[0].weight, mlp->width[1], DN_IMAGE_PIXELS);
+    dn_transpose_(mlp->w0t, w0, mlp->width[1], DN_IMAGE_PIXELS);
     mlp->w0t_live = 1;
     return DN_OK;
 }
@@ -453,6 +454,41 @@ static dn_status w0t_begin(dn_mlp *mlp, dn_error *err)
 static void w0t_sync(dn_mlp *mlp)
 {
     if (mlp->w0t_live) dn_transpose_(mlp->layer[0].weight, mlp->w0t, DN_IMAGE_PIXELS, mlp->width[1]);
+}
+
+/* dst = src for parameter-shaped buffers, but for W_0 (held in w0t). */
+static void copy_but_w0(const dn_mlp *mlp, float *dst, const float *src)
+{
+    const size_t w0 = (size_t)(mlp->layer[0].weight - mlp->params), end = w0 + mlp->width[1] * DN_IMAGE_PIXELS;
+    memcpy(dst, src, w0 * sizeof *dst);
+    memcpy(dst + end, src + end, (mlp->nparams - end) * sizeof *dst);
+}
+
+/* The epoch's starting parameters: from (when given) into mlp->params, W_0
+ * straight into w0t on the small step (small) rather than through params. */
+static dn_status epoch_start(dn_mlp *mlp, const float *from, int small, dn_error *err)
+{
+    const float *w0 = mlp->layer[0].weight;
+    if (from && small) {
+        copy_but_w0(mlp, mlp->params, from);
+        w0 = from + (w0 - mlp->params); /* from's W_0 */
+    } else if (from)
+        memcpy(mlp->params, from, mlp->nparams * sizeof *from);
+    return small ? w0t_begin(mlp, w0, err) : DN_OK;
+}
+
+/* The epoch's final parameters into `into` (when given: W_0 straight from
+ * w0t, params' W_0 then left as it was), else W_0 back into params. */
+static void epoch_finish(dn_mlp *mlp, float *into)
+{
+    if (into && mlp->w0t_live) {
+        copy_but_w0(mlp, into, mlp->params);
+        dn_transpose_(into + (mlp->layer[0].weight - mlp->params), mlp->w0t, DN_IMAGE_PIXELS, mlp->width[1]);
+    } else if (into)
+        memcpy(into, mlp->params, mlp->nparams * sizeof *into);
+    else
+        w0t_sync(mlp);
+    mlp->w0t_live = 0;
 }
 
 /* The batch as the small step reads it: x (B, nused) on the pixels some
@@ -540,8 +576,9 @@ void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n)
     }
 }
 
-/* Sizes mlp->order for n samples and fills it with epoch's order. */
-static dn_status shuffle_order(dn_mlp *mlp, size_t n, int epoch, dn_error *err)
+/* Sizes mlp->order for n samples and fills it with epoch's order: of the
+ * set's rows rows[0 … n), or of its first n rows when rows is NULL. */
+static dn_status shuffle_order(dn_mlp *mlp, const size_t *rows, size_t n, int epoch, dn_error *err)
 {
     if (mlp->order_n != n) {
         free(mlp->order);
@@ -551,14 +588,14 @@ static dn_status shuffle_order(dn_mlp *mlp, size_t n, int epoch, dn_error *err)
         mlp->order_n = n;
     }
     dn_mlp_epoch_order_(mlp->opt.seed, epoch, mlp->order, n);
+    if (rows)
+        for (size_t i = 0; i < n; i++) mlp->order[i] = (uint32_t)rows[mlp->order[i]];
     return DN_OK;
 }
 
-static int params_finite(const dn_mlp *mlp)
+static int params_finite(const dn_mlp *mlp, const float *params)
 {
-    for (size_t i = 0; i < mlp->nparams; i++)
-        if (!isfinite(mlp->params[i])) return 0;
-    return 1;
+    return dn_first_nonfinite_f32(params, mlp->nparams) == mlp->nparams;
 }
 
 /* Asks for the next batch's images (random rows of a set larger than the
@@ -590,10 +627,10 @@ int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t sa
 /* Every batch of the epoch; sums the per-sample losses and correct counts.
  * *samples gets the samples trained: n, or fewer when the batch callback
  * stopped the epoch (*stopped = 1). */
-static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, double *loss_sum, size_t *correct,
-                             double *lr, size_t *samples, int *stopped, dn_error *err)
+static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, size_t n, double t0, double *loss_sum,
+                             size_t *correct, double *lr, size_t *samples, int *stopped, dn_error *err)
 {
-    const size_t n = train->count, batch_size = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch_size - 1) / batch_size;
+    const size_t batch_size = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch_size - 1) / batch_size;
     for (size_t i = 0; i < nbatches; i++) {
         batch bt = {train, mlp->order, i * batch_size, n - i * batch_size < batch_size ? n - i * batch_size : batch_size};
         size_t next = n - bt.first - bt.B < batch_size ? n - bt.first - bt.B : batch_size;
@@ -620,9 +657,16 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, double t0, do
 
 dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err)
 {
-    const size_t n = train->count;
+    const dn_mlp_local_epoch all = {NULL, train->count, NULL, NULL};
+    return dn_mlp_train_epoch_on_(mlp, train, &all, report, err);
+}
+
+dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_mlp_local_epoch *how,
+                                 dn_mlp_epoch_report *report, dn_error *err)
+{
+    const size_t n = how->n, *rows = how->rows;
     if (n == 0) return dn_fail(err, DN_ERR_USAGE, "the training set is empty");
-    if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
+    if (train->count > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
     if (!mlp->opt.batch && n > DN_MLP_BATCH_MAX)
         return dn_fail(err, DN_ERR_USAGE, "a full batch (batch 0) takes at most %d samples: this set has %zu",
                        DN_MLP_BATCH_MAX, n);
@@ -631,16 +675,15 @@ dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_
     int stopped = 0;
     const size_t B = dn_mlp_batch_of_(mlp, n); /* 0: the full batch */
     dn_status s = reserve_training(mlp, n < B ? n : B, err);
-    if (!s) s = shuffle_order(mlp, n, mlp->epochs_done, err);
+    if (!s) s = shuffle_order(mlp, rows, n, mlp->epochs_done, err);
     if (s) return s;
-    if (small_sgd_applies(mlp, B) && (s = w0t_begin(mlp, err))) return s;
+    if ((s = epoch_start(mlp, how->from, small_sgd_applies(mlp, B), err))) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
-    s = run_batches(mlp, train, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
+    s = run_batches(mlp, train, n, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
     if (restore > 0) dn_blas_threads_set_(restore);
-    w0t_sync(mlp);
-    mlp->w0t_live = 0;
-    if (!s && !params_finite(mlp))
+    epoch_finish(mlp, how->into);
+    if (!s && !params_finite(mlp, how->into ? how->into : mlp->params))
         s = dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf at learning rate %g: " DIVERGED_ADVICE,
                     mlp->epochs_done + 1, lr);
     if (s) return s;
