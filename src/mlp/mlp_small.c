@@ -62,10 +62,38 @@ static void store16(float *p, vec16 v) { memcpy(p, &v, sizeof v); }
  * [0, n), the sum over i in order. 64 columns at a time, their sums in
  * four wide registers (eight AVX ones) while the m rows stream past:
  * independent chains of multiply-adds, enough to cover the latency of each. */
+/* combine_rows on the 200 columns [c0, c0 + 200) in one pass over the rows
+ * (200 = 12 · 16 + 8: thirteen sums in registers, of the 32 AVX-512 ones):
+ * the 2NN's layers are 200 wide, and the 64-column blocks below went over
+ * each row's pointer and coefficient four times, the last time for 8
+ * columns (measured: the FedAvg 2NN client update 6.0 → 5.7 ms, medians
+ * of ten runs side by side on a shared core). */
+enum { WIDE = 200, WIDE16 = 12 };
+
+static void combine_wide(float *dst, int keep, float scale, const float *coef, const float *const *rows, size_t m,
+                         size_t c0)
+{
+    vec16 s[WIDE16] = {{0}};
+    vec8 t = {0};
+    for (size_t i = 0; i < m; i++) {
+        const float *r = rows[i] + c0;
+        const vec16 a = (vec16){0} + coef[i];
+        for (int q = 0; q < WIDE16; q++) s[q] += a * load16(r + 16 * q);
+        t += ((vec8){0} + coef[i]) * load8(r + 16 * WIDE16);
+    }
+    for (int q = 0; q < WIDE16; q++) {
+        float *d = dst + c0 + 16 * q;
+        store16(d, (keep ? load16(d) : (vec16){0}) + scale * s[q]);
+    }
+    float *d = dst + c0 + 16 * WIDE16;
+    store8(d, (keep ? load8(d) : (vec8){0}) + scale * t);
+}
+
 static void combine_rows(float *dst, int keep, float scale, const float *coef, const float *const *rows, size_t m,
                          size_t n)
 {
     size_t c0 = 0;
+    for (; c0 + WIDE <= n; c0 += WIDE) combine_wide(dst, keep, scale, coef, rows, m, c0);
     for (; c0 + 64 <= n; c0 += 64) {
         vec16 s[4] = {{0}};
         for (size_t i = 0; i < m; i++) {
