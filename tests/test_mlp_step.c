@@ -77,7 +77,7 @@ static dn_mlp *network(const config *c)
     dn_mlp_options o;
     dn_mlp_options_default(&o);
     dn_error err = {0};
-    /* batch 10 also runs the small-batch step's 200-column passes (the
+    /* batch 10 also runs the small-batch step's 200-column passes (AVX-512; the
      * 2NN's width) and its 64-column blocks (72 = 64 + 8) */
     assert_int_equal(dn_mlp_parse_hidden(c->batch == 10 ? "200,72" : "40,36", &o, &err), DN_OK);
     o.activation = c->act;

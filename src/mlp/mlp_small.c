@@ -73,7 +73,9 @@ static void store16(float *p, vec16 v) { memcpy(p, &v, sizeof v); }
  * the 2NN's layers are 200 wide, and the 64-column blocks below went over
  * each row's pointer and coefficient four times, the last time for 8
  * columns (measured: the FedAvg 2NN client update 6.0 → 5.7 ms, medians
- * of ten runs side by side on a shared core). */
+ * of ten runs side by side on a shared core). Only with AVX-512: with 16
+ * registers the sums would spill. */
+#ifdef __AVX512F__
 enum { WIDE = 200, WIDE16 = 12 };
 
 static void combine_wide(float *dst, int keep, float scale, const float *coef, const float *const *rows, size_t m,
@@ -94,6 +96,7 @@ static void combine_wide(float *dst, int keep, float scale, const float *coef, c
     float *d = dst + c0 + 16 * WIDE16;
     store8(d, (keep ? load8(d) : (vec8){0}) + scale * t);
 }
+#endif
 
 /* dst[c] = (keep ? dst[c] : 0) + scale Σ_i coef[i] rows[i][c] for c in
  * [0, n), the sum over i in order. 64 columns at a time, their sums in
@@ -103,7 +106,9 @@ static void combine_rows(float *dst, int keep, float scale, const float *coef, c
                          size_t n)
 {
     size_t c0 = 0; /* first in passes of 200 (combine_wide), then of 64 */
+#ifdef __AVX512F__
     for (; c0 + WIDE <= n; c0 += WIDE) combine_wide(dst, keep, scale, coef, rows, m, c0);
+#endif
     for (; c0 + 64 <= n; c0 += 64) {
         vec16 s[4] = {{0}};
         for (size_t i = 0; i < m; i++) {
