@@ -684,17 +684,16 @@ static int count_epochs(const dn_mlp_epoch_report *r, void *user)
 /* ⌈n/batch⌉ reports per epoch with the running loss finite; a stop after k
  * batches ends the epoch with exactly k·batch samples trained, the
  * parameters those a full run holds after its k-th batch, and dn_mlp_train
- * stopped there. */
-static void test_batch_callback_counts_and_stops(void **state)
+ * stopped there. With hidden and momentum as given. */
+static void check_batch_callback(const char *hidden, double momentum)
 {
-    (void)state;
     enum { N = 300, BATCH = 64, EPOCHS = 3, K = 3 };
     const size_t per_epoch = (N + BATCH - 1) / BATCH; /* 5, the last of 44 samples */
     dn_dataset *set = two_class_set(N, 5);
     dn_mlp_options opt;
     dn_mlp_options_default(&opt);
-    dn_mlp_parse_hidden("24", &opt, NULL);
-    opt.epochs = EPOCHS, opt.batch = BATCH, opt.threads = 1;
+    dn_mlp_parse_hidden(hidden, &opt, NULL);
+    opt.epochs = EPOCHS, opt.batch = BATCH, opt.threads = 1, opt.momentum = momentum;
     size_t np;
 
     /* A full run, counting and taking a snapshot after batch K of epoch 2. */
@@ -744,6 +743,20 @@ static void test_batch_callback_counts_and_stops(void **state)
     dn_dataset_free(set);
 }
 
+static void test_batch_callback_counts_and_stops(void **state)
+{
+    (void)state;
+    check_batch_callback("24", 0.9);
+}
+
+/* The same on the small-batch step (plain SGD), two ReLU hidden layers:
+ * the callback reads W_0 and W_1 back from their transposed copies. */
+static void test_batch_callback_small_step(void **state)
+{
+    (void)state;
+    check_batch_callback("24,16", 0.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_threads_match_one_thread),
         cmocka_unit_test(test_divergence_stopped_with_advice),
         cmocka_unit_test(test_batch_callback_counts_and_stops),
+        cmocka_unit_test(test_batch_callback_small_step),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -318,6 +318,7 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->w0_used);
     free(mlp->dw0_used);
     free(mlp->w0t);
+    free(mlp->w1t);
     free(mlp);
 }
 

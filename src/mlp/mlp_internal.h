@@ -62,6 +62,8 @@ struct dn_mlp {
     uint16_t used_pixel[DN_IMAGE_PIXELS]; /* the small-batch step: used pixel j is image pixel used_pixel[j] */
     float *w0t;                     /* (784, n_1) W_0ᵀ, the small-batch step's copy of W_0 ... */
     int w0t_live;                   /* ... which holds the current W_0 while this is 1 (during an epoch) */
+    float *w1t;                     /* (n_1, n_2) W_1ᵀ, likewise, for a ReLU hidden-to-hidden layer 1 ... */
+    int w1t_live;                   /* ... holding the current W_1 while this is 1 */
     uint32_t *order; /* (order_n) the epoch's sample order */
     size_t order_n;
     int epochs_done;
@@ -164,6 +166,18 @@ void dn_small_dense_forward(float *out, const float *inp, const float *weight, c
  * NULL) = dz · weight before the step, then weight and bias step. */
 void dn_small_dense_sgd(float *dinp, float *weight, float *bias, float *dout, const float *out, const float *inp,
                         size_t B, size_t C, size_t OC, dn_act act, float lr);
+
+/* A hidden-to-hidden ReLU layer on the small step, its weight kept
+ * transposed for the epoch as wt (C, OC) = Wᵀ: out (B, OC) = act(inp Wᵀ +
+ * bias), one row of wt added per active input unit of a sample. */
+void dn_small_hidden_forward(float *out, const float *inp, const float *wt, const float *bias, size_t B, size_t C,
+                             size_t OC, dn_act act);
+/* Its backward and plain SGD step at rate lr: dout becomes dz in place;
+ * dinp (B, C) = dz W before the step where inp > 0 and 0 elsewhere (inp is
+ * a ReLU's output: its derivative zeroes the rest); then wt's rows of the
+ * active input units and bias step. */
+void dn_small_hidden_sgd(float *dinp, float *wt, float *bias, float *dout, const float *out, const float *inp,
+                         size_t B, size_t C, size_t OC, dn_act act, float lr);
 
 /* x (B, 784) = pixel / 255 (in float) for images (B, 784) uint8, rows
  * order[first … first + B) (order NULL: rows first … first + B). */

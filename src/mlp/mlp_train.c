@@ -427,7 +427,8 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
  * layer's gradient goes straight into its weights (mlp_small.c), with no
  * gradient buffer to zero, fill and read back, and layer 0 works on W_0ᵀ,
  * which the epoch keeps in mlp->w0t from its first batch to its last
- * (copied back for a batch callback, which may read the parameters). The
+ * (copied back for a batch callback, which may read the parameters), and
+ * a ReLU hidden-to-hidden layer 1 likewise on W_1ᵀ (mlp->w1t). The
  * gradient buffer (dn_mlp_grads) is left as it was. The reference
  * (dn_mlp_backprop, the plain-C products) never takes this step. */
 static int small_sgd_applies(const dn_mlp *mlp, size_t B)
@@ -450,10 +451,32 @@ static dn_status w0t_begin(dn_mlp *mlp, const float *w0, dn_error *err)
     return DN_OK;
 }
 
-/* W_0 from mlp->w0t, for whoever reads the parameters; w0t stays valid. */
+/* W_1 of a 2-hidden-layer ReLU network into mlp->w1t (w1t_live) for the
+ * small step's sparse forward (dn_small_hidden_forward: a hidden unit is
+ * zero for about half the samples), when small. */
+static dn_status w1t_begin(dn_mlp *mlp, int small, dn_error *err)
+{
+    if (!small || mlp->nlayers < 3 || dn_mlp_act_(mlp, 0) != DN_ACT_FN_RELU || dn_mlp_act_(mlp, 1) != DN_ACT_FN_RELU)
+        return DN_OK;
+    if (!mlp->w1t && !(mlp->w1t = dn_mlp_alloc_floats_(mlp->width[1] * mlp->width[2])))
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the second layer");
+    dn_transpose_(mlp->w1t, mlp->layer[1].weight, mlp->width[2], mlp->width[1]);
+    mlp->w1t_live = 1;
+    return DN_OK;
+}
+
+/* W_1 back into mlp->params from mlp->w1t; w1t stays valid. */
+static void w1t_sync(dn_mlp *mlp)
+{
+    if (mlp->w1t_live) dn_transpose_(mlp->layer[1].weight, mlp->w1t, mlp->width[1], mlp->width[2]);
+}
+
+/* W_0 (and W_1) from mlp->w0t (w1t), for whoever reads the parameters;
+ * w0t and w1t stay valid. */
 static void w0t_sync(dn_mlp *mlp)
 {
     if (mlp->w0t_live) dn_transpose_(mlp->layer[0].weight, mlp->w0t, DN_IMAGE_PIXELS, mlp->width[1]);
+    w1t_sync(mlp);
 }
 
 /* dst = src for parameter-shaped buffers, but for W_0 (held in w0t). */
@@ -474,7 +497,10 @@ static dn_status epoch_start(dn_mlp *mlp, const float *from, int small, dn_error
         w0 = from + (w0 - mlp->params); /* from's W_0 */
     } else if (from)
         memcpy(mlp->params, from, mlp->nparams * sizeof *from);
-    return small ? w0t_begin(mlp, w0, err) : DN_OK;
+    dn_status s = w1t_begin(mlp, small, err);
+    if (!s && small) s = w0t_begin(mlp, w0, err);
+    if (s) mlp->w1t_live = 0; /* params' W_1 is still current */
+    return s;
 }
 
 /* The epoch's final parameters into `into` (when given: W_0 straight from
@@ -482,13 +508,14 @@ static dn_status epoch_start(dn_mlp *mlp, const float *from, int small, dn_error
 static void epoch_finish(dn_mlp *mlp, float *into)
 {
     if (into && mlp->w0t_live) {
+        w1t_sync(mlp);
         copy_but_w0(mlp, into, mlp->params);
         dn_transpose_(into + (mlp->layer[0].weight - mlp->params), mlp->w0t, DN_IMAGE_PIXELS, mlp->width[1]);
     } else if (into)
         memcpy(into, mlp->params, mlp->nparams * sizeof *into);
     else
         w0t_sync(mlp);
-    mlp->w0t_live = 0;
+    mlp->w0t_live = mlp->w1t_live = 0;
 }
 
 /* The batch as the small step reads it: x (B, nused) on the pixels some
@@ -520,6 +547,33 @@ static void small_load(dn_mlp *mlp, const batch *bt)
     mlp->nused = n;
 }
 
+/* Layer k ≥ 1's forward on the small step: on W_1ᵀ for layer 1 while the
+ * epoch holds it (w1t_live), else on W_k. */
+static void small_layer_forward(dn_mlp *mlp, int k, size_t B)
+{
+    float *const *act = mlp->ws.act;
+    const dn_dense_view *l = &mlp->layer[k];
+    if (k == 1 && mlp->w1t_live)
+        dn_small_hidden_forward(act[2], act[1], mlp->w1t, l->bias, B, mlp->width[1], mlp->width[2],
+                                dn_mlp_act_(mlp, 1));
+    else
+        dn_small_dense_forward(act[k + 1], act[k], l->weight, l->bias, B, mlp->width[k], mlp->width[k + 1],
+                               dn_mlp_act_(mlp, k));
+}
+
+/* Layer k ≥ 1's backward and step, likewise. */
+static void small_layer_sgd(dn_mlp *mlp, int k, float *dinp, float *dout, size_t B, float lr)
+{
+    float *const *act = mlp->ws.act;
+    const dn_dense_view *l = &mlp->layer[k];
+    if (k == 1 && mlp->w1t_live)
+        dn_small_hidden_sgd(dinp, mlp->w1t, l->bias, dout, act[2], act[1], B, mlp->width[1], mlp->width[2],
+                            dn_mlp_act_(mlp, 1), lr);
+    else
+        dn_small_dense_sgd(dinp, l->weight, l->bias, dout, act[k + 1], act[k], B, mlp->width[k], mlp->width[k + 1],
+                           dn_mlp_act_(mlp, k), lr);
+}
+
 /* zero_grad → backprop → update for one small batch of plain SGD, on the
  * calling thread (see above). Skips the update when the loss is not finite. */
 static void small_step(dn_mlp *mlp, const batch *bt, float lr, step_result *res)
@@ -530,17 +584,14 @@ static void small_step(dn_mlp *mlp, const batch *bt, float lr, step_result *res)
     small_load(mlp, bt);
     dn_small_input_forward(ws->act[1], ws->act[0], mlp->used_pixel, mlp->nused, mlp->w0t, mlp->layer[0].bias, B,
                            mlp->width[1], dn_mlp_act_(mlp, 0));
-    for (int k = 1; k < L; k++)
-        dn_small_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B,
-                               mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k));
+    for (int k = 1; k < L; k++) small_layer_forward(mlp, k, B);
     res->correct = 0;
     res->loss = output_loss(mlp, B, &res->correct);
     if (!isfinite(res->loss)) return;
     float *dout = ws->delta[0];
     for (int k = L - 1; k >= 1; k--) {
         float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
-        dn_small_dense_sgd(dinp, mlp->layer[k].weight, mlp->layer[k].bias, dout, ws->act[k + 1], ws->act[k], B,
-                           mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k), lr);
+        small_layer_sgd(mlp, k, dinp, dout, B, lr);
         dout = dinp;
     }
     dn_small_input_sgd(mlp->w0t, mlp->layer[0].bias, dout, ws->act[1], ws->act[0], mlp->used_pixel, mlp->nused, B,
