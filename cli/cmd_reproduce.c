@@ -414,9 +414,12 @@ int cmd_reproduce(int argc, char **argv)
     if (rc) return cli_parse_exit_code(rc);
 
     dn_error err = {0};
-    if (cli_make_dirs(ex.out, &err)) return cli_report(&err);
     dn_dataset *train = NULL, *test = NULL;
-    if ((rc = cli_load_mnist(ex.data, &train, &test))) return rc;
+    if ((rc = cli_load_mnist(ex.data, &train, &test))) return rc; /* before the folder: a failed run leaves none */
+    if (cli_make_dirs(ex.out, &err)) {
+        dn_dataset_free(train), dn_dataset_free(test);
+        return cli_report(&err);
+    }
     run_plan plans[RUNS];
     pta_run runs[RUNS];
     memset(runs, 0, sizeof runs);

@@ -636,9 +636,13 @@ int reproduce_fedavg_main(int argc, char **argv)
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
     if (rc) return cli_parse_exit_code(rc);
     dn_error err = {0};
-    if (check_experiment(&ex, &err) || cli_make_dirs(ex.out, &err)) return cli_report(&err);
+    if (check_experiment(&ex, &err)) return cli_report(&err);
     dn_dataset *train = NULL, *test = NULL;
-    if ((rc = cli_load_mnist(ex.data, &train, &test))) return rc;
+    if ((rc = cli_load_mnist(ex.data, &train, &test))) return rc; /* before the folder: a failed run leaves none */
+    if (cli_make_dirs(ex.out, &err)) {
+        dn_dataset_free(train), dn_dataset_free(test);
+        return cli_report(&err);
+    }
     fed_cell cells[PARTITIONS * MAX_LIST];
     int count = plan_cells(&ex, cells);
     double t0 = cli_now_seconds();

@@ -103,6 +103,10 @@ refused "no values" --fractions ""
 refused "--target" --target 0
 refused "--jobs" --jobs 0
 rc=0
+"$DIGITNET" reproduce --experiment fedavg --data "$work/no-such-folder" --out bad >/dev/null 2>err.txt || rc=$?
+[ $rc = 4 ] && grep -q "no-such-folder: no train images file" err.txt || fail "missing data: exit $rc, $(cat err.txt)"
+[ ! -e bad ] || fail "a run without data made its output folder"
+rc=0
 "$DIGITNET" reproduce --experiment nonsense >/dev/null 2>err.txt || rc=$?
 [ $rc = 2 ] && grep -q "valid: pta, fedavg" err.txt || fail "an unknown experiment: exit $rc, $(cat err.txt)"
 "$DIGITNET" reproduce --experiment fedavg --help | grep -q -- "--lr-grid" || fail "--help lacks --lr-grid"
