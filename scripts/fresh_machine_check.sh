@@ -70,6 +70,8 @@ unlay() {
   local m
   stop_inside "$1"
   for m in "${mounts[@]}"; do umount -R "$1/root/$m" 2>/dev/null; done
+  # and whatever the suite mounted in the root itself (`ip netns add` mounts /run/netns there), deepest first
+  grep -o " $1/root/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null; done
   grep -q " $1/root/" /proc/mounts && { say "left $1 in place: something is still mounted under it"; return; }
   umount "$1" 2>/dev/null
   grep -q " $1 " /proc/mounts || rm -rf --one-file-system "$1"
