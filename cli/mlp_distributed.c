@@ -75,7 +75,7 @@ typedef struct dist_run {
 
 /* The library's FedProx, server optimiser and heterogeneity settings for
  * these flags. */
-static void fedavg_server_options(const mlp_dist *d, dn_fedavg_options *o)
+static void fedavg_flag_options(const mlp_dist *d, dn_fedavg_options *o)
 {
     o->stragglers = d->stragglers;
     o->straggler_policy = (dn_straggler_policy)d->straggler_policy;
@@ -236,7 +236,7 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
         if (d->aggregate == DN_AGG_KRUM) printf(" (f = %d)", d->faulty);
         dn_fedavg_options fo;
         dn_fedavg_options_default(&fo);
-        fedavg_server_options(d, &fo);
+        fedavg_flag_options(d, &fo);
         if (fo.prox_mu > 0) printf(", FedProx mu %g", fo.prox_mu);
         if (fo.server == DN_FEDAVG_SERVER_MOMENTUM) printf(", server momentum %g", fo.server_momentum);
         if (fo.server == DN_FEDAVG_SERVER_ADAM)
@@ -379,7 +379,7 @@ static void loop_options(const dist_run *run, dn_mlp_run_options *o)
     o->rounds = d->rounds;
     o->fedavg.local_epochs = d->local_epochs;
     o->fedavg.aggregate = (dn_aggregate_options){(dn_aggregate_rule)d->aggregate, d->trim, d->faulty};
-    fedavg_server_options(d, &o->fedavg);
+    fedavg_flag_options(d, &o->fedavg);
     o->checkpoint = (dn_checkpoint_policy){d->checkpoint, d->checkpoint_every, d->resume};
     o->on_step = on_step;
     o->user = (void *)run;
