@@ -733,7 +733,28 @@ DN_API uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *er
  *   krum          (Blanchard et al., NeurIPS 2017) model i scores the sum of
  *                 its squared distances to its K − f − 2 nearest other
  *                 models; the lowest score (lowest index on ties) is copied
- *                 out whole. Needs K ≥ 2f + 3: refused otherwise.
+ *                 out whole. Needs K ≥ 2f + 3: refused otherwise. With
+ *                 select M > 1 it is multi-Krum (El Mhamdi et al., ICML
+ *                 2018): the plain mean of the min(M, K − f) models of
+ *                 lowest score (ties to the lower index), summed in model
+ *                 order.
+ *   clip          norm clipping (Sun et al., "Can You Really Backdoor
+ *                 Federated Learning?", 2019): each update Δ_i = m_i − w
+ *                 (w = reference, the round's global model) is scaled to
+ *                 Δ_i · min(1, τ / ‖Δ_i‖), τ = clip, or when clip is 0 the
+ *                 median of the K update norms; out = w + the mean of the
+ *                 clipped updates, weighted like mean. A non-finite update
+ *                 is refused as under mean.
+ *   fltrust       (Cao et al., NDSS 2021) the server's own update g_0 =
+ *                 trusted − reference (trained on its clean root set) rates
+ *                 each update: trust t_i = max(0, cos(Δ_i, g_0)), and
+ *                 out = w + Σ_i t_i (‖g_0‖ / ‖Δ_i‖) Δ_i / Σ_i t_i — every
+ *                 update rescaled to the server's norm, weighted by trust.
+ *                 A non-finite update or one of norm 0 gets t_i = 0. When
+ *                 every t_i is 0 (no update agrees with the server's) the
+ *                 merge fails with DN_ERR_NUMERIC: keep w.
+ * clip and fltrust need opt->reference (and fltrust opt->trusted), P
+ * floats each; the federated rounds set both themselves.
  *
  * The robust rules (median, trimmed mean, krum) treat a value as an
  * extreme, not an error: per coordinate they order −Inf < finite < +Inf <
@@ -749,10 +770,13 @@ typedef enum dn_aggregate_rule {
     DN_AGG_MEAN = 0,
     DN_AGG_MEDIAN = 1,
     DN_AGG_TRIMMED_MEAN = 2,
-    DN_AGG_KRUM = 3
+    DN_AGG_KRUM = 3,
+    DN_AGG_CLIP = 4,
+    DN_AGG_FLTRUST = 5
 } dn_aggregate_rule;
 
-/* "mean", "median", "trimmed-mean", "krum" (the CLI's spelling); "?" otherwise. */
+/* "mean", "median", "trimmed-mean", "krum", "clip", "fltrust" (the CLI's
+ * spelling); "?" otherwise. */
 DN_API const char *dn_aggregate_rule_name(dn_aggregate_rule rule);
 /* Those names, NULL-terminated, entry i naming the rule i. Static storage. */
 DN_API const char *const *dn_aggregate_rule_choices(void);
@@ -761,11 +785,21 @@ typedef struct dn_aggregate_options {
     dn_aggregate_rule rule; /* default DN_AGG_MEAN                           */
     double trim;            /* trimmed mean: fraction cut at each end, [0, 0.5); default 0.25 */
     int faulty;             /* krum: f, the bad models tolerated, ≥ 0; default 1 */
+    int select;             /* krum: M ≥ 1, the models averaged (M > 1:
+                               multi-Krum); default 1 (Krum)               */
+    double clip;            /* clip: τ > 0 bounds each update's norm; 0
+                               (default): the median update norm           */
+    const float *reference; /* clip, fltrust: w, the model the updates are
+                               taken from (P floats, not owned); default NULL */
+    const float *trusted;   /* fltrust: the server's model trained from w on
+                               its root set (P floats); default NULL       */
 } dn_aggregate_options;
 
 DN_API void dn_aggregate_options_default(dn_aggregate_options *opt);
 /* Checks the options for k models (k ≥ 1): the trim range, that the
- * trimmed mean keeps at least one value, Krum's K ≥ 2f + 3. */
+ * trimmed mean keeps at least one value, Krum's K ≥ 2f + 3 and M ≥ 1, a
+ * clip τ ≥ 0 (finite), the reference (clip, fltrust) and trusted (fltrust)
+ * models given. */
 DN_API dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, dn_error *err);
 
 /* Applies opt's rule (weights are used by mean only and may be NULL).
@@ -783,6 +817,19 @@ DN_API dn_status dn_aggregate_median(const float *models, size_t k, size_t p, fl
 DN_API dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, double trim, float *out, dn_error *err);
 DN_API dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
                                    dn_error *err);
+/* Multi-Krum: as above, the mean of the min(select, k − f) best models;
+ * chosen (may be NULL) gets the best one's index. select = 1 is
+ * dn_aggregate_krum, bit for bit. */
+DN_API dn_status dn_aggregate_multi_krum(const float *models, size_t k, size_t p, int faulty, int select, float *out,
+                                         size_t *chosen, dn_error *err);
+/* Norm clipping around reference; clip 0: the median update norm. *tau
+ * (may be NULL) gets the bound used. */
+DN_API dn_status dn_aggregate_clip(const float *models, size_t k, size_t p, const float *reference, double clip,
+                                   const double *weights, float *out, double *tau, dn_error *err);
+/* FLTrust around reference with the server's model trusted; trust (k
+ * doubles, may be NULL) gets each t_i. */
+DN_API dn_status dn_aggregate_fltrust(const float *models, size_t k, size_t p, const float *reference,
+                                      const float *trusted, float *out, double *trust, dn_error *err);
 
 /* The index of the first NaN or ±Inf among v[0 … n−1], or n when all are finite. */
 DN_API size_t dn_first_nonfinite_f32(const float *v, size_t n);
@@ -813,6 +860,127 @@ DN_API void dn_fault_format(const dn_fault *fault, char *buf, size_t size);
  * DN_FAULT_RANDOM only (and may be NULL for the others). */
 DN_API void dn_fault_apply_f32(const dn_fault *fault, float *v, size_t n, dn_rng *rng);
 DN_API void dn_fault_apply_f64(const dn_fault *fault, double *v, size_t n, dn_rng *rng);
+
+/* ---- adversaries: what malicious federated clients send ----
+ * A simulation of Byzantine clients among the virtual clients of
+ * dn_fedavg_clients_round (the one place that knows the ground truth). A
+ * seeded set of the K clients is malicious for the whole run
+ * (dn_malicious_clients); whenever one is sampled it attacks. All attacks
+ * but label-flip act on what the client sends, written here for a model m_i
+ * and its update Δ_i = m_i − w from the round's global model w:
+ *   label-flip      data poisoning: it trains honestly on labels l → 9 − l
+ *                   and sends that model (nothing changed here);
+ *   sign-flip:L     sends w − L·Δ_i (default L = 4, so that a fifth of the
+ *                   clients cancels the rest under the mean);
+ *   scale:S         sends w + S·Δ_i (model replacement's boosting);
+ *   gaussian:SIGMA  sends w + noise, each coordinate N(0, SIGMA²) (default
+ *                   SIGMA 0.1), not an update at all;
+ *   alie:Z          "A Little Is Enough" (Baruch et al., NeurIPS 2019): all
+ *                   malicious clients send w + μ − Z·σ, μ and σ the
+ *                   coordinate-wise mean and (population) standard deviation
+ *                   of the honest updates of the round; Z = 0 (the default)
+ *                   takes the paper's z_max for the round (dn_alie_z);
+ *   ipm:EPS         inner-product manipulation (Xie et al., UAI 2019): all
+ *                   send w − EPS·μ (default EPS 0.5);
+ *   nan, zero, random   the faults above applied to the model.
+ * Colluding attacks (alie, ipm) are omniscient, as in those papers: they
+ * see every honest update of the round. The honest updates are those of
+ * the round's non-malicious clients (all of them when every sampled client
+ * is malicious: then the malicious clients' own honest updates). */
+typedef enum dn_attack_kind {
+    DN_ATTACK_NONE = 0,
+    DN_ATTACK_LABEL_FLIP = 1,
+    DN_ATTACK_SIGN_FLIP = 2,
+    DN_ATTACK_SCALE = 3,
+    DN_ATTACK_GAUSSIAN = 4,
+    DN_ATTACK_ALIE = 5,
+    DN_ATTACK_IPM = 6,
+    DN_ATTACK_NAN = 7,
+    DN_ATTACK_ZERO = 8,
+    DN_ATTACK_RANDOM = 9
+} dn_attack_kind;
+
+typedef struct dn_attack {
+    dn_attack_kind kind;
+    double param; /* L, S, SIGMA, Z or EPS as above; dn_attack_parse fills the defaults */
+} dn_attack;
+
+/* Parses "label-flip", "sign-flip[:L]", "scale:S", "gaussian[:SIGMA]",
+ * "alie[:Z]", "ipm[:EPS]", "nan", "zero", "random", "none" (numbers finite;
+ * SIGMA > 0, Z ≥ 0, EPS > 0); DN_ERR_USAGE listing them otherwise. */
+DN_API dn_status dn_attack_parse(const char *text, dn_attack *attack, dn_error *err);
+/* The spelling dn_attack_parse reads back exactly ("scale:10", "alie:0",
+ * "none"), parameters in the fewest digits that read back. */
+DN_API void dn_attack_format(const dn_attack *attack, char *buf, size_t size);
+/* "label-flip", "sign-flip", … without parameters; "?" otherwise. */
+DN_API const char *dn_attack_name(dn_attack_kind kind);
+/* The kinds' names, NULL-terminated, indexed by the enum. Static storage. */
+DN_API const char *const *dn_attack_choices(void);
+
+/* Marks the malicious clients: round(F·K) of the K (half up) drawn by
+ * selection sampling from seed, so every rank finds the same set;
+ * malicious[k] = 1 for them, 0 for the others. Returns their number. */
+DN_API size_t dn_malicious_clients(size_t clients, double fraction, uint64_t seed, unsigned char *malicious);
+
+/* ALIE's z_max for n clients of which f are malicious (Baruch et al.,
+ * eq. 4): s = ⌊n/2 + 1⌋ − f, z = Φ⁻¹((n − s) / n), Φ the standard normal
+ * CDF; 0 when s ≤ 0 or s ≥ n (nothing to hide behind). */
+DN_API double dn_alie_z(size_t n, size_t f);
+
+/* Applies attack to the k models (k, p) of a round in place: row i is
+ * replaced by what it sends when malicious[i] is non-zero, from global (w,
+ * p floats) and the honest rows as described above, in double, rounded
+ * once to float. rng: gaussian's and random's draws. Label-flip and none
+ * change nothing. DN_ERR_NOMEM (alie and ipm need 2p doubles). */
+DN_API dn_status dn_attack_models(const dn_attack *attack, float *models, size_t k, size_t p, const float *global,
+                                  const unsigned char *malicious, dn_rng *rng, dn_error *err);
+
+/* ---- detection: which of a round's updates look malicious ----
+ * Separate from the merge: every reporting client of a round gets a
+ * suspicion score, the ones above the threshold are flagged and left out
+ * of that round's merge. Scores are scale-free (the same threshold serves
+ * any model and learning rate); a non-finite update scores +Inf and is
+ * always flagged. With updates Δ_i = m_i − w:
+ *   krum     Krum's score of model i (f = the aggregate options' faulty)
+ *            divided by the median Krum score of the round;
+ *   cosine   1 − cos(Δ_i, median update), the median taken coordinate-wise
+ *            over the round's updates: in [0, 2];
+ *   norm     the robust z-score of ‖Δ_i‖: |‖Δ_i‖ − median| / (1.4826 ·
+ *            MAD), MAD the median absolute deviation of the norms (0/0
+ *            counts as 0, x/0 as +Inf);
+ *   fltrust  1 − FLTrust's trust, 1 − max(0, cos(Δ_i, g_0)), g_0 the
+ *            server's update on its root set: in [0, 1]. */
+typedef enum dn_detect_method {
+    DN_DETECT_NONE = 0,
+    DN_DETECT_KRUM = 1,
+    DN_DETECT_COSINE = 2,
+    DN_DETECT_NORM = 3,
+    DN_DETECT_FLTRUST = 4
+} dn_detect_method;
+
+/* "none", "krum", "cosine", "norm", "fltrust"; "?" otherwise. */
+DN_API const char *dn_detect_method_name(dn_detect_method method);
+/* Those names, NULL-terminated, indexed by the enum. Static storage. */
+DN_API const char *const *dn_detect_method_choices(void);
+/* The threshold a method flags above when none is given (see
+ * docs/distributed.md for how they were chosen); 0 for none. */
+DN_API double dn_detect_default_threshold(dn_detect_method method);
+
+typedef struct dn_detect_options {
+    dn_detect_method method; /* default DN_DETECT_NONE                         */
+    double threshold;        /* flag when score > threshold; 0 (default): the
+                                method's dn_detect_default_threshold          */
+    int reputation;          /* R ≥ 0: a client flagged in R rounds is banned
+                                for the rest of the run; 0 (default): never  */
+} dn_detect_options;
+
+/* scores[i] for the k models (k, p) as method says. reference: w;
+ * trusted: the server's model (fltrust only, else may be NULL); faulty:
+ * Krum's f (krum only: needs k ≥ f + 3, else every score is 0 — too few
+ * to judge). DN_ERR_USAGE (method, missing model), DN_ERR_NOMEM. */
+DN_API dn_status dn_detect_scores(dn_detect_method method, const float *models, size_t k, size_t p,
+                                  const float *reference, const float *trusted, int faulty, double *scores,
+                                  dn_error *err);
 
 /* ---- shards: a disjoint split of the samples [0, n) over the ranks ----
  * Rank r of K gets ⌊n/K⌋ samples, one more when r < n mod K.
@@ -1169,6 +1337,16 @@ typedef struct dn_fedavg_options {
     dn_straggler_policy straggler_policy; /* default DN_STRAGGLER_DROP          */
     double dropout_rate;            /* probability that a sampled client fails
                                        to report, in [0, 1]; default 0         */
+    /* Adversaries and defences, virtual clients only (dn_fedavg_round
+     * refuses them): see "adversaries in a round" below. */
+    dn_attack attack;               /* what malicious clients do; default none */
+    double malicious;               /* F in [0, 1): the malicious share of the
+                                       K clients; default 0                    */
+    dn_detect_options detect;       /* default: none                           */
+    const dn_dataset *root;         /* the server's clean root set (FLTrust:
+                                       the fltrust rule and detection need it;
+                                       read on the master only; not owned);
+                                       default NULL                            */
 } dn_fedavg_options;
 
 DN_API void dn_fedavg_options_default(dn_fedavg_options *opt);
@@ -1181,8 +1359,10 @@ DN_API dn_status dn_fedavg_options_check(const dn_fedavg_options *opt, dn_error 
  * FedAvg with η_s = 1 and μ = 0, else " prox:MU" when μ > 0, then
  * " server:plain:LR", " server:momentum:BETA:LR" or
  * " server:adam:BETA1:BETA2:TAU:LR" when not plain with η_s = 1, then
- * " stragglers:P:drop" or " stragglers:P:partial" when P > 0 and
- * " dropout:Q" when Q > 0 — numbers
+ * " stragglers:P:drop" or " stragglers:P:partial" when P > 0,
+ * " dropout:Q" when Q > 0, " attack:KIND:F" (KIND as dn_attack_format)
+ * when F > 0 and the attack is not none, " detect:METHOD:T:R" when
+ * detecting (T the threshold in use), " root:N" with a root set of N — numbers
  * with the fewest digits that read back exactly, e.g.
  * " prox:0.01 server:adam:0.9:0.99:0.001:0.01". Written into buf (size
  * bytes, always terminated, cut if too small). */
@@ -1207,6 +1387,23 @@ typedef struct dn_fedavg_report {
     uint64_t bytes_sent;     /* by the master: the model to each sampled client
                                 (clients_sampled × parameters × 4)              */
     uint64_t bytes_received; /* by the master: clients_reported × parameters × 4 */
+    /* Adversaries (dn_fedavg_clients_round): the simulation's ground truth
+     * and detection's verdict over the round's participants, the clients
+     * that reported plus the banned ones that would have. */
+    size_t malicious;        /* participants that are malicious             */
+    size_t flagged;          /* participants left out by detection (banned
+                                ones included)                              */
+    size_t true_positives;   /* flagged and malicious                       */
+    size_t false_positives;  /* flagged and honest                          */
+    size_t false_negatives;  /* malicious and not flagged                   */
+    size_t banned;           /* participants banned in an earlier round:
+                                neither scored nor merged                   */
+    size_t scored;           /* clients scored this round (detection on)    */
+    const size_t *scored_clients;  /* their ids, ascending (scored of them) */
+    const double *scores;          /* their suspicion scores               */
+    const unsigned char *flags;    /* 1 where flagged this round           */
+    /* The three arrays belong to the network and hold until its next
+     * round or dn_mlp_free; NULL when scored is 0. */
 } dn_fedavg_report;
 
 /* fault_rng: this rank's generator for DN_FAULT_RANDOM (may be NULL when
@@ -1266,6 +1463,26 @@ DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
  * buffer), other ranks ⌈m/P⌉ models and a copy of w_g; one client's
  * samples are copied out at a time. Nothing grows with K beyond the
  * partition itself and the m ids of the draw.
+ *
+ * Adversaries in a round (opt->attack, malicious, detect, root): the
+ * malicious clients are dn_malicious_clients(K, F, seed) — the round's
+ * seed, so the set is the run's. A sampled malicious client trains as the
+ * attack says (label-flip: on flipped labels, else honestly); on the
+ * master, once the reporting clients' models are gathered, their rows
+ * become what they send (dn_attack_models, its random draws seeded by
+ * (seed, round)). With a root set the master then trains its own model on
+ * it, from w_g like a client (seeded by (seed, round) and a tag), for the
+ * fltrust rule and detection. Detection (opt->detect.method) scores the
+ * reporting clients (dn_detect_scores, Krum's f from opt->aggregate),
+ * flags those above the threshold and merges the others with the rule;
+ * with reputation R each flag is counted per client, on the network (saved
+ * in checkpoints as "client_flags"), and a client flagged in R rounds is
+ * banned for the rest of the run: when sampled, it is left out before
+ * scoring (the master does not train it; other ranks may, unused). When
+ * every participant is flagged, or too few are left for the rule, the
+ * round is refused and w_g kept. With F = 0 or attack none nothing is
+ * attacked, and with detection none nothing is scored: the round is the
+ * one above, bit for bit.
  *
  * opt->fault must be DN_FAULT_NONE (faults are per rank); the rule is
  * checked for m models (Krum needs m ≥ 2f + 3). train must hold at least

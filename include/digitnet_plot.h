@@ -90,6 +90,24 @@ DN_API dn_status dn_plot_confusion(const char *path, const char *title, const si
 DN_API dn_status dn_plot_heatmap(const char *path, const char *title, const char *row_label, const char *col_label,
                                  const size_t *values, size_t rows, size_t cols, int by_row, dn_error *err);
 
+/* A heat map of a (rows, cols) row-major matrix of real values, such as
+ * the suspicion scores of K federated clients (rows) over R rounds (cols).
+ * A NaN cell has no value (a client not scored that round) and is drawn
+ * light grey; the others are shaded from white at lo to dark red at hi
+ * (values outside [lo, hi] saturate; +Inf is the darkest). Each is a
+ * <rect class="cell"> with data-row, data-col and data-value (the value as
+ * %g; "nan" for none). A cell whose value exceeds threshold (pass NAN for
+ * none) gets class "cell over" and a black outline. Rows r with marked[r]
+ * non-zero (marked may be NULL) get a red bar in the left margin with
+ * class "mark" and data-row, and marked_label (may be NULL) is named in
+ * the legend. Rows and columns numbered as dn_plot_heatmap numbers them;
+ * cells shrink as the matrix grows. DN_ERR_USAGE unless 1 ≤ rows ≤ 10000,
+ * 1 ≤ cols ≤ 10000 and lo < hi (finite). */
+DN_API dn_status dn_plot_score_map(const char *path, const char *title, const char *row_label, const char *col_label,
+                                   const double *values, size_t rows, size_t cols, double lo, double hi,
+                                   double threshold, const unsigned char *marked, const char *marked_label,
+                                   dn_error *err);
+
 /* Grids of 28×28 images in a PNG, white background, images in row-major
  * order. Geometry (so a reader can find a pixel): with s = scale, pad = s
  * and caption strip c = 9·f pixels high when captions are given (0
