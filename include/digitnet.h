@@ -737,22 +737,25 @@ DN_API uint8_t *dn_idx_images_read(const char *path, size_t *count, dn_error *er
  *                 select M > 1 it is multi-Krum (El Mhamdi et al., ICML
  *                 2018): the plain mean of the min(M, K − f) models of
  *                 lowest score (ties to the lower index), summed in model
- *                 order.
+ *                 order; refused like Krum when one of them is not finite
+ *                 or has an infinite score.
  *   clip          norm clipping (Sun et al., "Can You Really Backdoor
  *                 Federated Learning?", 2019): each update Δ_i = m_i − w
  *                 (w = reference, the round's global model) is scaled to
  *                 Δ_i · min(1, τ / ‖Δ_i‖), τ = clip, or when clip is 0 the
- *                 median of the K update norms; out = w + the mean of the
- *                 clipped updates, weighted like mean. A non-finite update
- *                 is refused as under mean.
+ *                 median of the K update norms (even K: the mean of the
+ *                 two middle ones); out = w + the mean of the clipped
+ *                 updates, weighted like mean. A non-finite update is
+ *                 refused as under mean.
  *   fltrust       (Cao et al., NDSS 2021) the server's own update g_0 =
  *                 trusted − reference (trained on its clean root set) rates
  *                 each update: trust t_i = max(0, cos(Δ_i, g_0)), and
  *                 out = w + Σ_i t_i (‖g_0‖ / ‖Δ_i‖) Δ_i / Σ_i t_i — every
  *                 update rescaled to the server's norm, weighted by trust.
- *                 A non-finite update or one of norm 0 gets t_i = 0. When
- *                 every t_i is 0 (no update agrees with the server's) the
- *                 merge fails with DN_ERR_NUMERIC: keep w.
+ *                 A non-finite update or one of norm 0 gets t_i = 0 (all
+ *                 do when g_0 = 0). When every t_i is 0 (no update agrees
+ *                 with the server's) the merge fails with DN_ERR_NUMERIC:
+ *                 keep w; so does a non-finite g_0.
  * clip and fltrust need opt->reference (and fltrust opt->trusted), P
  * floats each; the federated rounds set both themselves.
  *
@@ -910,16 +913,18 @@ typedef struct dn_attack {
  * SIGMA > 0, Z ≥ 0, EPS > 0); DN_ERR_USAGE listing them otherwise. */
 DN_API dn_status dn_attack_parse(const char *text, dn_attack *attack, dn_error *err);
 /* The spelling dn_attack_parse reads back exactly ("scale:10", "alie:0",
- * "none"), parameters in the fewest digits that read back. */
+ * "sign-flip:4", "none"), parameters in the fewest digits that read back
+ * (at least 6 asked of %g, as dn_fault_format, so 10 is "10", not "1e+01"). */
 DN_API void dn_attack_format(const dn_attack *attack, char *buf, size_t size);
 /* "label-flip", "sign-flip", … without parameters; "?" otherwise. */
 DN_API const char *dn_attack_name(dn_attack_kind kind);
 /* The kinds' names, NULL-terminated, indexed by the enum. Static storage. */
 DN_API const char *const *dn_attack_choices(void);
 
-/* Marks the malicious clients: round(F·K) of the K (half up) drawn by
- * selection sampling from seed, so every rank finds the same set;
- * malicious[k] = 1 for them, 0 for the others. Returns their number. */
+/* Marks the malicious clients: round(F·K) of the K (half up; F ≥ 1: all,
+ * F ≤ 0 or NaN: none) drawn by selection sampling from seed, so every
+ * rank finds the same set; malicious[k] = 1 for them, 0 for the others.
+ * Returns their number. */
 DN_API size_t dn_malicious_clients(size_t clients, double fraction, uint64_t seed, unsigned char *malicious);
 
 /* ALIE's z_max for n clients of which f are malicious (Baruch et al.,
@@ -930,8 +935,9 @@ DN_API double dn_alie_z(size_t n, size_t f);
 /* Applies attack to the k models (k, p) of a round in place: row i is
  * replaced by what it sends when malicious[i] is non-zero, from global (w,
  * p floats) and the honest rows as described above, in double, rounded
- * once to float. rng: gaussian's and random's draws. Label-flip and none
- * change nothing. DN_ERR_NOMEM (alie and ipm need 2p doubles). */
+ * once to float. rng: gaussian's and random's draws, rows in order
+ * (DN_ERR_USAGE when NULL for them). Label-flip and none change nothing.
+ * DN_ERR_NOMEM (alie and ipm need 2p doubles). */
 DN_API dn_status dn_attack_models(const dn_attack *attack, float *models, size_t k, size_t p, const float *global,
                                   const unsigned char *malicious, dn_rng *rng, dn_error *err);
 
@@ -944,12 +950,14 @@ DN_API dn_status dn_attack_models(const dn_attack *attack, float *models, size_t
  *   krum     Krum's score of model i (f = the aggregate options' faulty)
  *            divided by the median Krum score of the round;
  *   cosine   1 − cos(Δ_i, median update), the median taken coordinate-wise
- *            over the round's updates: in [0, 2];
+ *            over the round's finite updates: in [0, 2];
  *   norm     the robust z-score of ‖Δ_i‖: |‖Δ_i‖ − median| / (1.4826 ·
  *            MAD), MAD the median absolute deviation of the norms (0/0
- *            counts as 0, x/0 as +Inf);
+ *            counts as 0, x/0 as +Inf), both over the finite updates;
  *   fltrust  1 − FLTrust's trust, 1 − max(0, cos(Δ_i, g_0)), g_0 the
- *            server's update on its root set: in [0, 1]. */
+ *            server's update on its root set: in [0, 1].
+ * A zero vector has no direction: its cosine with anything is 0. Krum's
+ * ratio follows norm's rule for a median score of 0. */
 typedef enum dn_detect_method {
     DN_DETECT_NONE = 0,
     DN_DETECT_KRUM = 1,
@@ -974,10 +982,12 @@ typedef struct dn_detect_options {
                                 for the rest of the run; 0 (default): never  */
 } dn_detect_options;
 
-/* scores[i] for the k models (k, p) as method says. reference: w;
- * trusted: the server's model (fltrust only, else may be NULL); faulty:
- * Krum's f (krum only: needs k ≥ f + 3, else every score is 0 — too few
- * to judge). DN_ERR_USAGE (method, missing model), DN_ERR_NOMEM. */
+/* scores[i] for the k ≥ 1 models (k, p) as method says. reference: w
+ * (krum does not need it: distances ignore w); trusted: the server's model
+ * (fltrust only, else may be NULL); faulty: Krum's f (krum only: needs k ≥
+ * f + 3, else every finite update scores 0 — too few to judge).
+ * DN_ERR_USAGE (method none or unknown, missing model, f < 0),
+ * DN_ERR_NUMERIC (fltrust: a non-finite g_0), DN_ERR_NOMEM. */
 DN_API dn_status dn_detect_scores(dn_detect_method method, const float *models, size_t k, size_t p,
                                   const float *reference, const float *trusted, int faulty, double *scores,
                                   dn_error *err);

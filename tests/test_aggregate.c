@@ -196,8 +196,25 @@ static void random_models(float *models, size_t k, size_t p, uint64_t seed)
     for (size_t i = 0; i < k * p; i++) models[i] = (float)dn_rng_normal(&rng);
 }
 
-static const dn_aggregate_options RULES[] = {
-    {DN_AGG_MEAN, 0, 0}, {DN_AGG_MEDIAN, 0, 0}, {DN_AGG_TRIMMED_MEAN, 0.3, 0}, {DN_AGG_KRUM, 0, 2}};
+/* Options for a rule with its trim and faulty; the rest default. */
+static dn_aggregate_options options_for(dn_aggregate_rule rule, double trim, int faulty)
+{
+    dn_aggregate_options opt;
+    dn_aggregate_options_default(&opt);
+    opt.rule = rule;
+    opt.trim = trim;
+    opt.faulty = faulty;
+    return opt;
+}
+
+enum { NRULES = 4 };
+
+/* Rule r of the rules every property runs over. */
+static dn_aggregate_options rule_options(size_t r)
+{
+    const dn_aggregate_rule rules[NRULES] = {DN_AGG_MEAN, DN_AGG_MEDIAN, DN_AGG_TRIMMED_MEAN, DN_AGG_KRUM};
+    return options_for(rules[r], rules[r] == DN_AGG_TRIMMED_MEAN ? 0.3 : 0, rules[r] == DN_AGG_KRUM ? 2 : 0);
+}
 
 static void test_permutation_invariance(void **state)
 {
@@ -213,13 +230,14 @@ static void test_permutation_invariance(void **state)
             memcpy(permuted + i * P, models + order[i] * P, sizeof(float) * P);
             permuted_weights[i] = weights[order[i]];
         }
-        for (size_t r = 0; r < sizeof RULES / sizeof *RULES; r++) {
-            assert_int_equal(dn_aggregate(&RULES[r], models, K, P, weights, a, NULL, NULL), DN_OK);
-            assert_int_equal(dn_aggregate(&RULES[r], permuted, K, P, permuted_weights, b, NULL, NULL), DN_OK);
+        for (size_t r = 0; r < NRULES; r++) {
+            const dn_aggregate_options opt = rule_options(r);
+            assert_int_equal(dn_aggregate(&opt, models, K, P, weights, a, NULL, NULL), DN_OK);
+            assert_int_equal(dn_aggregate(&opt, permuted, K, P, permuted_weights, b, NULL, NULL), DN_OK);
             /* Sorting makes median, trimmed mean and Krum exactly order-free; the
              * mean adds in model order, so it may differ in the last bit. */
             for (size_t j = 0; j < P; j++)
-                assert_true(RULES[r].rule == DN_AGG_MEAN ? fabsf(a[j] - b[j]) <= 1e-6f * (1 + fabsf(a[j]))
+                assert_true(opt.rule == DN_AGG_MEAN ? fabsf(a[j] - b[j]) <= 1e-6f * (1 + fabsf(a[j]))
                                                          : a[j] == b[j]);
         }
     }
@@ -256,7 +274,8 @@ static void test_fewer_than_half_bad_stay_in_honest_range(void **state)
     for (uint64_t seed = 1; seed <= 30; seed++) {
         random_models(models, K, P, seed);
         corrupt(models, P, bad, F, seed);
-        dn_aggregate_options median = {DN_AGG_MEDIAN, 0, 0}, trimmed = {DN_AGG_TRIMMED_MEAN, 0.34, 0};
+        const dn_aggregate_options median = options_for(DN_AGG_MEDIAN, 0, 0),
+                                   trimmed = options_for(DN_AGG_TRIMMED_MEAN, 0.34, 0);
         for (int r = 0; r < 2; r++) {
             assert_int_equal(dn_aggregate(r ? &trimmed : &median, models, K, P, NULL, out, NULL, NULL), DN_OK);
             for (size_t j = 0; j < P; j++) {
@@ -301,6 +320,53 @@ static void test_dispatcher(void **state)
     assert_string_equal(dn_aggregate_rule_name(DN_AGG_TRIMMED_MEAN), "trimmed-mean");
     opt.rule = (dn_aggregate_rule)42;
     assert_int_equal(dn_aggregate(&opt, models, 5, 1, NULL, out, NULL, NULL), DN_ERR_USAGE);
+}
+
+static void test_new_rules_options_and_dispatch(void **state)
+{
+    (void)state;
+    dn_aggregate_options opt;
+    dn_aggregate_options_default(&opt);
+    assert_int_equal(opt.select, 1);
+    assert_true(opt.clip == 0 && opt.reference == NULL && opt.trusted == NULL);
+    assert_string_equal(dn_aggregate_rule_name(DN_AGG_CLIP), "clip");
+    assert_string_equal(dn_aggregate_rule_name(DN_AGG_FLTRUST), "fltrust");
+    assert_null(dn_aggregate_rule_choices()[DN_AGG_FLTRUST + 1]);
+    dn_error err;
+    opt.rule = DN_AGG_KRUM;
+    opt.select = 0;
+    assert_int_equal(dn_aggregate_options_check(&opt, 5, &err), DN_ERR_USAGE);
+    const float w[1] = {0}, models[] = {0, 1, 2, 3, 100};
+    opt.rule = DN_AGG_CLIP; /* clip: needs the reference, τ ≥ 0 and finite */
+    assert_int_equal(dn_aggregate_options_check(&opt, 5, &err), DN_ERR_USAGE);
+    opt.reference = w;
+    assert_int_equal(dn_aggregate_options_check(&opt, 5, &err), DN_OK);
+    opt.clip = -1;
+    assert_int_equal(dn_aggregate_options_check(&opt, 5, &err), DN_ERR_USAGE);
+    opt.clip = INFINITY;
+    assert_int_equal(dn_aggregate_options_check(&opt, 5, &err), DN_ERR_USAGE);
+    opt.rule = DN_AGG_FLTRUST; /* fltrust: the reference and the trusted model */
+    assert_int_equal(dn_aggregate_options_check(&opt, 5, &err), DN_ERR_USAGE);
+    opt.trusted = (const float[]){1};
+    assert_int_equal(dn_aggregate_options_check(&opt, 5, &err), DN_OK);
+    /* The dispatcher reaches each with the options' fields. */
+    float a[1], b[1];
+    size_t chosen = 0;
+    opt.rule = DN_AGG_KRUM;
+    opt.select = 2;
+    assert_int_equal(dn_aggregate(&opt, models, 5, 1, NULL, a, &chosen, NULL), DN_OK);
+    assert_floats(a, (const float[]){1.5f}, 1); /* models 1 and 2 */
+    assert_int_equal(chosen, 1);
+    opt.rule = DN_AGG_CLIP;
+    opt.clip = 2; /* every update clipped to 2 but the 0 and the 1: (0 + 1 + 2 + 2 + 2) / 5 */
+    assert_int_equal(dn_aggregate(&opt, models, 5, 1, NULL, a, &chosen, NULL), DN_OK);
+    assert_int_equal(chosen, 5);
+    assert_floats(a, (const float[]){1.4f}, 1);
+    opt.rule = DN_AGG_FLTRUST;
+    assert_int_equal(dn_aggregate(&opt, models, 5, 1, NULL, a, NULL, NULL), DN_OK);
+    assert_int_equal(dn_aggregate_fltrust(models, 5, 1, w, opt.trusted, b, NULL, NULL), DN_OK);
+    assert_floats(a, b, 1);
+    assert_floats(a, (const float[]){1}, 1); /* every positive update rescaled to ‖g_0‖ = 1 */
 }
 
 static void test_first_nonfinite(void **state)
@@ -530,7 +596,7 @@ int main(void)
         cmocka_unit_test(test_fewer_than_half_bad_stay_in_honest_range),
         cmocka_unit_test(test_krum_picks_an_honest_model),
         cmocka_unit_test(test_dispatcher),
-        cmocka_unit_test(test_first_nonfinite),
+        cmocka_unit_test(test_new_rules_options_and_dispatch), cmocka_unit_test(test_first_nonfinite),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_shards_are_disjoint_and_cover),
         cmocka_unit_test(test_random_shards_follow_the_seed),

@@ -1,6 +1,6 @@
 /*
  * aggregate.c — merging K models into one (mean, coordinate-wise median,
- * trimmed mean, Krum), the faults used to test those rules, and the split
+ * trimmed mean, (multi-)Krum, norm clipping, FLTrust), the faults used to test those rules, and the split
  * of a training set into shards. Pure functions, no communicator, so
  * every rule is testable in one process.
  *
@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "robust_internal.h"
 
 #define SMALL_SORT 32 /* below this many values insertion sort beats qsort's call overhead */
 
 /* Entry i names rule i; NULL-terminated for the CLI's choice list. */
-static const char *const aggregate_rule_names[] = {"mean", "median", "trimmed-mean", "krum", NULL};
+static const char *const aggregate_rule_names[] = {"mean", "median", "trimmed-mean", "krum", "clip", "fltrust", NULL};
 
 const char *dn_aggregate_rule_name(dn_aggregate_rule rule)
 {
@@ -32,6 +33,10 @@ void dn_aggregate_options_default(dn_aggregate_options *opt)
     opt->rule = DN_AGG_MEAN;
     opt->trim = 0.25;
     opt->faulty = 1;
+    opt->select = 1;
+    opt->clip = 0;
+    opt->reference = NULL;
+    opt->trusted = NULL;
 }
 
 /* A float is NaN or ±Inf exactly when its exponent field is all ones, the
@@ -92,6 +97,19 @@ dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, 
                            "krum with f = %d faulty models needs at least 2f + 3 = %zu models, got %zu "
                            "(lower faulty or add workers)",
                            opt->faulty, 2 * (size_t)opt->faulty + 3, k);
+        if (opt->select < 1)
+            return dn_fail(err, DN_ERR_USAGE, "krum: select must be ≥ 1 model to average (got %d)", opt->select);
+        return DN_OK;
+    case DN_AGG_CLIP:
+        if (!(opt->clip >= 0 && isfinite(opt->clip)))
+            return dn_fail(err, DN_ERR_USAGE, "clip: the norm bound must be finite and ≥ 0 (got %g; 0: median norm)",
+                           opt->clip);
+        if (!opt->reference)
+            return dn_fail(err, DN_ERR_USAGE, "clip: needs the reference model the updates are taken from");
+        return DN_OK;
+    case DN_AGG_FLTRUST:
+        if (!opt->reference || !opt->trusted)
+            return dn_fail(err, DN_ERR_USAGE, "fltrust: needs the reference model and the server's trusted model");
         return DN_OK;
     }
     return dn_fail(err, DN_ERR_USAGE, "unknown aggregation rule %d", (int)opt->rule);
@@ -99,16 +117,16 @@ dn_status dn_aggregate_options_check(const dn_aggregate_options *opt, size_t k, 
 
 /* ---------------------------------------------------------------- mean */
 
-static dn_status check_weights(const double *weights, size_t k, double *sum, dn_error *err)
+static dn_status check_weights(const char *rule, const double *weights, size_t k, double *sum, dn_error *err)
 {
     *sum = 0;
     for (size_t i = 0; i < k; i++) {
         double w = weights ? weights[i] : 1.0;
         if (!isfinite(w) || w < 0)
-            return dn_fail(err, DN_ERR_USAGE, "mean: weight %zu is %g; weights must be finite and ≥ 0", i, w);
+            return dn_fail(err, DN_ERR_USAGE, "%s: weight %zu is %g; weights must be finite and ≥ 0", rule, i, w);
         *sum += w;
     }
-    if (!(*sum > 0)) return dn_fail(err, DN_ERR_USAGE, "mean: the weights add up to 0");
+    if (!(*sum > 0)) return dn_fail(err, DN_ERR_USAGE, "%s: the weights add up to 0", rule);
     return DN_OK;
 }
 
@@ -137,7 +155,7 @@ dn_status dn_aggregate_mean(const float *models, size_t k, size_t p, const doubl
 {
     if (k < 1) return dn_fail(err, DN_ERR_USAGE, "aggregation needs at least one model");
     double wsum;
-    dn_status s = check_weights(weights, k, &wsum, err);
+    dn_status s = check_weights("mean", weights, k, &wsum, err);
     if (s) return s;
     weighted_mean(models, k, p, weights, wsum, out);
     /* A non-finite input makes its coordinate of out non-finite (w · Inf and
@@ -187,11 +205,12 @@ static void sort_values(float *v, size_t k)
     }
 }
 
-/* Column j of models, sorted, into column (k floats). */
-static void sorted_column(const float *models, size_t k, size_t p, size_t j, float *column)
+double dn_middle_mean_(float *column, size_t k, size_t t)
 {
-    for (size_t i = 0; i < k; i++) column[i] = models[i * p + j];
     sort_values(column, k);
+    double acc = 0;
+    for (size_t i = t; i < k - t; i++) acc += (double)column[i];
+    return acc / (double)(k - 2 * t);
 }
 
 /* out[j] = mean of sorted[t … k−t−1] for every coordinate j: the median
@@ -202,10 +221,8 @@ static dn_status mean_of_middle(const float *models, size_t k, size_t p, size_t 
     float *column = malloc(k * sizeof *column);
     if (!column) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for %zu models", rule, k);
     for (size_t j = 0; j < p; j++) {
-        sorted_column(models, k, p, j, column);
-        double acc = 0;
-        for (size_t i = t; i < k - t; i++) acc += (double)column[i];
-        out[j] = (float)(acc / (double)(k - 2 * t));
+        for (size_t i = 0; i < k; i++) column[i] = models[i * p + j];
+        out[j] = (float)dn_middle_mean_(column, k, t);
     }
     free(column);
     size_t at = dn_first_nonfinite_f32(out, p);
@@ -225,7 +242,10 @@ dn_status dn_aggregate_median(const float *models, size_t k, size_t p, float *ou
 
 dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, double trim, float *out, dn_error *err)
 {
-    dn_aggregate_options opt = {DN_AGG_TRIMMED_MEAN, trim, 0};
+    dn_aggregate_options opt;
+    dn_aggregate_options_default(&opt);
+    opt.rule = DN_AGG_TRIMMED_MEAN;
+    opt.trim = trim;
     dn_status s = dn_aggregate_options_check(&opt, k, err);
     if (s) return s;
     return mean_of_middle(models, k, p, trim_count(trim, k), "trimmed mean", out, err);
@@ -250,6 +270,12 @@ static int double_compare(const void *pa, const void *pb)
     return (a > b) - (a < b);
 }
 
+double dn_median_f64_(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, double_compare);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* score[i] = Σ of the m smallest distances from model i to the others. */
 static void krum_scores(const double *dist, size_t k, size_t m, double *row, double *score)
 {
@@ -264,15 +290,11 @@ static void krum_scores(const double *dist, size_t k, size_t m, double *row, dou
     }
 }
 
-dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
-                            dn_error *err)
+dn_status dn_krum_scores_(const float *models, size_t k, size_t p, size_t m, double *score, dn_error *err)
 {
-    dn_aggregate_options opt = {DN_AGG_KRUM, 0, faulty};
-    dn_status s = dn_aggregate_options_check(&opt, k, err);
-    if (s) return s;
-    double *dist = malloc(k * k * sizeof *dist), *row = malloc(k * sizeof *row), *score = calloc(k, sizeof *score);
-    if (!dist || !row || !score) {
-        free(dist), free(row), free(score);
+    double *dist = malloc(k * k * sizeof *dist), *row = malloc(k * sizeof *row);
+    if (!dist || !row) {
+        free(dist), free(row);
         return dn_fail(err, DN_ERR_NOMEM, "krum: out of memory for %zu models", k);
     }
     for (size_t i = 0; i < k; i++) {
@@ -280,19 +302,253 @@ dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty,
         for (size_t j = i + 1; j < k; j++)
             dist[i * k + j] = dist[j * k + i] = squared_distance(models + i * p, models + j * p, p);
     }
-    krum_scores(dist, k, k - (size_t)faulty - 2, row, score);
-    size_t best = 0;
-    for (size_t i = 1; i < k; i++)
-        if (score[i] < score[best]) best = i;
-    double best_score = score[best];
-    free(dist), free(row), free(score);
-    /* An infinite best score means no model is near enough to others to trust. */
-    if (!isfinite(best_score) || dn_first_nonfinite_f32(models + best * p, p) < p)
-        return dn_fail(err, DN_ERR_NUMERIC, "krum: no model of %zu is finite and close to its neighbours", k);
-    memcpy(out, models + best * p, p * sizeof *out);
+    krum_scores(dist, k, m, row, score);
+    free(dist), free(row);
+    return DN_OK;
+}
+
+/* Models ordered by score, ties to the lower index: the order multi-Krum takes them in. */
+typedef struct ranked {
+    double score;
+    size_t index;
+} ranked;
+
+static int ranked_compare(const void *pa, const void *pb)
+{
+    const ranked *a = pa, *b = pb;
+    if (a->score != b->score) return a->score < b->score ? -1 : 1;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+static int size_compare(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    return (a > b) - (a < b);
+}
+
+/* out = the plain mean of the n models listed in pick (ascending), summed in
+ * double in that order, blocked as weighted_mean is. One model is copied,
+ * so that Krum's choice comes out bit for bit (−0 included). */
+static void subset_mean(const float *models, size_t p, const size_t *pick, size_t n, float *out)
+{
+    if (n == 1) {
+        memcpy(out, models + pick[0] * p, p * sizeof *out);
+        return;
+    }
+    enum { BLOCK = 512 };
+    double acc[BLOCK];
+    for (size_t j0 = 0; j0 < p; j0 += BLOCK) {
+        size_t len = p - j0 < BLOCK ? p - j0 : BLOCK;
+        for (size_t j = 0; j < len; j++) acc[j] = 0;
+        for (size_t i = 0; i < n; i++) {
+            const float *row = models + pick[i] * p + j0;
+            for (size_t j = 0; j < len; j++) acc[j] += (double)row[j];
+        }
+        for (size_t j = 0; j < len; j++) out[j0 + j] = (float)(acc[j] / (double)n);
+    }
+}
+
+/* An infinite score means the model is not near enough to others to trust. */
+static dn_status krum_unfit(size_t n, size_t k, dn_error *err)
+{
+    if (n == 1) return dn_fail(err, DN_ERR_NUMERIC, "krum: no model of %zu is finite and close to its neighbours", k);
+    return dn_fail(err, DN_ERR_NUMERIC, "krum: fewer than %zu of the %zu models are finite and close to their "
+                                        "neighbours", n, k);
+}
+
+/* The n = min(select, k − f) best models into pick, ascending; NUMERIC when
+ * one of them is not finite or has an infinite score. */
+static dn_status krum_pick(const float *models, size_t k, size_t p, int faulty, size_t select, size_t *pick,
+                           size_t *n, size_t *best, dn_error *err)
+{
+    ranked *order = malloc(k * sizeof *order);
+    double *score = malloc(k * sizeof *score);
+    dn_status s = order && score ? dn_krum_scores_(models, k, p, k - (size_t)faulty - 2, score, err)
+                                 : dn_fail(err, DN_ERR_NOMEM, "krum: out of memory for %zu models", k);
+    if (s == DN_OK) {
+        for (size_t i = 0; i < k; i++) order[i] = (ranked){score[i], i};
+        qsort(order, k, sizeof *order, ranked_compare);
+        *n = select < k - (size_t)faulty ? select : k - (size_t)faulty;
+        *best = order[0].index;
+        for (size_t i = 0; i < *n && s == DN_OK; i++) {
+            pick[i] = order[i].index;
+            if (!isfinite(order[i].score) || dn_first_nonfinite_f32(models + pick[i] * p, p) < p)
+                s = krum_unfit(*n, k, err);
+        }
+        if (s == DN_OK) qsort(pick, *n, sizeof *pick, size_compare); /* summed in model order */
+    }
+    free(order), free(score);
+    return s;
+}
+
+dn_status dn_aggregate_multi_krum(const float *models, size_t k, size_t p, int faulty, int select, float *out,
+                                  size_t *chosen, dn_error *err)
+{
+    dn_aggregate_options opt;
+    dn_aggregate_options_default(&opt);
+    opt.rule = DN_AGG_KRUM;
+    opt.faulty = faulty;
+    opt.select = select;
+    dn_status s = dn_aggregate_options_check(&opt, k, err);
+    if (s) return s;
+    size_t *pick = malloc(k * sizeof *pick), n = 0, best = 0;
+    if (!pick) return dn_fail(err, DN_ERR_NOMEM, "krum: out of memory for %zu models", k);
+    s = krum_pick(models, k, p, faulty, (size_t)select, pick, &n, &best, err);
+    if (s == DN_OK) subset_mean(models, p, pick, n, out);
+    free(pick);
+    if (s) return s;
+    size_t at = dn_first_nonfinite_f32(out, p);
+    if (at < p) return dn_fail(err, DN_ERR_NUMERIC, "krum: coordinate %zu of the mean overflows float", at);
     if (chosen) *chosen = best;
     return DN_OK;
 }
+
+dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty, float *out, size_t *chosen,
+                            dn_error *err)
+{
+    return dn_aggregate_multi_krum(models, k, p, faulty, 1, out, chosen, err);
+}
+
+/* ------------------------------------------------- updates: clip, FLTrust */
+
+void dn_update_dot_(const float *model, const float *reference, const float *direction, size_t p, double *dot,
+                    double *norm2)
+{
+    double d = 0, n = 0;
+    for (size_t j = 0; j < p; j++) {
+        double w = (double)reference[j], u = (double)model[j] - w;
+        if (direction) d += u * ((double)direction[j] - w);
+        n += u * u;
+    }
+    *dot = d;
+    *norm2 = n;
+}
+
+/* out[j] = w_j + Σ_i coef_i Δ_ij / denom, in double, the terms in model
+ * order, blocked as weighted_mean. Rows with coef 0 are skipped: they add
+ * nothing, and a non-finite one would add NaN. */
+static void update_mean(const float *models, size_t k, size_t p, const float *reference, const double *coef,
+                        double denom, float *out)
+{
+    enum { BLOCK = 512 };
+    double acc[BLOCK];
+    for (size_t j0 = 0; j0 < p; j0 += BLOCK) {
+        size_t len = p - j0 < BLOCK ? p - j0 : BLOCK;
+        const float *w = reference + j0;
+        for (size_t j = 0; j < len; j++) acc[j] = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (coef[i] == 0) continue;
+            const double c = coef[i];
+            const float *row = models + i * p + j0;
+            for (size_t j = 0; j < len; j++) acc[j] += c * ((double)row[j] - (double)w[j]);
+        }
+        for (size_t j = 0; j < len; j++) out[j0 + j] = (float)((double)w[j] + acc[j] / denom);
+    }
+}
+
+static dn_status check_out(const char *rule, const float *out, size_t p, dn_error *err)
+{
+    size_t at = dn_first_nonfinite_f32(out, p);
+    return at < p ? dn_fail(err, DN_ERR_NUMERIC, "%s: coordinate %zu of the merged model overflows float", rule, at)
+                  : DN_OK;
+}
+
+/* The update norms of clip, refusing a non-finite update as the mean does. */
+static dn_status clip_norms(const float *models, size_t k, size_t p, const float *reference, double *norm,
+                            dn_error *err)
+{
+    for (size_t i = 0; i < k; i++) {
+        double dot;
+        dn_update_dot_(models + i * p, reference, NULL, p, &dot, &norm[i]);
+        norm[i] = sqrt(norm[i]);
+        if (!isfinite(norm[i]))
+            return dn_fail(err, DN_ERR_NUMERIC, "clip: model %zu of %zu (or the reference) holds a non-finite value",
+                           i, k);
+    }
+    return DN_OK;
+}
+
+dn_status dn_aggregate_clip(const float *models, size_t k, size_t p, const float *reference, double clip,
+                            const double *weights, float *out, double *tau, dn_error *err)
+{
+    dn_aggregate_options opt;
+    dn_aggregate_options_default(&opt);
+    opt.rule = DN_AGG_CLIP;
+    opt.clip = clip;
+    opt.reference = reference;
+    double wsum;
+    dn_status s = dn_aggregate_options_check(&opt, k, err);
+    if (s || (s = check_weights("clip", weights, k, &wsum, err))) return s;
+    double *norm = malloc(2 * k * sizeof *norm);
+    if (!norm) return dn_fail(err, DN_ERR_NOMEM, "clip: out of memory for %zu models", k);
+    double *coef = norm + k;
+    if ((s = clip_norms(models, k, p, reference, norm, err)) == DN_OK) {
+        memcpy(coef, norm, k * sizeof *coef); /* the median sorts its input */
+        double bound = clip > 0 ? clip : dn_median_f64_(coef, k);
+        for (size_t i = 0; i < k; i++) {
+            double scale = norm[i] > bound ? bound / norm[i] : 1; /* min(1, τ/‖Δ‖), 1 for Δ = 0 */
+            coef[i] = (weights ? weights[i] : 1.0) * scale;
+        }
+        update_mean(models, k, p, reference, coef, wsum, out);
+        if (tau) *tau = bound;
+        s = check_out("clip", out, p, err);
+    }
+    free(norm);
+    return s;
+}
+
+dn_status dn_fltrust_trust_(const float *models, size_t k, size_t p, const float *reference, const float *trusted,
+                            double *trust, double *norm, double *server_norm, dn_error *err)
+{
+    double dot, g2;
+    dn_update_dot_(trusted, reference, NULL, p, &dot, &g2);
+    double g = sqrt(g2);
+    if (!isfinite(g))
+        return dn_fail(err, DN_ERR_NUMERIC, "fltrust: the server's update (trusted − reference) is not finite");
+    for (size_t i = 0; i < k; i++) {
+        double n2;
+        dn_update_dot_(models + i * p, reference, trusted, p, &dot, &n2);
+        norm[i] = sqrt(n2);
+        /* A zero vector has no direction: cosine 0, so no trust. */
+        double cos = isfinite(dot) && isfinite(norm[i]) && norm[i] > 0 && g > 0 ? dot / (norm[i] * g) : 0;
+        trust[i] = fmin(fmax(cos, 0), 1); /* rounding may take |cos| a hair past 1 */
+    }
+    *server_norm = g;
+    return DN_OK;
+}
+
+dn_status dn_aggregate_fltrust(const float *models, size_t k, size_t p, const float *reference,
+                               const float *trusted, float *out, double *trust, dn_error *err)
+{
+    dn_aggregate_options opt;
+    dn_aggregate_options_default(&opt);
+    opt.rule = DN_AGG_FLTRUST;
+    opt.reference = reference;
+    opt.trusted = trusted;
+    dn_status s = dn_aggregate_options_check(&opt, k, err);
+    if (s) return s;
+    double *t = malloc(3 * k * sizeof *t), g;
+    if (!t) return dn_fail(err, DN_ERR_NOMEM, "fltrust: out of memory for %zu models", k);
+    double *norm = t + k, *coef = t + 2 * k, tsum = 0;
+    if ((s = dn_fltrust_trust_(models, k, p, reference, trusted, t, norm, &g, err)) == DN_OK) {
+        for (size_t i = 0; i < k; i++) {
+            coef[i] = t[i] > 0 ? t[i] * (g / norm[i]) : 0; /* rescaled to the server's norm */
+            tsum += t[i];
+        }
+        if (trust) memcpy(trust, t, k * sizeof *trust);
+        if (tsum > 0) {
+            update_mean(models, k, p, reference, coef, tsum, out);
+            s = check_out("fltrust", out, p, err);
+        } else {
+            s = dn_fail(err, DN_ERR_NUMERIC, "fltrust: none of the %zu updates agrees with the server's (every "
+                                             "trust is 0): keep the global model", k);
+        }
+    }
+    free(t);
+    return s;
+}
+
+/* ---------------------------------------------------------- dispatcher */
 
 dn_status dn_aggregate(const dn_aggregate_options *opt, const float *models, size_t k, size_t p,
                        const double *weights, float *out, size_t *chosen, dn_error *err)
@@ -304,7 +560,9 @@ dn_status dn_aggregate(const dn_aggregate_options *opt, const float *models, siz
     case DN_AGG_MEAN: return dn_aggregate_mean(models, k, p, weights, out, err);
     case DN_AGG_MEDIAN: return dn_aggregate_median(models, k, p, out, err);
     case DN_AGG_TRIMMED_MEAN: return dn_aggregate_trimmed_mean(models, k, p, opt->trim, out, err);
-    case DN_AGG_KRUM: return dn_aggregate_krum(models, k, p, opt->faulty, out, chosen, err);
+    case DN_AGG_KRUM: return dn_aggregate_multi_krum(models, k, p, opt->faulty, opt->select, out, chosen, err);
+    case DN_AGG_CLIP: return dn_aggregate_clip(models, k, p, opt->reference, opt->clip, weights, out, NULL, err);
+    case DN_AGG_FLTRUST: return dn_aggregate_fltrust(models, k, p, opt->reference, opt->trusted, out, NULL, err);
     }
     return dn_fail(err, DN_ERR_USAGE, "unknown aggregation rule %d", (int)opt->rule);
 }
@@ -399,12 +657,6 @@ static size_t shard_first(size_t n, int ranks, int rank)
 {
     size_t k = (size_t)ranks, r = (size_t)rank, rest = n % k;
     return r * (n / k) + (r < rest ? r : rest);
-}
-
-static int size_compare(const void *pa, const void *pb)
-{
-    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    return (a > b) - (a < b);
 }
 
 static const char *const shard_mode_names[] = {"contiguous", "random", "replicate", NULL};
