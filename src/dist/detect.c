@@ -1,0 +1,204 @@
+/*
+ * detect.c — suspicion scores for a round's updates (Krum's score, cosine
+ * to the median update, robust norm z-score, FLTrust's distrust), so that
+ * the federated round can leave the flagged clients out of its merge.
+ * Scale-free by construction: each score is a ratio or an angle, so one
+ * threshold serves any model size and learning rate.
+ *
+ * Shapes: models (K, P) row-major, one model per row; reference (P).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "robust_internal.h"
+
+/* Entry i names method i; NULL-terminated for the CLI's choice list. */
+static const char *const detect_names[] = {"none", "krum", "cosine", "norm", "fltrust", NULL};
+#define DETECT_METHODS (sizeof detect_names / sizeof *detect_names - 1)
+
+/* The default thresholds, one per method, kept together so that tuning
+ * them is one edit (docs/distributed.md says how they were chosen). */
+static const double detect_thresholds[DETECT_METHODS] = {
+    [DN_DETECT_NONE] = 0,
+    [DN_DETECT_KRUM] = 2.0,    /* twice the round's median Krum score */
+    [DN_DETECT_COSINE] = 0.6,  /* cos < 0.4 to the median update */
+    [DN_DETECT_NORM] = 3.0,    /* three robust standard deviations */
+    [DN_DETECT_FLTRUST] = 0.9, /* trust < 0.1 */
+};
+
+const char *dn_detect_method_name(dn_detect_method method)
+{
+    return (int)method >= 0 && (size_t)method < DETECT_METHODS ? detect_names[method] : "?";
+}
+
+const char *const *dn_detect_method_choices(void) { return detect_names; }
+
+double dn_detect_default_threshold(dn_detect_method method)
+{
+    return (int)method >= 0 && (size_t)method < DETECT_METHODS ? detect_thresholds[method] : 0;
+}
+
+/* a / b for the scale-free ratios: 0/0 counts as 0 and x/0 as +Inf. */
+static double ratio(double a, double b)
+{
+    if (b == 0) return a == 0 ? 0 : INFINITY;
+    return a / b;
+}
+
+/* cos(a, b) from a·b, ‖a‖² and ‖b‖², clamped to [−1, 1] against rounding;
+ * a zero vector has no direction: cosine 0. */
+static double cosine(double dot, double aa, double bb)
+{
+    if (!(aa > 0 && bb > 0)) return 0;
+    return fmin(fmax(dot / (sqrt(aa) * sqrt(bb)), -1), 1);
+}
+
+/* ------------------------------------------------------------------ krum */
+
+static dn_status krum_detect(const float *models, size_t k, size_t p, int faulty, double *scores, dn_error *err)
+{
+    if (k < (size_t)faulty + 3) {
+        /* Too few to judge; a non-finite update is still always flagged. */
+        for (size_t i = 0; i < k; i++) scores[i] = dn_first_nonfinite_f32(models + i * p, p) < p ? INFINITY : 0;
+        return DN_OK;
+    }
+    double *sorted = malloc(k * sizeof *sorted);
+    if (!sorted) return dn_fail(err, DN_ERR_NOMEM, "detect krum: out of memory for %zu models", k);
+    dn_status s = dn_krum_scores_(models, k, p, k - (size_t)faulty - 2, scores, err);
+    if (s == DN_OK) {
+        memcpy(sorted, scores, k * sizeof *sorted);
+        double median = dn_median_f64_(sorted, k);
+        for (size_t i = 0; i < k; i++)
+            scores[i] = isinf(scores[i]) ? INFINITY : isinf(median) ? 0 : ratio(scores[i], median);
+    }
+    free(sorted);
+    return s;
+}
+
+/* ---------------------------------------------------------------- cosine */
+
+typedef struct cosine_work {
+    float *column;   /* k: one coordinate of the finite rows */
+    size_t *rows;    /* the finite rows, n of them */
+    double *dot, *nn; /* k: Δ_i·u and ‖Δ_i‖² */
+    size_t n;
+} cosine_work;
+
+/* One block of coordinates [j0, j0 + len): u = the median update there,
+ * then every finite row's dot and norm over it. The block keeps u in L1
+ * and reads each model once in all, with no p-sized buffer. */
+static double cosine_block(const float *models, size_t p, const float *reference, size_t j0, size_t len,
+                           cosine_work *w)
+{
+    enum { BLOCK = 256 };
+    double u[BLOCK], uu = 0;
+    for (size_t j = 0; j < len; j++) {
+        for (size_t r = 0; r < w->n; r++) w->column[r] = models[w->rows[r] * p + j0 + j];
+        /* median(m_ij) − w_j = median(m_ij − w_j): the median commutes with a shift */
+        u[j] = dn_middle_mean_(w->column, w->n, (w->n - 1) / 2) - (double)reference[j0 + j];
+        uu += u[j] * u[j];
+    }
+    for (size_t r = 0; r < w->n; r++) {
+        const size_t i = w->rows[r];
+        const float *row = models + i * p + j0, *ref = reference + j0;
+        double dot = 0, nn = 0;
+        for (size_t j = 0; j < len; j++) {
+            double d = (double)row[j] - (double)ref[j];
+            dot += d * u[j];
+            nn += d * d;
+        }
+        w->dot[i] += dot, w->nn[i] += nn;
+    }
+    return uu;
+}
+
+static dn_status cosine_detect(const float *models, size_t k, size_t p, const float *reference, double *scores,
+                               dn_error *err)
+{
+    enum { BLOCK = 256 };
+    cosine_work w = {malloc(k * sizeof *w.column), malloc(k * sizeof *w.rows), calloc(2 * k, sizeof *w.dot), NULL, 0};
+    if (!w.column || !w.rows || !w.dot) {
+        free(w.column), free(w.rows), free(w.dot);
+        return dn_fail(err, DN_ERR_NOMEM, "detect cosine: out of memory for %zu models", k);
+    }
+    w.nn = w.dot + k;
+    /* The median is taken over the finite updates: the others score +Inf whatever it is. */
+    for (size_t i = 0; i < k; i++)
+        if (dn_first_nonfinite_f32(models + i * p, p) == p) w.rows[w.n++] = i;
+    double uu = 0;
+    for (size_t j0 = 0; w.n > 0 && j0 < p; j0 += BLOCK)
+        uu += cosine_block(models, p, reference, j0, p - j0 < BLOCK ? p - j0 : BLOCK, &w);
+    for (size_t i = 0; i < k; i++) scores[i] = INFINITY;
+    for (size_t r = 0; r < w.n; r++) {
+        size_t i = w.rows[r];
+        scores[i] = isfinite(w.nn[i]) ? 1 - cosine(w.dot[i], w.nn[i], uu) : INFINITY;
+    }
+    free(w.column), free(w.rows), free(w.dot);
+    return DN_OK;
+}
+
+/* ------------------------------------------------------------------ norm */
+
+static dn_status norm_detect(const float *models, size_t k, size_t p, const float *reference, double *scores,
+                             dn_error *err)
+{
+    double *finite = malloc(k * sizeof *finite);
+    if (!finite) return dn_fail(err, DN_ERR_NOMEM, "detect norm: out of memory for %zu models", k);
+    size_t n = 0;
+    for (size_t i = 0; i < k; i++) {
+        double dot;
+        dn_update_dot_(models + i * p, reference, NULL, p, &dot, &scores[i]);
+        scores[i] = sqrt(scores[i]); /* ‖Δ_i‖, not finite for a non-finite update */
+        if (isfinite(scores[i])) finite[n++] = scores[i];
+    }
+    /* Median and MAD over the finite norms: the others score +Inf anyway. */
+    double median = n ? dn_median_f64_(finite, n) : 0;
+    for (size_t r = 0; r < n; r++) finite[r] = fabs(finite[r] - median);
+    double mad = n ? dn_median_f64_(finite, n) : 0;
+    for (size_t i = 0; i < k; i++)
+        scores[i] = isfinite(scores[i]) ? ratio(fabs(scores[i] - median), 1.4826 * mad) : INFINITY;
+    free(finite);
+    return DN_OK;
+}
+
+/* --------------------------------------------------------------- fltrust */
+
+static dn_status fltrust_detect(const float *models, size_t k, size_t p, const float *reference,
+                                const float *trusted, double *scores, dn_error *err)
+{
+    double *norm = malloc(k * sizeof *norm), server;
+    if (!norm) return dn_fail(err, DN_ERR_NOMEM, "detect fltrust: out of memory for %zu models", k);
+    dn_status s = dn_fltrust_trust_(models, k, p, reference, trusted, scores, norm, &server, err);
+    for (size_t i = 0; s == DN_OK && i < k; i++) scores[i] = isfinite(norm[i]) ? 1 - scores[i] : INFINITY;
+    free(norm);
+    return s;
+}
+
+/* ------------------------------------------------------------- dispatch */
+
+dn_status dn_detect_scores(dn_detect_method method, const float *models, size_t k, size_t p,
+                           const float *reference, const float *trusted, int faulty, double *scores, dn_error *err)
+{
+    const char *name = dn_detect_method_name(method);
+    if (method == DN_DETECT_NONE || strcmp(name, "?") == 0)
+        return dn_fail(err, DN_ERR_USAGE, "detect: no scores for method %s (%d) (valid: krum, cosine, norm, fltrust)",
+                       name, (int)method);
+    if (!models || !scores || k < 1) return dn_fail(err, DN_ERR_USAGE, "detect %s: no models to score", name);
+    if (method != DN_DETECT_KRUM && !reference)
+        return dn_fail(err, DN_ERR_USAGE, "detect %s: needs the reference model the updates are taken from", name);
+    switch (method) {
+    case DN_DETECT_KRUM:
+        if (faulty < 0)
+            return dn_fail(err, DN_ERR_USAGE, "detect krum: faulty models must be ≥ 0 (got %d)", faulty);
+        return krum_detect(models, k, p, faulty, scores, err);
+    case DN_DETECT_COSINE: return cosine_detect(models, k, p, reference, scores, err);
+    case DN_DETECT_NORM: return norm_detect(models, k, p, reference, scores, err);
+    case DN_DETECT_FLTRUST:
+        if (!trusted) return dn_fail(err, DN_ERR_USAGE, "detect fltrust: needs the server's trusted model");
+        return fltrust_detect(models, k, p, reference, trusted, scores, err);
+    case DN_DETECT_NONE: break;
+    }
+    return DN_OK;
+}
