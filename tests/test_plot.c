@@ -370,13 +370,65 @@ static void test_confusion_cells(void **state)
     free(text);
 }
 
+static void test_score_map_cells(void **state)
+{
+    const fixture *f = *state;
+    /* 3 clients × 4 rounds; client 1 is marked, one cell was not scored and
+     * four exceed the threshold 0.5 (0.9, +Inf, 0.7 and 2; 0.5 does not). */
+    const double scores[12] = {0.1, 0.2, NAN, 0.3, 0.9, INFINITY, 0.7, 0.4, 0, -1, 0.5, 2};
+    const unsigned char marked[3] = {0, 1, 0};
+    dn_error err;
+    assert_int_equal(dn_plot_score_map(path_in(f, "s.svg"), "Scores", "client", "round", scores, 3, 4, 0, 1, 0.5,
+                                       marked, "malicious", &err),
+                     DN_OK);
+    char *text = read_text(path_in(f, "s.svg"));
+    assert_int_equal(count_of(text, "<rect class=\"cell"), 12);
+    assert_int_equal(count_of(text, "<rect class=\"cell over\""), 4);
+    assert_int_equal(count_of(text, "<rect class=\"mark\" data-row=\"1\""), 1);
+    assert_int_equal(count_of(text, "class=\"mark\""), 1);
+    assert_int_equal(count_of(text, "data-value=\"nan\""), 1);
+    assert_non_null(strstr(text, "data-row=\"0\" data-col=\"2\" data-value=\"nan\""));
+    assert_non_null(strstr(text, ">malicious</text>"));
+    assert_non_null(strstr(text, "</svg>\n"));
+    free(text);
+    /* No threshold, no marks. */
+    assert_int_equal(dn_plot_score_map(path_in(f, "n.svg"), NULL, NULL, NULL, scores, 3, 4, 0, 1, NAN, NULL, NULL,
+                                       &err),
+                     DN_OK);
+    text = read_text(path_in(f, "n.svg"));
+    assert_int_equal(count_of(text, "<rect class=\"cell\""), 12);
+    assert_int_equal(count_of(text, "class=\"mark\""), 0);
+    free(text);
+}
+
+static void test_score_map_refuses_bad_sizes(void **state)
+{
+    const fixture *f = *state;
+    const double v[2] = {0, 1};
+    dn_error err;
+    const char *path = path_in(f, "bad.svg");
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, v, 0, 2, 0, 1, NAN, NULL, NULL, &err), DN_ERR_USAGE);
+    assert_non_null(strstr(err.message, "bad.svg"));
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, v, 1, 0, 0, 1, NAN, NULL, NULL, &err), DN_ERR_USAGE);
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, v, 10001, 1, 0, 1, NAN, NULL, NULL, &err),
+                     DN_ERR_USAGE);
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, v, 1, 10001, 0, 1, NAN, NULL, NULL, &err),
+                     DN_ERR_USAGE);
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, v, 1, 2, 1, 1, NAN, NULL, NULL, &err), DN_ERR_USAGE);
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, v, 1, 2, NAN, 1, NAN, NULL, NULL, &err), DN_ERR_USAGE);
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, v, 1, 2, 0, INFINITY, NAN, NULL, NULL, &err),
+                     DN_ERR_USAGE);
+    assert_int_equal(dn_plot_score_map(path, NULL, NULL, NULL, NULL, 1, 2, 0, 1, NAN, NULL, NULL, &err), DN_ERR_USAGE);
+    assert_int_equal(files_in(f), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_weight_images_known_pixels), T(test_weight_images_shared_scale), T(test_digit_images_and_gallery),
         T(test_grid_arguments_refused),     T(test_lines_escapes_text),        T(test_lines_arguments_refused),
-        T(test_confusion_cells),
+        T(test_confusion_cells),            T(test_score_map_cells),           T(test_score_map_refuses_bad_sizes),
 #ifndef DN_HAVE_PNG
         T(test_png_functions_without_libpng),
 #endif

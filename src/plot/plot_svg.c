@@ -660,3 +660,124 @@ dn_status dn_plot_heatmap(const char *path, const char *title, const char *row_l
     fputs("</svg>\n", d.fp);
     return doc_commit(&d, path, err);
 }
+
+/* ------------------------------------------------------------ score map */
+
+#define SM_MAX 10000
+#define SM_LEGEND 58.0 /* room under the grid for the legend */
+
+typedef struct score_map {
+    double lo, hi, threshold;
+    double cw, ch;
+} score_map;
+
+/* One cell: NaN light grey, else white at lo to dark red at hi (saturated
+ * outside; +Inf is hi), outlined in black above the threshold. */
+static void sm_cell(FILE *fp, const score_map *m, size_t r, size_t c, double v)
+{
+    char fill[8] = "#d9d9d9", value[32] = "nan";
+    int over = !isnan(m->threshold) && v > m->threshold; /* false for NaN */
+    if (!isnan(v)) {
+        ramp(fill, (v - m->lo) / (m->hi - m->lo), 0x99, 0x00, 0x0d);
+        snprintf(value, sizeof value, "%g", v);
+    }
+    const char *stroke = over                       ? " stroke=\"#000000\" stroke-width=\"1\""
+                         : m->ch >= 6 && m->cw >= 6 ? " stroke=\"#ffffff\"" /* gaps only where cells are big */
+                                                    : "";
+    fprintf(fp,
+            "<rect class=\"cell%s\" data-row=\"%zu\" data-col=\"%zu\" data-value=\"%s\" x=\"%.2f\" y=\"%.2f\" "
+            "width=\"%.2f\" height=\"%.2f\" fill=\"%s\"%s/>\n",
+            over ? " over" : "", r, c, value, HM_LEFT + (double)c * m->cw, HM_TOP + (double)r * m->ch, m->cw, m->ch,
+            fill, stroke);
+}
+
+/* Row and column numbers, as dn_plot_heatmap writes them, and the axis names. */
+static void sm_axes(FILE *fp, const score_map *m, size_t rows, size_t cols, const char *row_label,
+                    const char *col_label)
+{
+    char label[32];
+    double grid_w = m->cw * (double)cols, grid_h = m->ch * (double)rows;
+    size_t col_step = label_step(m->cw, 26), row_step = label_step(m->ch, 13);
+    for (size_t c = 0; c < cols; c += col_step) {
+        snprintf(label, sizeof label, "%zu", c);
+        svg_text(fp, HM_LEFT + ((double)c + 0.5) * m->cw, HM_TOP - 8, "middle", "", label);
+    }
+    for (size_t r = 0; r < rows; r += row_step) {
+        snprintf(label, sizeof label, "%zu", r);
+        svg_text(fp, HM_LEFT - 10, HM_TOP + ((double)r + 0.5) * m->ch + 4, "end", "", label);
+    }
+    if (col_label) svg_text(fp, HM_LEFT + grid_w / 2, HM_TOP - 28, "middle", "font-weight=\"bold\"", col_label);
+    if (row_label) {
+        char attrs[96];
+        double cy = HM_TOP + grid_h / 2;
+        snprintf(attrs, sizeof attrs, "font-weight=\"bold\" transform=\"rotate(-90 %.1f %.1f)\"", 24.0, cy);
+        svg_text(fp, 24, cy, "middle", attrs, row_label);
+    }
+}
+
+/* A swatch and its words in the legend row at y; returns the next x. */
+static double sm_swatch(FILE *fp, double x, double y, const char *attrs, const char *words)
+{
+    fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" %s/>\n", x, y - 10, attrs);
+    svg_text(fp, x + 16, y, "start", "font-size=\"11\" fill=\"#444444\"", words);
+    return x + 16 + text_width(words, 11) + 18;
+}
+
+static void sm_legend(FILE *fp, const score_map *m, double y, int marks, const char *marked_label)
+{
+    char words[96], lo_fill[8], hi_fill[8];
+    ramp(lo_fill, 0, 0x99, 0x00, 0x0d), ramp(hi_fill, 1, 0x99, 0x00, 0x0d);
+    char attrs[64];
+    snprintf(attrs, sizeof attrs, "fill=\"%s\" stroke=\"#999999\"", lo_fill);
+    snprintf(words, sizeof words, "%g or less", m->lo);
+    double x = sm_swatch(fp, HM_LEFT, y, attrs, words);
+    snprintf(attrs, sizeof attrs, "fill=\"%s\"", hi_fill);
+    snprintf(words, sizeof words, "%g or more", m->hi);
+    x = sm_swatch(fp, x, y, attrs, words);
+    x = sm_swatch(fp, x, y, "fill=\"#d9d9d9\"", "no value");
+    if (!isnan(m->threshold)) {
+        snprintf(words, sizeof words, "above %g", m->threshold);
+        sm_swatch(fp, x, y, "fill=\"#ffffff\" stroke=\"#000000\"", words);
+    }
+    if (marks && marked_label) sm_swatch(fp, HM_LEFT, y + 20, "fill=\"#d62728\"", marked_label);
+}
+
+dn_status dn_plot_score_map(const char *path, const char *title, const char *row_label, const char *col_label,
+                            const double *values, size_t rows, size_t cols, double lo, double hi, double threshold,
+                            const unsigned char *marked, const char *marked_label, dn_error *err)
+{
+    if (!path || !values) return dn_fail(err, DN_ERR_USAGE, "plot: score map values or output path missing");
+    if (rows < 1 || rows > SM_MAX || cols < 1 || cols > SM_MAX)
+        return dn_fail(err, DN_ERR_USAGE, "%s: a score map of %zu × %zu cells (valid: 1 to %d rows, 1 to %d columns)",
+                       path, rows, cols, SM_MAX, SM_MAX);
+    if (!(isfinite(lo) && isfinite(hi) && lo < hi))
+        return dn_fail(err, DN_ERR_USAGE, "%s: the shading range [%g, %g] must be finite with lo < hi", path, lo, hi);
+    /* Cells shrink as the matrix grows, down to a pixel (half a pixel across
+     * the widest maps), so that the figure stays a few thousand pixels. */
+    score_map m = {lo, hi, threshold, clampd(560.0 / (double)cols, 0.5, 46), clampd(640.0 / (double)rows, 1, 24)};
+    double grid_w = m.cw * (double)cols, grid_h = m.ch * (double)rows;
+    int width = (int)ceil(HM_LEFT + fmax(grid_w, 420) + 30), height = (int)ceil(HM_TOP + grid_h + SM_LEGEND);
+    size_t scored = 0, over = 0, marks = 0;
+    for (size_t i = 0; i < rows * cols; i++) {
+        scored += !isnan(values[i]);
+        over += !isnan(threshold) && values[i] > threshold;
+    }
+    for (size_t r = 0; marked && r < rows; r++) marks += marked[r] != 0;
+    char line[200];
+    snprintf(line, sizeof line, "%zu × %zu cells, %zu with a value, %zu above the threshold; %zu rows marked", rows,
+             cols, scored, over, marks);
+    svg_doc d;
+    dn_status s = grid_doc_open(&d, path, width, height, title, line, err);
+    if (s) return s;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) sm_cell(d.fp, &m, r, c, values[r * cols + c]);
+    for (size_t r = 0; marked && r < rows; r++)
+        if (marked[r])
+            fprintf(d.fp, "<rect class=\"mark\" data-row=\"%zu\" x=\"%.1f\" y=\"%.2f\" width=\"4\" height=\"%.2f\" "
+                          "fill=\"#d62728\"/>\n",
+                    r, HM_LEFT - 6, HM_TOP + (double)r * m.ch, m.ch);
+    sm_axes(d.fp, &m, rows, cols, row_label, col_label);
+    sm_legend(d.fp, &m, HM_TOP + grid_h + 22, marks > 0, marked_label);
+    fputs("</svg>\n", d.fp);
+    return doc_commit(&d, path, err);
+}
