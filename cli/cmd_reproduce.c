@@ -13,6 +13,7 @@
 #include "pta_run.h"
 #include "report.h"
 #include "reproduce_fedavg.h"
+#include "reproduce_robust.h"
 
 #define RUNS 6
 
@@ -377,25 +378,27 @@ static dn_status write_report(const experiment *ex, const run_plan *plans, const
     return s;
 }
 
-/* 1 when argv asks for `--experiment fedavg` (either spelling). */
-static int wants_fedavg(int argc, char **argv)
+/* 1 when argv asks for `--experiment NAME` (either spelling). */
+static int wants_experiment(int argc, char **argv, const char *name)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--experiment=fedavg") == 0) return 1;
-        if (strcmp(argv[i], "--experiment") == 0 && i + 1 < argc && strcmp(argv[i + 1], "fedavg") == 0) return 1;
+        if (strncmp(argv[i], "--experiment=", 13) == 0 && strcmp(argv[i] + 13, name) == 0) return 1;
+        if (strcmp(argv[i], "--experiment") == 0 && i + 1 < argc && strcmp(argv[i + 1], name) == 0) return 1;
     }
     return 0;
 }
 
 int cmd_reproduce(int argc, char **argv)
 {
-    if (wants_fedavg(argc, argv)) return reproduce_fedavg_main(argc, argv);
+    if (wants_experiment(argc, argv, "fedavg")) return reproduce_fedavg_main(argc, argv);
+    if (wants_experiment(argc, argv, "robust")) return reproduce_robust_main(argc, argv);
     experiment ex = {"data/mnist", "out", 0.13, 50, 200, 0, 0, 0};
     int which = 0; /* pta: fedavg went above */
     const cli_opt opts[] = {
         {"--experiment", CLI_CHOICE, &which, "NAME",
-         "pta = the classic perceptron experiment; fedavg = McMahan et al.'s FedAvg table (see "
-         "`digitnet reproduce --experiment fedavg --help`)", 0, 0, 0, reproduce_experiments()},
+         "pta = the classic perceptron experiment; fedavg = McMahan et al.'s FedAvg table; robust = attacks "
+         "x defences in federated averaging (see `digitnet reproduce --experiment fedavg --help`, `... robust "
+         "--help`)", 0, 0, 0, reproduce_experiments()},
         {"--data", CLI_STRING, &ex.data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--out", CLI_STRING, &ex.out, "DIR", "where the reports, CSVs and figures go", 0, 0, 0, NULL},
         {"--epsilon", CLI_DOUBLE, &ex.epsilon, "EPS", "the ε of the three n = 60000 runs", 0, 1, 0, NULL},

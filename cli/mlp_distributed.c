@@ -1,5 +1,6 @@
 /* mlp_distributed.c — see mlp_distributed.h. */
 #include <stdlib.h>
+#include "detection_log.h"
 #include "mlp_distributed.h"
 
 #define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
@@ -34,6 +35,22 @@ static int client_flags_given(const mlp_dist *d)
            d->straggler_policy != def.straggler_policy || d->dropout_rate != def.dropout_rate;
 }
 
+/* 1 when any of the adversaries' flags was given. */
+static int adversary_flags_given(const mlp_dist *d)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    return d->attack || d->malicious != def.malicious || d->detect != def.detect ||
+           d->detect_threshold != def.detect_threshold || d->reputation != def.reputation || d->scores ||
+           d->score_map;
+}
+
+/* 1 when the merge's own flags beyond the rule were given. */
+static int rule_flags_given(const mlp_dist *d)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    return d->krum_select != def.krum_select || d->clip != def.clip || d->root_size != def.root_size;
+}
+
 int mlp_dist_wanted(const mlp_dist *d)
 {
     const mlp_dist def = MLP_DIST_DEFAULT;
@@ -42,7 +59,7 @@ int mlp_dist_wanted(const mlp_dist *d)
            d->faulty != def.faulty || d->prox_mu != def.prox_mu || d->server_momentum != def.server_momentum ||
            d->server_adam || d->server_lr != def.server_lr || d->checkpoint || d->resume || d->checkpoint_every != def.checkpoint_every ||
            d->flags.shard != def.flags.shard || d->flags.shard_seed != def.flags.shard_seed || d->flags.fault ||
-           d->flags.fault_rank >= 0 || client_flags_given(d);
+           d->flags.fault_rank >= 0 || client_flags_given(d) || adversary_flags_given(d) || rule_flags_given(d);
 }
 
 /* C: --client-fraction, or 1. */
@@ -64,6 +81,8 @@ typedef struct dist_run {
     dn_error step_err; /* an evaluation failure inside on_step */
     const dn_partition *part; /* --clients: the virtual clients, else NULL */
     uint64_t seed;            /* --seed: the clients' draws and shuffles */
+    const dn_dataset *root_set; /* --root-size: the server's root set, else NULL */
+    detection_log detection;  /* --detect: the totals, --scores and --score-map */
 } dist_run;
 
 /* A fedavg run's --metrics columns; with --clients four more follow. */
@@ -71,12 +90,28 @@ typedef struct dist_run {
     "round,test_error,test_accuracy,test_loss,train_loss,refused,bad_rank,chosen_rank,seconds,bytes_sent,"           \
     "bytes_received"
 
+/* With --attack or --detect, after the clients' columns. */
+#define ADVERSARY_COLUMNS ",malicious,flagged,true_positives,false_positives,false_negatives,banned"
+
 /* ---------------------------------------------------------------- checks */
 
-/* The library's FedProx, server optimiser and heterogeneity settings for
- * these flags. */
+/* The merge rule and its settings for these flags. */
+static dn_aggregate_options aggregate_flag_options(const mlp_dist *d)
+{
+    dn_aggregate_options a;
+    dn_aggregate_options_default(&a);
+    a.rule = (dn_aggregate_rule)d->aggregate;
+    a.trim = d->trim, a.faulty = d->faulty, a.select = d->krum_select, a.clip = d->clip;
+    return a;
+}
+
+/* The library's FedProx, server optimiser, heterogeneity and adversary
+ * settings for these flags (the attack already checked). */
 static void fedavg_flag_options(const mlp_dist *d, dn_fedavg_options *o)
 {
+    if (d->attack) dn_attack_parse(d->attack, &o->attack, NULL);
+    o->malicious = d->malicious;
+    o->detect = (dn_detect_options){(dn_detect_method)d->detect, d->detect_threshold, d->reputation};
     o->stragglers = d->stragglers;
     o->straggler_policy = (dn_straggler_policy)d->straggler_policy;
     o->dropout_rate = d->dropout_rate;
@@ -116,10 +151,49 @@ static dn_status check_client_flags(const mlp_dist *d, dn_error *err)
     return d->partition ? dn_partition_parse(d->partition, &spec, err) : DN_OK;
 }
 
+/* --krum-select, --clip, --root-size: each with the rule it belongs to. */
+static dn_status check_rule_flags(const mlp_dist *d, dn_error *err)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    int fltrust = d->aggregate == DN_AGG_FLTRUST || d->detect == DN_DETECT_FLTRUST;
+    if (d->krum_select != def.krum_select && d->aggregate != DN_AGG_KRUM)
+        return cli_fail(err, DN_ERR_USAGE, "--krum-select applies to --aggregate krum (multi-Krum)");
+    if (d->clip != def.clip && d->aggregate != DN_AGG_CLIP)
+        return cli_fail(err, DN_ERR_USAGE, "--clip applies to --aggregate clip");
+    if (d->root_size && !fltrust)
+        return cli_fail(err, DN_ERR_USAGE, "--root-size applies to --aggregate fltrust or --detect fltrust: it is "
+                                           "the server's root set");
+    if (fltrust && (!d->root_size || !d->clients))
+        return cli_fail(err, DN_ERR_USAGE, "FLTrust (--aggregate fltrust or --detect fltrust) needs --clients K and "
+                                           "--root-size N: the server trains on N clean samples each round");
+    return DN_OK;
+}
+
+/* --attack, --malicious, --detect and theirs: virtual clients only. */
+static dn_status check_adversary_flags(const mlp_dist *d, dn_error *err)
+{
+    const mlp_dist def = MLP_DIST_DEFAULT;
+    if (!adversary_flags_given(d)) return DN_OK;
+    if (d->mode != MODE_FEDAVG || !(d->clients || d->partition_file))
+        return cli_fail(err, DN_ERR_USAGE, "--attack, --malicious and --detect simulate adversaries among virtual "
+                                           "clients: they need --distributed fedavg --clients K");
+    dn_attack attack;
+    if (d->attack && dn_attack_parse(d->attack, &attack, err)) return err->code;
+    if (d->attack && attack.kind != DN_ATTACK_NONE && !(d->malicious > 0))
+        return cli_fail(err, DN_ERR_USAGE, "--attack needs --malicious F above 0: the share of clients that attack");
+    if (d->malicious > 0 && (!d->attack || attack.kind == DN_ATTACK_NONE))
+        return cli_fail(err, DN_ERR_USAGE, "--malicious needs --attack KIND: what those clients do");
+    if (d->detect == DN_DETECT_NONE && (d->detect_threshold != def.detect_threshold ||
+                                        d->reputation != def.reputation || d->scores || d->score_map))
+        return cli_fail(err, DN_ERR_USAGE, "--detect-threshold, --reputation, --scores and --score-map need --detect "
+                                           "METHOD");
+    return DN_OK;
+}
+
 static dn_status check_flags(const mlp_dist *d, size_t validation, dn_error *err)
 {
     const mlp_dist def = MLP_DIST_DEFAULT;
-    if (check_client_flags(d, err)) return err->code;
+    if (check_client_flags(d, err) || check_adversary_flags(d, err) || check_rule_flags(d, err)) return err->code;
     if (d->mode != MODE_FEDAVG && (d->prox_mu != def.prox_mu || d->server_momentum != def.server_momentum ||
                                    d->server_adam || d->server_lr != def.server_lr))
         return cli_fail(err, DN_ERR_USAGE, "--prox-mu, --server-momentum, --server-adam and --server-lr apply to "
@@ -156,7 +230,8 @@ static int only_checkpoint_flags(const mlp_dist *d)
 static dn_status check_with_size(const mlp_dist *d, const dn_partition *part, int ranks, dn_error *err)
 {
     if (d->mode != MODE_FEDAVG) return DN_OK;
-    dn_aggregate_options agg = {(dn_aggregate_rule)d->aggregate, d->trim, d->faulty};
+    dn_aggregate_options agg = aggregate_flag_options(d);
+    agg.reference = agg.trusted = (const float *)&agg; /* stand-ins: the rounds set both */
     /* with clients the rule merges the m clients drawn each round */
     size_t models = part ? dn_fedavg_sample_count(dn_partition_clients(part), client_fraction(d)) : (size_t)ranks;
     return dn_aggregate_options_check(&agg, models, err);
@@ -212,6 +287,24 @@ static void print_partition(const dist_run *run)
 
 /* --------------------------------------------------------------- output */
 
+/* The adversaries' line, ending the fedavg line: attack and detection. */
+static void print_adversaries(const dist_run *run, const dn_fedavg_options *fo)
+{
+    if (fo->malicious > 0 && fo->attack.kind != DN_ATTACK_NONE) {
+        char attack[64];
+        dn_attack_format(&fo->attack, attack, sizeof attack);
+        size_t k = dn_partition_clients(run->part), bad = 0;
+        unsigned char *mask = malloc(k);
+        if (mask) bad = dn_malicious_clients(k, fo->malicious, run->seed, mask);
+        free(mask);
+        printf("\nattack %s by %zu of the %zu clients (--malicious %g)", attack, bad, k, fo->malicious);
+    }
+    if (fo->detect.method == DN_DETECT_NONE) return;
+    printf("%sdetection %s, threshold %g", fo->malicious > 0 ? "; " : "\n", dn_detect_method_name(fo->detect.method),
+           fo->detect.threshold > 0 ? fo->detect.threshold : dn_detect_default_threshold(fo->detect.method));
+    if (fo->detect.reputation > 0) printf(", banned after %d flags", fo->detect.reputation);
+}
+
 static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
 {
     const mlp_dist *d = run->d;
@@ -245,6 +338,10 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
         if (fo.stragglers > 0)
             printf(", stragglers %g (%s)", fo.stragglers, dn_straggler_policy_name(fo.straggler_policy));
         if (fo.dropout_rate > 0) printf(", dropout rate %g", fo.dropout_rate);
+        if (d->aggregate == DN_AGG_KRUM && d->krum_select > 1) printf(" (multi-Krum, M = %d)", d->krum_select);
+        if (d->aggregate == DN_AGG_CLIP && d->clip > 0) printf(" (clip %g)", d->clip);
+        if (run->root_set) printf(", root set %zu samples", run->root_set->count);
+        print_adversaries(run, &fo);
         printf("\n%5s %10s %9s %10s %8s %9s %9s", "round", "test_error", "test_loss", "train_loss", "seconds", "MB_sent",
                "MB_recv");
         printf(run->part ? " %9s  note\n" : "  note\n", "clients");
@@ -278,6 +375,10 @@ static void fedavg_note(const dist_run *run, const dn_fedavg_report *r, char *no
     if (r->refused) used = (size_t)snprintf(note, size, "%s", r->reason);
     else if (r->chosen_rank >= 0)
         used = (size_t)snprintf(note, size, "krum picked %s %d", run->part ? "client" : "rank", r->chosen_rank);
+    if (used < size && run->detection.on)
+        used += (size_t)snprintf(note + used, size - used, "%sflagged %zu of %zu (%zu malicious): TP %zu FP %zu FN %zu%s",
+                                 used ? "; " : "", r->flagged, r->scored + r->banned, r->malicious, r->true_positives,
+                                 r->false_positives, r->false_negatives, r->banned ? ", banned ones included" : "");
     if (r->refused || used >= size || !(r->clients_straggling || r->clients_dropped_out)) return;
     snprintf(note + used, size - used, "%s%zu straggler%s (%s), %zu dropped out", used ? "; " : "",
              r->clients_straggling, r->clients_straggling == 1 ? "" : "s",
@@ -286,6 +387,7 @@ static void fedavg_note(const dist_run *run, const dn_fedavg_report *r, char *no
 
 static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_eval *test)
 {
+    detection_log_round(&run->detection, r);
     char note[DN_ERROR_MESSAGE_MAX + 96];
     fedavg_note(run, r, note, sizeof note);
     if (!run->quiet) {
@@ -303,6 +405,9 @@ static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_ev
         if (run->part)
             fprintf(run->metrics.fp, ",%zu,%zu,%zu,%zu", r->clients_sampled, r->clients_reported,
                     r->clients_straggling, r->clients_dropped_out);
+        if (adversary_flags_given(run->d))
+            fprintf(run->metrics.fp, ",%zu,%zu,%zu,%zu,%zu,%zu", r->malicious, r->flagged, r->true_positives,
+                    r->false_positives, r->false_negatives, r->banned);
         fputc('\n', run->metrics.fp);
     }
     if (r->refused) fprintf(stderr, "digitnet: round %d: %s\n", r->round + 1, r->reason);
@@ -361,6 +466,13 @@ static dn_status finish(dist_run *run, const char *metrics, const char *save, dn
     if (run->target_step)
         printf("time to %.0f%% test accuracy: %.2f s (%s %d)\n", 100 * TARGET_ACCURACY, run->target_seconds, unit,
                run->target_step);
+    if (run->detection.on) detection_log_print(&run->detection, stdout);
+    const mlp_dist *d = run->d;
+    s = detection_log_write(&run->detection, d->scores, d->score_map,
+                            dn_detect_method_name((dn_detect_method)d->detect), err);
+    if (s) return s;
+    if (d->scores) printf("scores: %s\n", d->scores);
+    if (d->score_map) printf("score map: %s\n", d->score_map);
     if (!save) return DN_OK;
     dn_model *model = dn_model_from_mlp(run->mlp, run->data_crc32, err);
     s = model ? dn_model_save(model, save, err) : err->code;
@@ -378,8 +490,9 @@ static void loop_options(const dist_run *run, dn_mlp_run_options *o)
     o->deterministic = d->deterministic;
     o->rounds = d->rounds;
     o->fedavg.local_epochs = d->local_epochs;
-    o->fedavg.aggregate = (dn_aggregate_options){(dn_aggregate_rule)d->aggregate, d->trim, d->faulty};
+    o->fedavg.aggregate = aggregate_flag_options(d);
     fedavg_flag_options(d, &o->fedavg);
+    o->fedavg.root = run->root_set;
     o->checkpoint = (dn_checkpoint_policy){d->checkpoint, d->checkpoint_every, d->resume};
     o->on_step = on_step;
     o->user = (void *)run;
@@ -398,14 +511,20 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
     if (run->root && metrics) {
         if (cli_text_open(&run->metrics)) return cli_fail(err, DN_ERR_NOMEM, "%s: out of memory", metrics);
         fprintf(run->metrics.fp, d->mode == MODE_SYNC
-                                     ? "epoch,train_loss,train_accuracy,test_accuracy,test_error,lr,seconds\n"
+                                     ? "epoch,train_loss,train_accuracy,test_accuracy,test_error,lr,seconds"
                                  : run->part
                                      ? FEDAVG_COLUMNS ",clients_sampled,clients_reported,clients_straggling,"
-                                                      "clients_dropped_out\n"
-                                     : FEDAVG_COLUMNS "\n");
+                                                      "clients_dropped_out"
+                                     : FEDAVG_COLUMNS);
+        fprintf(run->metrics.fp, "%s\n", adversary_flags_given(d) ? ADVERSARY_COLUMNS : "");
     }
     dn_mlp_run_options o;
     loop_options(run, &o);
+    if (run->root && adversary_flags_given(d)) {
+        dn_status s = detection_log_open(&run->detection, &o.fedavg, dn_partition_clients(run->part), d->rounds,
+                                         run->seed, d->scores != NULL, d->score_map != NULL, err);
+        if (s) return s;
+    }
     if (!(run->loop = dn_mlp_run_create(run->mlp, &o, run->train, err))) return err->code;
     dn_status s = dn_mlp_run_resume(run->loop, err);
     d->agreed = dn_mlp_run_failed_alike(run->loop); /* a resume fails on every rank alike */
@@ -415,12 +534,12 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
 }
 
 static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_dataset *train, const dn_dataset *test,
-                         size_t n, const dn_partition *part, const char *metrics, const char *save, int quiet,
-                         dn_error *err)
+                         const dn_dataset *root, size_t n, const dn_partition *part, const char *metrics,
+                         const char *save, int quiet, dn_error *err)
 {
     dn_dataset fit = dn_dataset_view(train, 0, n);
     dist_run run = {.d = d, .train = &fit, .test = test, .quiet = quiet, .root = d->job.rank == 0, .part = part,
-                    .seed = opt->seed};
+                    .seed = opt->seed, .root_set = root};
     dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes()[d->mode],
                   &d->flags);
     if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
@@ -429,6 +548,7 @@ static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_datase
     if (!s) s = train_all(&run, err);
     if (!s) s = finish(&run, metrics, run.root ? save : NULL, err);
     if (run.metrics.fp) fclose(run.metrics.fp), free(run.metrics.buffer);
+    detection_log_free(&run.detection);
     dn_mlp_run_free(run.loop);
     dn_mlp_free(run.mlp);
     return s;
@@ -444,6 +564,23 @@ static dn_status join(mlp_dist *d, int alone, dn_error *err)
     return DN_OK;
 }
 
+/* --root-size: the server's root set taken out of the first *n samples;
+ * *train becomes the rest (its first *n − N samples), *n their count. */
+static dn_status take_root(const mlp_dist *d, dn_dataset **train, dn_dataset **root, size_t *n, uint64_t seed,
+                           dn_error *err)
+{
+    dn_dataset *rest = NULL;
+    if (d->root_size >= *n)
+        return cli_fail(err, DN_ERR_USAGE, "--root-size %zu leaves no sample for the clients of --train-size %zu "
+                                           "(valid: 1 to %zu)", d->root_size, *n, *n - 1);
+    dn_status s = dn_dataset_split_root(*train, *n, d->root_size, seed, root, &rest, err);
+    if (s) return s;
+    dn_dataset_free(*train);
+    *train = rest;
+    *n -= d->root_size;
+    return DN_OK;
+}
+
 int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t train_size, size_t validation,
                   const char *metrics, const char *save, int quiet)
 {
@@ -451,13 +588,15 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
     int alone = only_checkpoint_flags(d);
     if (alone) d->mode = MODE_SYNC;
     if (check_flags(d, validation, &err)) return cli_report(&err);
-    dn_dataset *train = NULL, *test = NULL;
+    dn_dataset *train = NULL, *test = NULL, *root = NULL;
     dn_partition *part = NULL;
     int rc = cli_load_mnist(data, &train, &test);
     if (rc) return rc;
     if (train_size > train->count) {
         cli_fail(&err, DN_ERR_USAGE, "--train-size %zu is larger than the training set (valid: 1 to %zu)", train_size,
                  train->count);
+        rc = cli_report(&err);
+    } else if (d->root_size && take_root(d, &train, &root, &train_size, opt->seed, &err)) {
         rc = cli_report(&err);
     } else if (client_flags_given(d) && !(part = client_partition(d, train, train_size, opt->seed, &err))) {
         rc = cli_report(&err); /* before the job: every rank alike, each says it */
@@ -468,13 +607,14 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
         rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
     } else {
         if (d->job.rank != 0) quiet = 1;
-        dn_status s = run_job(d, opt, train, test, train_size, part, metrics, save, quiet, &err);
+        dn_status s = run_job(d, opt, train, test, root, train_size, part, metrics, save, quiet, &err);
         if (s && d->agreed) /* every rank knows why: rank 0 says it, all leave cleanly */
             rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
         else
             rc = dist_job_end(&d->job, s ? dist_report(&d->job, &err) : CLI_EXIT_OK);
     }
     dn_partition_free(part);
+    dn_dataset_free(root);
     dn_dataset_free(train);
     dn_dataset_free(test);
     return rc;

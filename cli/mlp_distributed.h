@@ -28,6 +28,13 @@
  *           (--straggler-policy drop|partial) and --dropout-rate Q make
  *           clients straggle or fail to report (dn_fedavg_plan_round); a
  *           round nobody reports keeps the model and says so.
+ *           --attack KIND --malicious F make a seeded share of the clients
+ *           attack; --aggregate adds clip and fltrust (--root-size N: the
+ *           server's clean samples) and --krum-select M; --detect METHOD
+ *           scores each round's clients and leaves out the suspicious
+ *           (--detect-threshold, --reputation R bans); the rows, --metrics
+ *           and the closing "detection:" line count its hits and misses,
+ *           --scores and --score-map keep every score.
  *
  * Rank 0 prints a row per epoch or round and writes --metrics, --save and
  * --checkpoint; every rank takes part in every collective. MPI aborts the
@@ -68,6 +75,16 @@ typedef struct mlp_dist {
     double stragglers;       /* fraction of each round's clients that straggle */
     int straggler_policy;    /* index into dn_straggler_policy_choices() (= dn_straggler_policy) */
     double dropout_rate;     /* probability that a sampled client fails to report */
+    const char *attack;      /* --attack KIND (dn_attack_parse); NULL: none */
+    double malicious;        /* --malicious F: the malicious share of the clients */
+    int krum_select;         /* --krum-select M: multi-Krum (1: Krum) */
+    double clip;             /* --clip C: the clip rule's bound (0: the median update norm) */
+    size_t root_size;        /* --root-size N: FLTrust's root set, taken out of the clients' data */
+    int detect;              /* index into dn_detect_method_choices() (= dn_detect_method) */
+    double detect_threshold; /* 0: the method's default */
+    int reputation;          /* bans after this many flags (0: never) */
+    const char *scores;      /* --scores FILE: every score, CSV */
+    const char *score_map;   /* --score-map FILE: clients x rounds heat map, SVG */
 } mlp_dist;
 
 #define CLIENTS_UNSET (-1.0)          /* --client-fraction not given (its range starts at 0) */
@@ -83,7 +100,7 @@ const char *const *mlp_dist_modes(void);
 
 #define MLP_DIST_DEFAULT                                                                                               \
     {0, 0, 10, 1, 0, 0.25, 1, 0, 0, 0, 0, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0, 0, CLIENTS_UNSET, NULL, NULL,   \
-     PARTITION_SEED_UNSET, 0, 0, 0}
+     PARTITION_SEED_UNSET, 0, 0, 0, NULL, 0, 1, 0, 0, 0, 0, 0, NULL, NULL}
 
 /* --server-lr when --server-adam is given without it: FedAdam's step bounds
  * how far a coordinate moves per round (see dn_fedavg_round). */
@@ -134,6 +151,30 @@ const char *const *mlp_dist_modes(void);
          "(FedProx)", 0, 0, 0, dn_straggler_policy_choices()},                                                         \
         {"--dropout-rate", CLI_DOUBLE, &(d).dropout_rate, "Q",                                                        \
          "fedavg --clients: probability that a sampled client fails to report, in [0, 1]", 0, 1, 0, NULL},           \
+        {"--attack", CLI_STRING, &(d).attack, "KIND",                                                                \
+         "fedavg --clients: what the --malicious clients do: label-flip, sign-flip[:L], scale:S, gaussian[:SIGMA], "  \
+         "alie[:Z], ipm[:EPS], nan, zero, random (alie and ipm are omniscient: they see the round's honest updates)", \
+         0, 0, 0, NULL},                                                                                               \
+        {"--malicious", CLI_DOUBLE, &(d).malicious, "F",                                                              \
+         "fedavg --clients: fraction of the clients that attack for the whole run (seeded by --seed), in [0, 1)", 0, \
+         0.999999, 0, NULL},                                                                                           \
+        {"--krum-select", CLI_INT, &(d).krum_select, "M", "krum: average the M best-scored models (multi-Krum)", 1,   \
+         1e6, 0, NULL},                                                                                                \
+        {"--clip", CLI_DOUBLE, &(d).clip, "C",                                                                        \
+         "clip: bound on each update's norm (default 0 = the round's median update norm)", 0, 1e30, 0, NULL},         \
+        {"--root-size", CLI_SIZE, &(d).root_size, "N",                                                                \
+         "fltrust: the server's clean root set, N training samples taken out of the clients' data", 1, 1e6, 0, NULL}, \
+        {"--detect", CLI_CHOICE, &(d).detect, "METHOD",                                                               \
+         "fedavg --clients: score every client each round and leave out those over the threshold", 0, 0, 0,           \
+         dn_detect_method_choices()},                                                                                  \
+        {"--detect-threshold", CLI_DOUBLE, &(d).detect_threshold, "T",                                                \
+         "--detect: flag scores above T (default: the method's; see docs/distributed.md)", 0, 1e30, 0, NULL},         \
+        {"--reputation", CLI_INT, &(d).reputation, "R", "--detect: ban a client flagged in R rounds for the rest of " \
+         "the run (0 = never)", 0, 1e6, 0, NULL},                                                                      \
+        {"--scores", CLI_STRING, &(d).scores, "FILE",                                                                 \
+         "--detect: every score as CSV: round,client,malicious,score,flagged", 0, 0, 0, NULL},                         \
+        {"--score-map", CLI_STRING, &(d).score_map, "FILE",                                                           \
+         "--detect: the clients x rounds heat map of the scores, malicious clients marked (SVG)", 0, 0, 0, NULL},     \
         DIST_FLAGS_OPTS((d).flags)
 
 /* 1 when --distributed or any flag of this table was given. */

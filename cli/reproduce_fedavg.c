@@ -18,11 +18,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "reproduce_fedavg.h"
 #include "report.h"
+#include "worker_pool.h"
 
 #define MAX_LIST 16       /* fractions or rates */
 #define PARTITIONS 2      /* iid, shards:2 */
@@ -282,37 +281,27 @@ static void launch_order(const fed_cell *cells, int count, int *order)
         }
 }
 
-/* Runs every cell, at most ex->jobs at once: in this process when 1, else
- * in forked workers. After a failure no further cell starts. */
+/* The pool's job: cell `job` of the run's cells. */
+typedef struct cell_pool {
+    const fed_experiment *ex;
+    fed_cell *cells;
+    const dn_dataset *train, *test;
+} cell_pool;
+
+static int pool_job(int job, void *context)
+{
+    cell_pool *pool = context;
+    return cell_worker(pool->ex, &pool->cells[job], pool->train, pool->test);
+}
+
+/* Runs every cell, the costliest first, at most ex->jobs at once. */
 static int run_cells(const fed_experiment *ex, fed_cell *cells, int count, const dn_dataset *train,
                      const dn_dataset *test)
 {
-    int order[PARTITIONS * MAX_LIST], next = 0, running = 0, rc = CLI_EXIT_OK;
+    int order[PARTITIONS * MAX_LIST];
     launch_order(cells, count, order);
-    if (ex->jobs == 1) {
-        for (int i = 0; i < count && !rc; i++) rc = cell_worker(ex, &cells[order[i]], train, test);
-        return rc;
-    }
-    fflush(stdout), fflush(stderr); /* a child must not repeat buffered output */
-    while ((next < count && !rc) || running) {
-        if (next < count && !rc && running < ex->jobs) {
-            pid_t pid = fork();
-            if (pid == 0) _exit(cell_worker(ex, &cells[order[next]], train, test));
-            if (pid < 0) {
-                fprintf(stderr, "digitnet: reproduce: cannot start a worker (%s)\n", strerror(errno));
-                rc = CLI_EXIT_FAILURE;
-                continue;
-            }
-            next++, running++;
-            continue;
-        }
-        int status;
-        if (wait(&status) < 0) break;
-        running--;
-        if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-            rc = WIFEXITED(status) ? WEXITSTATUS(status) : CLI_EXIT_FAILURE;
-    }
-    return rc;
+    cell_pool pool = {ex, cells, train, test};
+    return worker_pool_run(order, count, ex->jobs, pool_job, &pool);
 }
 
 /* ----------------------------------------------------- figures and report */
@@ -568,7 +557,7 @@ static void print_summary(const fed_cell *cells, int count)
 
 /* ------------------------------------------------------------ the command */
 
-static const char *const experiment_names[] = {"pta", "fedavg", NULL};
+static const char *const experiment_names[] = {"pta", "fedavg", "robust", NULL};
 
 const char *const *reproduce_experiments(void) { return experiment_names; }
 

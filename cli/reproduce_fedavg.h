@@ -16,7 +16,7 @@
 #define QUICK_MAX_ROUNDS 1500
 #define QUICK_MAX_ROUNDS_TEXT "1500"
 
-/* "pta", "fedavg": the experiments of `digitnet reproduce`, NULL-terminated. */
+/* "pta", "fedavg", "robust": the experiments of `digitnet reproduce`, NULL-terminated. */
 const char *const *reproduce_experiments(void);
 
 /* The command, argv[0] "reproduce"; returns the exit code. */

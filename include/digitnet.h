@@ -1120,6 +1120,15 @@ typedef struct dn_partition dn_partition; /* K clients' samples (opaque) */
  * seeded with seed. DN_ERR_USAGE for n, K or spec out of range (the
  * message names the value and its valid range) or an unreachable Dirichlet
  * minimum; DN_ERR_NOMEM. The caller owns the result (dn_partition_free). */
+/* FLTrust's root set, before partitioning: root_size of the first n
+ * samples of set (1 ≤ root_size < n ≤ set->count), drawn by selection
+ * sampling from seed (every root_size-subset equally likely), copied into
+ * *root in ascending order; the other n − root_size, in order, into *rest
+ * — the set the clients' partition is then made from. Both own their
+ * buffers (dn_dataset_free). DN_ERR_USAGE naming the range, DN_ERR_NOMEM;
+ * on failure both are NULL. */
+DN_API dn_status dn_dataset_split_root(const dn_dataset *set, size_t n, size_t root_size, uint64_t seed,
+                                       dn_dataset **root, dn_dataset **rest, dn_error *err);
 DN_API dn_partition *dn_partition_make(const dn_dataset *set, size_t n, size_t clients, const dn_partition_spec *spec,
                                        uint64_t seed, dn_error *err);
 /* Accepts NULL. */
@@ -1682,8 +1691,10 @@ DN_API dn_pta *dn_pta_checkpoint_load(dn_comm *comm, const char *path, const cha
  * (P) when the optimiser has them (momentum / Adam moments; sync only,
  * since fedavg starts every round afresh), the fedavg server optimiser's
  * state "server_moment1" (FedAvgM's v or FedAdam's m) / "server_moment2"
- * (FedAdam's v) F64 (P) when rank 0 has them (see dn_fedavg_round), and
- * "rng" (see above). A file without the server tensors (an older one, or
+ * (FedAdam's v) F64 (P) when rank 0 has them (see dn_fedavg_round),
+ * "client_flags" I64 (K) when rank 0 counts detection's flags per virtual
+ * client for a reputation (see dn_fedavg_clients_round), and "rng" (see
+ * above). A file without the server tensors (an older one, or
  * plain FedAvg) loads with no server state, which a run that needs one
  * starts at zero; the job description tells the settings apart.
  *

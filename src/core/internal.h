@@ -115,4 +115,9 @@ struct dn_dataset_cache *dn_dataset_cache_new_(size_t count);
 /* Wall clock in seconds (monotonic). */
 double dn_now_seconds(void);
 
+/* A seed for the stream (seed, tag, a, b): splitmix64's finaliser applied
+ * to each field in turn, so that nearby rounds, clients or tags give
+ * unrelated streams (rng.c). The tags name what a stream is for. */
+uint64_t dn_seed_derive_(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b);
+
 #endif /* DN_INTERNAL_H */

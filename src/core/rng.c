@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "digitnet.h"
+#include "internal.h"
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -10,6 +11,18 @@ static uint64_t splitmix64(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+/* splitmix64's finaliser: a well-mixed 64-bit value from x. */
+static uint64_t mix64(uint64_t x)
+{
+    uint64_t state = x;
+    return splitmix64(&state);
+}
+
+uint64_t dn_seed_derive_(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b)
+{
+    return mix64(mix64(mix64(seed ^ tag) ^ a) ^ b);
 }
 
 void dn_rng_seed(dn_rng *rng, uint64_t seed)

@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #endif
 
-#include "mlp_internal.h"
+#include "fedavg_internal.h"
 
 /* ------------------------------------------------------------------ sync */
 
@@ -205,6 +205,10 @@ void dn_fedavg_options_default(dn_fedavg_options *opt)
     opt->stragglers = 0;
     opt->straggler_policy = DN_STRAGGLER_DROP;
     opt->dropout_rate = 0;
+    opt->attack = (dn_attack){DN_ATTACK_NONE, 0};
+    opt->malicious = 0;
+    opt->detect = (dn_detect_options){DN_DETECT_NONE, 0, 0};
+    opt->root = NULL;
 }
 
 static const char *const straggler_policies[] = {"drop", "partial", NULL};
@@ -224,6 +228,12 @@ const char *dn_fedavg_server_name(dn_fedavg_server server)
                                                                                             : "?";
 }
 
+/* 1 when the rule or detection is FLTrust's: the server trains on its root set. */
+static int needs_root(const dn_fedavg_options *opt)
+{
+    return opt->aggregate.rule == DN_AGG_FLTRUST || opt->detect.method == DN_DETECT_FLTRUST;
+}
+
 /* x in [0, 1) */
 static int unit_interval(double x) { return x >= 0 && x < 1; }
 
@@ -240,10 +250,29 @@ static dn_status heterogeneity_check(const dn_fedavg_options *opt, dn_error *err
     return DN_OK;
 }
 
+static dn_status adversary_check(const dn_fedavg_options *opt, dn_error *err)
+{
+    if (!unit_interval(opt->malicious))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: malicious %g: the fraction must lie in [0, 1)", opt->malicious);
+    if (!strcmp(dn_attack_name(opt->attack.kind), "?"))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: attack %d: unknown", (int)opt->attack.kind);
+    if (!isfinite(opt->attack.param))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: the attack's parameter %g must be finite", opt->attack.param);
+    const dn_detect_options *d = &opt->detect;
+    if (!strcmp(dn_detect_method_name(d->method), "?"))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: detection method %d: unknown", (int)d->method);
+    if (!(d->threshold >= 0) || !isfinite(d->threshold))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: detection threshold %g: must be finite and at least 0 (0: the "
+                                          "method's default)", d->threshold);
+    if (d->reputation < 0)
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: reputation %d: must be at least 0 (0: no bans)", d->reputation);
+    return DN_OK;
+}
+
 dn_status dn_fedavg_options_check(const dn_fedavg_options *opt, dn_error *err)
 {
     if (opt->local_epochs < 1) return dn_fail(err, DN_ERR_USAGE, "fedavg: local epochs must be ≥ 1");
-    if (heterogeneity_check(opt, err)) return err ? err->code : DN_ERR_USAGE;
+    if (heterogeneity_check(opt, err) || adversary_check(opt, err)) return err ? err->code : DN_ERR_USAGE;
     if (!(opt->prox_mu >= 0) || !isfinite(opt->prox_mu))
         return dn_fail(err, DN_ERR_USAGE, "fedavg: prox_mu %g: the proximal weight μ must be finite and at least 0",
                        opt->prox_mu);
@@ -307,6 +336,19 @@ void dn_fedavg_options_describe(const dn_fedavg_options *opt, char *buf, size_t 
         PUT(snprintf(text + used, sizeof text - used, ":%s", dn_straggler_policy_name(opt->straggler_policy)));
     }
     if (opt->dropout_rate > 0) PUT(put_number(text + used, sizeof text - used, " dropout:", opt->dropout_rate));
+    if (opt->malicious > 0 && opt->attack.kind != DN_ATTACK_NONE) {
+        char attack[64];
+        dn_attack_format(&opt->attack, attack, sizeof attack);
+        PUT(snprintf(text + used, sizeof text - used, " attack:%s", attack));
+        PUT(put_number(text + used, sizeof text - used, ":", opt->malicious));
+    }
+    if (opt->detect.method != DN_DETECT_NONE) {
+        double t = opt->detect.threshold > 0 ? opt->detect.threshold : dn_detect_default_threshold(opt->detect.method);
+        PUT(snprintf(text + used, sizeof text - used, " detect:%s", dn_detect_method_name(opt->detect.method)));
+        PUT(put_number(text + used, sizeof text - used, ":", t));
+        PUT(snprintf(text + used, sizeof text - used, ":%d", opt->detect.reputation));
+    }
+    if (opt->root && needs_root(opt)) PUT(snprintf(text + used, sizeof text - used, " root:%zu", opt->root->count));
 #undef PUT
     snprintf(buf, size, "%s", text);
 }
@@ -376,6 +418,7 @@ static dn_status proximal_training(dn_mlp *mlp, const local_set *shard, const dn
 typedef struct fedavg_master {
     float *models;   /* (K, P) gathered */
     float *previous; /* (P) the model broadcast this round */
+    float *trusted;  /* (P) FLTrust: the server's model on its root set, else NULL */
     double *info;    /* (K, 2) gathered: shard size, loss × shard size */
     double *weights; /* (K) */
 } fedavg_master;
@@ -383,7 +426,7 @@ typedef struct fedavg_master {
 /* m->models is mlp's (master_models), not freed here. */
 static void master_free(fedavg_master *m)
 {
-    free(m->previous), free(m->info), free(m->weights);
+    free(m->previous), free(m->trusted), free(m->info), free(m->weights);
     memset(m, 0, sizeof *m);
 }
 
@@ -418,7 +461,7 @@ static float *master_models(dn_mlp *mlp, size_t n)
     return mlp->fed_models;
 }
 
-static int master_alloc(fedavg_master *m, dn_mlp *mlp, size_t K, size_t P)
+static int master_alloc(fedavg_master *m, dn_mlp *mlp, size_t K, size_t P, int trusted)
 {
     size_t n, bytes;
     memset(m, 0, sizeof *m);
@@ -427,7 +470,8 @@ static int master_alloc(fedavg_master *m, dn_mlp *mlp, size_t K, size_t P)
     m->previous = malloc(P * sizeof(float));
     m->info = malloc(2 * K * sizeof(double));
     m->weights = malloc(K * sizeof(double));
-    return m->models && m->previous && m->info && m->weights;
+    if (trusted) m->trusted = malloc(P * sizeof(float));
+    return m->models && m->previous && m->info && m->weights && (!trusted || m->trusted);
 }
 
 /* After the mean failed: when a model is not finite (the mean scans the
@@ -454,7 +498,7 @@ static int mean_refused(const fedavg_master *m, size_t K, size_t P, const size_t
  * previous model when that fails (report says why). ids (may be NULL): the
  * client each model comes from (dn_fedavg_clients_round), else model r is
  * rank r's. */
-static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *opt, size_t K, size_t P,
+static dn_status master_merge(const fedavg_master *m, const dn_aggregate_options *agg, size_t K, size_t P,
                               const size_t *ids, float *out, dn_fedavg_report *report)
 {
     size_t samples = 0;
@@ -468,9 +512,10 @@ static dn_status master_merge(const fedavg_master *m, const dn_fedavg_options *o
     report->train_loss = samples ? loss / (double)samples : 0;
     dn_error why = {0};
     size_t chosen = K;
-    dn_status s = dn_aggregate(&opt->aggregate, m->models, K, P, m->weights, out, &chosen, &why);
+    dn_status s = dn_aggregate(agg, m->models, K, P, m->weights, out, &chosen, &why);
     if (s == DN_ERR_USAGE || s == DN_ERR_NOMEM) return s;
-    if (s == DN_ERR_NUMERIC && opt->aggregate.rule == DN_AGG_MEAN && mean_refused(m, K, P, ids, out, report))
+    if (s == DN_ERR_NUMERIC && (agg->rule == DN_AGG_MEAN || agg->rule == DN_AGG_CLIP) &&
+        mean_refused(m, K, P, ids, out, report))
         return DN_OK;
     if (chosen < K) report->chosen_rank = (int)(ids ? ids[chosen] : chosen);
     if (s) {
@@ -544,10 +589,11 @@ static void server_step(dn_mlp *mlp, const dn_fedavg_options *opt, const float *
 /* Steps 4–5 on the master, shared by both kinds of round: the K models
  * gathered in m (ids as master_merge takes them) merged into the network's
  * parameters, then the server optimiser's step. */
-static dn_status master_finish(dn_mlp *mlp, const fedavg_master *m, const dn_fedavg_options *opt, size_t K,
-                               const size_t *ids, dn_fedavg_report *report, dn_error *err)
+static dn_status master_finish(dn_mlp *mlp, const fedavg_master *m, const dn_fedavg_options *opt,
+                               const dn_aggregate_options *agg, size_t K, const size_t *ids,
+                               dn_fedavg_report *report, dn_error *err)
 {
-    dn_status s = master_merge(m, opt, K, mlp->nparams, ids, mlp->params, report);
+    dn_status s = master_merge(m, agg, K, mlp->nparams, ids, mlp->params, report);
     if (s) return dn_fail(err, s, "fedavg: the merge failed");
     if (!report->refused) server_step(mlp, opt, m->previous, report);
     mlp->train_size = report->samples;
@@ -595,7 +641,9 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     free(copy);
     mlp->epochs_done = (round + 1) * opt->local_epochs; /* the same on every rank, diverged or not */
     if (s || dn_comm_rank(comm) != 0) return s;
-    return master_finish(mlp, m, opt, K, NULL, report, err);
+    dn_aggregate_options agg = opt->aggregate;
+    agg.reference = m->previous; /* clip's */
+    return master_finish(mlp, m, opt, &agg, K, NULL, report, err);
 }
 
 /* Step 1, shared by both kinds of round: the master's buffers for `models`
@@ -609,7 +657,7 @@ static dn_status round_begin(dn_mlp *mlp, dn_comm *comm, const dn_fedavg_options
     size_t P = mlp->nparams;
     int master = dn_comm_rank(comm) == 0;
     *own_copy = *global = NULL;
-    int failed[2] = {master && (!master_alloc(m, mlp, models, P) || !server_state(mlp, opt)),
+    int failed[2] = {master && (!master_alloc(m, mlp, models, P, needs_root(opt)) || !server_state(mlp, opt)),
                      need_copy && !master && !(*own_copy = malloc(P * sizeof **own_copy))};
     dn_status s = dn_comm_allreduce(comm, failed, 2, DN_COMM_INT, DN_COMM_MAX, err);
     if (s) return s;
@@ -642,6 +690,9 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
     if (opt->stragglers > 0 || opt->dropout_rate > 0)
         return dn_fail(err, DN_ERR_USAGE, "fedavg: stragglers and dropout apply to virtual clients "
                                           "(dn_fedavg_clients_round), not to one client per rank");
+    if (dn_fedavg_screens_(opt) || needs_root(opt))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg: attacks, detection and fltrust apply to virtual clients "
+                                          "(dn_fedavg_clients_round), not to one client per rank");
     *report = report_start(mlp->epochs_done / opt->local_epochs);
     report->clients_sampled = report->clients_reported = K;
     report->bytes_sent = report->bytes_received = (uint64_t)K * mlp->nparams * sizeof(float);
@@ -657,21 +708,6 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
 }
 
 /* ------------------------------------------------------- virtual clients */
-
-/* splitmix64's finaliser: a well-mixed 64-bit value from x. */
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
-
-/* A seed for (seed, tag, a, b): each field mixed in turn. */
-static uint64_t derive_seed(uint64_t seed, uint64_t tag, uint64_t a, uint64_t b)
-{
-    return mix64(mix64(mix64(seed ^ tag) ^ a) ^ b);
-}
 
 #define SAMPLE_TAG 0x53414D504C45ULL /* "SAMPLE" */
 #define CLIENT_TAG 0x434C49454E54ULL /* "CLIENT" */
@@ -689,14 +725,14 @@ size_t dn_fedavg_sample_count(size_t clients, double fraction)
 
 uint64_t dn_fedavg_client_seed(uint64_t seed, int round, size_t client)
 {
-    return derive_seed(seed, CLIENT_TAG, (uint64_t)(int64_t)round, (uint64_t)client);
+    return dn_seed_derive_(seed, CLIENT_TAG, (uint64_t)(int64_t)round, (uint64_t)client);
 }
 
 size_t dn_fedavg_sample_clients(size_t clients, double fraction, uint64_t seed, int round, size_t *out)
 {
     size_t m = dn_fedavg_sample_count(clients, fraction), taken = 0;
     dn_rng rng;
-    dn_rng_seed(&rng, derive_seed(seed, SAMPLE_TAG, (uint64_t)(int64_t)round, 0));
+    dn_rng_seed(&rng, dn_seed_derive_(seed, SAMPLE_TAG, (uint64_t)(int64_t)round, 0));
     /* Knuth's selection sampling (TAOCP 3.4.2, Algorithm S): client i is
      * taken with probability (m − taken) / (K − i), exactly m in all, each
      * m-subset equally likely, in ascending order. */
@@ -712,7 +748,7 @@ size_t dn_fedavg_plan_round(const dn_fedavg_options *opt, const size_t *draw, si
     double share = floor(opt->stragglers * (double)m + 0.5); /* round(P·m), half up */
     size_t slow = share <= 0 ? 0 : share >= (double)m ? m : (size_t)share, taken = 0, gone = 0, reporting = 0;
     dn_rng rng;
-    dn_rng_seed(&rng, derive_seed(seed, STRAGGLE_TAG, (uint64_t)(int64_t)round, 0));
+    dn_rng_seed(&rng, dn_seed_derive_(seed, STRAGGLE_TAG, (uint64_t)(int64_t)round, 0));
     for (size_t i = 0; i < m; i++) {
         int straggles = taken < slow && dn_rng_below(&rng, m - i) < slow - taken; /* Algorithm S again */
         taken += (size_t)straggles;
@@ -720,7 +756,7 @@ size_t dn_fedavg_plan_round(const dn_fedavg_options *opt, const size_t *draw, si
          * draw does not depend on which others straggle */
         int partial = 1 + (int)dn_rng_below(&rng, (uint64_t)E);
         dn_rng own;
-        dn_rng_seed(&own, derive_seed(seed, DROPOUT_TAG, (uint64_t)(int64_t)round, (uint64_t)draw[i]));
+        dn_rng_seed(&own, dn_seed_derive_(seed, DROPOUT_TAG, (uint64_t)(int64_t)round, (uint64_t)draw[i]));
         int drops = opt->dropout_rate > 0 && dn_rng_uniform(&own) < opt->dropout_rate;
         gone += (size_t)drops;
         epochs[i] = drops ? 0 : !straggles ? E : opt->straggler_policy == DN_STRAGGLER_PARTIAL ? partial : 0;
@@ -731,25 +767,46 @@ size_t dn_fedavg_plan_round(const dn_fedavg_options *opt, const size_t *draw, si
     return reporting;
 }
 
-/* One virtual client's job on this rank: from w_g, a fresh optimiser, the
- * round's epochs done, `epochs` local epochs (its plan) on client k's
- * samples shuffled by (seed, round, k); its model goes to slot (NaN when it
- * diverged), its size and loss × size to info. */
-static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, size_t k, int epochs,
-                            const dn_fedavg_options *opt, const float *global, uint64_t seed, int round, float *slot,
-                            double *info, dn_error *err)
+/* What every rank knows about a round of virtual clients. */
+typedef struct clients_round {
+    const dn_dataset *train;        /* the clients' samples */
+    const dn_dataset *flipped;      /* train with labels l → 9 − l for label-flip attackers, else NULL */
+    const dn_partition *part;
+    const dn_fedavg_options *opt;
+    const unsigned char *malicious; /* (K) the ground truth, or NULL without adversaries */
+    const size_t *draw;             /* (mcount) the sampled clients, ascending */
+    const int *plan;                /* (mcount) their local epochs, 0: no report */
+    size_t mcount;
+    const float *global;            /* w_g */
+    uint64_t seed;
+    int round;
+} clients_round;
+
+/* The set client k trains on: flipped labels for a label-flip attacker. */
+static const dn_dataset *client_data(const clients_round *cr, size_t k)
 {
-    /* k < the partition's clients, its rows < train->count: the round checked both */
-    const size_t n = dn_partition_client_size(part, k);
+    return cr->flipped && cr->malicious[k] ? cr->flipped : cr->train;
+}
+
+/* E local epochs from the round's w_g with a fresh optimiser and the
+ * round's epochs done, on `set` (indices NULL: its first n samples),
+ * shuffled by shuffle_seed; the model goes to slot (NaN when it diverged),
+ * n and loss × n to info. */
+static dn_status train_from_global(dn_mlp *mlp, const clients_round *cr, const dn_dataset *set,
+                                   const size_t *indices, size_t n, int epochs, uint64_t shuffle_seed, float *slot,
+                                   double *info, dn_error *err)
+{
+    const dn_fedavg_options *opt = cr->opt;
     /* the training starts from w_g and ends in the slot: no copy through mlp->params */
-    const local_set set = {train, {dn_partition_client_indices(part, k), n, global, slot}};
+    const local_set local = {set, {indices, n, cr->global, slot}};
     reset_optimizer(mlp);
-    mlp->epochs_done = round * opt->local_epochs;
+    mlp->epochs_done = cr->round * opt->local_epochs;
     uint64_t run_seed = mlp->opt.seed;
-    mlp->opt.seed = dn_fedavg_client_seed(seed, round, k);
+    mlp->opt.seed = shuffle_seed;
     double loss = 0;
     int diverged = 0;
-    dn_status s = proximal_training(mlp, &set, opt, epochs, opt->prox_mu > 0 ? global : NULL, &loss, &diverged, err);
+    dn_status s = proximal_training(mlp, &local, opt, epochs, opt->prox_mu > 0 ? cr->global : NULL, &loss, &diverged,
+                                    err);
     mlp->opt.seed = run_seed;
     if (!s) {
         if (diverged) {
@@ -761,37 +818,66 @@ static dn_status client_job(dn_mlp *mlp, const dn_dataset *train, const dn_parti
     return s;
 }
 
+/* One virtual client's job on this rank: its plan's epochs on client k's
+ * samples, shuffled by (seed, round, k). */
+static dn_status client_job(dn_mlp *mlp, const clients_round *cr, size_t k, int epochs, float *slot, double *info,
+                            dn_error *err)
+{
+    /* k < the partition's clients, its rows < train->count: the round checked both */
+    return train_from_global(mlp, cr, client_data(cr, k), dn_partition_client_indices(cr->part, k),
+                             dn_partition_client_size(cr->part, k), epochs, dn_fedavg_client_seed(cr->seed, cr->round, k),
+                             slot, info, err);
+}
+
+/* The master's own model on its root set (FLTrust), into trusted. */
+static dn_status root_job(dn_mlp *mlp, const clients_round *cr, float *trusted, dn_error *err)
+{
+    double info[2];
+    uint64_t shuffle = dn_seed_derive_(cr->seed, DN_ROOT_TAG, (uint64_t)(int64_t)cr->round, 0);
+    return train_from_global(mlp, cr, cr->opt->root, NULL, cr->opt->root->count, cr->opt->local_epochs, shuffle,
+                             trusted, info, err);
+}
+
+/* Trains this rank's block of the draw into slots; a client that does not
+ * report, or that the master knows is banned, is skipped (its slot zeroed,
+ * never read). */
+static dn_status train_block(dn_mlp *mlp, const clients_round *cr, size_t first, size_t count, size_t c, float *slots,
+                             double *info, dn_error *err)
+{
+    const size_t P = mlp->nparams;
+    dn_status s = DN_OK;
+    memset(info, 0, 2 * c * sizeof *info);
+    for (size_t t = 0; t < count && !s; t++) {
+        size_t k = cr->draw[first + t];
+        if (cr->plan[first + t] > 0 && !dn_fedavg_banned_(mlp, cr->opt, k))
+            s = client_job(mlp, cr, k, cr->plan[first + t], slots + t * P, info + 2 * t, err);
+        else
+            memset(slots + t * P, 0, P * sizeof *slots);
+    }
+    for (size_t t = count; t < c; t++) memset(slots + t * P, 0, P * sizeof *slots); /* padding, never read */
+    return s;
+}
+
 /* The sampled clients' jobs on every rank, gathered on the master in
  * client-id order. rank r trains draw[first … first + count) (contiguous
  * blocks, sizes dn_shard_size(m, ranks, r)) into its `slots` blocks of at
  * most c = ⌈m / ranks⌉ models, which the master gathers into m->models
- * (ranks × c slots) and then moves left into m consecutive models. A
- * client whose plan is 0 epochs is skipped (its slot is never read). */
-static dn_status clients_exchange(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, dn_comm *comm,
-                                  const dn_fedavg_options *opt, const size_t *draw, const int *plan, size_t mcount,
-                                  size_t c, const float *global, uint64_t seed, int round, fedavg_master *m,
+ * (ranks × c slots) and then moves left into m consecutive models. */
+static dn_status clients_exchange(dn_mlp *mlp, const clients_round *cr, dn_comm *comm, size_t c, fedavg_master *m,
                                   float *slots, double *info, dn_error *err)
 {
-    size_t P = mlp->nparams;
+    size_t P = mlp->nparams, mcount = cr->mcount;
     int ranks = dn_comm_size(comm), rank = dn_comm_rank(comm);
-    size_t first = part_first(mcount, ranks, rank), count = dn_shard_size(mcount, ranks, rank);
     dn_error local_err = {0};
-    dn_status local = DN_OK;
-    memset(info, 0, 2 * c * sizeof *info);
-    for (size_t t = 0; t < count && !local; t++)
-        if (plan[first + t] > 0)
-            local = client_job(mlp, train, part, draw[first + t], plan[first + t], opt, global, seed, round,
-                               slots + t * P, info + 2 * t, &local_err);
-        else
-            memset(slots + t * P, 0, P * sizeof *slots); /* no report: never read */
-    for (size_t t = count; t < c; t++) memset(slots + t * P, 0, P * sizeof *slots); /* padding, never read */
+    dn_status local = train_block(mlp, cr, part_first(mcount, ranks, rank), dn_shard_size(mcount, ranks, rank), c,
+                                  slots, info, &local_err);
     int failed = local != DN_OK;
     dn_status s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err);
     if (!s && failed && local) *err = local_err, s = local;
-    else if (!s && failed) s = dn_fail(err, DN_ERR_MPI, "another rank failed in round %d", round + 1);
+    else if (!s && failed) s = dn_fail(err, DN_ERR_MPI, "another rank failed in round %d", cr->round + 1);
     if (!s && ranks > 1) s = dn_comm_gather(comm, slots, c * P, DN_COMM_F32, m->models, 0, err);
     if (!s && ranks > 1) s = dn_comm_gather(comm, info, 2 * c, DN_COMM_F64, m->info, 0, err);
-    mlp->epochs_done = (round + 1) * opt->local_epochs; /* the same on every rank, diverged or not */
+    mlp->epochs_done = (cr->round + 1) * cr->opt->local_epochs; /* the same on every rank, diverged or not */
     if (s || rank != 0) return s;
     /* rank r's block starts at slot r·c and holds draw[part_first(m, ranks, r) …]: move it there (left) */
     for (int r = 1; r < ranks; r++) {
@@ -819,19 +905,15 @@ static size_t keep_reporting(fedavg_master *m, size_t P, const size_t *draw, con
     return kept;
 }
 
-/* Steps 4–5 for the clients that reported, or w_g kept when none did or
- * too few for the rule. */
-static dn_status clients_finish(dn_mlp *mlp, fedavg_master *m, const dn_fedavg_options *opt, size_t *draw,
-                                const int *plan, size_t mcount, dn_fedavg_report *report, dn_error *err)
+/* Why nobody is merged: the round's refusal reason. */
+static void nobody_reason(const dn_fedavg_options *opt, size_t reporting, size_t kept, size_t mcount,
+                          dn_fedavg_report *report)
 {
-    size_t kept = keep_reporting(m, mlp->nparams, draw, plan, mcount, draw);
-    dn_error why = {0};
-    report->clients_reported = kept;
-    report->bytes_received = (uint64_t)kept * mlp->nparams * sizeof(float);
-    if (kept && !dn_aggregate_options_check(&opt->aggregate, kept, &why))
-        return master_finish(mlp, m, opt, kept, draw, report, err);
-    report->refused = 1;
-    if (kept == 0 && opt->straggler_policy == DN_STRAGGLER_DROP && report->clients_straggling)
+    if (reporting && kept == 0)
+        snprintf(report->reason, sizeof report->reason,
+                 "every participant was flagged (%zu of %zu sampled; %zu banned): previous model kept",
+                 report->flagged, mcount, report->banned);
+    else if (kept == 0 && opt->straggler_policy == DN_STRAGGLER_DROP && report->clients_straggling)
         snprintf(report->reason, sizeof report->reason,
                  "no client reported (of %zu sampled, %zu dropped out and %zu stragglers were dropped): previous "
                  "model kept", mcount, report->clients_dropped_out, report->clients_straggling);
@@ -839,11 +921,77 @@ static dn_status clients_finish(dn_mlp *mlp, fedavg_master *m, const dn_fedavg_o
         snprintf(report->reason, sizeof report->reason,
                  "no client reported (all %zu sampled dropped out): previous model kept", mcount);
     else
-        snprintf(report->reason, sizeof report->reason, "%zu clients reported, too few for %s: previous model kept",
-                 kept, dn_aggregate_rule_name(opt->aggregate.rule));
+        snprintf(report->reason, sizeof report->reason, "%zu clients %s, too few for %s: previous model kept", kept,
+                 kept < reporting ? "left after detection" : "reported", dn_aggregate_rule_name(opt->aggregate.rule));
+}
+
+/* Steps 4–5 for the clients that reported (screened when adversaries are
+ * simulated), or w_g kept when none is left or too few for the rule. */
+static dn_status clients_finish(dn_mlp *mlp, fedavg_master *m, const clients_round *cr, size_t *ids,
+                                dn_fedavg_report *report, dn_error *err)
+{
+    const dn_fedavg_options *opt = cr->opt;
+    const size_t P = mlp->nparams;
+    const size_t reporting = keep_reporting(m, P, cr->draw, cr->plan, cr->mcount, ids);
+    size_t kept = reporting;
+    report->bytes_received = (uint64_t)reporting * P * sizeof(float);
+    dn_aggregate_options agg = opt->aggregate;
+    agg.reference = m->previous, agg.trusted = m->trusted;
+    dn_status s = DN_OK;
+    if (kept && needs_root(opt)) s = root_job(mlp, cr, m->trusted, err);
+    if (!s && dn_fedavg_screens_(opt)) {
+        dn_round_models r = {m->models, m->info, ids, kept, m->previous, m->trusted};
+        s = dn_fedavg_screen_(mlp, opt, cr->malicious, dn_partition_clients(cr->part), cr->seed, cr->round, &r,
+                              report, err);
+        kept = r.count;
+    }
+    if (s) return s;
+    report->clients_reported = kept;
+    dn_error why = {0};
+    if (kept && !dn_aggregate_options_check(&agg, kept, &why))
+        return master_finish(mlp, m, opt, &agg, kept, ids, report, err);
+    report->refused = 1;
+    nobody_reason(opt, reporting, kept, cr->mcount, report);
     report->clients_reported = 0, report->bytes_received = 0;
-    memcpy(mlp->params, m->previous, mlp->nparams * sizeof *mlp->params);
+    memcpy(mlp->params, m->previous, P * sizeof *mlp->params);
     return DN_OK;
+}
+
+/* The round's checks that need no buffer; DN_ERR_USAGE. */
+static dn_status clients_check(const dn_dataset *train, const dn_partition *part, const dn_fedavg_options *opt,
+                               double client_fraction, dn_error *err)
+{
+    dn_status s = dn_fedavg_options_check(opt, err);
+    if (s) return s;
+    if (!part) return dn_fail(err, DN_ERR_USAGE, "fedavg clients: no partition");
+    if (!(client_fraction >= 0 && client_fraction <= 1))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: client fraction %g must lie in [0, 1]", client_fraction);
+    if (opt->fault.kind != DN_FAULT_NONE)
+        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: faults are per rank and not defined for virtual clients");
+    if (needs_root(opt) && (!opt->root || opt->root->count == 0))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: FLTrust (the fltrust rule or detection) needs the "
+                                          "server's root set: give a non-empty root");
+    if (train->count < dn_partition_train_size(part))
+        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: the set has %zu samples, the partition covers %zu",
+                       train->count, dn_partition_train_size(part));
+    return DN_OK;
+}
+
+/* The ground truth and the label-flip attackers' labels, the same on every
+ * rank (seeded by the round's seed). NULLs without adversaries; 0 when out
+ * of memory. */
+static int adversaries(const dn_fedavg_options *opt, const dn_dataset *train, size_t clients, uint64_t seed,
+                       unsigned char **malicious, uint8_t **flipped_labels)
+{
+    *malicious = NULL, *flipped_labels = NULL;
+    if (!dn_fedavg_screens_(opt)) return 1;
+    if (!(*malicious = calloc(clients ? clients : 1, 1))) return 0;
+    if (opt->malicious > 0 && opt->attack.kind != DN_ATTACK_NONE)
+        dn_malicious_clients(clients, opt->malicious, seed, *malicious);
+    if (opt->attack.kind != DN_ATTACK_LABEL_FLIP || !(opt->malicious > 0)) return 1;
+    if (!(*flipped_labels = malloc(train->count ? train->count : 1))) return 0;
+    for (size_t i = 0; i < train->count; i++) (*flipped_labels)[i] = (uint8_t)(DN_CLASSES - 1 - train->labels[i]);
+    return 1;
 }
 
 dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn_partition *part, dn_comm *comm,
@@ -853,16 +1001,8 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
     dn_fedavg_report local_report;
     if (!report) report = &local_report;
     double t0 = dn_now_seconds();
-    dn_status s = dn_fedavg_options_check(opt, err);
+    dn_status s = clients_check(train, part, opt, client_fraction, err);
     if (s) return s;
-    if (!part) return dn_fail(err, DN_ERR_USAGE, "fedavg clients: no partition");
-    if (!(client_fraction >= 0 && client_fraction <= 1))
-        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: client fraction %g must lie in [0, 1]", client_fraction);
-    if (opt->fault.kind != DN_FAULT_NONE)
-        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: faults are per rank and not defined for virtual clients");
-    if (train->count < dn_partition_train_size(part))
-        return dn_fail(err, DN_ERR_USAGE, "fedavg clients: the set has %zu samples, the partition covers %zu",
-                       train->count, dn_partition_train_size(part));
     dn_comm *own_comm = NULL;
     if (!comm) {
         dn_error why = {0};
@@ -882,7 +1022,11 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
     double *info = NULL;
     size_t *draw = malloc(mcount * sizeof *draw);
     int *plan = malloc(mcount * sizeof *plan);
-    if ((s = dn_aggregate_options_check(&opt->aggregate, mcount, err))) goto done;
+    unsigned char *malicious = NULL;
+    uint8_t *flipped_labels = NULL;
+    dn_aggregate_options rule = opt->aggregate;
+    rule.reference = rule.trusted = mlp->params; /* stand-ins for the check: the round sets both */
+    if ((s = dn_aggregate_options_check(&rule, mcount, err))) goto done;
     /* one process trains straight into the master's slots: no gather, no copy */
     size_t slot_bytes;
     if (dn_mul_overflows(c, P, &slot_bytes) || dn_mul_overflows(slot_bytes, sizeof(float), &slot_bytes)) {
@@ -890,7 +1034,8 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
         goto done;
     }
     if (ranks > 1) slots = malloc(slot_bytes), info = malloc(2 * c * sizeof *info);
-    int failed = !draw || !plan || (ranks > 1 && (!slots || !info));
+    int failed = !draw || !plan || (ranks > 1 && (!slots || !info)) ||
+                 !adversaries(opt, train, K, seed, &malicious, &flipped_labels);
     if ((s = dn_comm_allreduce(comm, &failed, 1, DN_COMM_INT, DN_COMM_MAX, err))) goto done;
     if (failed) {
         s = dn_fail(err, DN_ERR_NOMEM, "fedavg clients: a rank is out of memory for %zu models of %zu values", c, P);
@@ -903,12 +1048,14 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
     dn_fedavg_plan_round(opt, draw, mcount, seed, round, plan, &report->clients_straggling,
                          &report->clients_dropped_out);
     report->bytes_sent = (uint64_t)mcount * P * sizeof(float);
-    s = clients_exchange(mlp, train, part, comm, opt, draw, plan, mcount, c, global, seed, round, &m, slots, info,
-                         err);
-    if (!s && dn_comm_rank(comm) == 0) s = clients_finish(mlp, &m, opt, draw, plan, mcount, report, err);
+    const dn_dataset flipped = {train->count, train->images, flipped_labels, 0, NULL};
+    const clients_round cr = {train, flipped_labels ? &flipped : NULL, part, opt, malicious, draw, plan, mcount,
+                              global, seed, round};
+    s = clients_exchange(mlp, &cr, comm, c, &m, slots, info, err);
+    if (!s && dn_comm_rank(comm) == 0) s = clients_finish(mlp, &m, &cr, draw, report, err);
 done:
     if (ranks > 1) free(slots), free(info);
-    free(draw), free(plan);
+    free(draw), free(plan), free(malicious), free(flipped_labels);
     free(own_copy);
     master_free(&m);
     dn_comm_free(own_comm);

@@ -417,6 +417,34 @@ static dn_partition *from_owners(const size_t *owner, const uint8_t *labels, siz
     return part;
 }
 
+#define ROOT_TAG 0x524F4F54ULL /* "ROOT" */
+
+dn_status dn_dataset_split_root(const dn_dataset *set, size_t n, size_t root_size, uint64_t seed,
+                                dn_dataset **root, dn_dataset **rest, dn_error *err)
+{
+    *root = *rest = NULL;
+    if (!(n <= set->count && root_size >= 1 && root_size < n))
+        return dn_fail(err, DN_ERR_USAGE, "root set: %zu of the first %zu samples (of %zu): the root needs 1 to %zu",
+                       root_size, n, set->count, n > 1 ? n - 1 : 0);
+    size_t *in = malloc(root_size * sizeof *in), *out = malloc((n - root_size) * sizeof *out), taken = 0, left = 0;
+    if (!in || !out) {
+        free(in), free(out);
+        return dn_fail(err, DN_ERR_NOMEM, "root set: out of memory for %zu indices", n);
+    }
+    dn_rng rng;
+    dn_rng_seed(&rng, dn_seed_derive_(seed, ROOT_TAG, n, root_size));
+    /* Knuth's Algorithm S: sample i joins the root with probability (N − taken) / (n − i) */
+    for (size_t i = 0; i < n; i++)
+        if (taken < root_size && dn_rng_below(&rng, n - i) < root_size - taken) in[taken++] = i;
+        else out[left++] = i;
+    if ((*root = dn_dataset_select(set, in, root_size, err)) && !(*rest = dn_dataset_select(set, out, left, err))) {
+        dn_dataset_free(*root);
+        *root = NULL;
+    }
+    free(in), free(out);
+    return *root ? DN_OK : err ? err->code : DN_ERR_NOMEM;
+}
+
 dn_partition *dn_partition_make(const dn_dataset *set, size_t n, size_t clients, const dn_partition_spec *spec,
                                 uint64_t seed, dn_error *err)
 {

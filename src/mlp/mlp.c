@@ -313,6 +313,10 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->server_m);
     free(mlp->server_v);
     free(mlp->fed_models);
+    free(mlp->client_flags);
+    free(mlp->scored_ids);
+    free(mlp->scores);
+    free(mlp->score_flags);
     free(mlp->ws.block);
     free(mlp->order);
     free(mlp->w0_used);

@@ -82,6 +82,15 @@ struct dn_mlp {
      * kept from round to round; never saved */
     float *fed_models; /* (fed_models_n) */
     size_t fed_models_n;
+    /* federated detection on the master (fedavg_screen.c): with reputation,
+     * the rounds each client was flagged in (saved in checkpoints), and the
+     * last round's scores that its report points to (never saved) */
+    int64_t *client_flags; /* (client_flags_n) */
+    size_t client_flags_n;
+    size_t *scored_ids;    /* (scored_cap) */
+    double *scores;        /* (scored_cap) */
+    unsigned char *score_flags; /* (scored_cap) */
+    size_t scored_cap;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;

@@ -15,9 +15,11 @@
  * Tensors: "params" F32 (P), "moment1" / "moment2" F32 (P) when the
  * optimiser has them, "server_moment1" / "server_moment2" F64 (P) when
  * rank 0 holds a federated server optimiser's state (FedAvgM's velocity or
- * FedAdam's m; FedAdam's v), "rng" U8 (K, 32): each rank's xoshiro state
+ * FedAdam's m; FedAdam's v), "client_flags" I64 (K) when rank 0 counts
+ * the rounds each virtual client was flagged in (detection's reputation),
+ * "rng" U8 (K, 32): each rank's xoshiro state
  * as four little-endian u64. The server state stays on rank 0, the only
- * rank that uses it: a load neither broadcasts it nor gives it to others.
+ * rank that uses it (the flags too): a load neither broadcasts it nor gives it to others.
  * Files without it (older ones, plain runs) load with no server state: a
  * run that needs one starts it at zero.
  */
@@ -48,13 +50,15 @@ static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int
     dn_ckpt_put_u64(&m, "epochs_done", (uint64_t)mlp->epochs_done);
     dn_ckpt_put_u64(&m, "train_size", mlp->train_size);
     dn_ckpt_put_u64(&m, "adam_t", mlp->adam_t);
-    dn_tensor t[6];
+    dn_tensor t[7];
     size_t n = 0;
     t[n++] = (dn_tensor){"params", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->params};
     if (mlp->moment1) t[n++] = (dn_tensor){"moment1", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->moment1};
     if (mlp->moment2) t[n++] = (dn_tensor){"moment2", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->moment2};
     if (mlp->server_m) t[n++] = (dn_tensor){"server_moment1", DN_DTYPE_F64, 1, {mlp->nparams}, mlp->server_m};
     if (mlp->server_v) t[n++] = (dn_tensor){"server_moment2", DN_DTYPE_F64, 1, {mlp->nparams}, mlp->server_v};
+    if (mlp->client_flags)
+        t[n++] = (dn_tensor){"client_flags", DN_DTYPE_I64, 1, {mlp->client_flags_n}, mlp->client_flags};
     t[n++] = (dn_tensor){"rng", DN_DTYPE_U8, 2, {(size_t)K, RNG_BYTES}, rng};
     return dn_ckpt_write(path, t, n, &m, err);
 }
@@ -117,6 +121,31 @@ static int take_server_state(double **state, const dn_tensor *t, size_t P)
     return 1;
 }
 
+/* Rank 0: the reputation's counters as the file has them (any number of
+ * clients: the job description fixes K), or none. */
+static dn_status take_client_flags(dn_mlp *mlp, const dn_st_file *f, const char *path, dn_error *err)
+{
+    const dn_tensor *found = dn_st_find(f, "client_flags"), *t = NULL;
+    free(mlp->client_flags);
+    mlp->client_flags = NULL, mlp->client_flags_n = 0;
+    if (!found) return DN_OK;
+    size_t shape[1] = {found->ndim == 1 ? found->shape[0] : 0};
+    dn_status s = dn_ckpt_get_tensor(f, path, "client_flags", DN_DTYPE_I64, 1, shape, 1, &t, err);
+    if (s) return s;
+    int64_t *flags = malloc((shape[0] ? shape[0] : 1) * sizeof *flags);
+    if (!flags) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the clients' flags", path);
+    memcpy(flags, t->data, shape[0] * sizeof *flags);
+    for (size_t k = 0; k < shape[0]; k++)
+        if (flags[k] < 0) {
+            long long bad = (long long)flags[k];
+            free(flags);
+            return dn_fail(err, DN_ERR_INPUT, "%s: client %zu's flag count is %lld: counts are at least 0", path, k,
+                           bad);
+        }
+    mlp->client_flags = flags, mlp->client_flags_n = shape[0];
+    return DN_OK;
+}
+
 /* Rank 0: reads path into mlp (params, moments, server state) and *saved, rng into all. */
 static dn_status read_file(dn_mlp *mlp, const char *path, const char *mode, int K, dist_saved *saved, uint8_t *all,
                            dn_error *err)
@@ -148,6 +177,7 @@ static dn_status read_file(dn_mlp *mlp, const char *path, const char *mode, int 
             s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the server optimiser's state", path);
         memcpy(all, rng->data, (size_t)K * RNG_BYTES);
     }
+    if (!s) s = take_client_flags(mlp, f, path, err);
     dn_st_free(f);
     return s;
 }
