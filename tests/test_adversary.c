@@ -428,15 +428,21 @@ static void test_fltrust_refusals(void **state)
 
 enum { DK = 6, DP = 8, FLIPPED = 4 };
 
-/* Five honest updates (1 + 0.01i)·b and, at row 4, the sign-flip w − 4b. */
+/* Five honest updates b + 0.05·e_h (honest client h off b along its own
+ * axis h, where b is 1: all of the same norm and pairwise distance, as
+ * honest clients look to the scores on average) and, at row 4, the
+ * sign-flip w − 4b. */
 static void detection_round(float *models, float *w, float *trusted)
 {
-    const double b[DP] = {0.5, -1, 0.25, 2, -0.75, 1.5, -0.3, 0.8};
+    const double b[DP] = {1, 1, 1, 1, 1, -1, 0.5, -0.5};
     for (size_t j = 0; j < DP; j++) {
         w[j] = (float)(0.1 * (double)j - 0.3);
         trusted[j] = (float)((double)w[j] + b[j]);
-        for (size_t i = 0, h = 0; i < DK; i++)
-            models[i * DP + j] = (float)((double)w[j] + (i == FLIPPED ? -4 : 1 + 0.01 * (double)h++) * b[j]);
+        for (size_t i = 0, h = 0; i < DK; i++) {
+            double u = i == FLIPPED ? -4 * b[j] : b[j] + (j == h ? 0.05 : 0);
+            h += i != FLIPPED;
+            models[i * DP + j] = (float)((double)w[j] + u);
+        }
     }
 }
 
@@ -512,7 +518,7 @@ static void test_detection_edge_cases(void **state)
     assert_string_equal(dn_detect_method_name((dn_detect_method)9), "?");
     assert_null(dn_detect_method_choices()[DN_DETECT_FLTRUST + 1]);
     assert_true(dn_detect_default_threshold(DN_DETECT_NONE) == 0);
-    assert_true(dn_detect_default_threshold(DN_DETECT_COSINE) == 0.6);
+    assert_true(dn_detect_default_threshold(DN_DETECT_COSINE) == 0.9);
 }
 
 int main(void)

