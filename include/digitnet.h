@@ -1490,8 +1490,11 @@ DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
  * master, once the reporting clients' models are gathered, their rows
  * become what they send (dn_attack_models, its random draws seeded by
  * (seed, round)). With a root set the master then trains its own model on
- * it, from w_g like a client (seeded by (seed, round) and a tag), for the
- * fltrust rule and detection. Detection (opt->detect.method) scores the
+ * it, from w_g like a client (seeded by (seed, round) and a tag) and for
+ * as many steps as a client of average size n̄ = n / K takes (Cao et al.
+ * give the server the clients' local iterations): E · round(n̄ / N)
+ * epochs over the N root samples, at least E; that model is the fltrust
+ * rule's and detection's reference. Detection (opt->detect.method) scores the
  * reporting clients (dn_detect_scores, Krum's f from opt->aggregate),
  * flags those above the threshold and merges the others with the rule;
  * with reputation R each flag is counted per client, on the network (saved

@@ -829,13 +829,21 @@ static dn_status client_job(dn_mlp *mlp, const clients_round *cr, size_t k, int 
                              slot, info, err);
 }
 
-/* The master's own model on its root set (FLTrust), into trusted. */
+/* The master's own model on its root set (FLTrust), into trusted: as many
+ * SGD steps as a client of average size takes (Cao et al. give the server
+ * the clients' local iterations), so E · round(n̄ / N) epochs over the N
+ * root samples, at least E. */
 static dn_status root_job(dn_mlp *mlp, const clients_round *cr, float *trusted, dn_error *err)
 {
-    double info[2];
+    double info[2], mean_client = (double)dn_partition_train_size(cr->part) / (double)dn_partition_clients(cr->part);
+    double ratio = floor(mean_client / (double)cr->opt->root->count + 0.5);
+    int epochs = cr->opt->local_epochs * (ratio > 1 ? (ratio < 1000 ? (int)ratio : 1000) : 1);
     uint64_t shuffle = dn_seed_derive_(cr->seed, DN_ROOT_TAG, (uint64_t)(int64_t)cr->round, 0);
-    return train_from_global(mlp, cr, cr->opt->root, NULL, cr->opt->root->count, cr->opt->local_epochs, shuffle,
-                             trusted, info, err);
+    int done = mlp->epochs_done; /* the round's count, which the server's own epochs must not move */
+    dn_status s = train_from_global(mlp, cr, cr->opt->root, NULL, cr->opt->root->count, epochs, shuffle, trusted,
+                                    info, err);
+    mlp->epochs_done = done;
+    return s;
 }
 
 /* Trains this rank's block of the draw into slots; a client that does not
