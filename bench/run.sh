@@ -92,6 +92,11 @@ fed = group_of("fedavg 2NN client update")
 us, torch = best(fed, "digitnet"), best(fed, "PyTorch")
 if us and torch:
     target("fedavg client updates per second, digitnet / PyTorch (its fastest setting)", torch[2] / us[2], ">= 5x", lambda v: v >= 5)
+detect = group_of("fedavg round with detection")
+plain = best(detect, "digitnet, no detection")
+for r in detect:
+    if plain and r[1].startswith("digitnet, --detect"):
+        target(f"fedavg round, {r[1][10:]} / no detection", r[2] / plain[2], "<= 1.2x", lambda v: v <= 1.2)
 quick = best(group_of("fedavg quick reproduction"), "digitnet")
 if quick:
     print(f"target: fedavg quick reproduction, wall time: {quick[2]:.0f} s (goal < 180 s): {'met' if quick[2] < 180 else 'NOT met'}")

@@ -8,6 +8,7 @@
 #   per client scored, flags as the rows count them) and --score-map (an SVG
 #   with a cell per client and round, the malicious clients marked);
 #   a boosted attack (scale:100) flagged exactly by the norm detector;
+#   label-flip with detection and bans: the same saved model under mpirun -np 2 as in one process;
 #   the new rules from the command line (multi-Krum, clip, FLTrust with its
 #   root set); the flags' refusals (exit 2, one line);
 #   a slice of `digitnet reproduce --experiment robust` (one attack, three
@@ -60,6 +61,18 @@ grep -q "score map: $work/map.svg" "$work/boost.txt" || fail "the map's path is 
   --metrics "$work/flip.csv" >"$work/flip.txt" || fail "label-flip run failed: $(tail -3 "$work/flip.txt")"
 awk -F, 'NR > 1 && !($18 + $20 == $16 && $18 + $19 == $17) { bad = 1 } END { exit bad }' "$work/flip.csv" ||
   fail "TP + FN != malicious or TP + FP != flagged: $(cat "$work/flip.csv")"
+
+# --- the same model under mpirun -np 2 (attacks applied on rank 0, label-flip trained wherever the client runs,
+#     bans known to rank 0 alone): P-independence holds with adversaries too
+if command -v mpirun >/dev/null && "$DIGITNET" --version | grep -qw mpi; then
+  L=(--attack label-flip --malicious 0.3 --detect krum --reputation 1 --quiet)
+  "$DIGITNET" mlp "${net[@]}" "${A[@]}" "${L[@]}" --save "$work/np0.st" >/dev/null || fail "label-flip, one process"
+  mpirun -np 2 "$DIGITNET" mlp "${net[@]}" "${A[@]}" "${L[@]}" --save "$work/np2.st" >"$work/np2.txt" 2>&1 ||
+    fail "label-flip under mpirun -np 2 failed: $(tail -3 "$work/np2.txt")"
+  cmp -s "$work/np0.st" "$work/np2.st" || fail "label-flip + detection + bans: mpirun -np 2 differs from one process"
+else
+  echo "cli_robust: no mpirun or a build without MPI, the mpirun part skipped"
+fi
 
 # --- the new rules
 "$DIGITNET" mlp "${net[@]}" "${A[@]}" --aggregate krum --faulty 1 --krum-select 3 --attack sign-flip --malicious 0.2 \

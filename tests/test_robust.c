@@ -228,16 +228,6 @@ static int stop_after_three(const dn_mlp_run_report *r, void *user)
     return r->step == 3;
 }
 
-static dn_status run_loop(dn_mlp *mlp, const dn_mlp_run_options *o, const dn_dataset *set, dn_error *err)
-{
-    dn_mlp_run *run = dn_mlp_run_create(mlp, o, set, err);
-    if (!run) return err->code;
-    dn_status s = dn_mlp_run_resume(run, err);
-    if (!s) s = dn_mlp_run_train(run, err);
-    dn_mlp_run_free(run);
-    return s;
-}
-
 static void test_reputation_bans(void **state)
 {
     (void)state;
@@ -256,18 +246,18 @@ static void test_reputation_bans(void **state)
     o.on_step = watch_bans, o.user = &watch;
     dn_mlp *whole = vclients_network(3, 8, 0), *first = vclients_network(3, 8, 0), *second = vclients_network(3, 8, 0);
     dn_error err = {0};
-    assert_int_equal(run_loop(whole, &o, set, &err), DN_OK);
+    assert_int_equal(vclients_run_loop(whole, &o, set, &err), DN_OK);
     assert_int_equal(watch.rounds, 6);
 
     /* stopped after 3 rounds (bans already in force), resumed: the same bits */
     dn_mlp_run_options part1 = o;
     part1.on_step = stop_after_three, part1.checkpoint = (dn_checkpoint_policy){path, 100, NULL}; /* the stop saves */
-    assert_int_equal(run_loop(first, &part1, set, &err), DN_OK);
+    assert_int_equal(vclients_run_loop(first, &part1, set, &err), DN_OK);
     assert_int_equal(dn_mlp_epochs_done(first), 3);
     dn_mlp_run_options part2 = o;
     part2.checkpoint = (dn_checkpoint_policy){NULL, 1, path};
     watch.rounds = 3;
-    assert_int_equal(run_loop(second, &part2, set, &err), DN_OK);
+    assert_int_equal(vclients_run_loop(second, &part2, set, &err), DN_OK);
     assert_int_equal(watch.rounds, 6);
     vclients_same_params(second, whole);
     remove(path);

@@ -304,16 +304,6 @@ static void run_options(dn_mlp_run_options *o, const dn_partition *part, double 
     o->client_seed = seed;
 }
 
-static dn_status run_loop(dn_mlp *mlp, const dn_mlp_run_options *o, const dn_dataset *set, dn_error *err)
-{
-    dn_mlp_run *run = dn_mlp_run_create(mlp, o, set, err);
-    if (!run) return err->code;
-    dn_status s = dn_mlp_run_resume(run, err);
-    if (!s) s = dn_mlp_run_train(run, err);
-    dn_mlp_run_free(run);
-    return s;
-}
-
 typedef struct seen_rounds {
     int steps, stop_at;
     size_t sampled[RUN_ROUNDS];
@@ -342,7 +332,7 @@ static void test_run_is_rounds_by_hand(void **state)
     seen_rounds seen = {0, 0, {0}};
     o.on_step = note_round, o.user = &seen;
     dn_error err = {0};
-    assert_int_equal(run_loop(loop, &o, set, &err), DN_OK);
+    assert_int_equal(vclients_run_loop(loop, &o, set, &err), DN_OK);
     assert_int_equal(seen.steps, RUN_ROUNDS);
     for (int r = 0; r < RUN_ROUNDS; r++) {
         assert_int_equal(seen.sampled[r], 3);
@@ -367,12 +357,12 @@ static void test_run_stop_and_resume(void **state)
     dn_mlp_run_options o;
     run_options(&o, part, 0.5, 21);
     dn_error err = {0};
-    assert_int_equal(run_loop(whole, &o, set, &err), DN_OK);
+    assert_int_equal(vclients_run_loop(whole, &o, set, &err), DN_OK);
 
     seen_rounds seen = {0, 2, {0}};
     o.checkpoint = (dn_checkpoint_policy){path, 3, NULL}; /* not due at 2: the stop saves */
     o.on_step = note_round, o.user = &seen;
-    assert_int_equal(run_loop(first, &o, set, &err), DN_OK);
+    assert_int_equal(vclients_run_loop(first, &o, set, &err), DN_OK);
     assert_int_equal(seen.steps, 2);
     assert_int_equal(dn_mlp_epochs_done(first), 4);
 
@@ -380,20 +370,20 @@ static void test_run_stop_and_resume(void **state)
     dn_mlp_run_options bad = o;
     bad.checkpoint.resume = path, bad.checkpoint.path = NULL, bad.on_step = NULL;
     bad.client_fraction = 0.3;
-    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    assert_int_not_equal(vclients_run_loop(second, &bad, set, &err), DN_OK);
     print_message("refused: %s\n", err.message);
     assert_non_null(strstr(err.message, "C:0.3"));
     bad.client_fraction = 0.5, bad.client_seed = 22;
-    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    assert_int_not_equal(vclients_run_loop(second, &bad, set, &err), DN_OK);
     bad.client_seed = 21, bad.clients = other;
-    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    assert_int_not_equal(vclients_run_loop(second, &bad, set, &err), DN_OK);
     bad.clients = NULL; /* one client per rank */
-    assert_int_not_equal(run_loop(second, &bad, set, &err), DN_OK);
+    assert_int_not_equal(vclients_run_loop(second, &bad, set, &err), DN_OK);
     assert_int_equal(dn_mlp_epochs_done(second), 0);
 
     o.checkpoint.resume = path;
     o.on_step = NULL;
-    assert_int_equal(run_loop(second, &o, set, &err), DN_OK);
+    assert_int_equal(vclients_run_loop(second, &o, set, &err), DN_OK);
     assert_int_equal(dn_mlp_epochs_done(second), RUN_ROUNDS * 2);
     vclients_same_params(second, whole);
     remove(path);

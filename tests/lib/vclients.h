@@ -1,4 +1,4 @@
-/* vclients.h — the fixture of the virtual-client tests (test_vclients,
+/* vclients.h — the fixture of the virtual-client tests (test_vclients, test_robust,
  * test_heterogeneity): a synthetic set of VCLIENTS_COUNT samples, a
  * partition of it, and a small network. Include after <cmocka.h>,
  * digitnet.h and lib/synthetic.h. */
@@ -51,6 +51,18 @@ static inline void vclients_same_params(dn_mlp *a, dn_mlp *b)
     const float *pa = dn_mlp_params(a, &na), *pb = dn_mlp_params(b, &nb);
     assert_int_equal(na, nb);
     assert_memory_equal(pa, pb, na * sizeof *pa);
+}
+
+/* A whole run of the library's loop: create, resume (when o asks), train, free. */
+static inline dn_status vclients_run_loop(dn_mlp *mlp, const dn_mlp_run_options *o, const dn_dataset *set,
+                                          dn_error *err)
+{
+    dn_mlp_run *run = dn_mlp_run_create(mlp, o, set, err);
+    if (!run) return err->code;
+    dn_status s = dn_mlp_run_resume(run, err);
+    if (!s) s = dn_mlp_run_train(run, err);
+    dn_mlp_run_free(run);
+    return s;
 }
 
 #endif /* DN_TESTS_VCLIENTS_H */
