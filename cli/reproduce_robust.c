@@ -37,7 +37,7 @@
 
 typedef struct robust_experiment {
     const char *data, *out, *attacks_text, *defences_text, *fractions_text, *partitions_text;
-    int quick, rounds, jobs, quiet, detector;
+    int quick, rounds, jobs, quiet, detector, report_only;
     size_t root_size, train_size;
     double lr;
     uint64_t seed;
@@ -52,6 +52,7 @@ typedef struct robust_run {
     double fraction;
     /* the outcome, from the result file */
     double final_accuracy, best_accuracy, seconds;
+    double late_low;  /* the lowest accuracy over the second half of the rounds (from the CSV) */
     int reached;      /* first round at TARGET, 0 if never */
     int refused;      /* rounds whose merge was refused */
     int nonfinite;    /* the final model held a NaN or Inf */
@@ -115,6 +116,8 @@ static dn_status check_lists(robust_experiment *ex, dn_error *err)
 }
 
 /* ------------------------------------------------------------- one run */
+
+static dn_status read_accuracy(const char *path, double *acc, size_t cap, size_t *n, dn_error *err);
 
 static const char *attack_text(const robust_experiment *ex, const robust_run *r)
 {
@@ -247,6 +250,22 @@ static dn_status load_result(const robust_experiment *ex, robust_run *r, dn_erro
                    &r->refused, &r->nonfinite, &r->tp, &r->fp, &r->fn, &r->seconds);
     fclose(fp);
     return n == 9 ? DN_OK : cli_fail(err, DN_ERR_INPUT, "%s: not a result line (a worker failed?)", path);
+}
+
+/* The lowest test accuracy over the second half of the rounds: a run
+ * that collapsed and recovered shows here, not in its final accuracy. */
+static dn_status late_low(const robust_experiment *ex, robust_run *r, dn_error *err)
+{
+    char path[4096];
+    double *acc = malloc((size_t)ex->rounds * sizeof *acc);
+    size_t n = 0;
+    if (!acc) return cli_fail(err, DN_ERR_NOMEM, "out of memory");
+    dn_status s = run_path(ex, r, ".csv", path, sizeof path, err);
+    if (!s) s = read_accuracy(path, acc, (size_t)ex->rounds, &n, err);
+    r->late_low = 100 * r->final_accuracy;
+    for (size_t k = n / 2; k < n; k++) r->late_low = fmin(r->late_low, acc[k]);
+    free(acc);
+    return s;
 }
 
 static dn_status train_run(const robust_experiment *ex, robust_run *r, dn_mlp *mlp, const dn_mlp_run_options *o,
@@ -413,7 +432,9 @@ static void cell_text(const robust_run *r, char *buf, size_t size)
     }
     char reached[16] = "—";
     if (r->reached) snprintf(reached, sizeof reached, "%d", r->reached);
-    snprintf(buf, size, "%.1f (%s)%s", 100 * r->final_accuracy, reached, r->nonfinite ? " NaN!" : "");
+    char low[32] = "";
+    if (r->late_low < 100 * r->final_accuracy - 5) snprintf(low, sizeof low, ", low %.1f", r->late_low);
+    snprintf(buf, size, "%.1f (%s%s)%s", 100 * r->final_accuracy, reached, low, r->nonfinite ? " NaN!" : "");
 }
 
 static void write_table(report *rep, const robust_experiment *ex, const robust_run *runs, int count, int p,
@@ -464,8 +485,10 @@ static void write_detection(report *rep, const robust_experiment *ex, const robu
     }
 }
 
-/* Defences named in a list, those whose final accuracy is within (held)
- * or below (broke) their own no-attack run by the margins above. */
+/* Defences named in a list: those whose final accuracy is within their
+ * own no-attack run's by HELD_POINTS (held), and those whose final
+ * accuracy, or lowest over the second half of the rounds, fell more than
+ * BROKE_POINTS below it or whose model went non-finite (broke). */
 static void verdicts(const robust_experiment *ex, const robust_run *runs, int count, int p, int a, double fraction,
                      char *held, char *broke, size_t size, int *best)
 {
@@ -477,8 +500,26 @@ static void verdicts(const robust_experiment *ex, const robust_run *runs, int co
         if (!r) continue;
         double acc = 100 * r->final_accuracy, base = baseline(runs, count, p, d);
         if (acc > best_acc) best_acc = acc, *best = d;
-        char *list = acc >= base - HELD_POINTS ? held : acc < base - BROKE_POINTS || r->nonfinite ? broke : NULL;
+        int collapsed = acc < base - BROKE_POINTS || r->late_low < base - BROKE_POINTS || r->nonfinite;
+        char *list = collapsed ? broke : acc >= base - HELD_POINTS ? held : NULL;
         if (list) snprintf(list + strlen(list), size - strlen(list), "%s%s", *list ? ", " : "", ex->defences[d]);
+    }
+}
+
+/* " Detection (METHOD): precision P, recall R — evaded." for mean+detect's
+ * run, or "" when there is none. */
+static void detection_text(const robust_experiment *ex, const robust_run *runs, int count, int p, int a,
+                           double fraction, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (int d = 0; d < ex->ndefences; d++) {
+        const robust_run *r = strcmp(ex->defences[d], "mean+detect") ? NULL : find_run(runs, count, p, a, fraction, d);
+        if (!r || r->tp + r->fn == 0) continue;
+        double recall = (double)r->tp / (double)(r->tp + r->fn);
+        char precision[16] = "n/a";
+        if (r->tp + r->fp) snprintf(precision, sizeof precision, "%.2f", (double)r->tp / (double)(r->tp + r->fp));
+        snprintf(buf, size, " Detection (%s): precision %s, recall %.2f%s", dn_detect_method_name((dn_detect_method)ex->detector),
+                 precision, recall, recall < 0.5 ? " — the attackers evaded it." : ".");
     }
 }
 
@@ -502,10 +543,12 @@ static void write_reading(report *rep, const robust_experiment *ex, const robust
         if (isfinite(clean))
             snprintf(versus, sizeof versus, " (%+.1f points from plain FedAvg without attack, %.1f %%)",
                      100 * b->final_accuracy - clean, clean);
+        char found[160] = "";
+        detection_text(ex, runs, count, p, a, fraction, found, sizeof found);
         report_bullet(rep, "**%s**: best %s at %.1f %%%s; held (within %g points of their own no-attack run): %s; "
-                           "broke (more than %g points below, or NaN): %s.",
+                           "broke (more than %g points below at the end or in the second half, or NaN): %s.%s",
                       ex->attacks[a], ex->defences[best], 100 * b->final_accuracy, versus, HELD_POINTS,
-                      *held ? held : "none", BROKE_POINTS, *broke ? broke : "none");
+                      *held ? held : "none", BROKE_POINTS, *broke ? broke : "none", found);
     }
 }
 
@@ -554,7 +597,9 @@ static dn_status write_robust_report(const robust_experiment *ex, const robust_r
                      "multi-Krum (f = 3, the mean of the 7 best), norm clipping (to the round's median update norm), "
                      "FLTrust (the server's root set: %zu samples taken out of the clients' data) and the mean after "
                      "detection by %s (flagged clients left out of the round). Each cell: final test accuracy in %% "
-                     "(round it first reached %g %%, — if never); NaN! marks a final model with a non-finite value.",
+                     "(round it first reached %g %%, — if never; \"low\" the lowest accuracy over the second half of the rounds when it "
+                     "is more than 5 points below the final one: a collapse the final number hides); NaN! marks a "
+                     "final model with a non-finite value.",
                      DN_VERSION, ex->quick ? " --quick" : "", CLIENTS, FRACTION,
                      dn_fedavg_sample_count(CLIENTS, FRACTION), (unsigned long long)ex->seed, ex->lr, ex->rounds,
                      ex->root_size, dn_detect_method_name((dn_detect_method)ex->detector), 100 * TARGET);
@@ -564,11 +609,17 @@ static dn_status write_robust_report(const robust_experiment *ex, const robust_r
         for (int f = 0; f < ex->nfractions; f++) write_table(rep, ex, runs, count, p, ex->fractions[f]);
         write_detection(rep, ex, runs, count, p);
         double middle = ex->fractions[ex->nfractions / 2];
-        write_reading(rep, ex, runs, count, p, middle);
+        for (int f = 0; f < ex->nfractions; f++) write_reading(rep, ex, runs, count, p, ex->fractions[f]);
         if (!s) s = write_figures(rep, ex, runs, count, p, middle, err);
     }
-    report_paragraph(rep, "Whole run: %d runs, %.0f s of wall time with %d worker process%s.", count, wall, ex->jobs,
-                     ex->jobs == 1 ? "" : "es");
+    double trained = 0;
+    for (int i = 0; i < count; i++) trained += runs[i].seconds;
+    if (ex->report_only)
+        report_paragraph(rep, "Written with --report-only from the result files of an earlier run: %d runs, whose own "
+                              "times add up to %.0f s.", count, trained);
+    else
+        report_paragraph(rep, "Whole run: %d runs (their own times add up to %.0f s), %.0f s of wall time with %d worker "
+                              "process%s.", count, trained, wall, ex->jobs, ex->jobs == 1 ? "" : "es");
     char md[4096], html[4096];
     snprintf(md, sizeof md, "%s/report.md", ex->out);
     snprintf(html, sizeof html, "%s/report.html", ex->out);
@@ -622,6 +673,9 @@ int reproduce_robust_main(int argc, char **argv)
         {"--seed", CLI_U64, &ex.seed, "S", "seed of the network, partitions, malicious clients and draws", 0, 1.8e19, 0,
          NULL},
         {"--quiet", CLI_FLAG, &ex.quiet, "", "no progress lines on stderr (results still on stdout)", 0, 0, 0, NULL},
+        {"--report-only", CLI_FLAG, &ex.report_only, "",
+         "train nothing: write the report from the result files an earlier run with the same lists left in --out", 0,
+         0, 0, NULL},
     };
     const cli_spec spec = {"reproduce --experiment robust", "",
                            "Attacks x defences x malicious fractions in federated averaging (MNIST 2NN, K = 100, "
@@ -656,9 +710,12 @@ int reproduce_robust_main(int argc, char **argv)
         for (int i = 0; i < count; i++) order[i] = i;
         double t0 = cli_now_seconds();
         run_pool pool = {&ex, runs, &view, test};
-        rc = worker_pool_run(order, count, ex.jobs, run_job, &pool);
+        if (!ex.report_only) rc = worker_pool_run(order, count, ex.jobs, run_job, &pool);
         dn_status s = DN_OK;
-        for (int i = 0; i < count && !rc && !s; i++) s = load_result(&ex, &runs[i], &err);
+        for (int i = 0; i < count && !rc && !s; i++) {
+            s = load_result(&ex, &runs[i], &err);
+            if (!s) s = late_low(&ex, &runs[i], &err);
+        }
         if (!rc && !s) s = write_robust_report(&ex, runs, count, cli_now_seconds() - t0, &err);
         if (!rc && !s) print_summary(&ex, runs, count);
         if (!rc && !s) printf("wrote %s/report.md, %s/report.html, a CSV per run, curves and heat maps\n", ex.out, ex.out);

@@ -13,7 +13,7 @@
 #   root set); the flags' refusals (exit 2, one line);
 #   a slice of `digitnet reproduce --experiment robust` (one attack, three
 #   defences, few rounds on part of MNIST): its report, tables, reading,
-#   curves and heat map.
+#   curves and heat map; --report-only rewrites the same tables from the result files.
 # Skipped (77) without MNIST.
 set -euo pipefail
 DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
@@ -121,6 +121,14 @@ grep -q "\*\*scale:10\*\*: best " "$work/robust/report.md" || fail "the reading 
 [ -s "$work/robust/curves_iid_0.svg" ] || fail "no curves"
 [ -s "$work/robust/iid_scale-10_F0.2_mean-detect_scores.svg" ] || fail "no heat map: $(ls "$work/robust")"
 grep -q "iid_scale-10_F0.2_mean-detect_scores.svg" "$work/robust/report.md" || fail "the heat map is not in the report"
+cp "$work/robust/report.md" "$work/trained.md"
+"$DIGITNET" reproduce --experiment robust --data "$DATA" --out "$work/robust" --attacks scale:10 \
+  --defences mean,median,mean+detect --detector norm --fractions 0.2 --partitions iid --rounds 3 --report-only \
+  --quiet >/dev/null || fail "--report-only failed"
+grep -q "Written with --report-only from the result files of an earlier run: 6 runs" "$work/robust/report.md" ||
+  fail "--report-only does not say so"
+diff <(grep '^|' "$work/trained.md") <(grep '^|' "$work/robust/report.md") >/dev/null ||
+  fail "--report-only's tables differ from the trained run's"
 rc=0
 "$DIGITNET" reproduce --experiment robust --data "$DATA" --out "$work/bad" --defences mean,magic >/dev/null 2>&1 || rc=$?
 [ $rc = 2 ] || fail "an unknown defence: expected exit 2, got $rc"
