@@ -254,14 +254,50 @@ dn_status dn_aggregate_trimmed_mean(const float *models, size_t k, size_t p, dou
 /* ---------------------------------------------------------------- krum */
 
 /* ‖a − b‖², or +Inf when it is not finite (a NaN must lose, not compare false). */
-static double squared_distance(const float *a, const float *b, size_t p)
+/* Sums in double over LANES interleaved partial sums, added up in a fixed
+ * order at the end: the same result on every run, and the compiler can
+ * keep the lanes in vector registers (one running sum is a chain of
+ * dependent additions, 4 cycles each). */
+enum { LANES = 8, DISTANCE_BLOCK = 2048 };
+
+static double lanes_total(const double *acc)
 {
-    double d = 0;
-    for (size_t j = 0; j < p; j++) {
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Σ_j (a_j − b_j)² over n coordinates. */
+static double sum_squared_difference(const float *a, const float *b, size_t n)
+{
+    double acc[LANES] = {0};
+    size_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (size_t l = 0; l < LANES; l++) {
+            double diff = (double)a[j + l] - (double)b[j + l];
+            acc[l] += diff * diff;
+        }
+    for (size_t l = 0; j < n; j++, l++) {
         double diff = (double)a[j] - (double)b[j];
-        d += diff * diff;
+        acc[l] += diff * diff;
     }
-    return isfinite(d) ? d : INFINITY;
+    return lanes_total(acc);
+}
+
+/* dist (k, k) = the models' squared distances, by blocks of coordinates
+ * so that the k rows' block stays in cache while every pair reads it. */
+static void squared_distances(const float *models, size_t k, size_t p, double *dist)
+{
+    for (size_t i = 0; i < k * k; i++) dist[i] = 0;
+    for (size_t j0 = 0; j0 < p; j0 += DISTANCE_BLOCK) {
+        size_t len = p - j0 < DISTANCE_BLOCK ? p - j0 : DISTANCE_BLOCK;
+        for (size_t i = 0; i < k; i++)
+            for (size_t j = i + 1; j < k; j++)
+                dist[i * k + j] += sum_squared_difference(models + i * p + j0, models + j * p + j0, len);
+    }
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = i + 1; j < k; j++) {
+            double d = isfinite(dist[i * k + j]) ? dist[i * k + j] : INFINITY;
+            dist[i * k + j] = dist[j * k + i] = d;
+        }
 }
 
 static int double_compare(const void *pa, const void *pb)
@@ -297,11 +333,7 @@ dn_status dn_krum_scores_(const float *models, size_t k, size_t p, size_t m, dou
         free(dist), free(row);
         return dn_fail(err, DN_ERR_NOMEM, "krum: out of memory for %zu models", k);
     }
-    for (size_t i = 0; i < k; i++) {
-        dist[i * k + i] = 0;
-        for (size_t j = i + 1; j < k; j++)
-            dist[i * k + j] = dist[j * k + i] = squared_distance(models + i * p, models + j * p, p);
-    }
+    squared_distances(models, k, p, dist);
     krum_scores(dist, k, m, row, score);
     free(dist), free(row);
     return DN_OK;
@@ -414,14 +446,26 @@ dn_status dn_aggregate_krum(const float *models, size_t k, size_t p, int faulty,
 void dn_update_dot_(const float *model, const float *reference, const float *direction, size_t p, double *dot,
                     double *norm2)
 {
-    double d = 0, n = 0;
-    for (size_t j = 0; j < p; j++) {
+    double d[LANES] = {0}, n[LANES] = {0};
+    size_t j = 0;
+    for (; direction && j + LANES <= p; j += LANES)
+        for (size_t l = 0; l < LANES; l++) {
+            double w = (double)reference[j + l], u = (double)model[j + l] - w;
+            d[l] += u * ((double)direction[j + l] - w);
+            n[l] += u * u;
+        }
+    for (; !direction && j + LANES <= p; j += LANES)
+        for (size_t l = 0; l < LANES; l++) {
+            double u = (double)model[j + l] - (double)reference[j + l];
+            n[l] += u * u;
+        }
+    for (size_t l = 0; j < p; j++, l++) {
         double w = (double)reference[j], u = (double)model[j] - w;
-        if (direction) d += u * ((double)direction[j] - w);
-        n += u * u;
+        if (direction) d[l] += u * ((double)direction[j] - w);
+        n[l] += u * u;
     }
-    *dot = d;
-    *norm2 = n;
+    *dot = lanes_total(d);
+    *norm2 = lanes_total(n);
 }
 
 /* out[j] = w_j + Σ_i coef_i Δ_ij / denom, in double, the terms in model

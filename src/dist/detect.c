@@ -85,10 +85,44 @@ static dn_status krum_detect(const float *models, size_t k, size_t p, int faulty
 
 typedef struct cosine_work {
     float *column;   /* k: one coordinate of the finite rows */
+    float *tile;     /* (k, BLOCK): a block of the finite rows, sorted column-wise in place */
     size_t *rows;    /* the finite rows, n of them */
     double *dot, *nn; /* k: Δ_i·u and ‖Δ_i‖² */
     size_t n;
 } cosine_work;
+
+enum { COSINE_BLOCK = 256, NETWORK_ROWS = 32 };
+
+/* u[j] = the median of the n finite rows at coordinate j0 + j, for a block
+ * of up to COSINE_BLOCK coordinates. Up to NETWORK_ROWS rows the block is
+ * sorted column by column with an odd-even transposition network — n
+ * passes of compare-exchanges between neighbouring rows, each one min and
+ * one max over the whole block, which the compiler vectorises — instead
+ * of one small sort per coordinate (the rows are finite, so < orders
+ * them); the sorted values, and so the median, are the same either way. */
+static void block_median(const float *models, size_t p, size_t j0, size_t len, cosine_work *w, double *u)
+{
+    const size_t n = w->n;
+    if (n > NETWORK_ROWS) {
+        for (size_t j = 0; j < len; j++) {
+            for (size_t r = 0; r < n; r++) w->column[r] = models[w->rows[r] * p + j0 + j];
+            u[j] = dn_middle_mean_(w->column, n, (n - 1) / 2);
+        }
+        return;
+    }
+    float *t = w->tile;
+    for (size_t r = 0; r < n; r++) memcpy(t + r * COSINE_BLOCK, models + w->rows[r] * p + j0, len * sizeof *t);
+    for (size_t pass = 0; pass < n; pass++)
+        for (size_t r = pass % 2; r + 1 < n; r += 2) {
+            float *a = t + r * COSINE_BLOCK, *b = a + COSINE_BLOCK;
+            for (size_t j = 0; j < len; j++) {
+                float lo = a[j] < b[j] ? a[j] : b[j], hi = a[j] < b[j] ? b[j] : a[j];
+                a[j] = lo, b[j] = hi;
+            }
+        }
+    const float *mid = t + (n - 1) / 2 * COSINE_BLOCK, *upper = t + n / 2 * COSINE_BLOCK;
+    for (size_t j = 0; j < len; j++) u[j] = ((double)mid[j] + (double)upper[j]) / 2;
+}
 
 /* One block of coordinates [j0, j0 + len): u = the median update there,
  * then every finite row's dot and norm over it. The block keeps u in L1
@@ -96,24 +130,32 @@ typedef struct cosine_work {
 static double cosine_block(const float *models, size_t p, const float *reference, size_t j0, size_t len,
                            cosine_work *w)
 {
-    enum { BLOCK = 256 };
-    double u[BLOCK], uu = 0;
+    double u[COSINE_BLOCK], uu = 0;
+    block_median(models, p, j0, len, w, u);
     for (size_t j = 0; j < len; j++) {
-        for (size_t r = 0; r < w->n; r++) w->column[r] = models[w->rows[r] * p + j0 + j];
         /* median(m_ij) − w_j = median(m_ij − w_j): the median commutes with a shift */
-        u[j] = dn_middle_mean_(w->column, w->n, (w->n - 1) / 2) - (double)reference[j0 + j];
+        u[j] -= (double)reference[j0 + j];
         uu += u[j] * u[j];
     }
     for (size_t r = 0; r < w->n; r++) {
         const size_t i = w->rows[r];
         const float *row = models + i * p + j0, *ref = reference + j0;
-        double dot = 0, nn = 0;
-        for (size_t j = 0; j < len; j++) {
+        /* LANES partial sums, added in a fixed order: vectorised, the same every run */
+        enum { LANES = 8 };
+        double dot[LANES] = {0}, nn[LANES] = {0};
+        size_t j = 0;
+        for (; j + LANES <= len; j += LANES)
+            for (size_t l = 0; l < LANES; l++) {
+                double d = (double)row[j + l] - (double)ref[j + l];
+                dot[l] += d * u[j + l];
+                nn[l] += d * d;
+            }
+        for (size_t l = 0; j < len; j++, l++) {
             double d = (double)row[j] - (double)ref[j];
-            dot += d * u[j];
-            nn += d * d;
+            dot[l] += d * u[j];
+            nn[l] += d * d;
         }
-        w->dot[i] += dot, w->nn[i] += nn;
+        for (size_t l = 0; l < LANES; l++) w->dot[i] += dot[l], w->nn[i] += nn[l];
     }
     return uu;
 }
@@ -121,10 +163,11 @@ static double cosine_block(const float *models, size_t p, const float *reference
 static dn_status cosine_detect(const float *models, size_t k, size_t p, const float *reference, double *scores,
                                dn_error *err)
 {
-    enum { BLOCK = 256 };
-    cosine_work w = {malloc(k * sizeof *w.column), malloc(k * sizeof *w.rows), calloc(2 * k, sizeof *w.dot), NULL, 0};
-    if (!w.column || !w.rows || !w.dot) {
-        free(w.column), free(w.rows), free(w.dot);
+    const size_t tile_rows = k < NETWORK_ROWS ? k : NETWORK_ROWS;
+    cosine_work w = {malloc(k * sizeof *w.column), malloc(tile_rows * COSINE_BLOCK * sizeof *w.tile),
+                     malloc(k * sizeof *w.rows), calloc(2 * k, sizeof *w.dot), NULL, 0};
+    if (!w.column || !w.tile || !w.rows || !w.dot) {
+        free(w.column), free(w.tile), free(w.rows), free(w.dot);
         return dn_fail(err, DN_ERR_NOMEM, "detect cosine: out of memory for %zu models", k);
     }
     w.nn = w.dot + k;
@@ -132,14 +175,14 @@ static dn_status cosine_detect(const float *models, size_t k, size_t p, const fl
     for (size_t i = 0; i < k; i++)
         if (dn_first_nonfinite_f32(models + i * p, p) == p) w.rows[w.n++] = i;
     double uu = 0;
-    for (size_t j0 = 0; w.n > 0 && j0 < p; j0 += BLOCK)
-        uu += cosine_block(models, p, reference, j0, p - j0 < BLOCK ? p - j0 : BLOCK, &w);
+    for (size_t j0 = 0; w.n > 0 && j0 < p; j0 += COSINE_BLOCK)
+        uu += cosine_block(models, p, reference, j0, p - j0 < COSINE_BLOCK ? p - j0 : COSINE_BLOCK, &w);
     for (size_t i = 0; i < k; i++) scores[i] = INFINITY;
     for (size_t r = 0; r < w.n; r++) {
         size_t i = w.rows[r];
         scores[i] = isfinite(w.nn[i]) ? 1 - cosine(w.dot[i], w.nn[i], uu) : INFINITY;
     }
-    free(w.column), free(w.rows), free(w.dot);
+    free(w.column), free(w.tile), free(w.rows), free(w.dot);
     return DN_OK;
 }
 
