@@ -446,7 +446,7 @@ static void write_table(report *rep, const robust_experiment *ex, const robust_r
     report_heading(rep, 3, "%s, %g %% malicious", ex->partitions[p], 100 * fraction);
     report_table(rep, header);
     for (int a = -1; a < ex->nattacks; a++) {
-        char row[1024], cell[48];
+        char row[1024], cell[128];
         snprintf(row, sizeof row, "%s", a < 0 ? "**none**" : ex->attacks[a]);
         for (int d = 0; d < ex->ndefences; d++) {
             cell_text(find_run(runs, count, p, a, fraction, d), cell, sizeof cell);
