@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -221,6 +222,22 @@ dn_status cli_text_commit(cli_text *t, const char *path, dn_error *err)
     free(t->buffer);
     t->buffer = NULL;
     return s;
+}
+
+dn_status cli_check_output(const char *flag, const char *path, dn_error *err)
+{
+    if (!path) return DN_OK;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    int n = slash ? snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path)
+                  : snprintf(dir, sizeof dir, ".");
+    if (n < 0 || (size_t)n >= sizeof dir) return cli_fail(err, DN_ERR_USAGE, "%s %s: path too long", flag, path);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_fail(err, DN_ERR_IO, "%s %s: folder '%s' does not exist", flag, path, dir);
+    if (access(dir, W_OK) != 0)
+        return cli_fail(err, DN_ERR_IO, "%s %s: folder '%s' is not writable (%s)", flag, path, dir, strerror(errno));
+    return DN_OK;
 }
 
 dn_status cli_make_dirs(const char *path, dn_error *err)

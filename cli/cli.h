@@ -76,6 +76,11 @@ typedef struct cli_text {
 int cli_text_open(cli_text *t);
 dn_status cli_text_commit(cli_text *t, const char *path, dn_error *err);
 
+/* Before a long run: DN_ERR_IO naming flag and path when the folder a
+ * file will be written to is missing or not writable (path NULL: DN_OK),
+ * so that the run fails at once rather than after its training. */
+dn_status cli_check_output(const char *flag, const char *path, dn_error *err);
+
 /* Creates a folder (and its parents) if missing. */
 dn_status cli_make_dirs(const char *path, dn_error *err);
 

@@ -587,7 +587,10 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
     dn_error err = {0};
     int alone = only_checkpoint_flags(d);
     if (alone) d->mode = MODE_SYNC;
-    if (check_flags(d, validation, &err)) return cli_report(&err);
+    if (check_flags(d, validation, &err) || cli_check_output("--metrics", metrics, &err) ||
+        cli_check_output("--save", save, &err) || cli_check_output("--scores", d->scores, &err) ||
+        cli_check_output("--score-map", d->score_map, &err) || cli_check_output("--checkpoint", d->checkpoint, &err))
+        return cli_report(&err);
     dn_dataset *train = NULL, *test = NULL, *root = NULL;
     dn_partition *part = NULL;
     int rc = cli_load_mnist(data, &train, &test);

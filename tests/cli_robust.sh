@@ -109,6 +109,14 @@ refused "applies to --aggregate clip" "${A[@]}" --clip 1
 refused "valid: none, krum, cosine, norm, fltrust" "${A[@]}" --detect magic
 refused "leaves no sample" "${A[@]}" --aggregate fltrust --root-size 2000
 
+# --- an output folder that does not exist: refused before any training (exit 4, the flag and the folder named)
+rc=0
+"$DIGITNET" mlp "${net[@]}" "${A[@]}" --attack scale:10 --malicious 0.2 --detect norm --scores "$work/none/s.csv" \
+  >"$work/out.txt" 2>"$work/err.txt" || rc=$?
+[ $rc = 4 ] || fail "--scores into a missing folder: expected exit 4, got $rc"
+grep -q -- "--scores $work/none/s.csv: folder '$work/none' does not exist" "$work/err.txt" || fail "message: $(cat "$work/err.txt")"
+[ ! -s "$work/out.txt" ] || fail "it trained before refusing: $(cat "$work/out.txt")"
+
 # --- the reproduction's slice: one attack, three defences
 "$DIGITNET" reproduce --experiment robust --data "$DATA" --out "$work/robust" --attacks scale:10 \
   --defences mean,median,mean+detect --detector norm --fractions 0.2 --partitions iid --rounds 3 --train-size 6000 \
