@@ -682,6 +682,15 @@ DN_API const dn_mlp *dn_model_get_mlp(const dn_model *model);
  * nwritten (may be NULL) gets the number of files written. */
 DN_API dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err);
 
+/* The model as an ONNX file (IR version 8, opset 13; written atomically, see
+ * dn_model_save), which ONNX Runtime runs without digitnet. Input "image"
+ * (N, 784) float, pixel / 255. MLP: per layer Gemm (the (out, in) weights,
+ * transB = 1) and its activation, Softmax (ce) or Sigmoid (mse) last; output
+ * "probabilities" (N, 10) float. Perceptron: Cast to double, Gemm with W
+ * (10, 784) float64; output "scores" (N, 10) double. The class is the
+ * arg-max. doc_string and metadata_props hold the training metadata. */
+DN_API dn_status dn_model_export_onnx(const dn_model *model, const char *path, dn_error *err);
+
 typedef struct dn_stats {
     double min, max, mean, std; /* std: population standard deviation */
 } dn_stats;

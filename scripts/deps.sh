@@ -9,7 +9,9 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev ope
 command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 case $level in
   build) ;;
-  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2) ;; # mount: the disk-full tests; iproute2: cli_mpi_netns
+  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker
+         command -v node >/dev/null 2>&1 || pkgs+=(nodejs) # cli_onnx runs ONNX Runtime for Node.js (fetched from npm below)
+         command -v npm >/dev/null 2>&1 || pkgs+=(npm) ;;
   bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev time) ;; # time: /usr/bin/time, peak RSS
   fuzz)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   *) echo "deps.sh: unknown level '$level' (build, test, bench or fuzz)" >&2; exit 2 ;;
@@ -18,9 +20,12 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "deps: installing ${missing[*]}"
-sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The one test dependency Debian lacks: ONNX Runtime, from the npm registry into .cache/ (quiet when there).
+if [ "$level" = test ]; then "$(dirname "$0")/fetch_onnxruntime.sh"; fi

@@ -147,7 +147,7 @@ fi
 expect_fail 5 "lower the learning rate (lr)" "$DIGITNET" mlp --data "$DATA" --train-size 2000 --epochs 1 \
   --hidden 300,100,100 --lr 1 --schedule none
 
-# ---- perceptron models: inspect and export work, activations refuse
+# ---- perceptron models: inspect and export work, activations give the scores W x (its one layer)
 expect_ok "$DIGITNET" pta --data "$DATA" --train-size 500 --max-epochs 1 --save p.safetensors
 expect_ok "$DIGITNET" inspect p.safetensors
 has "(perceptron)"
@@ -155,7 +155,9 @@ has "W: 784 -> 10, 7840 parameters"
 expect_ok "$DIGITNET" export p.safetensors --npy ptensors
 has "W.npy"
 [ -s ptensors/W.npy ] || fail "ptensors/W.npy missing"
-expect_fail 2 "activations need an MLP" "$DIGITNET" activations p.safetensors --data "$DATA" --npy x.npy
+expect_ok "$DIGITNET" activations p.safetensors --data "$DATA" --count 5 --npy pscores.npy
+has "wrote pscores.npy: (5, 10) float32, the linear (W x) outputs of layer 0"
+expect_fail 2 "--layer 1: p.safetensors has layers 0 to 0" "$DIGITNET" activations p.safetensors --data "$DATA" --layer 1 --npy x.npy
 
 [ "$failures" -eq 0 ] || { echo "cli_mlp: $failures failure(s)"; exit 1; }
 [ "$skipped_parts" -eq 0 ] || { echo "cli_mlp: passed, $skipped_parts part(s) skipped (SKIP above)"; exit 77; }
