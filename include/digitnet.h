@@ -682,6 +682,25 @@ DN_API const dn_mlp *dn_model_get_mlp(const dn_model *model);
  * nwritten (may be NULL) gets the number of files written. */
 DN_API dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err);
 
+/* The model as one self-contained C99 source file c_path, needing only libm:
+ * the weights as static const arrays (float for an MLP, double for a
+ * perceptron's W, each printed so that it reads back exactly) and
+ *     int digitnet_classify(const float pixels[784], float probabilities[10])
+ * which returns the class of a 28×28 image given as byte / 255 (no PNG
+ * centring: MNIST-style input) and fills probabilities (may be NULL): the
+ * softmax (loss ce) or normalised sigmoid outputs (mse) of an MLP, the raw
+ * scores W x of a perceptron — what dn_model_classify's scores hold. A
+ * comment at the top gives the version, kind, layer sizes, activations and
+ * the model's metadata. The arithmetic is digitnet's own, so the classes
+ * are dn_model_classify's: bit for bit for a perceptron and for an MLP on
+ * DN_MATMUL_PLAIN (sums in double in index order); the default BLAS
+ * products round differently in the last bits of a score. h_path (may be
+ * NULL): a header declaring the function, which the source then includes by
+ * its file name (a name with a quote or backslash is refused). Both files
+ * are written atomically (see dn_model_save); DN_ERR_INPUT for a non-finite
+ * weight, and nothing is written. */
+DN_API dn_status dn_model_export_c(const dn_model *model, const char *c_path, const char *h_path, dn_error *err);
+
 typedef struct dn_stats {
     double min, max, mean, std; /* std: population standard deviation */
 } dn_stats;
