@@ -9,7 +9,7 @@ static void print_npy_files(const dn_model *model, const char *dir, size_t writt
     const dn_mlp *mlp = dn_model_get_mlp(model);
     printf("wrote %zu files to %s:", written, dir);
     for (int k = 0; mlp && k < dn_mlp_layer_count(mlp); k++) printf(" layers.%d.weight.npy layers.%d.bias.npy", k, k);
-    printf("%s\n", mlp ? "" : " W.npy");
+    printf("%s %s\n", mlp ? "" : " W.npy", DN_NPY_DESCRIPTION);
 }
 
 int cmd_export(int argc, char **argv)
@@ -27,6 +27,7 @@ int cmd_export(int argc, char **argv)
                            "  --npy: MLP: layers.K.weight.npy (float32, (out, in)) and layers.K.bias.npy (float32,\n"
                            "       (out)) for K = 0..L-1; a = x/255, then a = f(a @ W.T + b) layer by layer.\n"
                            "       perceptron: W.npy (float64, (10, 784)), prediction = argmax(W @ (x/255)).\n"
+                           "       " DN_NPY_DESCRIPTION " names the kind, activation and loss (for import --npy).\n"
                            "  --c-source: static const weights and int digitnet_classify(const float pixels[784],\n"
                            "       float probabilities[10]), pixels = byte/255 of an MNIST-style 28x28 image (no PNG\n"
                            "       centring); the same class as digitnet. Any of the outputs may be combined.",

@@ -18,6 +18,7 @@ static const command commands[] = {
     {"predict", cmd_predict, "classify PNG images or an IDX image file with a saved model"},
     {"inspect", cmd_inspect, "show a model's layers, shapes and weight statistics"},
     {"export", cmd_export, "write a model's tensors as .npy files, or the model as C source"},
+    {"import", cmd_import, "make a model file from .npy tensors (export --npy, or NumPy)"},
     {"activations", cmd_activations, "write the activations of one layer of an MLP as .npy"},
     {"reproduce", cmd_reproduce, "run the classic perceptron experiment and write out/report.md"},
     {"plot", cmd_plot, "draw a metrics CSV (epoch or round per row) as an SVG line chart"},
