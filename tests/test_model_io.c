@@ -1157,6 +1157,22 @@ static void test_export_c(void **state)
     assert_int_equal(access(c_path, F_OK), -1);
     assert_int_equal(count_temp_files(*state), 0);
     dn_model_free(model);
+    /* a non-finite weight (possible in memory, never in a loaded file): refused, nothing written */
+    dn_mlp_options opt;
+    dn_mlp_options_default(&opt);
+    dn_mlp_parse_hidden("3", &opt, NULL);
+    dn_mlp *mlp = dn_mlp_create(&opt, NULL);
+    assert_non_null(mlp);
+    size_t np;
+    dn_mlp_params(mlp, &np)[np - 1] = (float)INFINITY; /* the last bias */
+    model = dn_model_from_mlp(mlp, 0, NULL);
+    assert_non_null(model);
+    assert_int_equal(dn_model_export_c(model, c_path, NULL, &err), DN_ERR_INPUT);
+    assert_contains(err.message, "value 9 of layers.1.bias is not finite: nothing written");
+    assert_int_equal(access(c_path, F_OK), -1);
+    assert_int_equal(count_temp_files(*state), 0);
+    dn_model_free(model);
+    dn_mlp_free(mlp);
 }
 
 int main(void)
