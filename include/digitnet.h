@@ -721,7 +721,8 @@ DN_API dn_status dn_model_export_c(const dn_model *model, const char *c_path, co
  * (DN_ERR_USAGE). The model's metadata says where it came from ("origin");
  * its training metadata are the defaults (epochs 0, train_size 0).
  * DN_ERR_INPUT naming the file for a wrong shape or dtype, a broken chain, a
- * missing bias, a non-finite value or both kinds in one folder. */
+ * missing bias, a non-finite value or both kinds in one folder; DN_ERR_IO
+ * when dir is not a folder. */
 DN_API dn_model *dn_model_import_npy(const char *dir, int activation, int loss, dn_error *err);
 
 typedef struct dn_stats {

@@ -80,6 +80,7 @@ spoil nobias "import os; os.remove(d + '/layers.1.bias.npy')"
 refuse 3 "nobias/layers.1.bias.npy: missing" nobias
 refuse 2 "m.npy/digitnet-model.txt says activation tanh, but relu was asked for" m.npy --activation relu
 refuse 3 "empty: no W.npy (a perceptron) and no layers.0.weight.npy (an MLP)" "$(mkdir -p empty && echo empty)"
+refuse 4 "no-such-folder: not a folder (No such file or directory)" no-such-folder
 
 [ "$failures" -eq 0 ] || { echo "cli_import: $failures failure(s)"; exit 1; }
 echo "cli_import: all passed"

@@ -10,6 +10,7 @@
  * the chain 784 → … → 10, finite values; each message names the file.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +309,12 @@ dn_model *dn_model_import_npy(const char *dir, int activation, int loss, dn_erro
 {
     if (activation < -1 || activation > DN_ACT_RELU || loss < -1 || loss > DN_LOSS_MSE) {
         dn_fail(err, DN_ERR_USAGE, "import: activation %d or loss %d is not a valid choice", activation, loss);
+        return NULL;
+    }
+    struct stat st;
+    int e = stat(dir, &st) != 0 ? errno : 0;
+    if (e || !S_ISDIR(st.st_mode)) {
+        dn_fail(err, DN_ERR_IO, "%s: not a folder (%s)", dir, e ? strerror(e) : "it is a file");
         return NULL;
     }
     description d;
