@@ -705,8 +705,9 @@ DN_API dn_status dn_model_export_c(const dn_model *model, const char *c_path, co
 
 /* The file dn_model_export_npy writes beside the tensors, so that an import
  * knows what the .npy files cannot say: "key = value" lines (# comments)
- * with kind (mlp or perceptron), and for an MLP activation (sigmoid, tanh,
- * relu) and loss (ce, mse). */
+ * with kind (mlp or perceptron), and for an MLP layers (L: weight files
+ * beyond it, left by an earlier export, are refused), activation (sigmoid,
+ * tanh, relu) and loss (ce, mse). */
 #define DN_NPY_DESCRIPTION "digitnet-model.txt"
 
 /* A model from the .npy files of dir, as dn_model_export_npy writes them:

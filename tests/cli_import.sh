@@ -79,6 +79,9 @@ refuse 3 "chain/layers.1.weight.npy: shape (10, 63), but the chain (layers.0 giv
 spoil nobias "import os; os.remove(d + '/layers.1.bias.npy')"
 refuse 3 "nobias/layers.1.bias.npy: missing" nobias
 refuse 2 "m.npy/digitnet-model.txt says activation tanh, but relu was asked for" m.npy --activation relu
+# as if layers.2.* were left from an earlier export of a deeper network
+rm -rf stale && cp -r m.npy stale && sed -i 's/^layers = 3$/layers = 2/' stale/digitnet-model.txt
+refuse 3 "stale/digitnet-model.txt says 2 layers, but the folder holds layers.0 to layers.2" stale
 refuse 3 "empty: no W.npy (a perceptron) and no layers.0.weight.npy (an MLP)" "$(mkdir -p empty && echo empty)"
 refuse 4 "no-such-folder: not a folder (No such file or directory)" no-such-folder
 

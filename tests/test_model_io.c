@@ -1115,6 +1115,9 @@ static void test_import_refusals(void **state)
     snprintf(path, sizeof path, "%s/%s", dir, DN_NPY_DESCRIPTION);
     write_raw(path, "kind = mlp\nactivation = sigmoid\n", 32);
     expect_import_error(dir, DN_ACT_TANH, DN_ERR_USAGE, DN_NPY_DESCRIPTION, "says activation sigmoid, but tanh");
+    write_raw(path, "kind = mlp\nlayers = 1\n", 22); /* layers.1 is a stale file */
+    expect_import_error(dir, -1, DN_ERR_INPUT, DN_NPY_DESCRIPTION,
+                        "says 1 layers, but the folder holds layers.0 to layers.1");
     write_raw(path, "kind = mlp\nshape = round\n", 25);
     expect_import_error(dir, -1, DN_ERR_INPUT, DN_NPY_DESCRIPTION, "line 2: unknown key 'shape'");
     assert_int_equal(unlink(path), 0);

@@ -46,6 +46,7 @@ static int file_exists(const char *dir, const char *name)
 typedef struct description {
     int kind; /* dn_model_kind */
     int activation, loss;
+    int layers; /* the MLP's L: files left from an earlier, deeper export are caught */
 } description;
 
 static int choice_index(const char *const *choices, const char *name)
@@ -67,6 +68,14 @@ static dn_status description_line(char *line, int number, const char *path, desc
     for (char *e = key + strlen(key); e > key && (e[-1] == ' ' || e[-1] == '\t'); e--) e[-1] = '\0';
     for (char *e = value + strlen(value); e > value && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'); e--)
         e[-1] = '\0';
+    if (strcmp(key, "layers") == 0) {
+        uint64_t v = 0;
+        if (dn_parse_u64(value, DN_MLP_MAX_HIDDEN + 1, &v) != 0 || v == 0)
+            return dn_fail(err, DN_ERR_INPUT, "%s: line %d: layers '%s' is not 1 to %d", path, number, value,
+                           DN_MLP_MAX_HIDDEN + 1);
+        d->layers = (int)v;
+        return DN_OK;
+    }
     static const char *const kinds[] = {"?", "perceptron", "mlp", NULL};
     int *slot = strcmp(key, "kind") == 0 ? &d->kind : strcmp(key, "activation") == 0 ? &d->activation
               : strcmp(key, "loss") == 0 ? &d->loss : NULL;
@@ -96,7 +105,7 @@ static dn_status parse_description(char *text, const char *path, description *d,
 
 static dn_status read_description(const char *dir, description *d, dn_error *err)
 {
-    *d = (description){-1, -1, -1};
+    *d = (description){-1, -1, -1, -1};
     if (!file_exists(dir, DN_NPY_DESCRIPTION)) return DN_OK;
     char *path = join(dir, DN_NPY_DESCRIPTION);
     if (!path) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", dir);
@@ -287,11 +296,14 @@ static dn_mlp *build_mlp(const char *dir, const layer_files *l, int activation, 
     return mlp;
 }
 
-static dn_model *import_mlp(const char *dir, int activation, int loss, dn_error *err)
+static dn_model *import_mlp(const char *dir, int activation, int loss, int layers, dn_error *err)
 {
     layer_files l;
     memset(&l, 0, sizeof l);
     dn_status s = read_layers(dir, &l, err);
+    if (!s && layers >= 0 && layers != l.count)
+        s = dn_fail(err, DN_ERR_INPUT, "%s/%s says %d layers, but the folder holds layers.0 to layers.%d (files left "
+                    "from an earlier export?)", dir, DN_NPY_DESCRIPTION, layers, l.count - 1);
     dn_mlp *mlp = s ? NULL : build_mlp(dir, &l, activation, loss, err);
     free_layers(&l);
     dn_model *model = mlp ? dn_model_from_mlp(mlp, 0, err) : NULL;
@@ -338,5 +350,5 @@ dn_model *dn_model_import_npy(const char *dir, int activation, int loss, dn_erro
                 d.kind == DN_MODEL_MLP ? "mlp" : "perceptron", has_w ? "W.npy" : "layers.0.weight.npy");
         return NULL;
     }
-    return kind == DN_MODEL_PERCEPTRON ? import_perceptron(dir, err) : import_mlp(dir, act, lo, err);
+    return kind == DN_MODEL_PERCEPTRON ? import_perceptron(dir, err) : import_mlp(dir, act, lo, d.layers, err);
 }

@@ -315,8 +315,8 @@ static dn_status write_description(const dn_model *model, const char *dir, size_
                        "# written by digitnet %s (export --npy); read by digitnet import --npy\nkind = %s\n",
                        dn_version(), dn_model_kind_name(model));
     if (mlp)
-        len += snprintf(text + len, sizeof text - (size_t)len, "activation = %s\nloss = %s\n",
-                        dn_activation_name(dn_mlp_get_options(mlp)->activation),
+        len += snprintf(text + len, sizeof text - (size_t)len, "layers = %d\nactivation = %s\nloss = %s\n",
+                        dn_mlp_layer_count(mlp), dn_activation_name(dn_mlp_get_options(mlp)->activation),
                         dn_loss_name(dn_mlp_get_options(mlp)->loss));
     size_t cap = strlen(dir) + sizeof DN_NPY_DESCRIPTION + 1;
     char *path = malloc(cap);
