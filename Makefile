@@ -33,7 +33,8 @@ $(BUILD)/Makefile:
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# Headers, libraries (shared and static), digitnet.pc, the CMake package and the program.
+# Headers, libraries (shared and static), digitnet.pc, the CMake package, the program, its man page
+# (digitnet.1, made from the --help texts) and its bash completion.
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 

@@ -18,6 +18,11 @@ install(TARGETS ${DN_INSTALLED_LIBS} EXPORT digitnetTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(FILES ${DN_INSTALLED_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS digitnet_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The man page (generated from the --help texts, see CMakeLists.txt) and the bash
+# completion, which bash-completion loads by the command's name.
+install(FILES ${PROJECT_BINARY_DIR}/digitnet.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PROJECT_SOURCE_DIR}/scripts/digitnet.bash-completion
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME digitnet)
 
 set(DN_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/digitnet)
 install(EXPORT digitnetTargets NAMESPACE digitnet:: DESTINATION ${DN_CMAKE_DIR})

@@ -679,7 +679,9 @@ DN_API const dn_mlp *dn_model_get_mlp(const dn_model *model);
  * (float32, (n_{K+1})) for an MLP; "W.npy" (float64, (10, 784), the W it
  * predicts with) for a perceptron. Rebuilding an MLP in numpy:
  *     a = x / 255; for K: a = f(a @ W[K].T + b[K]).
- * nwritten (may be NULL) gets the number of files written. */
+ * Beside them DN_NPY_DESCRIPTION (below) says the kind, activation and loss,
+ * so that dn_model_import_npy rebuilds the same model.
+ * nwritten (may be NULL) gets the number of files written, that one included. */
 DN_API dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err);
 
 /* The model as an ONNX file (IR version 8, opset 13; written atomically, see
@@ -690,6 +692,48 @@ DN_API dn_status dn_model_export_npy(const dn_model *model, const char *dir, siz
  * (10, 784) float64; output "scores" (N, 10) double. The class is the
  * arg-max. doc_string and metadata_props hold the training metadata. */
 DN_API dn_status dn_model_export_onnx(const dn_model *model, const char *path, dn_error *err);
+
+/* The model as one self-contained C99 source file c_path, needing only libm:
+ * the weights as static const arrays (float for an MLP, double for a
+ * perceptron's W, each printed so that it reads back exactly) and
+ *     int digitnet_classify(const float pixels[784], float probabilities[10])
+ * which returns the class of a 28×28 image given as byte / 255 (no PNG
+ * centring: MNIST-style input) and fills probabilities (may be NULL): the
+ * softmax (loss ce) or normalised sigmoid outputs (mse) of an MLP, the raw
+ * scores W x of a perceptron — what dn_model_classify's scores hold. A
+ * comment at the top gives the version, kind, layer sizes, activations and
+ * the model's metadata. The arithmetic is digitnet's own, so the classes
+ * are dn_model_classify's: bit for bit for a perceptron and for an MLP on
+ * DN_MATMUL_PLAIN (sums in double in index order); the default BLAS
+ * products round differently in the last bits of a score. h_path (may be
+ * NULL): a header declaring the function, which the source then includes by
+ * its file name (a name with a quote or backslash is refused). Both files
+ * are written atomically (see dn_model_save); DN_ERR_INPUT for a non-finite
+ * weight, and nothing is written. */
+DN_API dn_status dn_model_export_c(const dn_model *model, const char *c_path, const char *h_path, dn_error *err);
+
+/* The file dn_model_export_npy writes beside the tensors, so that an import
+ * knows what the .npy files cannot say: "key = value" lines (# comments)
+ * with kind (mlp or perceptron), and for an MLP layers (L: weight files
+ * beyond it, left by an earlier export, are refused), activation (sigmoid,
+ * tanh, relu) and loss (ce, mse). */
+#define DN_NPY_DESCRIPTION "digitnet-model.txt"
+
+/* A model from the .npy files of dir, as dn_model_export_npy writes them:
+ * "layers.K.weight.npy" (float32 '<f4', (n_{K+1}, n_K)) and
+ * "layers.K.bias.npy" (float32, (n_{K+1})) for K = 0, 1, … until the next
+ * weight is missing, chained 784 → … → 10 with at most DN_MLP_MAX_HIDDEN
+ * hidden layers; or "W.npy" ((10, 784), float64 or float32) for a
+ * perceptron. Every value must be finite. activation (a dn_activation:
+ * sigmoid, tanh, relu) and loss (a dn_loss) pick the hidden activation and
+ * the output; −1 takes them from dir/DN_NPY_DESCRIPTION when it exists,
+ * else relu and ce. A value given that contradicts that file is refused
+ * (DN_ERR_USAGE). The model's metadata says where it came from ("origin");
+ * its training metadata are the defaults (epochs 0, train_size 0).
+ * DN_ERR_INPUT naming the file for a wrong shape or dtype, a broken chain, a
+ * missing bias, a non-finite value or both kinds in one folder; DN_ERR_IO
+ * when dir is not a folder. */
+DN_API dn_model *dn_model_import_npy(const char *dir, int activation, int loss, dn_error *err);
 
 typedef struct dn_stats {
     double min, max, mean, std; /* std: population standard deviation */

@@ -22,6 +22,16 @@ cmake --install "$BUILD" --prefix "$prefix" >install.log 2>&1 || { cat install.l
 lib=$(dirname "$(find "$prefix" -name libdigitnet.so | head -n 1)")
 [ -n "$lib" ] && [ -d "$lib" ] || { echo "FAIL: no libdigitnet.so installed"; exit 1; }
 for f in include/digitnet.h bin/digitnet; do [ -e "$prefix/$f" ] || fail "$f not installed"; done
+# The man page and the bash completion, where man and bash-completion look for them.
+page=$(find "$prefix" -path '*/man1/digitnet.1')
+[ -n "$page" ] && [ "$page" = "$prefix/share/man/man1/digitnet.1" ] || fail "digitnet.1 not in share/man/man1: '$page'"
+if [ -n "$page" ] && command -v man >/dev/null; then
+  MANWIDTH=80 man -P cat -l "$page" >man.txt 2>&1 || fail "man -l $page failed: $(head -3 man.txt)"
+  grep -q 'digitnet import' man.txt || fail "the installed man page does not list digitnet import"
+fi
+completion=$prefix/share/bash-completion/completions/digitnet
+[ -s "$completion" ] && grep -q '^complete .* _digitnet digitnet$' "$completion" ||
+  fail "no bash completion in share/bash-completion/completions/digitnet"
 for f in libdigitnet.a libdigitnet.so.0 pkgconfig/digitnet.pc cmake/digitnet/digitnetConfig.cmake; do
   [ -e "$lib/$f" ] || fail "$lib/$f not installed"
 done

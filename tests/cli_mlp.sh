@@ -78,7 +78,7 @@ has "hidden           32"
 
 # ---- export, then the network rebuilt in numpy must agree with predict
 expect_ok "$DIGITNET" export m.safetensors --npy tensors
-has "wrote 4 files to tensors"
+has "wrote 5 files to tensors: layers.0.weight.npy layers.0.bias.npy layers.1.weight.npy layers.1.bias.npy digitnet-model.txt"
 expect_ok "$DIGITNET" predict m.safetensors "$T10K"
 [ "$(wc -l <out.txt)" -eq 10000 ] || fail "predict printed $(wc -l <out.txt) lines for 10000 images"
 grep -qE '\[0\] predicted: [0-9] probabilities:( [0-9.]+){10}$' out.txt || fail "predict line: $(head -1 out.txt)"

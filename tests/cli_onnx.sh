@@ -75,7 +75,7 @@ check mse mlp Gemm,Sigmoid 0
 
 # the perceptron: --npy and --onnx in one command (W.npy gives the scores' tolerance)
 run perceptron.export "$DIGITNET" export perceptron.st --npy pnpy --onnx perceptron.onnx
-grep -q "^wrote 1 files to pnpy: W.npy$" perceptron.export.out && grep -q "^wrote perceptron.onnx: .* output scores" perceptron.export.out ||
+grep -q "^wrote 2 files to pnpy: W.npy digitnet-model.txt$" perceptron.export.out && grep -q "^wrote perceptron.onnx: .* output scores" perceptron.export.out ||
   fail "perceptron: export said: $(cat perceptron.export.out)"
 check perceptron perceptron Cast,Gemm 0 pnpy/W.npy
 
@@ -103,7 +103,7 @@ leftovers=$(find . -name '*.tmp.*')
 [ -z "$leftovers" ] || fail "temporary files left behind: $leftovers"
 rc=0
 "$DIGITNET" export relu.st >/dev/null 2>refused.err || rc=$?
-[ $rc = 2 ] && grep -q "export needs --npy DIR or --onnx FILE" refused.err || fail "export without a flag: exit $rc: $(cat refused.err)"
+[ $rc = 2 ] && grep -q "export needs --npy DIR, --onnx FILE or --c-source FILE" refused.err || fail "export without a flag: exit $rc: $(cat refused.err)"
 "$DIGITNET" export --help | grep -q -- "--onnx FILE" || fail "export --help does not list --onnx"
 
 [ $failures = 0 ] && echo "cli_onnx: all passed" || { echo "cli_onnx: $failures failed"; exit 1; }

@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -985,6 +986,198 @@ static void test_npy_readable_by_numpy(void **state)
     run_python(state, npy_check_py, args);
 }
 
+/* ------------------------------------------------- import and C export */
+
+/* An untrained network (random weights are all import needs) as a model. */
+static dn_model *small_mlp_model(const char *hidden, dn_activation act, dn_loss loss)
+{
+    dn_mlp_options opt;
+    dn_mlp_options_default(&opt);
+    assert_int_equal(dn_mlp_parse_hidden(hidden, &opt, NULL), DN_OK);
+    opt.activation = act, opt.loss = loss, opt.seed = 7;
+    dn_mlp *mlp = dn_mlp_create(&opt, NULL);
+    assert_non_null(mlp);
+    dn_model *model = dn_model_from_mlp(mlp, 0, NULL);
+    assert_non_null(model);
+    dn_mlp_free(mlp);
+    return model;
+}
+
+static void assert_same_network(const dn_mlp *a, const dn_mlp *b)
+{
+    assert_int_equal(dn_mlp_layer_count(a), dn_mlp_layer_count(b));
+    for (int k = 0; k < dn_mlp_layer_count(a); k++) {
+        assert_int_equal(dn_mlp_layer_activation(a, k), dn_mlp_layer_activation(b, k));
+        size_t out = dn_mlp_layer_outputs(a, k), in = dn_mlp_layer_inputs(a, k);
+        assert_int_equal(out, dn_mlp_layer_outputs(b, k));
+        assert_int_equal(in, dn_mlp_layer_inputs(b, k));
+        assert_memory_equal(dn_mlp_weights(a, k), dn_mlp_weights(b, k), out * in * sizeof(float));
+        assert_memory_equal(dn_mlp_bias(a, k), dn_mlp_bias(b, k), out * sizeof(float));
+    }
+}
+
+/* export --npy → import gives the same tensors, activation and loss. */
+static void test_import_round_trip(void **state)
+{
+    char dir[512];
+    dn_error err;
+    static const struct { const char *hidden; dn_activation act; dn_loss loss; } nets[] = {
+        {"6,5", DN_ACT_TANH, DN_LOSS_MSE}, {"7", DN_ACT_SIGMOID, DN_LOSS_CE}, {"", DN_ACT_RELU, DN_LOSS_CE}};
+    for (size_t i = 0; i < sizeof nets / sizeof *nets; i++) {
+        snprintf(dir, sizeof dir, "%s/net%zu", (const char *)*state, i);
+        dn_model *model = small_mlp_model(nets[i].hidden, nets[i].act, nets[i].loss);
+        assert_int_equal(dn_model_export_npy(model, dir, NULL, &err), DN_OK);
+        dn_model *back = dn_model_import_npy(dir, -1, -1, &err);
+        if (!back) fail_msg("%s", err.message);
+        assert_same_network(dn_model_get_mlp(model), dn_model_get_mlp(back));
+        assert_int_equal(dn_mlp_get_options(dn_model_get_mlp(back))->loss, nets[i].loss);
+        assert_string_equal(dn_model_meta(back, "origin"), "imported from .npy files");
+        dn_model_free(back);
+        dn_model_free(model);
+    }
+    /* a perceptron: W.npy and the description */
+    dn_pta_options po;
+    dn_pta_options_default(&po);
+    dn_pta *pta = dn_pta_create(&po, NULL);
+    dn_model *model = dn_model_from_pta(pta, 0, 0, NULL);
+    assert_non_null(model);
+    in_dir(state, "pta", dir, sizeof dir);
+    assert_int_equal(dn_model_export_npy(model, dir, NULL, &err), DN_OK);
+    dn_model *back = dn_model_import_npy(dir, -1, -1, &err);
+    if (!back) fail_msg("%s", err.message);
+    assert_int_equal(dn_model_get_kind(back), DN_MODEL_PERCEPTRON);
+    assert_memory_equal(dn_model_perceptron_weights(model), dn_model_perceptron_weights(back),
+                        sizeof(double) * DN_CLASSES * DN_IMAGE_PIXELS);
+    dn_model_free(back);
+    dn_model_free(model);
+    dn_pta_free(pta);
+}
+
+/* A folder with one layer 784 → 10 whose files the caller then spoils. */
+static void write_layer(const char *dir, int k, size_t out, size_t in, char dtype)
+{
+    char path[600];
+    size_t n = out * in;
+    double *v = calloc(n, sizeof *v);
+    float *f = calloc(n, sizeof *f);
+    assert_true(v && f);
+    for (size_t i = 0; i < n; i++) f[i] = (float)(v[i] = 0.001 * (double)(i % 17));
+    const size_t wshape[2] = {out, in};
+    snprintf(path, sizeof path, "%s/layers.%d.weight.npy", dir, k);
+    const void *weights = dtype == 'f' ? (const void *)f : (const void *)v;
+    assert_int_equal(dn_npy_write(path, dtype, weights, wshape, 2, NULL), DN_OK);
+    snprintf(path, sizeof path, "%s/layers.%d.bias.npy", dir, k);
+    assert_int_equal(dn_npy_write(path, 'f', f, wshape, 1, NULL), DN_OK);
+    free(v);
+    free(f);
+}
+
+static void expect_import_error(const char *dir, int act, dn_status code, const char *file, const char *part)
+{
+    dn_error err;
+    dn_model *model = dn_model_import_npy(dir, act, -1, &err);
+    if (model) fail_msg("%s: imported, but should be refused with \"%s\"", dir, part);
+    assert_int_equal(err.code, code);
+    char named[600];
+    snprintf(named, sizeof named, "%s/%s", dir, file);
+    assert_contains(err.message, file[0] ? named : dir);
+    assert_contains(err.message, part);
+}
+
+static void test_import_refusals(void **state)
+{
+    char dir[512], path[600];
+    in_dir(state, "bad", dir, sizeof dir);
+    assert_int_equal(mkdir(dir, 0777), 0);
+    expect_import_error(dir, -1, DN_ERR_INPUT, "", "no W.npy (a perceptron) and no layers.0.weight.npy");
+    write_layer(dir, 0, 10, 784, 'd'); /* float64 weights */
+    expect_import_error(dir, -1, DN_ERR_INPUT, "layers.0.weight.npy", "dtype '<f8', but float32 '<f4' is needed");
+    write_layer(dir, 0, 10, 783, 'f');
+    expect_import_error(dir, -1, DN_ERR_INPUT, "layers.0.weight.npy", "shape (10, 783)");
+    write_layer(dir, 0, 32, 784, 'f'); /* ends at 32: layer 1 missing */
+    expect_import_error(dir, -1, DN_ERR_INPUT, "layers.0.weight.npy", "is layers.1.weight.npy missing?");
+    write_layer(dir, 1, 10, 31, 'f'); /* does not chain */
+    expect_import_error(dir, -1, DN_ERR_INPUT, "layers.1.weight.npy", "the chain (layers.0 gives 32 outputs)");
+    write_layer(dir, 1, 10, 32, 'f');
+    snprintf(path, sizeof path, "%s/layers.1.bias.npy", dir);
+    assert_int_equal(unlink(path), 0);
+    expect_import_error(dir, -1, DN_ERR_INPUT, "layers.1.bias.npy", "missing");
+    float nan_bias[10] = {0, 0, 0, 0, 0, 0, 0, (float)NAN, 0, 0};
+    const size_t bshape[1] = {10};
+    assert_int_equal(dn_npy_write(path, 'f', nan_bias, bshape, 1, NULL), DN_OK);
+    expect_import_error(dir, -1, DN_ERR_INPUT, "layers.1.bias.npy", "value 7 is not finite");
+    write_layer(dir, 1, 10, 32, 'f'); /* now whole: imports, and the description decides */
+    dn_error err;
+    dn_model *model = dn_model_import_npy(dir, DN_ACT_TANH, -1, &err);
+    if (!model) fail_msg("%s", err.message);
+    assert_int_equal(dn_mlp_layer_activation(dn_model_get_mlp(model), 0), DN_ACT_TANH);
+    dn_model_free(model);
+    snprintf(path, sizeof path, "%s/%s", dir, DN_NPY_DESCRIPTION);
+    write_raw(path, "kind = mlp\nactivation = sigmoid\n", 32);
+    expect_import_error(dir, DN_ACT_TANH, DN_ERR_USAGE, DN_NPY_DESCRIPTION, "says activation sigmoid, but tanh");
+    write_raw(path, "kind = mlp\nlayers = 1\n", 22); /* layers.1 is a stale file */
+    expect_import_error(dir, -1, DN_ERR_INPUT, DN_NPY_DESCRIPTION,
+                        "says 1 layers, but the folder holds layers.0 to layers.1");
+    write_raw(path, "kind = mlp\nshape = round\n", 25);
+    expect_import_error(dir, -1, DN_ERR_INPUT, DN_NPY_DESCRIPTION, "line 2: unknown key 'shape'");
+    assert_int_equal(unlink(path), 0);
+    const size_t wshape[2] = {10, 784};
+    double w[10 * 784] = {0};
+    snprintf(path, sizeof path, "%s/W.npy", dir);
+    assert_int_equal(dn_npy_write(path, 'd', w, wshape, 2, NULL), DN_OK);
+    expect_import_error(dir, -1, DN_ERR_INPUT, "", "holds both W.npy");
+}
+
+/* The generated source: its comment, arrays and function; and nothing
+ * written when a file cannot be. */
+static void test_export_c(void **state)
+{
+    char c_path[512], h_path[512], bad[512];
+    dn_error err;
+    dn_model *model = small_mlp_model("4", DN_ACT_SIGMOID, DN_LOSS_CE);
+    in_dir(state, "net.c", c_path, sizeof c_path);
+    in_dir(state, "net.h", h_path, sizeof h_path);
+    assert_int_equal(dn_model_export_c(model, c_path, h_path, &err), DN_OK);
+    char *c = read_all(c_path, NULL), *h = read_all(h_path, NULL);
+    assert_starts_with(c, "/*\n * net.c -- a digitnet classifier as plain C99, generated by digitnet " DN_VERSION);
+    assert_contains(c, " * model: mlp, 784 -> 4 -> 10\n *   hidden activation: sigmoid; output: softmax (loss ce)");
+    assert_contains(c, " *   hidden = 4\n");
+    assert_contains(c, "#include \"net.h\"\n");
+    assert_contains(c, "static const float dn_w0[3136] = {\n");
+    assert_contains(c, "static const float dn_b1[10] = {\n");
+    assert_contains(c, "dn_layer(dn_w0, dn_b0, 784, 4, DN_SIGMOID, pixels, a[0]);");
+    assert_contains(h, "int digitnet_classify(const float pixels[784], float probabilities[10]);");
+    /* the first weight, as printed, reads back as exactly the float */
+    const char *first = strstr(c, "dn_w0[3136] = {\n") + strlen("dn_w0[3136] = {\n");
+    assert_true(strtof(first, NULL) == dn_mlp_weights(dn_model_get_mlp(model), 0)[0]);
+    free(c);
+    free(h);
+    /* a header that cannot be written: neither file is written */
+    in_dir(state, "other.c", c_path, sizeof c_path);
+    in_dir(state, "missing/other.h", bad, sizeof bad);
+    assert_int_equal(dn_model_export_c(model, c_path, bad, &err), DN_ERR_IO);
+    assert_contains(err.message, bad);
+    assert_int_equal(access(c_path, F_OK), -1);
+    assert_int_equal(count_temp_files(*state), 0);
+    dn_model_free(model);
+    /* a non-finite weight (possible in memory, never in a loaded file): refused, nothing written */
+    dn_mlp_options opt;
+    dn_mlp_options_default(&opt);
+    dn_mlp_parse_hidden("3", &opt, NULL);
+    dn_mlp *mlp = dn_mlp_create(&opt, NULL);
+    assert_non_null(mlp);
+    size_t np;
+    dn_mlp_params(mlp, &np)[np - 1] = (float)INFINITY; /* the last bias */
+    model = dn_model_from_mlp(mlp, 0, NULL);
+    assert_non_null(model);
+    assert_int_equal(dn_model_export_c(model, c_path, NULL, &err), DN_ERR_INPUT);
+    assert_contains(err.message, "value 9 of layers.1.bias is not finite: nothing written");
+    assert_int_equal(access(c_path, F_OK), -1);
+    assert_int_equal(count_temp_files(*state), 0);
+    dn_model_free(model);
+    dn_mlp_free(mlp);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, make_dir, drop_dir)
@@ -1010,6 +1203,9 @@ int main(void)
         T(test_npy_malformed),
         T(test_npy_write_rejects_bad_arguments),
         T(test_npy_readable_by_numpy),
+        T(test_import_round_trip),
+        T(test_import_refusals),
+        T(test_export_c),
     };
 #undef T
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -94,6 +94,10 @@ const char *dn_st_meta(const dn_st_file *file, const char *key); /* NULL when ab
 dn_status dn_read_file(const char *path, size_t min_size, uint64_t max_size, const char *too_short_for,
                        unsigned char **out, size_t *size, dn_error *err);
 
+/* dn_npy_read_f64 that also says which dtype the file holds: 'f' ('<f4'),
+ * 'd' ('<f8') or 'u' ('|u1'), for readers that insist on one (npy.c). */
+dn_status dn_npy_read_typed_(const char *path, double **data, size_t shape[4], int *ndim, char *dtype, dn_error *err);
+
 /* ---- what a dataset keeps (dn_dataset.cache) ----
  * A model kind derives something from a set's images (the perceptron's
  * pixel index), stores it here once with a compare-and-swap and never

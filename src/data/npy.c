@@ -241,7 +241,7 @@ static void convert(npy_type type, const unsigned char *src, size_t count, doubl
 
 /* Checks the data size against the header, then converts. */
 static dn_status decode(const char *path, const unsigned char *buf, size_t size, double **data, size_t shape[4],
-                        int *ndim, dn_error *err)
+                        int *ndim, char *dtype, dn_error *err)
 {
     size_t start = 0, len = 0, count = 0, bytes = 0, out_bytes = 0;
     dn_status st = parse_preamble(path, buf, size, &start, &len, err);
@@ -268,11 +268,18 @@ static dn_status decode(const char *path, const unsigned char *buf, size_t size,
     convert(h.type, buf + start + len, count, out);
     *data = out;
     *ndim = h.ndim;
+    *dtype = h.type == NPY_F4 ? 'f' : h.type == NPY_F8 ? 'd' : 'u';
     for (int d = 0; d < 4; d++) shape[d] = d < h.ndim ? h.shape[d] : 0;
     return DN_OK;
 }
 
 dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4], int *ndim, dn_error *err)
+{
+    char dtype;
+    return dn_npy_read_typed_(path, data, shape, ndim, &dtype, err);
+}
+
+dn_status dn_npy_read_typed_(const char *path, double **data, size_t shape[4], int *ndim, char *dtype, dn_error *err)
 {
     *data = NULL;
     *ndim = 0;
@@ -280,7 +287,7 @@ dn_status dn_npy_read_f64(const char *path, double **data, size_t shape[4], int 
     size_t size = 0;
     dn_status st = dn_read_file(path, 10, NPY_MAX_FILE, "a .npy file", &buf, &size, err);
     if (st != DN_OK) return st;
-    st = decode(path, buf, size, data, shape, ndim, err);
+    st = decode(path, buf, size, data, shape, ndim, dtype, err);
     free(buf);
     return st;
 }

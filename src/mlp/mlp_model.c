@@ -306,6 +306,28 @@ static dn_status write_npy(const char *dir, const char *name, char dtype, const 
     return s;
 }
 
+/* DN_NPY_DESCRIPTION: what import needs and the tensors cannot say. */
+static dn_status write_description(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err)
+{
+    const dn_mlp *mlp = dn_model_get_mlp(model);
+    char text[512];
+    int len = snprintf(text, sizeof text,
+                       "# written by digitnet %s (export --npy); read by digitnet import --npy\nkind = %s\n",
+                       dn_version(), dn_model_kind_name(model));
+    if (mlp)
+        len += snprintf(text + len, sizeof text - (size_t)len, "layers = %d\nactivation = %s\nloss = %s\n",
+                        dn_mlp_layer_count(mlp), dn_activation_name(dn_mlp_get_options(mlp)->activation),
+                        dn_loss_name(dn_mlp_get_options(mlp)->loss));
+    size_t cap = strlen(dir) + sizeof DN_NPY_DESCRIPTION + 1;
+    char *path = malloc(cap);
+    if (!path) return dn_fail(err, DN_ERR_NOMEM, "out of memory");
+    snprintf(path, cap, "%s/%s", dir, DN_NPY_DESCRIPTION);
+    dn_status s = dn_write_file_atomic(path, text, (size_t)len, err);
+    free(path);
+    if (!s && nwritten) ++*nwritten;
+    return s;
+}
+
 dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nwritten, dn_error *err)
 {
     if (nwritten) *nwritten = 0;
@@ -314,7 +336,8 @@ dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nw
     const dn_mlp *mlp = dn_model_get_mlp(model);
     if (!mlp) {
         const size_t shape[2] = {DN_CLASSES, DN_IMAGE_PIXELS};
-        return write_npy(dir, "W", 'd', dn_model_perceptron_weights(model), shape, 2, nwritten, err);
+        s = write_npy(dir, "W", 'd', dn_model_perceptron_weights(model), shape, 2, nwritten, err);
+        return s ? s : write_description(model, dir, nwritten, err);
     }
     for (int k = 0; k < dn_mlp_layer_count(mlp) && !s; k++) {
         char name[DN_TENSOR_NAME_MAX];
@@ -324,5 +347,5 @@ dn_status dn_model_export_npy(const dn_model *model, const char *dir, size_t *nw
         snprintf(name, sizeof name, "layers.%d.bias", k);
         if (!s) s = write_npy(dir, name, 'f', dn_mlp_bias(mlp, k), shape, 1, nwritten, err);
     }
-    return s;
+    return s ? s : write_description(model, dir, nwritten, err);
 }
