@@ -118,20 +118,39 @@ static void jb_printf(jbuf *b, const char *fmt, ...)
     if (n > 0) jb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped; other
- * bytes as they are (names and messages are UTF-8 or plain ASCII). */
+/* The length of the well-formed UTF-8 sequence at p (1 to 4), or 0. */
+static size_t utf8_length(const unsigned char *p)
+{
+    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))) return 0; /* overlong, > U+10FFFF */
+    return n;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped, UTF-8
+ * kept, and any byte that is not UTF-8 (a path or name a client sent) made
+ * U+FFFD, so that every response is valid JSON text. */
 static void jb_str(jbuf *b, const char *s)
 {
     jb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = 1;
         if (*p == '"' || *p == '\\') {
             char esc[2] = {'\\', (char)*p};
             jb_put(b, esc, 2);
         } else if (*p < 0x20 || *p == 0x7f) {
             jb_printf(b, "\\u%04x", *p);
-        } else {
+        } else if (*p < 0x80) {
             jb_put(b, (const char *)p, 1);
+        } else if ((n = utf8_length(p)) > 0) {
+            jb_put(b, (const char *)p, n);
+        } else {
+            jb_raw(b, "\\ufffd");
+            n = 1;
         }
+        p += n;
     }
     jb_put(b, "\"", 1);
 }

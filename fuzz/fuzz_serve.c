@@ -84,6 +84,18 @@ static size_t split_query(char *text, serve_query *pairs, size_t cap)
     return n;
 }
 
+/* Every byte of a JSON body is ASCII or part of a well-formed UTF-8
+ * sequence. (JSON bodies end in a NUL past size, which stops utf8_length.) */
+static int valid_utf8(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t len = p[i] < 0x80 ? 1 : utf8_length(p + i);
+        if (!len) return 0;
+        i += len;
+    }
+    return 1;
+}
+
 static void check_response(const serve_response *res)
 {
     static const int statuses[] = {200, 400, 404, 405, 413, 500};
@@ -96,6 +108,7 @@ static void check_response(const serve_response *res)
     const char *b = (const char *)res->body;
     FUZZ_CHECK(b[0] == '{' && b[res->size - 2] == '}' && b[res->size - 1] == '\n');
     FUZZ_CHECK(memchr(b, '\n', res->size - 1) == NULL); /* one line: control bytes escaped */
+    FUZZ_CHECK(valid_utf8(res->body, res->size));
     FUZZ_CHECK((res->status != 200) == (strncmp(b, "{\"error\": \"", 11) == 0));
 }
 

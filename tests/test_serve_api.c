@@ -254,6 +254,16 @@ static void test_json_escaping_and_names(void **state)
     assert_string_equal(text, "{\"error\": \"unknown model 'a\\\"b\\\\c\\u000a' (GET /api/models lists them)\"}\n");
     free(text);
     serve_response_free(&res);
+    serve_query utf8 = {"model", "caf\xc3\xa9-\xff\xc3(\xed\xa0\x80"}; /* é kept; a stray byte, a cut é, a surrogate not */
+    get(api, "/api/predict", &utf8, 1, &res);
+    assert_int_equal(res.status, 405);
+    serve_response_free(&res);
+    get(api, "/api/weights", &utf8, 1, &res);
+    text = body_text(&res);
+    assert_string_equal(text, "{\"error\": \"unknown model 'caf\xc3\xa9-\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffd' "
+                              "(GET /api/models lists them)\"}\n");
+    free(text);
+    serve_response_free(&res);
     char name[SERVE_NAME_MAX];
     serve_model_name_from_path("out/mlp.st", name);
     assert_string_equal(name, "mlp");
