@@ -46,7 +46,8 @@ async function main() {
     executablePath: process.env.DN_CHROMIUM || '/usr/bin/chromium',
     headless: true,
     // root in a container: no sandbox; no GPU; /dev/shm may be tiny
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+      '--disable-crash-reporter', '--disable-breakpad'],
     defaultViewport: { width: 1200, height: 800, deviceScaleFactor: 1 },
     timeout: 15000,
   });

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# cli_browser.sh — the page of `digitnet serve` in a real browser: Debian's chromium,
+# headless, driven by npm's puppeteer-core (scripts/fetch_puppeteer.sh puts it in
+# .cache/puppeteer; it uses the installed chromium and downloads nothing).
+# Trains a small MLP (or, without MNIST, imports a fixed random one), serves it on a
+# free loopback port, and tests/browser/page_test.js loads the page, draws a seven
+# with mouse events along a stroke path and checks what the page shows: the digit is
+# the server's answer and the largest probability, the ten bars hold the answer's
+# probabilities (summing to 1) and read them out, the first-layer weight images and
+# heat strips are drawn, the top units ringed, Clear clears, nothing is fetched from
+# elsewhere. Then the 28x28 image the page shows (the server's `input`) goes, as a
+# one-image IDX file (no second preprocessing), to `digitnet predict`: the same digit
+# and probabilities as the page.
+# Screenshot and logs: $DN_BUILD_DIR/test-output/cli_browser/ (kept). With
+# DN_DOC_SCREENSHOT=FILE it also writes the README's screenshot (docs/serve-page.png).
+# Skipped (77) only without node or chromium; without puppeteer-core it fails.
+set -uo pipefail
+DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
+DATA=$(realpath -m "${DN_DATA:-data/mnist}")
+SRC=$(realpath "${DN_SOURCE_DIR:-$(dirname "$0")/..}")
+PY=/usr/bin/python3
+PUPPETEER=${DN_PUPPETEER:-$SRC/.cache/puppeteer}/node_modules/puppeteer-core
+CHROMIUM=${DN_CHROMIUM:-$(command -v chromium || true)}
+OUT=$(realpath -m "${DN_BUILD_DIR:-$(dirname "$DIGITNET")}/test-output/cli_browser")
+
+command -v node >/dev/null || { echo "cli_browser: node is not installed, skipped (scripts/deps.sh test installs it)"; exit 77; }
+[ -n "$CHROMIUM" ] && [ -x "$CHROMIUM" ] || { echo "cli_browser: chromium is not installed, skipped (scripts/deps.sh test installs it)"; exit 77; }
+[ -f "$PUPPETEER/package.json" ] || { echo "FAIL: cli_browser needs puppeteer-core in $PUPPETEER: scripts/deps.sh test (scripts/fetch_puppeteer.sh) installs it"; exit 1; }
+source "$SRC/tests/lib/workdir.sh"
+dn_workdir cli_browser
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+server=
+stop_server() { # the test never leaves a server behind, whatever happened
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  server=
+}
+trap 'stop_server; dn_workdir_cleanup' EXIT
+
+# ---- a small model: trained on MNIST, or fixed random weights imported without it
+if [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ]; then
+  "$DIGITNET" mlp --data "$DATA" --train-size 3000 --epochs 2 --hidden 64,32 --threads 1 --quiet --save mlp.dnm >train.out 2>&1 ||
+    { echo "FAIL: training the model failed: $(tail -3 train.out)"; exit 1; }
+else
+  echo "cli_browser: no MNIST in $DATA: serving a model of fixed random weights"
+  "$PY" - <<'EOF' || { echo "FAIL: could not write random weights"; exit 1; }
+import numpy as np, os
+rng = np.random.default_rng(20)
+os.makedirs("npy")
+for k, (n_out, n_in) in enumerate([(64, 784), (32, 64), (10, 32)]):
+    np.save(f"npy/layers.{k}.weight.npy", (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32))
+    np.save(f"npy/layers.{k}.bias.npy", np.zeros(n_out, np.float32))
+EOF
+  "$DIGITNET" import --npy npy --out mlp.dnm >import.out 2>&1 || { echo "FAIL: import failed: $(cat import.out)"; exit 1; }
+fi
+
+# ---- the server, on a free port it names in its first line
+"$DIGITNET" serve mlp.dnm --bind 127.0.0.1:0 >serve.out 2>serve.err &
+server=$!
+url=
+for _ in $(seq 100); do
+  url=$(sed -n 's|^digitnet serve: listening on \(http://[0-9.]*:[0-9]*/\)$|\1|p' serve.out)
+  [ -n "$url" ] && break
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "FAIL: digitnet serve did not say where it listens: $(cat serve.out serve.err | tail -5)"; exit 1; }
+echo "cli_browser: digitnet serve listens on $url"
+
+# ---- the page in chromium
+failures=0
+DN_PUPPETEER=$PUPPETEER DN_CHROMIUM=$CHROMIUM timeout 60 node "$SRC/tests/browser/page_test.js" "$url" "$OUT" ||
+  fail "the page in chromium (above)"
+kill -0 "$server" 2>/dev/null || fail "digitnet serve is gone after the page test: $(tail -5 serve.err)"
+stop_server
+
+# ---- the same 28x28 image through the CLI: the same digit and probabilities
+if [ -s "$OUT/input.idx" ] && [ -s "$OUT/shown.json" ]; then
+  "$DIGITNET" predict mlp.dnm "$OUT/input.idx" >predict.out 2>&1 || fail "digitnet predict failed: $(cat predict.out)"
+  # '<input> predicted: D probabilities: p0 ... p9', probabilities printed with 4 decimals
+  node -e '
+    const fs = require("fs");
+    const shown = JSON.parse(fs.readFileSync(process.argv[1]));
+    const m = /predicted: (\d) probabilities: ((?:\S+ ?){10})/.exec(fs.readFileSync(process.argv[2], "utf8"));
+    if (!m) { console.log("FAIL: cannot read digitnet predict: " + fs.readFileSync(process.argv[2], "utf8")); process.exit(1); }
+    const cli = m[2].trim().split(/\s+/).map(Number);
+    let bad = 0;
+    if (m[1] !== String(shown.digit)) { console.log(`FAIL: the page shows ${shown.digit}, digitnet predict says ${m[1]} for the same image`); bad++; }
+    const worst = Math.max(...cli.map((p, k) => Math.abs(p - shown.probabilities[k])));
+    if (!(worst <= 5.1e-5)) { console.log(`FAIL: the page and digitnet predict differ by ${worst} in a probability`); bad++; }
+    if (!bad) console.log(`cli_browser: digitnet predict agrees: ${m[1]}, probabilities within ${worst.toExponential(1)} (printed to 4 decimals)`);
+    process.exit(bad ? 1 : 0);
+  ' "$OUT/shown.json" predict.out || fail "the page and digitnet predict disagree"
+else
+  fail "the page test left no image to compare with digitnet predict"
+fi
+
+echo "cli_browser: screenshot and logs in $OUT"
+cp serve.out serve.err "$OUT/" 2>/dev/null
+[ "$failures" -eq 0 ] || exit 1
+echo "cli_browser: passed"
