@@ -76,19 +76,20 @@ stop_server
 
 # ---- the same 28x28 image through the CLI: the same digit and probabilities
 if [ -s "$OUT/input.idx" ] && [ -s "$OUT/shown.json" ]; then
-  "$DIGITNET" predict mlp.dnm "$OUT/input.idx" >predict.out 2>&1 || fail "digitnet predict failed: $(cat predict.out)"
-  # '<input> predicted: D probabilities: p0 ... p9', probabilities printed with 4 decimals
+  "$DIGITNET" predict --json mlp.dnm "$OUT/input.idx" >predict.out 2>&1 || fail "digitnet predict failed: $(cat predict.out)"
+  # {"input": NAME, "digit": D, "probabilities": [p0, ..., p9]}, probabilities at %.9g as the API's
   node -e '
     const fs = require("fs");
     const shown = JSON.parse(fs.readFileSync(process.argv[1]));
-    const m = /predicted: (\d) probabilities: ((?:\S+ ?){10})/.exec(fs.readFileSync(process.argv[2], "utf8"));
-    if (!m) { console.log("FAIL: cannot read digitnet predict: " + fs.readFileSync(process.argv[2], "utf8")); process.exit(1); }
-    const cli = m[2].trim().split(/\s+/).map(Number);
+    let cli;
+    try { cli = JSON.parse(fs.readFileSync(process.argv[2], "utf8")); } catch (e) {
+      console.log("FAIL: cannot read digitnet predict --json: " + fs.readFileSync(process.argv[2], "utf8")); process.exit(1);
+    }
     let bad = 0;
-    if (m[1] !== String(shown.digit)) { console.log(`FAIL: the page shows ${shown.digit}, digitnet predict says ${m[1]} for the same image`); bad++; }
-    const worst = Math.max(...cli.map((p, k) => Math.abs(p - shown.probabilities[k])));
-    if (!(worst <= 5.1e-5)) { console.log(`FAIL: the page and digitnet predict differ by ${worst} in a probability`); bad++; }
-    if (!bad) console.log(`cli_browser: digitnet predict agrees: ${m[1]}, probabilities within ${worst.toExponential(1)} (printed to 4 decimals)`);
+    if (String(cli.digit) !== String(shown.digit)) { console.log(`FAIL: the page shows ${shown.digit}, digitnet predict says ${cli.digit} for the same image`); bad++; }
+    const worst = Math.max(...cli.probabilities.map((p, k) => Math.abs(p - shown.probabilities[k])));
+    if (cli.probabilities.length !== 10 || !(worst <= 1e-6)) { console.log(`FAIL: the page and digitnet predict differ by ${worst} in a probability`); bad++; }
+    if (!bad) console.log(`cli_browser: digitnet predict agrees: ${cli.digit}, probabilities within ${worst.toExponential(1)}`);
     process.exit(bad ? 1 : 0);
   ' "$OUT/shown.json" predict.out || fail "the page and digitnet predict disagree"
 else
