@@ -2,15 +2,17 @@
 # cli_browser.sh — the page of `digitnet serve` in a real browser: Debian's chromium,
 # headless, driven by npm's puppeteer-core (scripts/fetch_puppeteer.sh puts it in
 # .cache/puppeteer; it uses the installed chromium and downloads nothing).
-# Trains a small MLP (or, without MNIST, imports a fixed random one), serves it on a
-# free loopback port, and tests/browser/page_test.js loads the page, draws a seven
-# with mouse events along a stroke path and checks what the page shows: the digit is
-# the server's answer and the largest probability, the ten bars hold the answer's
-# probabilities (summing to 1) and read them out, the first-layer weight images and
-# heat strips are drawn, the top units ringed, Clear clears, nothing is fetched from
-# elsewhere. Then the 28x28 image the page shows (the server's `input`) goes, as a
-# one-image IDX file (no second preprocessing), to `digitnet predict`: the same digit
-# and probabilities as the page.
+# Trains a small MLP and a perceptron (or, without MNIST, imports fixed random ones),
+# serves both on a free loopback port, and tests/browser/page_test.js loads the page,
+# draws a seven with mouse events along a stroke path and checks what the page shows:
+# the digit is the server's answer and the largest value, the ten bars hold the
+# answer's probabilities (summing to 1; drawn as long as they are) and read them out,
+# the first-layer weight images and heat strips are drawn, the top units ringed, Clear
+# clears; then, the perceptron picked with the keyboard: its scores, ten templates
+# (the predicted one ringed) and contribution map; nothing is fetched from elsewhere.
+# Then each 28x28 image the page shows (the server's `input`) goes, as a one-image
+# IDX file (no second preprocessing), to `digitnet predict --json`: the same digit and
+# values as the page (1e-6).
 # Screenshot and logs: $DN_BUILD_DIR/test-output/cli_browser/ (kept). With
 # DN_DOC_SCREENSHOT=FILE it also writes the README's screenshot (docs/serve-page.png).
 # Skipped (77) only without node or chromium; without puppeteer-core it fails.
@@ -37,25 +39,29 @@ stop_server() { # the test never leaves a server behind, whatever happened
 }
 trap 'stop_server; dn_workdir_cleanup' EXIT
 
-# ---- a small model: trained on MNIST, or fixed random weights imported without it
+# ---- two small models: trained on MNIST, or fixed random weights imported without it
 if [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ]; then
-  "$DIGITNET" mlp --data "$DATA" --train-size 3000 --epochs 2 --hidden 64,32 --threads 1 --quiet --save mlp.dnm >train.out 2>&1 ||
-    { echo "FAIL: training the model failed: $(tail -3 train.out)"; exit 1; }
+  "$DIGITNET" mlp --data "$DATA" --train-size 3000 --epochs 2 --hidden 64,32 --threads 1 --quiet --save mlp.dnm >train.out 2>&1 &&
+    "$DIGITNET" pta --data "$DATA" --train-size 3000 --max-epochs 3 --quiet --save pta.dnm >>train.out 2>&1 ||
+    { echo "FAIL: training the models failed: $(tail -3 train.out)"; exit 1; }
 else
-  echo "cli_browser: no MNIST in $DATA: serving a model of fixed random weights"
+  echo "cli_browser: no MNIST in $DATA: serving models of fixed random weights"
   "$PY" - <<'EOF' || { echo "FAIL: could not write random weights"; exit 1; }
 import numpy as np, os
 rng = np.random.default_rng(20)
-os.makedirs("npy")
+os.makedirs("mlp.npy"); os.makedirs("pta.npy")
 for k, (n_out, n_in) in enumerate([(64, 784), (32, 64), (10, 32)]):
-    np.save(f"npy/layers.{k}.weight.npy", (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32))
-    np.save(f"npy/layers.{k}.bias.npy", np.zeros(n_out, np.float32))
+    np.save(f"mlp.npy/layers.{k}.weight.npy", (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32))
+    np.save(f"mlp.npy/layers.{k}.bias.npy", np.zeros(n_out, np.float32))
+np.save("pta.npy/W.npy", rng.standard_normal((10, 784)))
 EOF
-  "$DIGITNET" import --npy npy --out mlp.dnm >import.out 2>&1 || { echo "FAIL: import failed: $(cat import.out)"; exit 1; }
+  for m in mlp pta; do
+    "$DIGITNET" import --npy $m.npy --out $m.dnm >import.out 2>&1 || { echo "FAIL: import failed: $(cat import.out)"; exit 1; }
+  done
 fi
 
 # ---- the server, on a free port it names in its first line
-"$DIGITNET" serve mlp.dnm --bind 127.0.0.1:0 >serve.out 2>serve.err &
+"$DIGITNET" serve mlp.dnm pta.dnm --bind 127.0.0.1:0 >serve.out 2>serve.err &
 server=$!
 url=
 for _ in $(seq 100); do
@@ -74,27 +80,30 @@ DN_PUPPETEER=$PUPPETEER DN_CHROMIUM=$CHROMIUM timeout 60 node "$SRC/tests/browse
 kill -0 "$server" 2>/dev/null || fail "digitnet serve is gone after the page test: $(tail -5 serve.err)"
 stop_server
 
-# ---- the same 28x28 image through the CLI: the same digit and probabilities
-if [ -s "$OUT/input.idx" ] && [ -s "$OUT/shown.json" ]; then
-  "$DIGITNET" predict --json mlp.dnm "$OUT/input.idx" >predict.out 2>&1 || fail "digitnet predict failed: $(cat predict.out)"
-  # {"input": NAME, "digit": D, "probabilities": [p0, ..., p9]}, probabilities at %.9g as the API's
+# ---- the same 28x28 image through the CLI: the same digit and values (a perceptron's: raw scores)
+compare() { # compare NAME: the page's NAME.idx through `digitnet predict --json NAME.dnm`
+  local name=$1
+  [ -s "$OUT/$name.idx" ] && [ -s "$OUT/$name.json" ] || { fail "$name: the page test left no image to compare with digitnet predict"; return; }
+  "$DIGITNET" predict --json "$name.dnm" "$OUT/$name.idx" >"$name.predict" 2>&1 || { fail "$name: digitnet predict failed: $(cat "$name.predict")"; return; }
+  # {"input": NAME, "digit": D, "probabilities": [p0, ..., p9]} at %.9g, as the API prints them
   node -e '
     const fs = require("fs");
-    const shown = JSON.parse(fs.readFileSync(process.argv[1]));
+    const [name, shownFile, cliFile] = process.argv.slice(1);
+    const shown = JSON.parse(fs.readFileSync(shownFile));
     let cli;
-    try { cli = JSON.parse(fs.readFileSync(process.argv[2], "utf8")); } catch (e) {
-      console.log("FAIL: cannot read digitnet predict --json: " + fs.readFileSync(process.argv[2], "utf8")); process.exit(1);
+    try { cli = JSON.parse(fs.readFileSync(cliFile, "utf8")); } catch (e) {
+      console.log(`FAIL: ${name}: cannot read digitnet predict --json: ${fs.readFileSync(cliFile, "utf8")}`); process.exit(1);
     }
     let bad = 0;
-    if (String(cli.digit) !== String(shown.digit)) { console.log(`FAIL: the page shows ${shown.digit}, digitnet predict says ${cli.digit} for the same image`); bad++; }
-    const worst = Math.max(...cli.probabilities.map((p, k) => Math.abs(p - shown.probabilities[k])));
-    if (cli.probabilities.length !== 10 || !(worst <= 1e-6)) { console.log(`FAIL: the page and digitnet predict differ by ${worst} in a probability`); bad++; }
-    if (!bad) console.log(`cli_browser: digitnet predict agrees: ${cli.digit}, probabilities within ${worst.toExponential(1)}`);
+    if (String(cli.digit) !== String(shown.digit)) { console.log(`FAIL: ${name}: the page shows ${shown.digit}, digitnet predict says ${cli.digit} for the same image`); bad++; }
+    const worst = Math.max(...cli.probabilities.map((p, k) => Math.abs(p - shown.values[k]) / Math.max(1, Math.abs(p))));
+    if (cli.probabilities.length !== 10 || !(worst <= 1e-6)) { console.log(`FAIL: ${name}: the page and digitnet predict differ by ${worst} in a value`); bad++; }
+    if (!bad) console.log(`cli_browser: ${name}: digitnet predict agrees: ${cli.digit}, values within ${worst.toExponential(1)}`);
     process.exit(bad ? 1 : 0);
-  ' "$OUT/shown.json" predict.out || fail "the page and digitnet predict disagree"
-else
-  fail "the page test left no image to compare with digitnet predict"
-fi
+  ' "$name" "$OUT/$name.json" "$name.predict" || fail "$name: the page and digitnet predict disagree"
+}
+compare mlp
+compare pta
 
 echo "cli_browser: screenshot and logs in $OUT"
 cp serve.out serve.err "$OUT/" 2>/dev/null

@@ -258,6 +258,7 @@ async function chooseModel(name) {
   const model = state.models.find((m) => m.name === name) || state.models[0];
   state.model = model;
   state.weights = null;
+  document.body.dataset.weights = 'loading';
   showNothing();
   if (!model) return;
   $('model').value = model.name;
