@@ -14,7 +14,9 @@
 # IDX file (no second preprocessing), to `digitnet predict --json`: the same digit and
 # values as the page (1e-6).
 # Screenshot and logs: $DN_BUILD_DIR/test-output/cli_browser/ (kept). With
-# DN_DOC_SCREENSHOT=FILE it also writes the README's screenshot (docs/serve-page.png).
+# DN_DOC_SCREENSHOT=FILE it also writes the README's screenshot, made small with
+# pngquant where installed (docs/serve-page.png: DN_DOC_SCREENSHOT=$PWD/docs/serve-page.png
+# ctest -R cli_browser, in the build folder).
 # Skipped (77) only without node or chromium; without puppeteer-core it fails.
 set -uo pipefail
 DIGITNET=${DIGITNET:?set DIGITNET to the digitnet binary}
@@ -77,6 +79,10 @@ echo "cli_browser: digitnet serve listens on $url"
 failures=0
 DN_PUPPETEER=$PUPPETEER DN_CHROMIUM=$CHROMIUM timeout 60 node "$SRC/tests/browser/page_test.js" "$url" "$OUT" ||
   fail "the page in chromium (above)"
+if [ -n "${DN_DOC_SCREENSHOT:-}" ] && [ -s "$DN_DOC_SCREENSHOT" ] && command -v pngquant >/dev/null; then
+  pngquant --force --skip-if-larger --strip --quality 60-90 --output "$DN_DOC_SCREENSHOT" -- "$DN_DOC_SCREENSHOT" ||
+    echo "cli_browser: pngquant left $DN_DOC_SCREENSHOT as chromium wrote it"
+fi
 kill -0 "$server" 2>/dev/null || fail "digitnet serve is gone after the page test: $(tail -5 serve.err)"
 stop_server
 

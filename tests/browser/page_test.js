@@ -1,7 +1,7 @@
 // page_test.js — the page of `digitnet serve` in a real browser (tests/cli_browser.sh runs it).
 // usage: node page_test.js URL OUTDIR
 // Environment: DN_PUPPETEER (the puppeteer-core package folder), DN_CHROMIUM (the browser),
-// DN_DOC_SCREENSHOT (optional: also write the README's screenshot there, 1200 x 800).
+// DN_DOC_SCREENSHOT (optional: also write the README's screenshot there, the whole page 1200 wide).
 // Drives Debian's chromium headless against a server of two models, an MLP named mlp (the
 // first) and a perceptron named pta: loads the page, draws a seven with the mouse along a
 // stroke path, waits for the prediction and checks what the page shows against the answer it
@@ -189,7 +189,7 @@ async function main() {
     await drawStrokes(page, SEVEN);
     await waitAnswer(page, 'mlp');
     await page.screenshot({ path: path.join(outdir, 'page.png'), fullPage: true });
-    if (process.env.DN_DOC_SCREENSHOT) await page.screenshot({ path: process.env.DN_DOC_SCREENSHOT });
+    if (process.env.DN_DOC_SCREENSHOT) await page.screenshot({ path: process.env.DN_DOC_SCREENSHOT, fullPage: true });
 
     // ---- the perceptron, picked with the keyboard: the drawing stays and is predicted again
     await page.focus('#model');
