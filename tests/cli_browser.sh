@@ -83,7 +83,18 @@ if [ -n "${DN_DOC_SCREENSHOT:-}" ] && [ -s "$DN_DOC_SCREENSHOT" ] && command -v 
   pngquant --force --skip-if-larger --strip --quality 60-90 --output "$DN_DOC_SCREENSHOT" -- "$DN_DOC_SCREENSHOT" ||
     echo "cli_browser: pngquant left $DN_DOC_SCREENSHOT as chromium wrote it"
 fi
-kill -0 "$server" 2>/dev/null || fail "digitnet serve is gone after the page test: $(tail -5 serve.err)"
+# SIGTERM: a clean stop, exit 0, within a few seconds (and, in the sanitizer build, no report)
+if kill -TERM "$server" 2>/dev/null; then
+  for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$server" 2>/dev/null; then
+    fail "digitnet serve still runs 5 s after SIGTERM"
+  else
+    wait "$server"; rc=$?; server=
+    [ "$rc" -eq 0 ] || fail "digitnet serve exited $rc after SIGTERM: $(tail -5 serve.err)"
+  fi
+else
+  fail "digitnet serve is gone after the page test: $(tail -5 serve.err)"
+fi
 stop_server
 
 # ---- the same 28x28 image through the CLI: the same digit and values (a perceptron's: raw scores)
