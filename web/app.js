@@ -306,7 +306,15 @@ function buildUnitGrid(model, w) {
     c.setAttribute('role', 'img');
     c.setAttribute('aria-label', `${c.title} weights`);
     paintDiverging(c, w.weights, i * inputs);
-    canvases.push(c);
+    if (perceptron) { // the ten templates carry their digit
+      const fig = document.createElement('figure');
+      const cap = document.createElement('figcaption');
+      cap.textContent = i;
+      fig.append(c, cap);
+      canvases.push(fig);
+    } else {
+      canvases.push(c);
+    }
   }
   $('all-units').replaceChildren(...canvases);
   $('all-units').classList.toggle('templates', perceptron);
@@ -348,7 +356,7 @@ async function startLive() {
   renderLive();
   if (run.state === 'done') return;
   const events = new EventSource('api/events');
-  events.addEventListener('row', (e) => { live.rows.push(JSON.parse(e.data)); renderLive(); });
+  events.addEventListener('row', (e) => { addRow(JSON.parse(e.data)); renderLive(); });
   events.addEventListener('done', async (e) => {
     events.close();
     setLiveState('done');
@@ -356,6 +364,13 @@ async function startLive() {
     await loadModels(done.model);
   });
 }
+// A row replaces the one of the same epoch (or round): a stream that reconnects replays its rows.
+function addRow(row) {
+  const at = live.rows.findIndex((r) => r[0] === row[0]);
+  if (at >= 0) live.rows[at] = row; else live.rows.push(row);
+}
+// A value of a row: null (the server's word for not finite) is no number.
+const num = (v) => (v === null || v === undefined ? NaN : Number(v));
 function setLiveState(s) {
   const pill = $('live-state');
   pill.textContent = s === 'done' ? 'done' : 'training…';
@@ -368,7 +383,7 @@ function renderLive() {
   table.tHead.replaceChildren(head);
   table.tBodies[0].replaceChildren(...live.rows.map((r) => {
     const tr = document.createElement('tr');
-    tr.replaceChildren(...r.map((v) => { const td = document.createElement('td'); td.textContent = typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : v; return td; }));
+    tr.replaceChildren(...r.map((v) => { const td = document.createElement('td'); td.textContent = v === null ? '–' : typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : v; return td; }));
     return tr;
   }));
   const wrap = table.parentElement; wrap.scrollTop = wrap.scrollHeight;
@@ -382,23 +397,23 @@ function renderLive() {
 }
 const CURVE_COLOURS = ['#1d6f72', '#d9822b', '#2f6db0', '#8e44ad'];
 function chart(title, cols) {
-  const W = 420, H = 170, L = 44, R = 10, T = 18, B = 22;
-  const xs = live.rows.map((r) => +r[0]);
-  const ys = cols.flatMap(([, i]) => live.rows.map((r) => +r[i])).filter(Number.isFinite);
+  const W = 320, H = 180, L = 42, R = 10, T = 20, B = 22;
+  const xs = live.rows.map((r) => num(r[0])).filter(Number.isFinite);
+  const ys = cols.flatMap(([, i]) => live.rows.map((r) => num(r[i]))).filter(Number.isFinite);
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('role', 'img');
   const last = live.rows[live.rows.length - 1];
   svg.setAttribute('aria-label', `${title} per ${live.columns[0] || 'step'}` +
-    (last ? ': ' + cols.map(([c, i]) => `${c} ${fmt(+last[i], 4)}`).join(', ') : ''));
+    (last ? ': ' + cols.map(([c, i]) => `${c} ${Number.isFinite(num(last[i])) ? fmt(num(last[i]), 4) : 'none'}`).join(', ') : ''));
   const el = (name, attrs, text) => {
     const e = document.createElementNS(ns, name);
     for (const k in attrs) e.setAttribute(k, attrs[k]);
     if (text !== undefined) e.textContent = text;
     svg.append(e); return e;
   };
-  const x0 = Math.min(...xs, 0), x1 = Math.max(...xs, 1);
+  const x0 = xs.length ? Math.min(...xs) : 0, x1 = xs.length > 1 ? Math.max(...xs) : x0 + 1;
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
   if (!ys.length) { y0 = 0; y1 = 1; }
   if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
@@ -408,13 +423,15 @@ function chart(title, cols) {
   el('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' });
   el('text', { x: L - 4, y: T + 4, 'text-anchor': 'end' }, fmt(y1, 3));
   el('text', { x: L - 4, y: H - B, 'text-anchor': 'end' }, fmt(y0, 3));
+  el('text', { x: L, y: H - 6 }, String(x0));
   el('text', { x: W - R, y: H - 6, 'text-anchor': 'end' }, `${live.columns[0] || ''} ${x1}`);
   cols.forEach(([c, i], k) => {
     const colour = CURVE_COLOURS[k % CURVE_COLOURS.length];
-    const pts = live.rows.map((r) => `${px(+r[0]).toFixed(1)},${py(+r[i]).toFixed(1)}`).join(' ');
+    const points = live.rows.filter((r) => Number.isFinite(num(r[0])) && Number.isFinite(num(r[i])));
+    const pts = points.map((r) => `${px(num(r[0])).toFixed(1)},${py(num(r[i])).toFixed(1)}`).join(' ');
     el('polyline', { points: pts, fill: 'none', stroke: colour, 'stroke-width': 2, 'stroke-linejoin': 'round' });
-    live.rows.forEach((r) => el('circle', { cx: px(+r[0]).toFixed(1), cy: py(+r[i]).toFixed(1), r: 2.5, fill: colour }));
-    el('text', { x: L + 8 + k * 110, y: 12, fill: colour, style: `fill:${colour}` }, c);
+    points.forEach((r) => el('circle', { cx: px(num(r[0])).toFixed(1), cy: py(num(r[i])).toFixed(1), r: 2.5, fill: colour }));
+    el('text', { x: L + 8 + k * 90, y: 12, fill: colour, style: `fill:${colour}` }, c);
   });
   return svg;
 }
