@@ -97,7 +97,6 @@ function endStroke() { if (drawing) { drawing = null; predictNow(); } }
 pad.addEventListener('pointerup', endStroke);
 pad.addEventListener('pointercancel', endStroke);
 $('clear').addEventListener('click', () => { clearPad(); showNothing(); pad.focus(); });
-pad.tabIndex = 0;
 pad.addEventListener('keydown', (e) => { if (e.key === 'Escape' || e.key === 'Delete') { clearPad(); showNothing(); } });
 
 // ---------------------------------------------------------------- predictions
