@@ -13,6 +13,9 @@
 # Then each 28x28 image the page shows (the server's `input`) goes, as a one-image
 # IDX file (no second preprocessing), to `digitnet predict --json`: the same digit and
 # values as the page (1e-6).
+# With MNIST, last, tests/browser/live_test.js watches `digitnet mlp --serve` train: rows
+# arrive in the page's table while it is open, the curves follow, and once done the trained
+# model answers a drawing.
 # Screenshot and logs: $DN_BUILD_DIR/test-output/cli_browser/ (kept). With
 # DN_DOC_SCREENSHOT=FILE it also writes the README's screenshot, made small with
 # pngquant where installed (docs/serve-page.png: DN_DOC_SCREENSHOT=$PWD/docs/serve-page.png
@@ -121,6 +124,29 @@ compare() { # compare NAME: the page's NAME.idx through `digitnet predict --json
 }
 compare mlp
 compare pta
+
+# ---- a run served live (mlp --serve): its table grows in the page, then its model answers.
+# The browser starts first; the run starts once it is up, so that the page watches most of it.
+if [ -e "$DATA/train-images-idx3-ubyte" ] || [ -e "$DATA/train-images-idx3-ubyte.gz" ]; then
+  live_epochs=40 # a few seconds of training
+  DN_PUPPETEER=$PUPPETEER DN_CHROMIUM=$CHROMIUM timeout 90 node "$SRC/tests/browser/live_test.js" live.url "$OUT" \
+    $live_epochs live &
+  watcher=$!
+  for _ in $(seq 600); do [ -e live.url.ready ] && break; kill -0 "$watcher" 2>/dev/null || break; sleep 0.05; done
+  "$DIGITNET" mlp --data "$DATA" --train-size 20000 --epochs $live_epochs --hidden 32 --threads 1 --save live.dnm \
+    --serve 127.0.0.1:0 >live.out 2>live.err &
+  server=$! url=
+  for _ in $(seq 100); do
+    url=$(sed -n 's|^digitnet serve: listening on \(http://[0-9.]*:[0-9]*/\)$|\1|p' live.out)
+    [ -n "$url" ] && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -n "$url" ] && echo "$url" >live.url || fail "mlp --serve did not say where it listens: $(cat live.out live.err | tail -5)"
+  wait "$watcher" || fail "the live view in chromium (above)"
+  stop_server
+  cp live.out live.err "$OUT/" 2>/dev/null
+fi
 
 echo "cli_browser: screenshot and logs in $OUT"
 cp serve.out serve.err "$OUT/" 2>/dev/null

@@ -389,7 +389,9 @@ function renderLive() {
   // curves: one chart for the accuracy-like columns, one for losses and errors, against the first column
   const groups = [['accuracy', (c) => /acc/i.test(c)], ['loss', (c) => /loss|err/i.test(c)]];
   const charts = groups.map(([title, test]) => {
-    const cols = live.columns.map((c, i) => [c, i]).filter(([c, i]) => i > 0 && test(c));
+    // a column with no number yet (validation_accuracy without --validation) gets no curve
+    const cols = live.columns.map((c, i) => [c, i])
+      .filter(([c, i]) => i > 0 && test(c) && live.rows.some((r) => Number.isFinite(num(r[i]))));
     return cols.length ? chart(title, cols) : null;
   }).filter(Boolean);
   $('curves').replaceChildren(...charts);

@@ -13,42 +13,16 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const puppeteer = require(process.env.DN_PUPPETEER);
+const { launch, SEVEN, drawStrokes, waitAnswer } = require('./browser.js');
 
 const [url, outdir] = process.argv.slice(2);
 const failures = [];
 const fail = (msg) => { failures.push(msg); console.log(`FAIL: ${msg}`); };
 
-// The seven: a bar from the top left to the top right, then down to the bottom left of the
-// middle, in fractions of the canvas, in one stroke.
-const SEVEN = [[[0.2, 0.22], [0.5, 0.2], [0.78, 0.2], [0.62, 0.48], [0.45, 0.82]]];
-
-async function drawStrokes(page, strokes) {
-  const box = await (await page.$('#pad')).boundingBox();
-  const at = ([fx, fy]) => [box.x + fx * box.width, box.y + fy * box.height];
-  for (const stroke of strokes) {
-    const [x, y] = at(stroke[0]);
-    await page.mouse.move(x, y);
-    await page.mouse.down();
-    for (const p of stroke.slice(1)) {
-      const [px, py] = at(p);
-      await page.mouse.move(px, py, { steps: 12 }); // pointermoves along the path, as a hand makes them
-    }
-    await page.mouse.up();
-  }
-}
-
 function idx(pixels) { // a one-image IDX3 file: magic 0x803, count, rows, columns, then the bytes
   const head = Buffer.alloc(16);
   head.writeUInt32BE(0x803, 0); head.writeUInt32BE(1, 4); head.writeUInt32BE(28, 8); head.writeUInt32BE(28, 12);
   return Buffer.concat([head, Buffer.from(pixels)]);
-}
-
-// Waits until the page shows the answer of MODEL for the drawing and asks nothing more.
-async function waitAnswer(page, model) {
-  await page.waitForFunction((m) => document.body.dataset.predict === 'idle' && document.body.dataset.weights === 'ready' &&
-    window.dnPage.last && window.dnPage.last.model === m && document.getElementById('digit').dataset.digit !== undefined,
-  { timeout: 10000 }, model);
 }
 
 // What the page shows, and the answer it was drawn from.
@@ -155,15 +129,7 @@ function save(name, shown) {
 }
 
 async function main() {
-  const browser = await puppeteer.launch({
-    executablePath: process.env.DN_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    // root in a container: no sandbox; no GPU; /dev/shm may be tiny
-    args: ['--no-sandbox', '--headless=new', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-      '--disable-crash-reporter', '--disable-breakpad'],
-    defaultViewport: { width: 1200, height: 800, deviceScaleFactor: 1 },
-    timeout: 15000,
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     const external = [];
