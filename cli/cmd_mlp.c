@@ -1,6 +1,7 @@
 /* cmd_mlp.c — `digitnet mlp`: train a multi-layer network by backpropagation.
  * On a terminal a progress bar on stderr moves after every batch (the
  * library's batch callback); elsewhere the per-epoch rows are the progress. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "figures.h"
 #include "mlp_distributed.h"
 #include "progress.h"
+#include "serve_live.h"
 
 #define TARGET_ACCURACY 0.98 /* the run reports when the test accuracy first reaches it */
 
@@ -25,7 +27,13 @@ typedef struct mlp_job {
     int history_epochs;
     dn_error err; /* an evaluation failure inside the callback */
     progress bar; /* on a terminal only: moved after every batch (PROGRESS_OFF otherwise) */
+    serve_live *live; /* --serve: the page gets every row; NULL otherwise */
 } mlp_job;
+
+/* The rows --serve sends, one value per column (validation NaN when there is none). */
+static const char *const live_columns[] = {"epoch", "train_loss", "train_accuracy", "validation_accuracy",
+                                           "test_accuracy", "lr", "seconds"};
+#define LIVE_COLUMNS (sizeof live_columns / sizeof *live_columns)
 
 /* Keeps the epoch's numbers for the curves; returns 0 when out of memory. */
 static int remember_epoch(mlp_job *job, double train_accuracy, double test_accuracy, double loss)
@@ -76,6 +84,9 @@ static int on_epoch(const dn_mlp_epoch_report *r, void *user)
                 val_text, test.accuracy, r->lr, r->seconds);
     }
     fflush(stdout);
+    const double row[LIVE_COLUMNS] = {r->epoch + 1, r->train_loss, r->train_accuracy,
+                                      job->validation ? val.accuracy : NAN, test.accuracy, r->lr, r->seconds};
+    serve_live_row(job->live, row, LIVE_COLUMNS);
     char status[48];
     snprintf(status, sizeof status, "test error %.2f%%", 100.0 * (1.0 - test.accuracy));
     progress_step(&job->bar, r->epoch + 1, status);
@@ -167,19 +178,24 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
         printf("time to %.0f%% test accuracy: %.3f s (epoch %d)\n", 100 * TARGET_ACCURACY, job->target_seconds,
                job->target_epoch);
     if (plot && (s = plot_run(job, plot, err))) return s;
-    if (!save) return DN_OK;
+    if (!save && !job->live) return DN_OK;
     dn_model *model = dn_model_from_mlp(job->mlp, dn_dataset_crc32(train), err);
-    s = model ? dn_model_save(model, save, err) : err->code;
-    dn_model_free(model);
-    if (!s) printf("saved %s\n", save);
-    return s;
+    s = model ? (save ? dn_model_save(model, save, err) : DN_OK) : err->code;
+    if (!s && save) printf("saved %s\n", save);
+    if (s || !job->live) {
+        dn_model_free(model);
+        return s;
+    }
+    serve_live_finish(job->live, save ? save : "mlp", model); /* serves until Ctrl-C, then frees */
+    job->live = NULL;
+    return DN_OK;
 }
 
 int cmd_mlp(int argc, char **argv)
 {
     dn_mlp_options opt;
     dn_mlp_options_default(&opt);
-    const char *data = "data/mnist", *hidden = "300,100", *metrics = NULL, *save = NULL, *plot = NULL;
+    const char *data = "data/mnist", *hidden = "300,100", *metrics = NULL, *save = NULL, *plot = NULL, *serve = NULL;
     size_t train_size = 60000, validation = 0;
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
     int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
@@ -219,6 +235,10 @@ int cmd_mlp(int argc, char **argv)
         {"--plot", CLI_STRING, &plot, "DIR", "write error and loss curves, first-layer images, confusion, gallery",
          0, 0, 0, NULL},
         {"--quiet", CLI_FLAG, &quiet, "", "print only the results, no per-epoch lines", 0, 0, 0, NULL},
+        {"--serve", CLI_STRING, &serve, "HOST:PORT",
+         "serve the page of `digitnet serve` during the run (live table and curves), then the trained model until "
+         "Ctrl-C; port 0 picks a free port",
+         0, 0, 0, NULL},
         MLP_DIST_OPTS(dist),
     };
     const cli_spec spec = {"mlp", "", "Train a multi-layer network by backpropagation (mini-batch SGD or Adam).", opts,
@@ -234,6 +254,7 @@ int cmd_mlp(int argc, char **argv)
         cli_fail(&err, DN_ERR_USAGE, "--validation %zu must be smaller than --train-size %zu", validation, train_size);
         return cli_report(&err);
     }
+    dist.serve = serve, dist.argc = argc, dist.argv = argv;
     if (mlp_dist_wanted(&dist)) /* distributed: the whole run happens in mlp_distributed.c */
         return mlp_dist_main(&dist, &opt, data, train_size, validation, metrics, save, quiet);
 
@@ -249,10 +270,13 @@ int cmd_mlp(int argc, char **argv)
     dn_dataset fit = dn_dataset_view(train, 0, train_size - validation);
     dn_dataset held = dn_dataset_view(train, train_size - validation, validation);
     job.validation = validation ? &held : NULL;
+    if (!s && serve)
+        job.live = serve_live_start(serve, "mlp", argc, argv, live_columns, LIVE_COLUMNS, &err), s = err.code;
     if (!s) {
         describe(&opt, fit.count, held.count);
         s = run(&job, &opt, &fit, metrics, save, plot, &err);
     }
+    serve_live_free(job.live);
     dn_mlp_free(job.mlp);
     free(job.history);
     dn_dataset_free(train);

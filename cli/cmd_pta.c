@@ -8,13 +8,26 @@
 #include "pta_checkpoint.h"
 #include "pta_run.h"
 #include "pta_distributed.h"
+#include "serve_live.h"
+
+/* Where each epoch is shown: the progress bar, and the page with --serve. */
+typedef struct pta_watch {
+    progress bar;
+    serve_live *live; /* NULL without --serve */
+} pta_watch;
+
+static const char *const live_columns[] = {"epoch", "errors", "error_rate", "seconds"};
+#define LIVE_COLUMNS (sizeof live_columns / sizeof *live_columns)
 
 static void show_epoch(const pta_run *run, const dn_pta_run_report *r, void *user)
 {
+    pta_watch *watch = user;
     char status[128];
-    snprintf(status, sizeof status, "epoch %d: %zu errors (%.2f%%)", r->epoch, r->errors,
-             100.0 * (double)r->errors / (double)r->n);
-    progress_step(user, run->epochs, status);
+    double rate = (double)r->errors / (double)r->n;
+    snprintf(status, sizeof status, "epoch %d: %zu errors (%.2f%%)", r->epoch, r->errors, 100.0 * rate);
+    progress_step(&watch->bar, run->epochs, status);
+    const double row[LIVE_COLUMNS] = {r->epoch, (double)r->errors, rate, r->seconds};
+    serve_live_row(watch->live, row, LIVE_COLUMNS);
 }
 
 static void print_results(const pta_run *run)
@@ -79,7 +92,7 @@ int cmd_pta(int argc, char **argv)
 {
     pta_run run = {0};
     dn_pta_options_default(&run.opt);
-    const char *data = "data/mnist", *metrics = NULL, *save = NULL, *plot = NULL;
+    const char *data = "data/mnist", *metrics = NULL, *save = NULL, *plot = NULL, *serve = NULL;
     int precision = 0, quiet = 0;
     pta_dist dist = PTA_DIST_DEFAULT;
     dn_checkpoint_policy ckpt = PTA_CKPT_DEFAULT;
@@ -101,6 +114,10 @@ int cmd_pta(int argc, char **argv)
         {"--plot", CLI_STRING, &plot, "DIR",
          "write curve.svg, weights.png, confusion.svg, misclassified.png (test set) into DIR", 0, 0, 0, NULL},
         {"--quiet", CLI_FLAG, &quiet, "", "print only the results: no progress on stderr", 0, 0, 0, NULL},
+        {"--serve", CLI_STRING, &serve, "HOST:PORT",
+         "serve the page of `digitnet serve` during the run (live table and curve), then the trained perceptron "
+         "until Ctrl-C; port 0 picks a free port (distributed: rank 0 serves)",
+         0, 0, 0, NULL},
         PTA_DIST_OPTS(dist),
         PTA_CKPT_OPTS(ckpt),
     };
@@ -121,27 +138,36 @@ int cmd_pta(int argc, char **argv)
         return rc;
     }
     dn_error err = {0};
+    pta_watch watch = {.live = NULL};
+    if (serve && pta_dist_is_root(&dist) &&
+        !(watch.live = serve_live_start(serve, "perceptron", argc, argv, live_columns, LIVE_COLUMNS, &err))) {
+        dn_dataset_free(train);
+        dn_dataset_free(test);
+        return pta_dist_end(&dist, pta_dist_report(&dist, &err)); /* distributed: the job ends with rank 0 */
+    }
     if (!quiet)
         printf("pta: n=%zu eta=%g epsilon=%g precision=%s seed=%llu max_epochs=%d%s\n", run.opt.train_size,
                run.opt.eta, run.opt.epsilon, dn_precision_name(run.opt.precision), (unsigned long long)run.opt.seed,
                run.opt.max_epochs, run.opt.average ? " average" : "");
-    progress bar;
-    progress_begin(&bar, stderr, progress_mode_for(stderr, quiet), "pta", "epoch", run.opt.max_epochs, 1);
+    progress_begin(&watch.bar, stderr, progress_mode_for(stderr, quiet), "pta", "epoch", run.opt.max_epochs, 1);
     run.on_epoch = show_epoch;
-    run.on_epoch_user = &bar;
+    run.on_epoch_user = &watch;
     run.dist = dist.mode ? &dist : NULL;
     dn_status s = pta_run_execute(&run, train, test, &err);
-    progress_end(&bar, s ? NULL : run.result.converged ? "converged" : "stopped at the epoch cap");
+    progress_end(&watch.bar, s ? NULL : run.result.converged ? "converged" : "stopped at the epoch cap");
     if (!s && pta_dist_is_root(&dist)) print_results(&run); /* distributed: rank 0 prints */
     if (!s && metrics) s = pta_run_write_metrics(&run, metrics, &err);
-    if (!s && save) {
+    dn_model *model = NULL;
+    if (!s && (save || watch.live)) {
         dn_dataset used = dn_dataset_view(train, 0, run.opt.train_size);
-        dn_model *model = dn_model_from_pta(run.pta, 0, dn_dataset_crc32(&used), &err);
-        s = model ? dn_model_save(model, save, &err) : err.code;
-        dn_model_free(model);
-        if (!s) printf("saved %s\n", save);
+        model = dn_model_from_pta(run.pta, 0, dn_dataset_crc32(&used), &err);
+        s = model ? (save ? dn_model_save(model, save, &err) : DN_OK) : err.code;
+        if (!s && save) printf("saved %s\n", save);
     }
     if (!s && plot) s = plot_all(&run, test, plot, &err);
+    if (!s && watch.live) serve_live_finish(watch.live, save ? save : "perceptron", model), model = NULL, watch.live = NULL;
+    dn_model_free(model);
+    serve_live_free(watch.live);
     pta_run_free(&run);
     dn_dataset_free(train);
     dn_dataset_free(test);

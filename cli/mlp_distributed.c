@@ -1,6 +1,7 @@
 /* mlp_distributed.c — see mlp_distributed.h. */
 #include <stdlib.h>
 #include "detection_log.h"
+#include "serve_live.h"
 #include "mlp_distributed.h"
 
 #define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
@@ -418,6 +419,27 @@ static void fedavg_row(dist_run *run, const dn_fedavg_report *r, const dn_mlp_ev
 /* After each epoch or round (the library's loop calls it, once the
  * checkpoint is written): rank 0 evaluates and prints; then the
  * DN_TEST_KILL_AT hook. An evaluation failure stops the run. */
+/* --serve: the columns of the rows rank 0 sends to the page, by mode. */
+static const char *const live_sync_columns[] = {"epoch", "train_loss", "train_accuracy", "test_accuracy", "lr",
+                                                "seconds"};
+static const char *const live_fedavg_columns[] = {"round", "test_accuracy", "test_loss", "train_loss", "seconds"};
+#define LIVE_SYNC_COLUMNS (sizeof live_sync_columns / sizeof *live_sync_columns)
+#define LIVE_FEDAVG_COLUMNS (sizeof live_fedavg_columns / sizeof *live_fedavg_columns)
+
+static void live_row(const dist_run *run, const dn_mlp_run_report *r, const dn_mlp_eval *test)
+{
+    if (r->epoch) {
+        const dn_mlp_epoch_report *e = r->epoch;
+        const double row[LIVE_SYNC_COLUMNS] = {e->epoch + 1, e->train_loss, e->train_accuracy, test->accuracy, e->lr,
+                                               e->seconds};
+        serve_live_row(run->d->live, row, LIVE_SYNC_COLUMNS);
+    } else {
+        const dn_fedavg_report *f = r->round;
+        const double row[LIVE_FEDAVG_COLUMNS] = {f->round + 1, test->accuracy, test->loss, f->train_loss, f->seconds};
+        serve_live_row(run->d->live, row, LIVE_FEDAVG_COLUMNS);
+    }
+}
+
 static int on_step(const dn_mlp_run_report *r, void *user)
 {
     dist_run *run = user;
@@ -431,6 +453,7 @@ static int on_step(const dn_mlp_run_report *r, void *user)
             note_accuracy(run, r->step, test.accuracy, r->round->seconds);
             fedavg_row(run, r->round, &test);
         }
+        live_row(run, r, &test);
         fflush(stdout);
     }
     dist_test_kill_at(&run->d->job, r->step); /* DN_TEST_KILL_AT=R:S */
@@ -473,11 +496,12 @@ static dn_status finish(dist_run *run, const char *metrics, const char *save, dn
     if (s) return s;
     if (d->scores) printf("scores: %s\n", d->scores);
     if (d->score_map) printf("score map: %s\n", d->score_map);
-    if (!save) return DN_OK;
+    if (!save && !d->live) return DN_OK;
     dn_model *model = dn_model_from_mlp(run->mlp, run->data_crc32, err);
-    s = model ? dn_model_save(model, save, err) : err->code;
+    s = model ? (save ? dn_model_save(model, save, err) : DN_OK) : err->code;
+    if (!s && save) printf("saved %s\n", save);
+    if (!s && d->live) run->d->served = model, model = NULL; /* served once the job has ended */
     dn_model_free(model);
-    if (!s) printf("saved %s\n", save);
     return s;
 }
 
@@ -543,8 +567,15 @@ static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_datase
     dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes()[d->mode],
                   &d->flags);
     if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
-    if (run.root && !quiet) print_header(&run, opt, n);
-    dn_status s = prepare(&run, *opt, run.root ? metrics : NULL, err);
+    dn_status s = DN_OK;
+    if (run.root && d->serve) {
+        int sync = d->mode == MODE_SYNC;
+        d->live = serve_live_start(d->serve, "mlp", d->argc, d->argv, sync ? live_sync_columns : live_fedavg_columns,
+                                   sync ? LIVE_SYNC_COLUMNS : LIVE_FEDAVG_COLUMNS, err);
+        s = d->live ? DN_OK : err->code; /* the other ranks are stopped with the job */
+    }
+    if (!s && run.root && !quiet) print_header(&run, opt, n);
+    if (!s) s = prepare(&run, *opt, run.root ? metrics : NULL, err);
     if (!s) s = train_all(&run, err);
     if (!s) s = finish(&run, metrics, run.root ? save : NULL, err);
     if (run.metrics.fp) fclose(run.metrics.fp), free(run.metrics.buffer);
@@ -616,6 +647,11 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
         else
             rc = dist_job_end(&d->job, s ? dist_report(&d->job, &err) : CLI_EXIT_OK);
     }
+    /* Rank 0 serves the trained model only now, out of the job, so that the
+     * other ranks have left MPI and Ctrl-C reaches one process. */
+    if (!rc && d->live) serve_live_finish(d->live, save ? save : "mlp", d->served);
+    else serve_live_free(d->live), dn_model_free(d->served);
+    d->live = NULL, d->served = NULL;
     dn_partition_free(part);
     dn_dataset_free(root);
     dn_dataset_free(train);

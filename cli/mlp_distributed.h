@@ -85,6 +85,11 @@ typedef struct mlp_dist {
     int reputation;          /* bans after this many flags (0: never) */
     const char *scores;      /* --scores FILE: every score, CSV */
     const char *score_map;   /* --score-map FILE: clients x rounds heat map, SVG */
+    const char *serve;       /* --serve HOST:PORT (set by cmd_mlp): rank 0 serves the run; NULL: not */
+    int argc;                /* the command line, shown on the page */
+    char **argv;
+    struct serve_live *live; /* rank 0 with --serve: the server, during the run and after the job */
+    dn_model *served;        /* rank 0 with --serve: the trained model, served once the job has ended */
 } mlp_dist;
 
 #define CLIENTS_UNSET (-1.0)          /* --client-fraction not given (its range starts at 0) */
@@ -100,7 +105,7 @@ const char *const *mlp_dist_modes(void);
 
 #define MLP_DIST_DEFAULT                                                                                               \
     {0, 0, 10, 1, 0, 0.25, 1, 0, 0, 0, 0, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0, 0, CLIENTS_UNSET, NULL, NULL,   \
-     PARTITION_SEED_UNSET, 0, 0, 0, NULL, 0, 1, 0, 0, 0, 0, 0, NULL, NULL}
+     PARTITION_SEED_UNSET, 0, 0, 0, NULL, 0, 1, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL, NULL}
 
 /* --server-lr when --server-adam is given without it: FedAdam's step bounds
  * how far a coordinate moves per round (see dn_fedavg_round). */

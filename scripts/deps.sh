@@ -10,12 +10,15 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev ope
 command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 case $level in
   build) ;;
-  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker
-         command -v node >/dev/null 2>&1 || pkgs+=(nodejs) # cli_onnx runs ONNX Runtime for Node.js (fetched from npm below)
-         # npm (hundreds of Debian packages) only to fetch it: not when it is there already, as where the
+  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx chromium) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker; chromium: cli_browser
+         # cli_onnx runs ONNX Runtime for Node.js, cli_browser drives chromium with puppeteer-core (both fetched from npm below)
+         command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+         # npm (hundreds of Debian packages) only to fetch them: not when they are there already, as where the
          # fresh-machine check copies the host's in
-         ort=$(cd "$(dirname "$0")/.." && pwd)/.cache/onnxruntime/node_modules/onnxruntime-node/package.json
-         command -v npm >/dev/null 2>&1 || [ -f "$ort" ] || pkgs+=(npm) ;;
+         cache=$(cd "$(dirname "$0")/.." && pwd)/.cache
+         command -v npm >/dev/null 2>&1 ||
+           { [ -f "$cache/onnxruntime/node_modules/onnxruntime-node/package.json" ] &&
+             [ -f "$cache/puppeteer/node_modules/puppeteer-core/package.json" ]; } || pkgs+=(npm) ;;
   bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev time) ;; # time: /usr/bin/time, peak RSS
   fuzz)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   *) echo "deps.sh: unknown level '$level' (build, test, bench or fuzz)" >&2; exit 2 ;;
@@ -31,5 +34,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The one test dependency Debian lacks: ONNX Runtime, from the npm registry into .cache/ (quiet when there).
-if [ "$level" = test ]; then "$(dirname "$0")/fetch_onnxruntime.sh"; fi
+# The test dependencies Debian lacks: ONNX Runtime and puppeteer-core, from the npm registry into .cache/
+# (quiet when there).
+if [ "$level" = test ]; then "$(dirname "$0")/fetch_onnxruntime.sh"; "$(dirname "$0")/fetch_puppeteer.sh"; fi

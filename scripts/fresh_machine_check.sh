@@ -122,11 +122,13 @@ if [ $run_rc -ne 0 ] && grep -q '^ *[0-9]* fetch_mnist: could not fetch' "$work/
   "$src/scripts/fetch_mnist.sh" "$src/data/mnist" >/dev/null || { say "the host has no verified MNIST either"; exit 1; }
   mkdir -p "$root/root/digitnet/data/mnist" && cp "$src"/data/mnist/*ubyte* "$root/root/digitnet/data/mnist/"
   inside make-run-again.log "make run"; run_rc=$?
-  # make test's one npm package, ONNX Runtime for Node.js (scripts/fetch_onnxruntime.sh), likewise: the host's
-  # copy, installed and loaded there by the same script; inside, the script finds it loading and fetches nothing.
-  say "copying the host's ONNX Runtime (.cache/onnxruntime) in as well, for make test"
+  # make test's npm packages, ONNX Runtime for Node.js and puppeteer-core (scripts/fetch_onnxruntime.sh,
+  # scripts/fetch_puppeteer.sh), likewise: the host's copies, installed and loaded there by the same scripts;
+  # inside, the scripts find them loading and fetch nothing.
+  say "copying the host's ONNX Runtime (.cache/onnxruntime) and puppeteer-core (.cache/puppeteer) in as well, for make test"
   "$src/scripts/fetch_onnxruntime.sh" "$src/.cache/onnxruntime" >/dev/null || { say "the host cannot install ONNX Runtime either"; exit 1; }
-  mkdir -p "$root/root/digitnet/.cache" && cp -a "$src/.cache/onnxruntime" "$root/root/digitnet/.cache/"
+  "$src/scripts/fetch_puppeteer.sh" "$src/.cache/puppeteer" >/dev/null || { say "the host cannot install puppeteer-core either"; exit 1; }
+  mkdir -p "$root/root/digitnet/.cache" && cp -a "$src/.cache/onnxruntime" "$src/.cache/puppeteer" "$root/root/digitnet/.cache/"
 fi
 say "root filesystem after make run: $(du -sxm "$root" | cut -f1) MiB (the bare one: $(du -sxm "$tarball" | cut -f1) MiB)"
 inside make-test.log "make test"; test_rc=$?

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench_serve_live.sh [DATA] [REPS] — what serving a run live costs its epochs: `digitnet mlp`
+# (784-300-100-10 ReLU, batch 64, SGD momentum, 60 000 samples, --threads 2) with and without
+# `--serve 127.0.0.1:0`, the served run watched as the page watches it (an event stream open on
+# /api/events and /api/run polled every 100 ms), the two interleaved run by run so that the
+# machine's noise falls on both alike.
+# seconds = the mean epoch time of the run's --metrics (training only), median over REPS runs
+# after a warm-up. Target (issue 20): serving slows an epoch by at most 2 %.
+# Prints ROW lines and one TARGET line (bench/run.sh collects them). Progress goes to stderr.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:-${DN_DATA:-data/mnist}}
+reps=${2:-5}
+epochs=${BENCH_SERVE_LIVE_EPOCHS:-3}
+bin=${DIGITNET:-build/digitnet}
+py=/usr/bin/python3
+[ -x "$bin" ] || { echo "bench_serve_live: $bin is missing: build first (make build)" >&2; exit 1; }
+"$bin" --version | grep -qw http || { echo "bench_serve_live: digitnet built without libmicrohttpd" >&2; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/dn_bench_serve_live_XXXXXX")
+watcher=
+trap '[ -z "$watcher" ] || kill "$watcher" 2>/dev/null; rm -rf "$work"' EXIT
+. bench/lib.sh # bench_row
+workload="mlp epoch served live (784-300-100-10, batch 64, 2 threads)"
+net=(--data "$data" --hidden 300,100 --batch 64 --epochs "$epochs" --threads 2 --metrics "$work/m.csv")
+
+epoch_seconds() { "$py" -c 'import csv, sys; r = list(csv.DictReader(open(sys.argv[1]))); print(sum(float(x["seconds"]) for x in r) / len(r))' "$1"; }
+
+# The page's load on a served run: the event stream, and /api/run every 100 ms, until done.
+watch_like_the_page() {
+  "$py" - "$1" <<'PY'
+import sys, threading, time, urllib.request
+url = sys.argv[1]
+def stream():
+    with urllib.request.urlopen(url + "api/events", timeout=600) as s:
+        for line in s:
+            if line.startswith(b"event: done"):
+                return
+t = threading.Thread(target=stream); t.start()
+while t.is_alive():
+    urllib.request.urlopen(url + "api/run", timeout=10).read()
+    time.sleep(0.1)
+PY
+}
+
+served_run() {
+  env --default-signal=INT "$bin" mlp "${net[@]}" --serve 127.0.0.1:0 >"$work/out" 2>&1 &
+  local pid=$! url=
+  for _ in $(seq 200); do
+    url=$(sed -n 's|^digitnet serve: listening on \(http://[^ ]*/\)$|\1|p' "$work/out")
+    [ -n "$url" ] && break
+    sleep 0.05
+  done
+  [ -n "$url" ] || { echo "bench_serve_live: no address: $(cat "$work/out")" >&2; kill "$pid"; return 1; }
+  watch_like_the_page "$url" & watcher=$!
+  until grep -q '^training done' "$work/out"; do kill -0 "$pid" || return 1; sleep 0.05; done
+  wait "$watcher"; watcher=
+  kill -TERM "$pid"; wait "$pid"
+}
+
+for i in $(seq 0 "$reps"); do
+  echo "... digitnet mlp, $epochs epochs, plain, run $i of $reps" >&2
+  "$bin" mlp "${net[@]}" >"$work/out" 2>&1
+  [ "$i" -eq 0 ] || epoch_seconds "$work/m.csv" >>"$work/plain.times"
+  echo "... digitnet mlp, $epochs epochs, --serve with a watcher, run $i of $reps" >&2
+  served_run
+  [ "$i" -eq 0 ] || epoch_seconds "$work/m.csv" >>"$work/served.times"
+done
+bench_row "$workload" "digitnet, no --serve" "mean epoch of $epochs" <"$work/plain.times"
+bench_row "$workload" "digitnet, --serve, watched" "event stream open, /api/run every 100 ms" <"$work/served.times"
+"$py" - "$work/plain.times" "$work/served.times" <<'PY'
+import statistics, sys
+plain, served = (statistics.median(float(x) for x in open(f)) for f in sys.argv[1:3])
+r = served / plain
+print("TARGET\tmlp --serve, epoch served and watched / plain: %.3fx (goal <= 1.02x): %s" % (r, "met" if r <= 1.02 else "NOT met"))
+PY
