@@ -9,13 +9,13 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev ope
 command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 case $level in
   build) ;;
-  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker
+  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx libcurl4-openssl-dev) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker; libcurl: the serve load client
          command -v node >/dev/null 2>&1 || pkgs+=(nodejs) # cli_onnx runs ONNX Runtime for Node.js (fetched from npm below)
          # npm (hundreds of Debian packages) only to fetch it: not when it is there already, as where the
          # fresh-machine check copies the host's in
          ort=$(cd "$(dirname "$0")/.." && pwd)/.cache/onnxruntime/node_modules/onnxruntime-node/package.json
          command -v npm >/dev/null 2>&1 || [ -f "$ort" ] || pkgs+=(npm) ;;
-  bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev time) ;; # time: /usr/bin/time, peak RSS
+  bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev time libcurl4-openssl-dev) ;; # time: /usr/bin/time, peak RSS; libcurl: the serve load client
   fuzz)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   *) echo "deps.sh: unknown level '$level' (build, test, bench or fuzz)" >&2; exit 2 ;;
 esac
