@@ -99,5 +99,6 @@ int cmd_activations(int argc, char **argv);
 int cmd_reproduce(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_partition(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif /* DN_CLI_H */

@@ -29,54 +29,84 @@ static input_kind sniff(const char *path, dn_error *err)
     return INPUT_UNKNOWN;
 }
 
-static void print_line(const char *name, size_t index, int indexed, uint8_t predicted, const float *p)
+/* A JSON string of a file name: quotes, backslashes and control bytes escaped. */
+static void print_json_string(const char *s)
 {
-    if (indexed) printf("%s[%zu]", name, index);
-    else printf("%s", name);
-    printf(" predicted: %d probabilities:", predicted);
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') printf("\\%c", *c);
+        else if (*c < 0x20) printf("\\u%04x", *c);
+        else putchar(*c);
+    }
+    putchar('"');
+}
+
+/* One line per image: text, or with --json {"input", "digit", "probabilities"}
+ * at %.9g, the digits a float needs (what digitnet serve answers). */
+static void print_line(const char *name, size_t index, int indexed, uint8_t predicted, const float *p, int json)
+{
+    char label[32] = "";
+    if (indexed) snprintf(label, sizeof label, "[%zu]", index);
+    if (json) {
+        char *full = malloc(strlen(name) + sizeof label);
+        if (full) sprintf(full, "%s%s", name, label);
+        printf("{\"input\": ");
+        print_json_string(full ? full : name);
+        free(full);
+        printf(", \"digit\": %d, \"probabilities\": [", predicted);
+        for (int j = 0; j < DN_CLASSES; j++) printf(j ? ", %.9g" : "%.9g", p[j]);
+        printf("]}\n");
+        return;
+    }
+    printf("%s%s predicted: %d probabilities:", name, label, predicted);
     for (int j = 0; j < DN_CLASSES; j++) printf(" %.4f", p[j]);
     printf("\n");
 }
 
 /* Classifies count images and prints them as name or name[i]. */
 static dn_status predict(const dn_model *model, const char *name, const uint8_t *images, size_t count, int indexed,
-                         dn_error *err)
+                         int json, dn_error *err)
 {
     uint8_t *pred = malloc(count ? count : 1);
     float *scores = malloc((count ? count : 1) * DN_CLASSES * sizeof *scores);
     dn_status s = pred && scores ? dn_model_classify(model, images, count, pred, scores, err)
                                  : cli_fail(err, DN_ERR_NOMEM, "%s: out of memory for %zu predictions", name, count);
-    for (size_t i = 0; !s && i < count; i++) print_line(name, i, indexed, pred[i], scores + i * DN_CLASSES);
+    for (size_t i = 0; !s && i < count; i++) print_line(name, i, indexed, pred[i], scores + i * DN_CLASSES, json);
     free(pred);
     free(scores);
     return s;
 }
 
-static dn_status predict_file(const dn_model *model, const char *path, dn_error *err)
+static dn_status predict_file(const dn_model *model, const char *path, int json, dn_error *err)
 {
     input_kind kind = sniff(path, err);
     if (kind == INPUT_UNKNOWN) return err->code;
     if (kind == INPUT_PNG) {
         uint8_t image[DN_IMAGE_PIXELS];
         dn_status s = dn_png_read_digit(path, image, err);
-        return s ? s : predict(model, path, image, 1, 0, err);
+        return s ? s : predict(model, path, image, 1, 0, json, err);
     }
     size_t count = 0;
     uint8_t *images = dn_idx_images_read(path, &count, err);
     if (!images) return err->code;
-    dn_status s = predict(model, path, images, count, 1, err);
+    dn_status s = predict(model, path, images, count, 1, json, err);
     free(images);
     return s;
 }
 
 int cmd_predict(int argc, char **argv)
 {
-    const cli_opt opts[1] = {{0}};
+    int json = 0;
+    const cli_opt opts[] = {
+        {"--json", CLI_FLAG, &json, NULL,
+         "one JSON object per line instead: {\"input\": NAME, \"digit\": D, \"probabilities\": [p0, ..., p9]}, "
+         "probabilities at %.9g (a perceptron's raw scores W x)", 0, 0, 0, NULL},
+    };
     const cli_spec spec = {"predict", "MODEL INPUT...",
                            "Classify images: PNG files (any size or colour, made 28x28 as MNIST was) or IDX image "
                            "files.\nPrints '<input> predicted: D probabilities: p0 ... p9' per image; an IDX file's "
                            "images are named FILE[i].",
-                           opts, 0, 2, MAX_INPUTS + 1};
+                           opts, (int)(sizeof opts / sizeof *opts), 2, MAX_INPUTS + 1};
     const char **pos = malloc((MAX_INPUTS + 1) * sizeof *pos);
     if (!pos) return CLI_EXIT_NOMEM;
     int npos, rc = cli_parse(&spec, argc, argv, pos, &npos);
@@ -93,7 +123,7 @@ int cmd_predict(int argc, char **argv)
     /* Every input is tried; a bad one is reported and the exit code says so. */
     rc = CLI_EXIT_OK;
     for (int i = 1; i < npos; i++)
-        if (predict_file(model, pos[i], &err)) rc = cli_report(&err);
+        if (predict_file(model, pos[i], json, &err)) rc = cli_report(&err);
     dn_model_free(model);
     free(pos);
     return rc;

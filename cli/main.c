@@ -23,6 +23,7 @@ static const command commands[] = {
     {"reproduce", cmd_reproduce, "run the classic perceptron experiment and write out/report.md"},
     {"plot", cmd_plot, "draw a metrics CSV (epoch or round per row) as an SVG line chart"},
     {"partition", cmd_partition, "split the training set among K federated clients, with label counts"},
+    {"serve", cmd_serve, "serve saved models over HTTP, with a page to draw digits on"},
 };
 
 static void usage(FILE *out)
@@ -37,8 +38,8 @@ static void usage(FILE *out)
 /* ------------------------------------------------- features of this build */
 
 /* The build system names the optional features it found: DN_CLI_FEATURES is
- * the list --version prints, DN_CLI_HAVE_MPI and DN_CLI_HAVE_PNG what the
- * checks below need. */
+ * the list --version prints, DN_CLI_HAVE_MPI, DN_CLI_HAVE_PNG and
+ * DN_CLI_HAVE_HTTP what the checks below need. */
 #ifndef DN_CLI_FEATURES
 #define DN_CLI_FEATURES "blas"
 #endif
@@ -82,6 +83,12 @@ static int check_features(int argc, char **argv)
     /* Without MPI every process would train alone as rank 0 and write the same files. */
     if (launched_as_several_processes()) {
         fprintf(stderr, "digitnet was built without MPI; install libopenmpi-dev and rebuild\n");
+        return CLI_EXIT_USAGE;
+    }
+#endif
+#ifndef DN_CLI_HAVE_HTTP
+    if (strcmp(argv[0], "serve") == 0) {
+        fprintf(stderr, "digitnet was built without libmicrohttpd; install libmicrohttpd-dev and rebuild\n");
         return CLI_EXIT_USAGE;
     }
 #endif

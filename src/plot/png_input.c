@@ -32,8 +32,10 @@
 /* ---------------------------------------------------------------- PNG decoding */
 
 typedef struct png_reader {
-    const char *path;
-    FILE *fp;
+    const char *path; /* the file, or the name given for a memory buffer: errors name it */
+    FILE *fp;         /* the file, or NULL when reading from memory */
+    const unsigned char *data; /* memory input: size bytes, next at offset */
+    size_t size, offset;
     png_structp png;
     png_infop info;
     uint8_t *pixels; /* (height, width, 2): grey, alpha */
@@ -73,10 +75,24 @@ static void ask_for_grey_alpha(png_structp png, png_infop info)
  *. A stream that is not a regular file has only the side cap. */
 static int pixels_fit_file(const png_reader *r)
 {
-    struct stat sb;
-    if (fstat(fileno(r->fp), &sb) != 0 || !S_ISREG(sb.st_mode)) return 1;
+    double size = (double)r->size;
+    if (r->fp) {
+        struct stat sb;
+        if (fstat(fileno(r->fp), &sb) != 0 || !S_ISREG(sb.st_mode)) return 1;
+        size = (double)sb.st_size;
+    }
     double rows = (double)png_get_rowbytes(r->png, r->info) * (double)r->height;
-    return rows <= 1032.0 * (double)sb.st_size;
+    return rows <= 1032.0 * size;
+}
+
+/* libpng's read callback for a memory buffer: a read past its end is the
+ * truncated-PNG error a file cut short gives. */
+static void read_from_memory(png_structp png, png_bytep out, size_t length)
+{
+    png_reader *r = png_get_io_ptr(png);
+    if (length > r->size - r->offset) png_error(png, "read past the end of the data");
+    memcpy(out, r->data + r->offset, length);
+    r->offset += length;
 }
 
 /* libpng allocates a text or profile chunk's declared length before reading
@@ -99,7 +115,8 @@ static dn_status decode_png(png_reader *r, dn_error *err)
 {
     if (setjmp(png_jmpbuf(r->png)))
         return dn_fail(err, DN_ERR_INPUT, "%s: corrupt or truncated PNG (%s)", r->path, r->why);
-    png_init_io(r->png, r->fp);
+    if (r->fp) png_init_io(r->png, r->fp);
+    else png_set_read_fn(r->png, r, read_from_memory);
     png_set_sig_bytes(r->png, 8);
     skip_unused_chunks(r->png);
     png_read_info(r->png, r->info);
@@ -123,13 +140,21 @@ static dn_status decode_png(png_reader *r, dn_error *err)
     return DN_OK;
 }
 
+/* Reads the signature from the file (r->path) or the memory buffer (r->data)
+ * and creates libpng's structs. */
 static dn_status open_png(png_reader *r, dn_error *err)
 {
     unsigned char sig[8];
-    if (!(r->fp = fopen(r->path, "rb")))
-        return dn_fail(err, DN_ERR_IO, "%s: cannot open (%s)", r->path, strerror(errno));
-    if (fread(sig, 1, 8, r->fp) != 8 || png_sig_cmp(sig, 0, 8) != 0)
-        return dn_fail(err, DN_ERR_INPUT, "%s: not a PNG file (no PNG signature)", r->path);
+    if (r->data) {
+        if (r->size < 8 || png_sig_cmp(r->data, 0, 8) != 0)
+            return dn_fail(err, DN_ERR_INPUT, "%s: not a PNG (no PNG signature)", r->path);
+        r->offset = 8;
+    } else {
+        if (!(r->fp = fopen(r->path, "rb")))
+            return dn_fail(err, DN_ERR_IO, "%s: cannot open (%s)", r->path, strerror(errno));
+        if (fread(sig, 1, 8, r->fp) != 8 || png_sig_cmp(sig, 0, 8) != 0)
+            return dn_fail(err, DN_ERR_INPUT, "%s: not a PNG file (no PNG signature)", r->path);
+    }
     r->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, r, on_png_error, on_png_warning);
     if (r->png) r->info = png_create_info_struct(r->png);
     if (!r->png || !r->info) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the PNG decoder", r->path);
@@ -166,23 +191,42 @@ static void flatten_alpha(const uint8_t *ga, size_t w, size_t h, uint8_t *grey)
     }
 }
 
+/* The file and the memory buffer differ only in where open_png and
+ * decode_png read: r holds either; everything after is shared. */
+static dn_status read_digit(png_reader *r, uint8_t image[DN_IMAGE_PIXELS], dn_error *err)
+{
+    dn_status s = open_png(r, err);
+    if (!s) s = decode_png(r, err);
+    uint8_t *grey = NULL;
+    if (!s && !(grey = malloc(r->width * r->height > 0 ? r->width * r->height : 1)))
+        s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the image", r->path);
+    if (!s) {
+        flatten_alpha(r->pixels, r->width, r->height, grey);
+        s = dn_digit_from_grey(grey, r->width, r->height, image, r->path, err);
+    }
+    free(grey);
+    close_png(r);
+    return s;
+}
+
 dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn_error *err)
 {
     png_reader r;
     memset(&r, 0, sizeof r);
     r.path = path;
-    dn_status s = open_png(&r, err);
-    if (!s) s = decode_png(&r, err);
-    uint8_t *grey = NULL;
-    if (!s && !(grey = malloc(r.width * r.height > 0 ? r.width * r.height : 1)))
-        s = dn_fail(err, DN_ERR_NOMEM, "%s: out of memory for the image", path);
-    if (!s) {
-        flatten_alpha(r.pixels, r.width, r.height, grey);
-        s = dn_digit_from_grey(grey, r.width, r.height, image, path, err);
-    }
-    free(grey);
-    close_png(&r);
-    return s;
+    return read_digit(&r, image, err);
+}
+
+dn_status dn_png_decode_digit(const void *data, size_t size, const char *name, uint8_t image[DN_IMAGE_PIXELS],
+                              dn_error *err)
+{
+    static const unsigned char none = 0; /* r.data must not be NULL: it says "memory" */
+    png_reader r;
+    memset(&r, 0, sizeof r);
+    r.path = name ? name : "PNG data";
+    r.data = data && size ? data : &none;
+    r.size = data ? size : 0;
+    return read_digit(&r, image, err);
 }
 
 #else
@@ -191,6 +235,14 @@ dn_status dn_png_read_digit(const char *path, uint8_t image[DN_IMAGE_PIXELS], dn
 {
     (void)image;
     return dn_fail(err, DN_ERR_USAGE, "%s: this libdigitnet was built without libpng and cannot read PNG files", path);
+}
+
+dn_status dn_png_decode_digit(const void *data, size_t size, const char *name, uint8_t image[DN_IMAGE_PIXELS],
+                              dn_error *err)
+{
+    (void)data, (void)size, (void)image;
+    return dn_fail(err, DN_ERR_USAGE, "%s: this libdigitnet was built without libpng and cannot read PNG data",
+                   name ? name : "PNG data");
 }
 
 #endif /* DN_HAVE_PNG */
