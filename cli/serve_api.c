@@ -28,7 +28,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "cli.h"
+#include "digitnet_plot.h"
 
 #define RUN_COLUMNS_MAX 32
 #define STRING_MAX 4096 /* bytes of a run's command line kept */
@@ -65,6 +65,18 @@ struct serve_api {
     size_t nmodels;
     run_log run;
 };
+
+/* Fills err (the handlers need nothing of the CLI: the fuzzer links this file alone). */
+static dn_status api_fail(dn_error *err, dn_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static dn_status api_fail(dn_error *err, dn_status code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    err->code = code;
+    return code;
+}
 
 /* ------------------------------------------------------------------ JSON */
 
@@ -279,7 +291,7 @@ static dn_status add_model_locked(serve_api *api, const char *name, dn_model *mo
 {
     if (api->nmodels == SERVE_MODELS_MAX) {
         dn_model_free(model);
-        return cli_fail(err, DN_ERR_USAGE, "a server holds at most %d models", SERVE_MODELS_MAX);
+        return api_fail(err, DN_ERR_USAGE, "a server holds at most %d models", SERVE_MODELS_MAX);
     }
     char base[SERVE_NAME_MAX - 12], unique[SERVE_NAME_MAX]; /* room for "-" and any int */
     snprintf(base, sizeof base, "%s", name && *name ? name : "model");
@@ -469,7 +481,7 @@ static dn_status predict_mlp(jbuf *b, const dn_model *model, const uint8_t *imag
     for (int k = 0; k + 1 < L && !s; k++) {
         size_t n = dn_mlp_layer_outputs(mlp, k);
         float *a = malloc(n * sizeof *a);
-        s = a ? dn_mlp_forward(mlp, image, 1, k, a, err) : cli_fail(err, DN_ERR_NOMEM, "out of memory");
+        s = a ? dn_mlp_forward(mlp, image, 1, k, a, err) : api_fail(err, DN_ERR_NOMEM, "out of memory");
         if (!s) {
             if (k) jb_raw(b, ", ");
             jb_floats(b, a, n, "activations");
@@ -568,12 +580,12 @@ dn_status serve_api_run_begin(serve_api *api, const char *command, const char *k
                               size_t ncolumns, dn_error *err)
 {
     if (ncolumns == 0 || ncolumns > RUN_COLUMNS_MAX)
-        return cli_fail(err, DN_ERR_USAGE, "a run has 1 to %d columns (got %zu)", RUN_COLUMNS_MAX, ncolumns);
+        return api_fail(err, DN_ERR_USAGE, "a run has 1 to %d columns (got %zu)", RUN_COLUMNS_MAX, ncolumns);
     pthread_mutex_lock(&api->lock);
     run_log *r = &api->run;
     dn_status s = DN_OK;
     if (r->active) {
-        s = cli_fail(err, DN_ERR_USAGE, "this server already has a run");
+        s = api_fail(err, DN_ERR_USAGE, "this server already has a run");
     } else {
         r->command = strndup(command ? command : "", STRING_MAX);
         for (size_t i = 0; i < ncolumns; i++) r->columns[i] = strdup(columns[i] ? columns[i] : "");
@@ -582,7 +594,7 @@ dn_status serve_api_run_begin(serve_api *api, const char *command, const char *k
         int ok = r->command != NULL;
         for (size_t i = 0; i < ncolumns; i++) ok = ok && r->columns[i];
         if (ok) r->active = 1;
-        else s = cli_fail(err, DN_ERR_NOMEM, "out of memory for the run log");
+        else s = api_fail(err, DN_ERR_NOMEM, "out of memory for the run log");
     }
     pthread_mutex_unlock(&api->lock);
     return s;
@@ -594,9 +606,9 @@ dn_status serve_api_run_row(serve_api *api, const double *row, size_t ncolumns, 
     pthread_mutex_lock(&api->lock);
     run_log *r = &api->run;
     if (!r->active || r->done) {
-        s = cli_fail(err, DN_ERR_USAGE, "no run in progress to add a row to");
+        s = api_fail(err, DN_ERR_USAGE, "no run in progress to add a row to");
     } else if (ncolumns != r->ncolumns) {
-        s = cli_fail(err, DN_ERR_USAGE, "a row of %zu values for a run of %zu columns", ncolumns, r->ncolumns);
+        s = api_fail(err, DN_ERR_USAGE, "a row of %zu values for a run of %zu columns", ncolumns, r->ncolumns);
     } else {
         if (r->nrows == r->cap_rows) {
             size_t cap = r->cap_rows ? 2 * r->cap_rows : 64;
@@ -608,7 +620,7 @@ dn_status serve_api_run_row(serve_api *api, const double *row, size_t ncolumns, 
             r->nrows++;
             pthread_cond_broadcast(&api->changed);
         } else {
-            s = cli_fail(err, DN_ERR_NOMEM, "out of memory for the run log");
+            s = api_fail(err, DN_ERR_NOMEM, "out of memory for the run log");
         }
     }
     pthread_mutex_unlock(&api->lock);
@@ -622,7 +634,7 @@ dn_status serve_api_run_done(serve_api *api, const char *name, dn_model *model, 
     run_log *r = &api->run;
     if (!r->active || r->done) {
         dn_model_free(model);
-        s = cli_fail(err, DN_ERR_USAGE, "no run in progress to end");
+        s = api_fail(err, DN_ERR_USAGE, "no run in progress to end");
     } else {
         if (model) s = add_model_locked(api, name, model, r->model, err);
         r->done = 1;

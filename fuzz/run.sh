@@ -73,7 +73,10 @@ done
 echo "fuzz: built ${targets[*]} in $build/"
 [ $build_only -eq 1 ] && exit 0
 
-[ -d fuzz/corpus/seed ] || /usr/bin/python3 scripts/make_fuzz_corpus.py fuzz/corpus/seed >/dev/null
+# (again when a target's seeds are missing: a target added since they were made)
+for t in "${targets[@]}"; do
+  [ -d "fuzz/corpus/seed/$t" ] || { /usr/bin/python3 scripts/make_fuzz_corpus.py fuzz/corpus/seed >/dev/null; break; }
+done
 
 # Input folders of fuzzer processes that died (crash, kill) and left them.
 sweep() {

@@ -3,8 +3,8 @@
 
 usage: scripts/make_fuzz_corpus.py [OUT]      (default: fuzz/corpus/seed)
 
-Writes OUT/idx, OUT/model, OUT/npy and OUT/png: small valid files of every
-kind each reader accepts, plus near misses (truncated, trailing bytes, wrong
+Writes OUT/idx, OUT/model, OUT/npy, OUT/png and OUT/serve: small valid files of every
+kind each reader accepts (serve: requests, laid out as fuzz/fuzz_serve.c reads them), plus near misses (truncated, trailing bytes, wrong
 magic) so the fuzzer starts at the edges. Only the standard library is used,
 and the files are made here rather than committed, so the repository holds
 no binary blobs. Deterministic: the same files on every run.
@@ -280,13 +280,48 @@ def make_png(out):
     write(d, "truncated", png(side, side, 8, 0, grey)[:-30])
 
 
+# -------------------------------------------------------------------- serve
+
+
+def serve_request(method, content_type, path, query=b"", body=b""):
+    """fuzz/fuzz_serve.c's layout: method byte, Content-Type byte, path, query, body."""
+    methods = [b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"OPTIONS"]
+    types = [None, b"application/octet-stream", b"image/png", b"text/plain"]
+    return bytes([methods.index(method), types.index(content_type)]) + path + b"\n" + query + b"\n" + body
+
+
+def make_serve(out):
+    d = os.path.join(out, "serve")
+    side = 28
+    grey = [digit_pixels(1)[y * side:(y + 1) * side] for y in range(side)]
+    digit_png = png(side, side, 8, 0, grey)
+    octet, image = b"application/octet-stream", b"image/png"
+    write(d, "models", serve_request(b"GET", None, b"/api/models"))
+    write(d, "page", serve_request(b"GET", None, b"/"))
+    write(d, "static", serve_request(b"GET", None, b"/static/app.js"))
+    write(d, "run", serve_request(b"GET", None, b"/api/run"))
+    write(d, "events", serve_request(b"GET", None, b"/api/events"))
+    write(d, "predict_png_mlp", serve_request(b"POST", image, b"/api/predict", b"model=mlp", digit_png))
+    write(d, "predict_png_pta", serve_request(b"POST", image, b"/api/predict", b"model=pta", digit_png))
+    write(d, "predict_raw", serve_request(b"POST", octet, b"/api/predict", b"", digit_pixels(1)))
+    write(d, "predict_raw_pta", serve_request(b"POST", octet, b"/api/predict", b"model=pta", digit_pixels(2)[784:]))
+    write(d, "predict_783", serve_request(b"POST", octet, b"/api/predict", b"", digit_pixels(1)[:783]))
+    write(d, "predict_truncated", serve_request(b"POST", image, b"/api/predict", b"model=mlp", digit_png[:-30]))
+    write(d, "weights", serve_request(b"GET", None, b"/api/weights", b"model=mlp&layer=1"))
+    write(d, "weights_pta", serve_request(b"GET", None, b"/api/weights", b"model=pta&layer=0"))
+    write(d, "weights_bad", serve_request(b"GET", None, b"/api/weights", b"model=mlp&layer=-1&layer=x"))
+    write(d, "wrong_method", serve_request(b"PUT", None, b"/api/predict"))
+    write(d, "unknown", serve_request(b"GET", None, b"/api/nothing", b"a=%22"))
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join("fuzz", "corpus", "seed")
     make_idx(out)
     make_model(out)
     make_npy(out)
     make_png(out)
-    for kind in ("idx", "model", "npy", "png"):
+    make_serve(out)
+    for kind in ("idx", "model", "npy", "png", "serve"):
         print("%s: %d seeds in %s" % (kind, len(os.listdir(os.path.join(out, kind))), os.path.join(out, kind)))
 
 

@@ -322,7 +322,94 @@ static void test_png_of_real_digit(void **state)
     dn_dataset_free(test);
 }
 
+/* ---------------------------------------------------------------- PNGs in memory */
+
+static unsigned char *file_bytes(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    unsigned char *data = malloc(1 << 20);
+    *n = fread(data, 1, 1 << 20, fp);
+    fclose(fp);
+    return data;
+}
+
+/* One IHDR chunk of width × height, 8-bit grey, with its CRC, at out (25 bytes). */
+static size_t put_ihdr(unsigned char *out, uint32_t width, uint32_t height)
+{
+    unsigned char body[17] = {'I', 'H', 'D', 'R'};
+    for (int b = 0; b < 4; b++) body[4 + b] = (unsigned char)(width >> (24 - 8 * b));
+    for (int b = 0; b < 4; b++) body[8 + b] = (unsigned char)(height >> (24 - 8 * b));
+    body[12] = 8; /* depth 8, grey, deflate, no filter, no interlace */
+    uLong crc = crc32(0, body, 17);
+    memcpy(out, "\0\0\0\x0d", 4);
+    memcpy(out + 4, body, 17);
+    for (int b = 0; b < 4; b++) out[21 + b] = (unsigned char)(crc >> (24 - 8 * b));
+    return 25;
+}
+
+/* dn_png_decode_digit (an upload) gives exactly the image dn_png_read_digit
+ * gives for the same bytes in a file, and refuses what the file reader
+ * refuses: data cut anywhere, no signature, nothing, a header that claims
+ * more pixels than the data can inflate to; errors name the given name. */
+static void test_png_decode_from_memory(void **state)
+{
+    (void)state;
+    enum { W = 60, H = 80 };
+    uint8_t *g = draw_seven(W, H);
+    const png_spec specs[] = {GREY8, {PNG_COLOR_TYPE_GRAY, 8, 1, NULL, 0}, {PNG_COLOR_TYPE_GRAY, 4, 0, NULL, 0}};
+    uint8_t *packed = malloc((size_t)W * H);
+    for (size_t i = 0; i < (size_t)W * H; i++) packed[i] = g[i] >> 4; /* 4-bit grey, one sample a byte */
+    char path[256];
+    temp_path(path, sizeof path, "memory.png");
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        write_png(path, specs[k].bit_depth == 4 ? packed : g, W, H, specs[k]);
+        uint8_t from_file[DN_IMAGE_PIXELS], from_memory[DN_IMAGE_PIXELS];
+        dn_error err = {DN_OK, ""};
+        if (dn_png_read_digit(path, from_file, &err)) fail_msg("%s", err.message);
+        size_t n;
+        unsigned char *data = file_bytes(path, &n);
+        if (dn_png_decode_digit(data, n, "upload", from_memory, &err)) fail_msg("%s", err.message);
+        assert_memory_equal(from_file, from_memory, DN_IMAGE_PIXELS);
+        for (size_t cut = 0; cut < n; cut += cut < 40 ? 1 : 97) { /* every header byte, then through the pixels */
+            err = (dn_error){DN_OK, ""};
+            assert_int_equal(dn_png_decode_digit(data, cut, "upload", from_memory, &err), DN_ERR_INPUT);
+            if (!strstr(err.message, "upload")) fail_msg("cut at %zu: '%s' does not name 'upload'", cut, err.message);
+        }
+        assert_int_equal(dn_png_decode_digit(data, n - 6, "upload", from_memory, &err), DN_ERR_INPUT);
+        assert_non_null(strstr(err.message, "truncated"));
+        free(data);
+        unlink(path);
+    }
+    dn_error err = {DN_OK, ""};
+    uint8_t out[DN_IMAGE_PIXELS];
+    assert_int_equal(dn_png_decode_digit(NULL, 0, NULL, out, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "PNG data: not a PNG"));
+    assert_int_equal(dn_png_decode_digit("GIF89a.....", 11, "x.gif", out, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "x.gif: not a PNG"));
+    /* 8192 × 8192 claimed by some 60 bytes: refused before allocating 64 MiB */
+    unsigned char bomb[128] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t n = 8 + put_ihdr(bomb + 8, 8192, 8192);
+    unsigned char zeros[64] = {0}, idat[128] = {'I', 'D', 'A', 'T'};
+    uLongf packed_size = sizeof idat - 4;
+    assert_int_equal(compress2(idat + 4, &packed_size, zeros, sizeof zeros, 9), Z_OK);
+    for (int b = 0; b < 4; b++) bomb[n + b] = (unsigned char)(packed_size >> (24 - 8 * b));
+    memcpy(bomb + n + 4, idat, 4 + packed_size);
+    uLong crc = crc32(0, idat, (uInt)(4 + packed_size));
+    n += 8 + packed_size;
+    for (int b = 0; b < 4; b++) bomb[n + b] = (unsigned char)(crc >> (24 - 8 * b));
+    n += 4;
+    memcpy(bomb + n, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+    n += 12;
+    assert_int_equal(dn_png_decode_digit(bomb, n, "bomb", out, &err), DN_ERR_INPUT);
+    if (!strstr(err.message, "bomb") || !strstr(err.message, "compressed data"))
+        fail_msg("'%s' should name 'bomb' and refuse the claimed size", err.message);
+    free(packed);
+    free(g);
+}
+
 #else /* built without libpng */
+SKIPPED_WITHOUT_PNG(test_png_decode_from_memory)
 SKIPPED_WITHOUT_PNG(test_bad_pngs_refused)
 SKIPPED_WITHOUT_PNG(test_huge_text_chunk_refused)
 SKIPPED_WITHOUT_PNG(test_png_of_real_digit)
@@ -348,6 +435,9 @@ static void test_png_read_digit_without_libpng(void **state)
         if (!strstr(err.message, path) || !strstr(err.message, "built without libpng"))
             fail_msg("message '%s' should name %s and say 'built without libpng'", err.message, path);
     }
+    assert_int_equal(dn_png_decode_digit("\x89PNG\r\n\x1a\n", 8, "upload", out, &err), DN_ERR_USAGE);
+    if (!strstr(err.message, "upload") || !strstr(err.message, "built without libpng"))
+        fail_msg("message '%s' should name 'upload' and say 'built without libpng'", err.message);
 }
 #endif /* DN_HAVE_PNG */
 
@@ -409,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_huge_text_chunk_refused),
         cmocka_unit_test(test_idx_images_without_labels),
         cmocka_unit_test(test_png_of_real_digit),
+        cmocka_unit_test(test_png_decode_from_memory),
 #ifndef DN_HAVE_PNG
         cmocka_unit_test(test_png_read_digit_without_libpng),
 #endif
