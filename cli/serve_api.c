@@ -136,7 +136,9 @@ static void jb_str(jbuf *b, const char *s)
     jb_put(b, "\"", 1);
 }
 
-/* A number; digits 9 for float32 values, 17 for float64 ones. */
+/* A number; digits 9 for float32 values, 17 for float64 ones. (Literal
+ * formats: glibc takes a slow path for "%.*g", which a response of a few
+ * thousand numbers felt.) */
 static void jb_num(jbuf *b, double v, int digits, const char *field)
 {
     if (!isfinite(v)) {
@@ -144,7 +146,19 @@ static void jb_num(jbuf *b, double v, int digits, const char *field)
         jb_raw(b, "null");
         return;
     }
-    jb_printf(b, "%.*g", digits, v);
+    if (digits == 17) jb_printf(b, "%.17g", v);
+    else jb_printf(b, "%.9g", v);
+}
+
+/* A byte as decimal digits, without printf: 784 of them per prediction. */
+static void jb_byte(jbuf *b, unsigned v)
+{
+    char d[3];
+    size_t n = 0;
+    if (v >= 100) d[n++] = (char)('0' + v / 100);
+    if (v >= 10) d[n++] = (char)('0' + v / 10 % 10);
+    d[n++] = (char)('0' + v % 10);
+    jb_put(b, d, n);
 }
 
 static void jb_floats(jbuf *b, const float *v, size_t n, const char *field)
@@ -458,53 +472,61 @@ static int body_image(const serve_request *req, uint8_t image[DN_IMAGE_PIXELS], 
     return 0;
 }
 
+/* What the network computed for one image: filled under api->compute,
+ * written out as JSON after it (the lock covers the arithmetic only). */
+typedef struct prediction {
+    uint8_t digit;
+    float scores[DN_CLASSES]; /* probabilities (MLP) or W x (perceptron) */
+    float *hidden;            /* MLP: every hidden layer's outputs, one after the other */
+    size_t hidden_size[DN_MLP_MAX_HIDDEN];
+    int nhidden;
+} prediction;
+
+static dn_status compute_prediction(const dn_model *model, const uint8_t *image, prediction *p, dn_error *err)
+{
+    dn_status s = dn_model_classify(model, image, 1, &p->digit, p->scores, err);
+    const dn_mlp *mlp = dn_model_get_mlp(model);
+    if (s || !mlp) return s;
+    size_t total = 0;
+    p->nhidden = dn_mlp_layer_count(mlp) - 1;
+    for (int k = 0; k < p->nhidden; k++) total += p->hidden_size[k] = dn_mlp_layer_outputs(mlp, k);
+    if (!(p->hidden = malloc((total ? total : 1) * sizeof *p->hidden)))
+        return api_fail(err, DN_ERR_NOMEM, "out of memory for the activations");
+    float *a = p->hidden;
+    for (int k = 0; k < p->nhidden && !s; a += p->hidden_size[k], k++) s = dn_mlp_forward(mlp, image, 1, k, a, err);
+    return s;
+}
+
 static void write_input(jbuf *b, const uint8_t *image)
 {
     jb_raw(b, ", \"input\": [");
-    for (size_t i = 0; i < DN_IMAGE_PIXELS; i++) jb_printf(b, i ? ",%u" : "%u", image[i]);
+    for (size_t i = 0; i < DN_IMAGE_PIXELS; i++) {
+        if (i) jb_put(b, ",", 1);
+        jb_byte(b, image[i]);
+    }
     jb_raw(b, "]");
 }
 
-static dn_status predict_mlp(jbuf *b, const dn_model *model, const uint8_t *image, dn_error *err)
+static void write_mlp(jbuf *b, const prediction *p)
 {
-    const dn_mlp *mlp = dn_model_get_mlp(model);
-    uint8_t digit = 0;
-    float prob[DN_CLASSES];
-    dn_status s = dn_model_classify(model, image, 1, &digit, prob, err);
-    if (s) return s;
-    jb_printf(b, ", \"digit\": %u", digit);
-    write_input(b, image);
     jb_raw(b, ", \"probabilities\": ");
-    jb_floats(b, prob, DN_CLASSES, "probabilities");
+    jb_floats(b, p->scores, DN_CLASSES, "probabilities");
     jb_raw(b, ", \"activations\": [");
-    int L = dn_mlp_layer_count(mlp);
-    for (int k = 0; k + 1 < L && !s; k++) {
-        size_t n = dn_mlp_layer_outputs(mlp, k);
-        float *a = malloc(n * sizeof *a);
-        s = a ? dn_mlp_forward(mlp, image, 1, k, a, err) : api_fail(err, DN_ERR_NOMEM, "out of memory");
-        if (!s) {
-            if (k) jb_raw(b, ", ");
-            jb_floats(b, a, n, "activations");
-        }
-        free(a);
+    const float *a = p->hidden;
+    for (int k = 0; k < p->nhidden; a += p->hidden_size[k], k++) {
+        if (k) jb_raw(b, ", ");
+        jb_floats(b, a, p->hidden_size[k], "activations");
     }
     jb_raw(b, "]");
-    return s;
 }
 
 /* scores = W x with x = pixel / 255 (as dn_model_classify computes them),
  * and contributions[k][i] = W[k][i] · x[i]: each row sums to scores[k]. */
-static dn_status predict_perceptron(jbuf *b, const dn_model *model, const uint8_t *image, dn_error *err)
+static void write_perceptron(jbuf *b, const dn_model *model, const uint8_t *image, const prediction *p)
 {
     const double *w = dn_model_perceptron_weights(model);
-    uint8_t digit = 0;
-    float scores[DN_CLASSES];
-    dn_status s = dn_model_classify(model, image, 1, &digit, scores, err);
-    if (s) return s;
-    jb_printf(b, ", \"digit\": %u", digit);
-    write_input(b, image);
     jb_raw(b, ", \"scores\": ");
-    jb_floats(b, scores, DN_CLASSES, "scores");
+    jb_floats(b, p->scores, DN_CLASSES, "scores");
     jb_raw(b, ", \"contributions\": [");
     double row[DN_IMAGE_PIXELS];
     for (int k = 0; k < DN_CLASSES; k++) {
@@ -513,7 +535,6 @@ static dn_status predict_perceptron(jbuf *b, const dn_model *model, const uint8_
         jb_doubles(b, row, DN_IMAGE_PIXELS, 9, "contributions");
     }
     jb_raw(b, "]");
-    return DN_OK;
 }
 
 static void handle_predict(serve_api *api, const serve_request *req, serve_response *res)
@@ -525,20 +546,25 @@ static void handle_predict(serve_api *api, const serve_request *req, serve_respo
     uint8_t image[DN_IMAGE_PIXELS];
     if (!e || !body_image(req, image, res)) return;
     int is_mlp = dn_model_get_kind(e->model) == DN_MODEL_MLP;
-    jbuf b = {0};
-    jb_raw(&b, "{\"model\": ");
-    jb_str(&b, e->name);
-    jb_raw(&b, is_mlp ? ", \"kind\": \"mlp\"" : ", \"kind\": \"perceptron\"");
+    prediction p = {0};
     dn_error err = {0};
     pthread_mutex_lock(&api->compute);
-    dn_status s = is_mlp ? predict_mlp(&b, e->model, image, &err) : predict_perceptron(&b, e->model, image, &err);
+    dn_status s = compute_prediction(e->model, image, &p, &err);
     pthread_mutex_unlock(&api->compute);
-    jb_raw(&b, "}");
     if (s) {
-        free(b.data);
+        free(p.hidden);
         respond_error(res, 500, "%s", err.message);
         return;
     }
+    jbuf b = {0};
+    jb_raw(&b, "{\"model\": ");
+    jb_str(&b, e->name);
+    jb_printf(&b, ", \"kind\": \"%s\", \"digit\": %u", is_mlp ? "mlp" : "perceptron", p.digit);
+    write_input(&b, image);
+    if (is_mlp) write_mlp(&b, &p);
+    else write_perceptron(&b, e->model, image, &p);
+    jb_raw(&b, "}");
+    free(p.hidden);
     respond_json(res, &b);
 }
 
