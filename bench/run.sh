@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: every workload, digitnet and its peers side by side in one run, one table.
-# Each piece prints "ROW\tworkload\timplementation\tmedian_s\tmin_s\tmax_s\tnote" lines;
+# Each piece prints "ROW\tworkload\timplementation\tmedian_s\tmin_s\tmax_s\tnote" lines
+# (and "TARGET\tline" for a target it judges itself, printed with the targets below);
 # this script runs them one after the other (never two at once: 2 shared cores) and
 # prints the table with each implementation's time as a ratio to digitnet's.
 set -euo pipefail
@@ -21,7 +22,7 @@ run_piece() { # name command...
   if ! "$@" > "$rows.piece" 2> "$rows.err"; then
     echo "bench: $name failed:" >&2; tail -5 "$rows.err" >&2; return 0
   fi
-  grep -P '^(ROW|FLOOR)' "$rows.piece" >> "$rows" || true
+  grep -P '^(ROW|FLOOR|TARGET)' "$rows.piece" >> "$rows" || true
 }
 
 run_piece "PTA, digitnet" build/bench/bench_pta "$data" "$reps"
@@ -32,13 +33,15 @@ done
 
 $py - "$rows" <<'PY'
 import sys
-rows, floors, floor_values = [], [], None
+rows, floors, floor_values, piece_targets = [], [], None, []
 for line in open(sys.argv[1]):
     f = line.rstrip("\n").split("\t")
     if f[0] == "ROW" and len(f) >= 7:
         rows.append((f[1], f[2], float(f[3]), float(f[4]), float(f[5]), f[6]))
     elif f[0] == "FLOOR":
         floors.append(f[1])
+    elif f[0] == "TARGET":
+        piece_targets.append(f[1])
     elif f[0] == "FLOORVALUE":
         floor_values = (float(f[1]), float(f[2]))
 workloads = []
@@ -106,4 +109,6 @@ if us:
     if rss:
         mib = int(rss.group(1))
         print(f"target: fedavg 100-client simulation, digitnet peak RSS: {mib} MiB (goal <= 200 MiB): {'met' if mib <= 200 else 'NOT met'}")
+for t in piece_targets:  # judged by the piece (bench_serve.sh: requests per second and p99 latency)
+    print(f"target: {t}")
 PY

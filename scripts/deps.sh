@@ -10,7 +10,7 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev ope
 command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 case $level in
   build) ;;
-  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx chromium) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker; chromium: cli_browser
+  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx chromium libcurl4-openssl-dev) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker; chromium: cli_browser; libcurl: the serve load client
          # cli_onnx runs ONNX Runtime for Node.js, cli_browser drives chromium with puppeteer-core (both fetched from npm below)
          command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
          # npm (hundreds of Debian packages) only to fetch them: not when they are there already, as where the
@@ -19,7 +19,7 @@ case $level in
          command -v npm >/dev/null 2>&1 ||
            { [ -f "$cache/onnxruntime/node_modules/onnxruntime-node/package.json" ] &&
              [ -f "$cache/puppeteer/node_modules/puppeteer-core/package.json" ]; } || pkgs+=(npm) ;;
-  bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev time) ;; # time: /usr/bin/time, peak RSS
+  bench) pkgs+=(libcmocka-dev python3-numpy python3-torch python3-sklearn libfann-dev time libcurl4-openssl-dev) ;; # time: /usr/bin/time, peak RSS; libcurl: the serve load client
   fuzz)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev) ;;
   *) echo "deps.sh: unknown level '$level' (build, test, bench or fuzz)" >&2; exit 2 ;;
 esac
