@@ -9,10 +9,10 @@
  * naming it), except in run rows, where it is null.
  *
  * Locks. api->lock guards the model table and the run log; it is held only
- * to look up or copy, never while computing or sending. api->compute
- * serialises the network evaluations: OpenBLAS keeps one process-wide
- * thread count that every dn_mlp_forward sets and restores (digitnet.h), so
- * two of them must not overlap; one image takes well under a millisecond.
+ * to look up or copy, never while computing or sending. Predictions run
+ * concurrently, one per connection thread: a network is read-only, each
+ * pass has its own workspace, and one image leaves OpenBLAS's process-wide
+ * thread count alone (DN_MLP_SMALL_FORWARD in digitnet.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "serve_api.h"
@@ -60,7 +60,6 @@ typedef struct run_log {
 struct serve_api {
     pthread_mutex_t lock; /* the table and the run (see the file comment) */
     pthread_cond_t changed; /* a row, done, or close: the event streams wake */
-    pthread_mutex_t compute;
     model_entry models[SERVE_MODELS_MAX];
     size_t nmodels;
     run_log run;
@@ -278,7 +277,6 @@ serve_api *serve_api_create(void)
     serve_api *api = calloc(1, sizeof *api);
     if (!api) return NULL;
     pthread_mutex_init(&api->lock, NULL);
-    pthread_mutex_init(&api->compute, NULL);
     pthread_condattr_t attr; /* timed waits on the monotonic clock: a clock change never stalls a stream */
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -295,7 +293,6 @@ void serve_api_free(serve_api *api)
     for (size_t i = 0; i < api->run.ncolumns; i++) free(api->run.columns[i]);
     free(api->run.rows);
     pthread_cond_destroy(&api->changed);
-    pthread_mutex_destroy(&api->compute);
     pthread_mutex_destroy(&api->lock);
     free(api);
 }
@@ -491,8 +488,7 @@ static int body_image(const serve_request *req, uint8_t image[DN_IMAGE_PIXELS], 
     return 0;
 }
 
-/* What the network computed for one image: filled under api->compute,
- * written out as JSON after it (the lock covers the arithmetic only). */
+/* What the network computed for one image, written out as JSON after. */
 typedef struct prediction {
     uint8_t digit;
     float scores[DN_CLASSES]; /* probabilities (MLP) or W x (perceptron) */
@@ -501,19 +497,39 @@ typedef struct prediction {
     int nhidden;
 } prediction;
 
-static dn_status compute_prediction(const dn_model *model, const uint8_t *image, prediction *p, dn_error *err)
+/* An MLP's every layer in one pass (dn_mlp_forward_layers); the digit and
+ * probabilities as dn_mlp_classify gives them (the argmax, lowest index on
+ * ties; sigmoid outputs divided by their sum), so `digitnet predict` agrees. */
+static dn_status compute_mlp(const dn_mlp *mlp, const uint8_t *image, prediction *p, dn_error *err)
 {
-    dn_status s = dn_model_classify(model, image, 1, &p->digit, p->scores, err);
-    const dn_mlp *mlp = dn_model_get_mlp(model);
-    if (s || !mlp) return s;
+    int L = dn_mlp_layer_count(mlp);
     size_t total = 0;
-    p->nhidden = dn_mlp_layer_count(mlp) - 1;
+    p->nhidden = L - 1;
     for (int k = 0; k < p->nhidden; k++) total += p->hidden_size[k] = dn_mlp_layer_outputs(mlp, k);
     if (!(p->hidden = malloc((total ? total : 1) * sizeof *p->hidden)))
         return api_fail(err, DN_ERR_NOMEM, "out of memory for the activations");
-    float *a = p->hidden;
-    for (int k = 0; k < p->nhidden && !s; a += p->hidden_size[k], k++) s = dn_mlp_forward(mlp, image, 1, k, a, err);
-    return s;
+    float *out[DN_MLP_MAX_HIDDEN + 1];
+    out[0] = p->hidden;
+    for (int k = 1; k < p->nhidden; k++) out[k] = out[k - 1] + p->hidden_size[k - 1];
+    out[L - 1] = p->scores;
+    dn_status s = dn_mlp_forward_layers(mlp, image, 1, out, err);
+    if (s) return s;
+    double sum = 0;
+    int best = 0;
+    for (int j = 0; j < DN_CLASSES; j++) {
+        if (p->scores[j] > p->scores[best]) best = j;
+        sum += p->scores[j];
+    }
+    p->digit = (uint8_t)best;
+    if (dn_mlp_get_options(mlp)->loss == DN_LOSS_MSE && sum > 0)
+        for (int j = 0; j < DN_CLASSES; j++) p->scores[j] = (float)(p->scores[j] * (1.0 / sum));
+    return DN_OK;
+}
+
+static dn_status compute_prediction(const dn_model *model, const uint8_t *image, prediction *p, dn_error *err)
+{
+    const dn_mlp *mlp = dn_model_get_mlp(model);
+    return mlp ? compute_mlp(mlp, image, p, err) : dn_model_classify(model, image, 1, &p->digit, p->scores, err);
 }
 
 static void write_input(jbuf *b, const uint8_t *image)
@@ -567,9 +583,7 @@ static void handle_predict(serve_api *api, const serve_request *req, serve_respo
     int is_mlp = dn_model_get_kind(e->model) == DN_MODEL_MLP;
     prediction p = {0};
     dn_error err = {0};
-    pthread_mutex_lock(&api->compute);
     dn_status s = compute_prediction(e->model, image, &p, &err);
-    pthread_mutex_unlock(&api->compute);
     if (s) {
         free(p.hidden);
         respond_error(res, 500, "%s", err.message);

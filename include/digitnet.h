@@ -409,9 +409,16 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  * rounds a product split by columns differently; tests/test_mlp_step.c
  * checks both). Either way the BLAS thread count is set for the call and restored after
  * (OpenBLAS keeps one process-wide setting, so calls with different
- * counts must not run concurrently).                                       */
+ * counts must not run concurrently) — except for inference on fewer than
+ * DN_MLP_SMALL_FORWARD images (forward, forward_layers, classify), which
+ * runs on digitnet's own vectorised dot products, not on BLAS (for one row
+ * BLAS would repack every weight matrix), and touches no process-wide
+ * setting: a server may answer one image per thread concurrently. Its sums
+ * run in another order, so a few images agree with a large batch of the
+ * same images within float rounding, not bit for bit.                      */
 
 #define DN_MLP_MAX_HIDDEN 8     /* hidden layers                 */
+#define DN_MLP_SMALL_FORWARD 16 /* fewer images: inference on dot products, not BLAS (Threads) */
 #define DN_MLP_MAX_WIDTH 65536  /* units in one hidden layer     */
 #define DN_MLP_MAX_PARAMS (1u << 28) /* floats in the parameter buffer (1 GiB) */
 
@@ -529,6 +536,14 @@ DN_API float *dn_mlp_grads(dn_mlp *mlp, size_t *count);
  * activations of the other layers are not kept. Works in chunks, so any
  * count is fine. DN_ERR_USAGE for a bad k, DN_ERR_NOMEM. */
 DN_API dn_status dn_mlp_forward(const dn_mlp *mlp, const uint8_t *images, size_t count, int k, float *out, dn_error *err);
+
+/* Every layer in one forward pass: out[k] (k = 0 … L − 1; NULL: not
+ * wanted) gets a_{k+1}, (count, n_{k+1}) row-major, as dn_mlp_forward(…, k,
+ * out[k]) would: the hidden activations, and for the last layer the output
+ * (softmax probabilities or sigmoid values). What a page needs to show
+ * every layer of one drawing, at the cost of one pass. DN_ERR_NOMEM. */
+DN_API dn_status dn_mlp_forward_layers(const dn_mlp *mlp, const uint8_t *images, size_t count, float *const *out,
+                                       dn_error *err);
 
 /* predicted gets the argmax class of each image (lowest index on ties);
  * scores, when not NULL, gets (count, 10) probabilities: the softmax for

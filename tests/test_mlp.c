@@ -365,6 +365,39 @@ static void test_layers_are_reachable(void **state)
     dn_mlp_free(mlp);
 }
 
+/* One pass for every layer gives what one dn_mlp_forward per layer gives,
+ * bit for bit (the same products on the same rows), for 1 image (below
+ * DN_MLP_SMALL_FORWARD: the BLAS thread count is left alone) and for 40;
+ * a NULL entry is skipped. */
+static void test_forward_layers_is_forward_per_layer(void **state)
+{
+    (void)state;
+    enum { COUNT = 40 };
+    uint8_t *images = malloc(COUNT * DN_IMAGE_PIXELS), labels[COUNT];
+    random_images(images, labels, COUNT, 300, 9);
+    dn_mlp *mlp = make_mlp("24,16", DN_ACT_RELU, DN_LOSS_CE, 3);
+    const size_t width[3] = {24, 16, DN_CLASSES};
+    const size_t counts[2] = {1, COUNT};
+    for (int c = 0; c < 2; c++) {
+        size_t n = counts[c];
+        float *all[3], *one = malloc(n * 24 * sizeof *one);
+        for (int k = 0; k < 3; k++) all[k] = malloc(n * width[k] * sizeof(float));
+        float *skip_middle[3] = {all[0], NULL, all[2]};
+        assert_int_equal(dn_mlp_forward_layers(mlp, images, n, all, NULL), DN_OK);
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(dn_mlp_forward(mlp, images, n, k, one, NULL), DN_OK);
+            assert_memory_equal(one, all[k], n * width[k] * sizeof(float));
+        }
+        memset(all[1], 0, n * width[1] * sizeof(float));
+        assert_int_equal(dn_mlp_forward_layers(mlp, images, n, skip_middle, NULL), DN_OK);
+        for (size_t i = 0; i < n * width[1]; i++) assert_true(all[1][i] == 0.0f);
+        for (int k = 0; k < 3; k++) free(all[k]);
+        free(one);
+    }
+    free(images);
+    dn_mlp_free(mlp);
+}
+
 /* ---------------------------------------------------------------- optimisers */
 
 /* A 784-10 network with every parameter and gradient set by hand, two
@@ -766,6 +799,7 @@ int main(void)
         cmocka_unit_test(test_sgemm_blas_matches_plain),
         cmocka_unit_test(test_network_blas_matches_plain),
         cmocka_unit_test(test_layers_are_reachable),
+        cmocka_unit_test(test_forward_layers_is_forward_per_layer),
         cmocka_unit_test(test_optimizer_formulas),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_options_rejected_with_range),

@@ -418,12 +418,22 @@ dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err)
 /* ---------------------------------------------------------------- forward */
 
 /* Layers 0 … upto on the B rows of ws->act[0]. The last layer of a CE
- * network leaves its logits: the softmax is the loss's (or the caller's). */
+ * network leaves its logits: the softmax is the loss's (or the caller's).
+ * Fewer than DN_MLP_SMALL_FORWARD rows (one image: a server's, `predict`'s)
+ * run on the small-batch dot products instead of BLAS, which would copy
+ * every weight matrix into its packed layout for one row, and which keeps
+ * a process-wide thread pool that concurrent callers would contend for. */
 static void forward_upto(const dn_mlp *mlp, const dn_mlp_workspace *ws, size_t B, int upto)
 {
-    for (int k = 0; k <= upto; k++)
-        dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
-                         mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+    int small = B < DN_MLP_SMALL_FORWARD && mlp->opt.matmul != DN_MATMUL_PLAIN;
+    for (int k = 0; k <= upto; k++) {
+        if (small)
+            dn_small_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B,
+                                   mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k));
+        else
+            dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
+                             mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+    }
 }
 
 /* What to do with each chunk's output, a_{upto+1} in ws->act[upto + 1]. */
@@ -437,7 +447,7 @@ static dn_status run_chunks(const dn_mlp *mlp, const uint8_t *images, size_t cou
     dn_mlp_workspace ws;
     dn_status s = dn_mlp_workspace_alloc_(mlp, count < FORWARD_CHUNK ? (count ? count : 1) : FORWARD_CHUNK, &ws, err);
     if (s) return s;
-    int restore = dn_blas_threads_set_(mlp->opt.threads);
+    int restore = count < DN_MLP_SMALL_FORWARD ? -1 : dn_blas_threads_set_(mlp->opt.threads); /* see Threads */
     for (size_t first = 0; first < count; first += ws.rows) {
         size_t B = count - first < ws.rows ? count - first : ws.rows;
         dn_images_to_floats(ws.act[0], images, NULL, first, B);
@@ -477,6 +487,23 @@ dn_status dn_mlp_forward(const dn_mlp *mlp, const uint8_t *images, size_t count,
         return dn_fail(err, DN_ERR_USAGE, "layer %d does not exist (valid: 0 to %d)", k, mlp->nlayers - 1);
     forward_job job = {out, k};
     return run_chunks(mlp, images, count, k, copy_activations, &job, err);
+}
+
+static void copy_all_layers(const dn_mlp *mlp, const dn_mlp_workspace *ws, size_t first, size_t B, void *user)
+{
+    float *const *out = user;
+    for (int k = 0; k < mlp->nlayers; k++) {
+        if (!out[k]) continue;
+        size_t width = mlp->width[k + 1];
+        const float *a = k == mlp->nlayers - 1 ? finish_output(mlp, ws, B) : ws->act[k + 1];
+        memcpy(out[k] + first * width, a, B * width * sizeof(float));
+    }
+}
+
+dn_status dn_mlp_forward_layers(const dn_mlp *mlp, const uint8_t *images, size_t count, float *const *out,
+                                dn_error *err)
+{
+    return run_chunks(mlp, images, count, mlp->nlayers - 1, copy_all_layers, (void *)out, err);
 }
 
 typedef struct classify_job {
