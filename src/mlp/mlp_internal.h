@@ -283,7 +283,7 @@ dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *
  * With a FedProx anchor, grads[lo, hi) first gain prox_mu (θ − anchor) in
  * place: the step then reads the proximal objective's gradient. */
 void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi);
-/* 1 when a step is followed by dn_mlp_post_step_rows_ (max-norm or EMA). */
+/* 1 when a step is followed by dn_mlp_post_step_rows_ (max-norm, or a live EMA shadow). */
 int dn_mlp_has_post_step_(const dn_mlp *mlp);
 /* After a step, rows [o0, o1) of W_k and b_k[o0 … o1): max-norm on each
  * row, then the EMA update of those weights and biases. Threads take

@@ -124,7 +124,7 @@ int dn_mlp_regularised_(const dn_mlp_options *o)
     return o->dropout_input > 0 || o->dropout_hidden > 0 || o->max_norm > 0 || o->label_smoothing > 0 || o->ema > 0;
 }
 
-int dn_mlp_has_post_step_(const dn_mlp *mlp) { return mlp->opt.max_norm > 0 || mlp->opt.ema > 0; }
+int dn_mlp_has_post_step_(const dn_mlp *mlp) { return mlp->opt.max_norm > 0 || mlp->ema_live; }
 
 /* w ← w · C / ‖w‖₂ when ‖w‖₂ > C (Srivastava et al. 2014, §5.1); the norm
  * summed in double, in index order, so it does not depend on the threads. */

@@ -551,7 +551,8 @@ static int small_sgd_applies(const dn_mlp *mlp, size_t B)
     const int small = B <= DN_MLP_SMALL_BATCH_THREADED ||
                       (B <= DN_MLP_SMALL_BATCH_MAX && step_threads(mlp, B) == 1);
     return small && o->matmul == DN_MATMUL_BLAS && o->optimizer == DN_OPTIMIZER_SGD && o->momentum == 0 &&
-           o->weight_decay == 0 && !(mlp->prox_anchor && mlp->prox_mu > 0) && !dn_mlp_regularised_(o);
+           o->weight_decay == 0 && !(mlp->prox_anchor && mlp->prox_mu > 0) && !dn_mlp_regularised_(o) &&
+           !mlp->ema_live;
 }
 
 /* W_0 (w0: (n_1, 784), mlp->layer[0].weight or a caller's copy) into
