@@ -410,7 +410,8 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  *              (float arithmetic; decay 0: θ̄ = θ exactly). Once a step has
  *              been taken, forward, classify, evaluate, model selection and
  *              dn_model_from_mlp use θ̄ (dn_mlp_eval_params); the steps and
- *              dn_mlp_params / dn_mlp_weights are the raw θ.
+ *              dn_mlp_params / dn_mlp_weights are the raw θ (writing θ
+ *              there once the shadow is live leaves θ̄ as it was).
  * Dropout, max-norm, smoothing and EMA work in dn_mlp_train_epoch,
  * dn_mlp_backprop / dn_mlp_update and the runs of one process
  * (dn_mlp_train, dn_mlp_run_* without a communicator, mode sync); the
@@ -607,12 +608,16 @@ typedef struct dn_mlp_batch_stats {
 /* Forward and backward pass over count samples: ADDS ∂(mean loss over these
  * samples)/∂θ to the gradient buffer. stats may be NULL. DN_ERR_NUMERIC
  * (gradients untouched) when the loss is NaN or Inf, with a message saying
- * what to change. Workspace grows to the largest count seen, never shrinks. */
+ * what to change. Workspace grows to the largest count seen, never shrinks.
+ * With dropout the units dropped are those of the keys (seed, epochs done,
+ * index in this call): the same call drops the same units; with label
+ * smoothing the loss and gradient are the smoothed ones (Regularisation). */
 DN_API dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
                                  dn_mlp_batch_stats *stats, dn_error *err);
 
 /* One optimiser step with the gradient buffer and learning rate lr (see
- * Optimisers); the optimiser state (momentum, Adam moments) is kept in mlp. */
+ * Optimisers); the optimiser state (momentum, Adam moments) is kept in mlp.
+ * Then max-norm and the EMA update, when set (Regularisation). */
 DN_API dn_status dn_mlp_update(dn_mlp *mlp, double lr, dn_error *err);
 
 /* ---- training, whole epochs ---- */
