@@ -126,12 +126,19 @@ int dn_mlp_regularised_(const dn_mlp_options *o)
 
 int dn_mlp_has_post_step_(const dn_mlp *mlp) { return mlp->opt.max_norm > 0 || mlp->ema_live; }
 
-/* w ← w · C / ‖w‖₂ when ‖w‖₂ > C (Srivastava et al. 2014, §5.1); the norm
- * summed in double, in index order, so it does not depend on the threads. */
+/* w ← w · C / ‖w‖₂ when ‖w‖₂ > C (Srivastava et al. 2014, §5.1). The norm
+ * is summed in double in a fixed order — eight partial sums, lane l taking
+ * w[l], w[l + 8], …, added up at the end — so it does not depend on the
+ * threads, and the compiler vectorises it (one running sum would be a
+ * serial chain: measured, a third of the time of the SGD step itself). */
 static void max_norm_row(float *w, size_t n, double C)
 {
-    double sq = 0;
-    for (size_t i = 0; i < n; i++) sq += (double)w[i] * w[i];
+    double lane[8] = {0}, sq = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lane[l] += (double)w[i + l] * w[i + l];
+    for (; i < n; i++) sq += (double)w[i] * w[i];
+    for (int l = 0; l < 8; l++) sq += lane[l];
     double norm = sqrt(sq);
     if (!(norm > C)) return;
     float scale = (float)(C / norm);
