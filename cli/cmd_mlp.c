@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "figures.h"
 #include "mlp_distributed.h"
+#include "mlp_regularise.h"
 #include "progress.h"
 #include "serve_live.h"
 
@@ -56,13 +57,14 @@ static int on_batch(const dn_mlp_batch_report *r, void *user)
     return 0;
 }
 
-static int on_epoch(const dn_mlp_epoch_report *r, void *user)
+/* After each epoch, once the library chose on the validation set (rv->selection). */
+static int on_epoch(const dn_mlp_run_report *rv, void *user)
 {
     mlp_job *job = user;
+    const dn_mlp_epoch_report *r = rv->epoch;
     dn_mlp_eval val = {0}, test = {0};
-    if ((job->validation && dn_mlp_evaluate(job->mlp, job->validation, &val, &job->err)) ||
-        dn_mlp_evaluate(job->mlp, job->test, &test, &job->err))
-        return 1;
+    if (rv->selection) val.accuracy = rv->selection->accuracy;
+    if (dn_mlp_evaluate(job->mlp, job->test, &test, &job->err)) return 1;
     job->train_seconds += r->seconds;
     job->test_accuracy = test.accuracy;
     if (!remember_epoch(job, r->train_accuracy, test.accuracy, r->train_loss)) {
@@ -103,6 +105,7 @@ static void describe(const dn_mlp_options *o, size_t ntrain, size_t nval)
     printf(" weight_decay=%g schedule=%s batch=%zu%s epochs=%d seed=%llu threads=%d%s\n", o->weight_decay,
            dn_schedule_name(o->schedule), o->batch, o->batch ? "" : " (full)", o->epochs, (unsigned long long)o->seed, o->threads,
            o->matmul == DN_MATMUL_PLAIN ? " matmul=plain" : "");
+    mlp_describe_regularisation(o);
     printf("training on %zu samples, validation %zu\n", ntrain, nval);
 }
 
@@ -164,14 +167,25 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
     progress_begin(&job->bar, stderr, mode == PROGRESS_BAR ? PROGRESS_BAR : PROGRESS_OFF, "mlp", "epoch", opt->epochs,
                    0);
     if (mode == PROGRESS_BAR) dn_mlp_set_batch_callback(job->mlp, on_batch, job);
-    dn_status s = dn_mlp_train(job->mlp, train, on_epoch, job, err);
+    dn_mlp_run_options ro;
+    dn_mlp_run_options_default(&ro);
+    ro.on_step = on_epoch, ro.user = job, ro.validation = job->validation;
+    dn_mlp_run *loop = dn_mlp_run_create(job->mlp, &ro, train, err);
+    dn_status s = loop ? dn_mlp_run_train(loop, err) : err->code;
+    dn_mlp_run_free(loop);
     if (!s && job->err.code) *err = job->err, s = job->err.code;
+    /* keep-best put another epoch's weights back: the test accuracy is theirs */
+    if (!s && job->validation) {
+        dn_mlp_eval test;
+        if (!(s = dn_mlp_evaluate(job->mlp, job->test, &test, err))) job->test_accuracy = test.accuracy;
+    }
     progress_end(&job->bar, s ? NULL : "done");
     if (job->metrics.fp) {
         if (!s) s = cli_text_commit(&job->metrics, metrics, err);
         else fclose(job->metrics.fp), free(job->metrics.buffer);
     }
     if (s) return s;
+    if (job->validation) mlp_print_selection(job->mlp);
     printf("test accuracy: %.2f%% after %d epochs, %.3f s of training\n", 100.0 * job->test_accuracy,
            dn_mlp_epochs_done(job->mlp), job->train_seconds);
     if (job->target_epoch)
@@ -200,6 +214,7 @@ int cmd_mlp(int argc, char **argv)
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
     int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
     mlp_dist dist = MLP_DIST_DEFAULT;
+    const char *dropout = NULL;
     /* The choices are the library's names: a choice's index is its enum value. */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
@@ -224,6 +239,20 @@ int cmd_mlp(int argc, char **argv)
         {"--lr-gamma", CLI_DOUBLE, &opt.step_gamma, "G", "step schedule: by this factor, in (0, 1]", 0, 1, 1, NULL},
         {"--train-size", CLI_SIZE, &train_size, "N", "use the first N training samples", 1, 1e6, 0, NULL},
         {"--validation", CLI_SIZE, &validation, "N", "hold out the last N of them for validation", 0, 1e6, 0, NULL},
+        {"--dropout", CLI_STRING, &dropout, "IN,HID",
+         "inverted dropout on x and on each hidden a (training only): a <- a * m / (1-p), m ~ Bernoulli(1-p)", 0, 0,
+         0, NULL},
+        {"--max-norm", CLI_DOUBLE, &opt.max_norm, "C",
+         "after each step each unit's incoming weights w (a row of W, not the bias): w <- w * C / |w| if |w| > C", 0,
+         1e6, 0, NULL},
+        {"--label-smoothing", CLI_DOUBLE, &opt.label_smoothing, "EPS",
+         "ce target (1-EPS) onehot + EPS/10: loss -sum_j t_j log p_j, gradient p - t", 0, 0.999999, 0, NULL},
+        {"--ema", CLI_DOUBLE, &opt.ema, "DECAY",
+         "evaluate and save e <- DECAY e + (1-DECAY) w after each step (e starts as w)", 0, 0.999999999, 0, NULL},
+        {"--keep-best", CLI_FLAG, &opt.keep_best, "",
+         "end with the weights of the epoch of best validation accuracy (needs --validation)", 0, 0, 0, NULL},
+        {"--patience", CLI_INT, &opt.patience, "P",
+         "stop after P epochs without a better validation accuracy; 0 = never (needs --validation)", 0, 1e6, 0, NULL},
         {"--seed", CLI_U64, &opt.seed, "S", "seed of the initial weights and the shuffling", 0, 1.8e19, 0, NULL},
         {"--threads", CLI_INT, &opt.threads, "T", "threads (layer 0 split across them), 0 = all cores", 0, 1024,
          0, NULL},
@@ -249,7 +278,14 @@ int cmd_mlp(int argc, char **argv)
     opt.activation = (dn_activation)activation, opt.loss = (dn_loss)loss, opt.init = (dn_init)init;
     opt.optimizer = (dn_optimizer)optimizer, opt.schedule = (dn_schedule)schedule, opt.matmul = (dn_matmul)matmul;
     dn_error err = {0};
-    if (dn_mlp_parse_hidden(hidden, &opt, &err) || dn_mlp_options_check(&opt, &err)) return cli_report(&err);
+    if ((dropout && mlp_parse_dropout(dropout, &opt, &err)) || dn_mlp_parse_hidden(hidden, &opt, &err) ||
+        dn_mlp_options_check(&opt, &err))
+        return cli_report(&err);
+    if ((opt.keep_best || opt.patience > 0) && !validation) {
+        cli_fail(&err, DN_ERR_USAGE, "--keep-best and --patience choose epochs by validation accuracy: give "
+                                     "--validation N");
+        return cli_report(&err);
+    }
     if (validation >= train_size) {
         cli_fail(&err, DN_ERR_USAGE, "--validation %zu must be smaller than --train-size %zu", validation, train_size);
         return cli_report(&err);

@@ -3,6 +3,7 @@
 #include "detection_log.h"
 #include "serve_live.h"
 #include "mlp_distributed.h"
+#include "mlp_regularise.h"
 
 #define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
 
@@ -73,6 +74,7 @@ typedef struct dist_run {
     dn_mlp_run *loop; /* the library's loop over epochs or rounds, with the checkpoints */
     const dn_dataset *train; /* the first n samples */
     const dn_dataset *test;
+    const dn_dataset *validation; /* alone with --validation: the last N of the n samples, else NULL */
     int quiet, root;
     cli_text metrics; /* metrics.fp NULL when not written here */
     double train_seconds;
@@ -318,7 +320,12 @@ static void print_header(const dist_run *run, const dn_mlp_options *o, size_t n)
         printf("sync over %d rank%s: global batch %zu, parts", d->job.size, d->job.size == 1 ? "" : "s", B);
         for (int r = 0; r < d->job.size; r++) printf(" %zu", dn_shard_size(B, d->job.size, r));
         printf(", %d epochs%s\n", o->epochs, d->deterministic ? ", deterministic (rank-order sums)" : "");
-        printf("%5s %10s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "test_acc", "lr", "seconds");
+        mlp_describe_regularisation(o);
+        if (run->validation)
+            printf("%5s %10s %9s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "val_acc", "test_acc", "lr",
+                   "seconds");
+        else
+            printf("%5s %10s %9s %9s %9s %8s\n", "epoch", "train_loss", "train_acc", "test_acc", "lr", "seconds");
     } else {
         if (run->part) print_partition(run);
         else dist_print_shards(&d->job, &d->flags, n);
@@ -358,9 +365,13 @@ static void note_accuracy(dist_run *run, int step, double accuracy, double secon
         run->target_step = step, run->target_seconds = run->train_seconds;
 }
 
-static void sync_row(dist_run *run, const dn_mlp_epoch_report *r, const dn_mlp_eval *test)
+static void sync_row(dist_run *run, const dn_mlp_run_report *rr, const dn_mlp_eval *test)
 {
-    if (!run->quiet)
+    const dn_mlp_epoch_report *r = rr->epoch;
+    if (!run->quiet && rr->selection)
+        printf("%5d %10.5f %9.4f %9.4f %9.4f %9.5f %8.2f\n", r->epoch + 1, r->train_loss, r->train_accuracy,
+               rr->selection->accuracy, test->accuracy, r->lr, r->seconds);
+    else if (!run->quiet)
         printf("%5d %10.5f %9.4f %9.4f %9.5f %8.2f\n", r->epoch + 1, r->train_loss, r->train_accuracy, test->accuracy,
                r->lr, r->seconds);
     if (run->metrics.fp)
@@ -448,7 +459,7 @@ static int on_step(const dn_mlp_run_report *r, void *user)
     if (run->root && !(failed = dn_mlp_evaluate(run->mlp, run->test, &test, &run->step_err) != DN_OK)) {
         if (r->epoch) {
             note_accuracy(run, r->step, test.accuracy, r->epoch->seconds);
-            sync_row(run, r->epoch, &test);
+            sync_row(run, r, &test);
         } else {
             note_accuracy(run, r->step, test.accuracy, r->round->seconds);
             fedavg_row(run, r->round, &test);
@@ -480,6 +491,12 @@ static dn_status finish(dist_run *run, const char *metrics, const char *save, dn
         run->metrics.fp = NULL; /* closed and freed by the commit */
     }
     if (s || !run->root) return s;
+    if (run->validation) { /* keep-best put another epoch's weights back: the test accuracy is theirs */
+        dn_mlp_eval test;
+        if ((s = dn_mlp_evaluate(run->mlp, run->test, &test, err))) return s;
+        run->test_accuracy = test.accuracy;
+        mlp_print_selection(run->mlp);
+    }
     const char *unit = run->d->mode == MODE_SYNC ? "epoch" : "round";
     size_t seen = run->d->mode == MODE_SYNC ? run->train->count * (size_t)steps_done(run) : 0;
     printf("test accuracy: %.2f%% after %d %ss, %.2f s of training", 100 * run->test_accuracy, steps_done(run), unit,
@@ -523,6 +540,7 @@ static void loop_options(const dist_run *run, dn_mlp_run_options *o)
     o->clients = run->part; /* NULL: one client per rank */
     o->client_fraction = client_fraction(d);
     o->client_seed = run->seed;
+    o->validation = run->validation;
     dist_options(&d->job, &d->flags, d->job_text, &o->dist); /* comm NULL alone: the library runs without MPI */
 }
 
@@ -558,12 +576,13 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
 }
 
 static dn_status run_job(mlp_dist *d, const dn_mlp_options *opt, const dn_dataset *train, const dn_dataset *test,
-                         const dn_dataset *root, size_t n, const dn_partition *part, const char *metrics,
-                         const char *save, int quiet, dn_error *err)
+                         const dn_dataset *root, size_t n, size_t validation, const dn_partition *part,
+                         const char *metrics, const char *save, int quiet, dn_error *err)
 {
-    dn_dataset fit = dn_dataset_view(train, 0, n);
+    n -= validation; /* alone: the last validation samples are held out, as plain `digitnet mlp` does */
+    dn_dataset fit = dn_dataset_view(train, 0, n), held = dn_dataset_view(train, n, validation);
     dist_run run = {.d = d, .train = &fit, .test = test, .quiet = quiet, .root = d->job.rank == 0, .part = part,
-                    .seed = opt->seed, .root_set = root};
+                    .seed = opt->seed, .root_set = root, .validation = validation ? &held : NULL};
     dist_job_text(d->job_text, sizeof d->job_text, d->deterministic ? "sync deterministic" : mlp_dist_modes()[d->mode],
                   &d->flags);
     if (run.root && save) run.data_crc32 = dn_dataset_crc32(&fit);
@@ -618,7 +637,7 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
     dn_error err = {0};
     int alone = only_checkpoint_flags(d);
     if (alone) d->mode = MODE_SYNC;
-    if (check_flags(d, validation, &err) || cli_check_output("--metrics", metrics, &err) ||
+    if (check_flags(d, alone ? 0 : validation, &err) || cli_check_output("--metrics", metrics, &err) ||
         cli_check_output("--save", save, &err) || cli_check_output("--scores", d->scores, &err) ||
         cli_check_output("--score-map", d->score_map, &err) || cli_check_output("--checkpoint", d->checkpoint, &err))
         return cli_report(&err);
@@ -641,7 +660,7 @@ int mlp_dist_main(mlp_dist *d, dn_mlp_options *opt, const char *data, size_t tra
         rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
     } else {
         if (d->job.rank != 0) quiet = 1;
-        dn_status s = run_job(d, opt, train, test, root, train_size, part, metrics, save, quiet, &err);
+        dn_status s = run_job(d, opt, train, test, root, train_size, validation, part, metrics, save, quiet, &err);
         if (s && d->agreed) /* every rank knows why: rank 0 says it, all leave cleanly */
             rc = dist_job_leave(&d->job, dist_report_once(&d->job, &err));
         else

@@ -387,6 +387,53 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  *   step    η(e) = lr · γ^⌊e / step_epochs⌋
  *   cosine  η(e) = lr · ½ (1 + cos(π e / E))            (per batch)
  *
+ * Regularisation (all off by default; the training steps only: forward,
+ * classify and evaluate never drop a unit):
+ *   dropout    inverted dropout with keep probability q = 1 − p on the
+ *              input x (p = dropout_input) and on every hidden a_k (p =
+ *              dropout_hidden), never on the output: ã = m ⊙ a / q, m_i ~
+ *              Bernoulli(q) (q as a multiple of 2⁻³²), so E[ã] = a (within
+ *              float rounding); the backward multiplies ∂ℓ/∂ã by
+ *              the same m / q. Each mask bit is a hash of (seed, epoch,
+ *              the sample's position in the epoch's order, layer, unit):
+ *              no generator state, the same masks for any thread count and
+ *              for a resumed run. dn_mlp_backprop draws with the epoch =
+ *              epochs done and the position = the sample's index in the
+ *              call, so calling it twice on the same batch drops the same
+ *              units (a fixed mask: what a gradient check needs); so
+ *              with dropout, backprop → update over an epoch's batches
+ *              drops other units than dn_mlp_train_epoch does.
+ *   max-norm   after each step, every row of every W_k (one unit's incoming
+ *              weights; not its bias) with ‖w‖₂ > C becomes w · C / ‖w‖₂.
+ *   smoothing  DN_LOSS_CE with target t = (1 − ε) d + ε / 10:
+ *              ℓ = −Σ_j t_j log p_j, ∂ℓ/∂z = p − t (ε = 0: plain CE).
+ *              Training loss only: dn_mlp_evaluate reports plain CE.
+ *   EMA        a shadow θ̄ of the parameters, θ̄ ← θ before the first step,
+ *              then after every step θ̄ ← decay · θ̄ + (1 − decay) · θ
+ *              (float arithmetic; at decay 0 it would be θ̄ = θ exactly,
+ *              which is why ema = 0 simply means no EMA). Once a step has
+ *              been taken, forward, classify, evaluate, model selection and
+ *              dn_model_from_mlp use θ̄ (dn_mlp_eval_params); the steps and
+ *              dn_mlp_params / dn_mlp_weights are the raw θ (writing θ
+ *              there once the shadow is live leaves θ̄ as it was).
+ * Dropout, max-norm, smoothing and EMA work in dn_mlp_train_epoch,
+ * dn_mlp_backprop / dn_mlp_update and the runs of one process
+ * (dn_mlp_train, dn_mlp_run_* without a communicator, mode sync); the
+ * distributed epochs and rounds refuse them (DN_ERR_USAGE). With any of
+ * them on, training skips the small-batch step (it has no place for them),
+ * so small batches run the general step.
+ *
+ * Model selection (dn_mlp_select_epoch; the runs do it when given a
+ * validation set): after each epoch the validation accuracy of the
+ * evaluation weights is compared with the best so far; a strictly better
+ * one becomes the best (its epoch noted, its weights copied when
+ * keep_best), otherwise the count of epochs without improvement grows.
+ * patience P > 0 stops the run when that count reaches P; keep_best makes
+ * the run end with the best epoch's weights (dn_mlp_restore_best), put
+ * back after the run's last checkpoint (which keeps the training state
+ * itself, the selection's included, so that a resumed run goes on as the
+ * uninterrupted one would).
+ *
  * Determinism: the initial weights and each epoch's shuffle come from seed
  * alone; with the same seed, data, options and thread count the trained
  * parameters are identical bit for bit on the same machine. (Threads split
@@ -482,6 +529,16 @@ typedef struct dn_mlp_options {
     double step_gamma;                /* step schedule factor in (0, 1]; default 0.1 */
     int threads;                      /* 0 = all cores; default 1 (see Threads)     */
     dn_matmul matmul;                 /* default DN_MATMUL_BLAS                     */
+    /* regularisation (see Regularisation); each 0 = off, the default */
+    double dropout_input;             /* p_in in [0, 1): dropout on x = a_0         */
+    double dropout_hidden;            /* p_h in [0, 1): dropout on a_1 … a_{L−1}    */
+    double max_norm;                  /* C ≥ 0: ‖W_k[o, :]‖₂ ≤ C after each step    */
+    double label_smoothing;           /* ε in [0, 1), DN_LOSS_CE only               */
+    double ema;                       /* decay in [0, 1): evaluate on EMA weights   */
+    /* model selection, on a validation set (see Model selection) */
+    int keep_best;                    /* restore the best epoch's weights; default 0 */
+    int patience;                     /* ≥ 0: stop after this many epochs without a
+                                         better validation accuracy; 0 = never  */
 } dn_mlp_options;
 
 /* Fills *opt with the defaults listed above. */
@@ -573,12 +630,16 @@ typedef struct dn_mlp_batch_stats {
 /* Forward and backward pass over count samples: ADDS ∂(mean loss over these
  * samples)/∂θ to the gradient buffer. stats may be NULL. DN_ERR_NUMERIC
  * (gradients untouched) when the loss is NaN or Inf, with a message saying
- * what to change. Workspace grows to the largest count seen, never shrinks. */
+ * what to change. Workspace grows to the largest count seen, never shrinks.
+ * With dropout the units dropped are those of the keys (seed, epochs done,
+ * index in this call): the same call drops the same units; with label
+ * smoothing the loss and gradient are the smoothed ones (Regularisation). */
 DN_API dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, size_t count,
                                  dn_mlp_batch_stats *stats, dn_error *err);
 
 /* One optimiser step with the gradient buffer and learning rate lr (see
- * Optimisers); the optimiser state (momentum, Adam moments) is kept in mlp. */
+ * Optimisers); the optimiser state (momentum, Adam moments) is kept in mlp.
+ * Then max-norm and the EMA update, when set (Regularisation). */
 DN_API dn_status dn_mlp_update(dn_mlp *mlp, double lr, dn_error *err);
 
 /* ---- training, whole epochs ---- */
@@ -615,7 +676,8 @@ typedef int (*dn_mlp_epoch_fn)(const dn_mlp_epoch_report *report, void *user);
  * on_epoch (may be NULL) after each: the training run below (dn_mlp_run_*)
  * of one process without checkpoints, each epoch dn_mlp_train_epoch.
  * Stops after an epoch the batch callback stopped (report.stopped),
- * on_epoch having seen it. */
+ * on_epoch having seen it. It has no validation set: keep_best or patience
+ * in the options is DN_ERR_USAGE (use dn_mlp_run_* with one). */
 DN_API dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
 
 /* ---- progress within an epoch ---- */
@@ -671,6 +733,32 @@ typedef int (*dn_mlp_batch_fn)(const dn_mlp_batch_report *report, void *user);
  * local epochs call fn on each rank alone, and a stop ends that rank's
  * local training for the round (the round itself goes on). */
 DN_API void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user);
+
+/* The parameters evaluation uses (same layout as dn_mlp_params): the EMA
+ * shadow when opt.ema > 0 and a step has been taken, else the parameters
+ * themselves. Owned by mlp. */
+DN_API const float *dn_mlp_eval_params(const dn_mlp *mlp);
+
+/* ---- model selection (see Model selection) ---- */
+
+typedef struct dn_mlp_selection {
+    double accuracy;      /* validation accuracy after the last epoch       */
+    int best_epoch;       /* 1-based epoch of the best accuracy; 0: none yet */
+    double best_accuracy; /* its validation accuracy                        */
+    int since_best;       /* epochs since the best one                      */
+    int stop;             /* 1 when patience > 0 and since_best ≥ patience  */
+} dn_mlp_selection;
+
+/* After an epoch: evaluates validation with the evaluation weights and
+ * updates the best epoch, the best weights (keep_best) and the count
+ * since; out (may be NULL) gets the state. DN_ERR_NOMEM. */
+DN_API dn_status dn_mlp_select_epoch(dn_mlp *mlp, const dn_dataset *validation, dn_mlp_selection *out, dn_error *err);
+/* The selection state so far (accuracy is the last epoch's). */
+DN_API void dn_mlp_get_selection(const dn_mlp *mlp, dn_mlp_selection *out);
+/* With keep_best and a best epoch: its weights become the parameters (and
+ * the EMA shadow, which they were taken from when EMA is on); returns the
+ * epoch restored (1-based), 0 when there is none (nothing changes). */
+DN_API int dn_mlp_restore_best(dn_mlp *mlp);
 
 /* Epochs completed so far, and the number of samples of the last training set. */
 DN_API int dn_mlp_epochs_done(const dn_mlp *mlp);
@@ -1938,6 +2026,7 @@ typedef struct dn_mlp_run_report {
     int rank;                         /* this process's rank, 0 when local          */
     const dn_mlp_epoch_report *epoch; /* sync: the epoch (every rank), else NULL    */
     const dn_fedavg_report *round;    /* fedavg: the round (filled on rank 0), else NULL */
+    const dn_mlp_selection *selection; /* with a validation set, after this epoch; else NULL */
 } dn_mlp_run_report;
 
 /* Called after every step, once its checkpoint (when due) is written;
@@ -1978,6 +2067,11 @@ typedef struct dn_mlp_run_options {
     const dn_partition *clients;  /* default NULL                                 */
     double client_fraction;       /* C in [0, 1]; default 1                       */
     uint64_t client_seed;         /* the draws' and shuffles' seed; default 1     */
+    /* sync without a communicator: after each epoch, dn_mlp_select_epoch on
+     * this set (before the checkpoint, which keeps its state); the run stops
+     * when patience says so, and ends with dn_mlp_restore_best. Not owned.
+     * keep_best or patience without it: DN_ERR_USAGE. */
+    const dn_dataset *validation; /* default NULL                                 */
 } dn_mlp_run_options;
 
 /* Fills *opt with the defaults listed above. */

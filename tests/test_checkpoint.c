@@ -4,7 +4,8 @@
  * is refused with a message naming the file and the problem; the pair given
  * a communicator writes the job's kind, which the pair without one refuses
  * (and the other way round). Network checkpoints without a communicator
- * (a job of one) round-trip the network bit for bit. */
+ * (a job of one) round-trip the network bit for bit, and a regularised run
+ * with model selection stopped and resumed ends as one that went straight. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -504,6 +505,93 @@ static void test_mlp_round_trip_without_comm(void **state)
     dn_mlp_free(back);
 }
 
+/* ---- regularisation and model selection in the network's checkpoint ---- */
+
+/* A run of `epochs` (of 4 in the options: a constant rate, so the schedule
+ * does not depend on where a run stops) with dropout, max-norm, label
+ * smoothing, EMA and keep-best on a validation set; resumed from resume
+ * when given, checkpointing into path when given. */
+static dn_mlp *regularised_run(const fixture *f, int epochs, const char *path, const char *resume, dn_error *err)
+{
+    dn_mlp_options o;
+    dn_mlp_options_default(&o);
+    assert_int_equal(dn_mlp_parse_hidden("24,12", &o, err), DN_OK);
+    o.epochs = epochs, o.batch = 32, o.lr = 0.05, o.schedule = DN_SCHEDULE_NONE, o.threads = 2;
+    o.dropout_input = 0.2, o.dropout_hidden = 0.5, o.max_norm = 2, o.label_smoothing = 0.1, o.ema = 0.9;
+    o.keep_best = 1, o.patience = 10;
+    dn_mlp *mlp = dn_mlp_create(&o, err);
+    assert_non_null(mlp);
+    dn_dataset fit = dn_dataset_view(&f->set, 0, COUNT - 100), held = dn_dataset_view(&f->set, COUNT - 100, 100);
+    dn_mlp_run_options ro;
+    dn_mlp_run_options_default(&ro);
+    ro.validation = &held;
+    ro.checkpoint = (dn_checkpoint_policy){path, 1, resume};
+    dn_mlp_run *run = dn_mlp_run_create(mlp, &ro, &fit, err);
+    assert_non_null(run);
+    if (dn_mlp_run_resume(run, err) || dn_mlp_run_train(run, err)) fail_msg("%s", err->message);
+    dn_mlp_run_free(run);
+    return mlp;
+}
+
+/* Stopped after 1 epoch and resumed to 4, the run ends as one that went
+ * straight through: the weights, the EMA shadow, the best epoch and its
+ * weights (restored at the end) bit for bit. The file is format version 2
+ * (a version-1 reader refuses it) and keeps the options: a resume with
+ * others is refused, as is one of a plain (version-1) checkpoint. */
+static void test_mlp_regularised_resume_matches_straight(void **state)
+{
+    fixture *f = *state;
+    dn_error err;
+    char stopped[200];
+    snprintf(stopped, sizeof stopped, "%s/other.safetensors", f->dir); /* removed by teardown */
+    dn_mlp *straight = regularised_run(f, 4, NULL, NULL, &err);
+    dn_mlp_free(regularised_run(f, 1, stopped, NULL, &err));
+    char text[96];
+    meta_of(stopped, "format_version", text, sizeof text);
+    assert_string_equal(text, "2");
+    meta_of(stopped, "ema_live", text, sizeof text);
+    assert_string_equal(text, "1");
+    dn_mlp *resumed = regularised_run(f, 4, NULL, stopped, &err);
+    assert_int_equal(dn_mlp_epochs_done(resumed), 4);
+    assert_same_params(straight, resumed);
+    size_t np;
+    dn_mlp_params(straight, &np);
+    assert_memory_equal(dn_mlp_eval_params(straight), dn_mlp_eval_params(resumed), np * sizeof(float));
+    dn_mlp_selection a, b;
+    dn_mlp_get_selection(straight, &a), dn_mlp_get_selection(resumed, &b);
+    assert_true(a.best_epoch >= 1 && a.best_epoch == b.best_epoch && a.best_accuracy == b.best_accuracy &&
+                a.since_best == b.since_best && a.accuracy == b.accuracy);
+    /* guard: the 1-epoch run differs from the 4-epoch one, so the comparison means something */
+    dn_mlp *one = regularised_run(f, 1, NULL, NULL, &err);
+    assert_memory_not_equal(dn_mlp_params(one, NULL), dn_mlp_params(straight, NULL), np * sizeof(float));
+    dn_mlp_free(one);
+
+    /* Other options: refused with the setting named. */
+    dn_mlp_options o = *dn_mlp_get_options(resumed);
+    o.dropout_hidden = 0.4;
+    dn_mlp *other = dn_mlp_create(&o, &err);
+    assert_int_equal(dn_mlp_checkpoint_load(other, NULL, stopped, NULL, NULL, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "dropout_hidden 0.5, this one has 0.4"));
+    dn_mlp_free(other);
+    /* A plain network's checkpoint stays version 1; a regularised run does not take it. */
+    dn_mlp *plain = small_mlp();
+    assert_int_equal(dn_mlp_checkpoint_save(plain, NULL, f->path, NULL, NULL, &err), DN_OK);
+    meta_of(f->path, "format_version", text, sizeof text);
+    assert_string_equal(text, "1");
+    dn_mlp_free(plain);
+    o = *dn_mlp_get_options(resumed);
+    assert_int_equal(dn_mlp_parse_hidden("16", &o, &err), DN_OK);
+    other = dn_mlp_create(&o, &err);
+    assert_int_equal(dn_mlp_checkpoint_load(other, NULL, f->path, NULL, NULL, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "dropout_input 0, this one has 0.2"));
+    dn_mlp_free(other);
+    /* The perceptron's reader, a version-1 reader, refuses version 2. */
+    assert_null(dn_pta_checkpoint_load(NULL, stopped, NULL, NULL, NULL, NULL, NULL, &err));
+    assert_non_null(strstr(err.message, "format version is not supported"));
+    dn_mlp_free(straight);
+    dn_mlp_free(resumed);
+}
+
 /* The one parser of whole numbers in metadata (checkpoints and the MLP
  * model's seed): digits only, overflow checked, against the values written
  * out by hand. */
@@ -584,6 +672,7 @@ int main(void)
         T(test_save_errors),
         T(test_pta_kinds_follow_the_communicator),
         T(test_mlp_round_trip_without_comm),
+        T(test_mlp_regularised_resume_matches_straight),
         cmocka_unit_test(test_whole_number_parser),
         cmocka_unit_test(test_real_number_parser),
     };

@@ -164,6 +164,28 @@ static dn_status check_optimizer(const dn_mlp_options *opt, dn_error *err)
     return DN_OK;
 }
 
+static dn_status check_regularisation(const dn_mlp_options *opt, dn_error *err)
+{
+    if (!(opt->dropout_input >= 0 && opt->dropout_input < 1) || !(opt->dropout_hidden >= 0 && opt->dropout_hidden < 1))
+        return dn_fail(err, DN_ERR_USAGE, "dropout rates must be in [0, 1) (got input %g, hidden %g)",
+                       opt->dropout_input, opt->dropout_hidden);
+    if (!(opt->max_norm >= 0 && opt->max_norm <= 1e6))
+        return dn_fail(err, DN_ERR_USAGE, "max-norm C must be in [0, 1e6], 0 meaning off (got %g)", opt->max_norm);
+    if (!(opt->label_smoothing >= 0 && opt->label_smoothing < 1))
+        return dn_fail(err, DN_ERR_USAGE, "label smoothing must be in [0, 1) (got %g)", opt->label_smoothing);
+    if (opt->label_smoothing > 0 && opt->loss != DN_LOSS_CE)
+        return dn_fail(err, DN_ERR_USAGE, "label smoothing applies to the cross-entropy loss (ce), not %s",
+                       dn_loss_name(opt->loss));
+    if (!(opt->ema >= 0 && opt->ema < 1))
+        return dn_fail(err, DN_ERR_USAGE, "EMA decay must be in [0, 1), 0 meaning off (got %g)", opt->ema);
+    if (opt->keep_best != 0 && opt->keep_best != 1)
+        return dn_fail(err, DN_ERR_USAGE, "keep_best must be 0 or 1 (got %d)", opt->keep_best);
+    if (opt->patience < 0 || opt->patience > 1000000)
+        return dn_fail(err, DN_ERR_USAGE, "patience must be 0 to 1000000 epochs, 0 meaning never (got %d)",
+                       opt->patience);
+    return DN_OK;
+}
+
 dn_status dn_mlp_options_check(const dn_mlp_options *opt, dn_error *err)
 {
     dn_status s = check_network(opt, err);
@@ -173,7 +195,7 @@ dn_status dn_mlp_options_check(const dn_mlp_options *opt, dn_error *err)
     if (opt->batch > DN_MLP_BATCH_MAX)
         return dn_fail(err, DN_ERR_USAGE, "batch size must be 1 to %d, or 0 for the full batch (got %zu)",
                        DN_MLP_BATCH_MAX, opt->batch);
-    if ((s = check_optimizer(opt, err))) return s;
+    if ((s = check_optimizer(opt, err)) || (s = check_regularisation(opt, err))) return s;
     if (opt->threads < 0 || opt->threads > 1024)
         return dn_fail(err, DN_ERR_USAGE, "threads must be in [0, 1024], 0 meaning all cores (got %d)", opt->threads);
     if (opt->matmul != DN_MATMUL_BLAS && opt->matmul != DN_MATMUL_PLAIN)
@@ -297,7 +319,7 @@ dn_mlp *dn_mlp_clone_(const dn_mlp *src, dn_error *err)
 {
     dn_mlp *mlp = dn_mlp_alloc_(&src->opt, err);
     if (!mlp) return NULL;
-    memcpy(mlp->params, src->params, src->nparams * sizeof(float));
+    memcpy(mlp->params, dn_mlp_eval_params(src), src->nparams * sizeof(float)); /* EMA's, when on */
     mlp->epochs_done = src->epochs_done;
     mlp->train_size = src->train_size;
     return mlp;
@@ -323,6 +345,9 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->dw0_used);
     free(mlp->w0t);
     free(mlp->w1t);
+    free(mlp->drop_mask);
+    free(mlp->ema);
+    free(mlp->best);
     free(mlp);
 }
 
@@ -364,6 +389,8 @@ float *dn_mlp_params(dn_mlp *mlp, size_t *count)
     if (count) *count = mlp->nparams;
     return mlp->params;
 }
+
+const float *dn_mlp_eval_params(const dn_mlp *mlp) { return mlp->ema_live ? mlp->ema : mlp->params; }
 
 float *dn_mlp_grads(dn_mlp *mlp, size_t *count)
 {
@@ -426,12 +453,14 @@ dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err)
 static void forward_upto(const dn_mlp *mlp, const dn_mlp_workspace *ws, size_t B, int upto)
 {
     int small = B < DN_MLP_SMALL_FORWARD && mlp->opt.matmul != DN_MATMUL_PLAIN;
+    dn_dense_view layer[DN_MLP_MAX_LAYERS]; /* the evaluation weights: EMA's when on */
+    dn_mlp_point_views_(mlp, (float *)dn_mlp_eval_params(mlp), layer);
     for (int k = 0; k <= upto; k++) {
         if (small)
-            dn_small_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B,
-                                   mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k));
+            dn_small_dense_forward(ws->act[k + 1], ws->act[k], layer[k].weight, layer[k].bias, B, mlp->width[k],
+                                   mlp->width[k + 1], dn_mlp_act_(mlp, k));
         else
-            dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
+            dn_dense_forward(ws->act[k + 1], ws->act[k], layer[k].weight, layer[k].bias, B, mlp->width[k],
                              mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
     }
 }

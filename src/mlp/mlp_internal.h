@@ -91,6 +91,24 @@ struct dn_mlp {
     double *scores;        /* (scored_cap) */
     unsigned char *score_flags; /* (scored_cap) */
     size_t scored_cap;
+    /* dropout (mlp_train.c): the masks m / q of the hidden outputs of the
+     * batch in training, layer k's (drop_rows, n_{k+1}) at drop_mask +
+     * drop_rows · (n_1 + … + n_k); and the key of the batch's masks: the
+     * epoch and the position of its first sample in the epoch's order */
+    float *drop_mask;
+    size_t drop_rows;
+    int drop_epoch;
+    size_t drop_first;
+    /* EMA of the parameters (opt.ema > 0): (nparams), taken from params at
+     * the first step (ema_live), saved in checkpoints */
+    float *ema;
+    int ema_live;
+    /* model selection (dn_mlp_select_epoch), saved in checkpoints */
+    float *best;          /* (nparams) the best epoch's evaluation weights (keep_best), or NULL */
+    int best_epoch;       /* 1-based; 0: none yet */
+    double best_accuracy;
+    double last_accuracy;
+    int since_best;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;
@@ -137,6 +155,28 @@ void dn_dense_backward_units(float *dweight, float *dbias, float *dout, const fl
  * correct argmax predictions to *correct (may be NULL). With labels NULL it
  * is the softmax alone (returns 0). */
 double dn_softmax_ce(float *probs, float *dlogits, const uint8_t *labels, size_t B, size_t V, size_t *correct);
+
+/* dn_softmax_ce against the smoothed target t = (1 − eps) onehot(y) + eps / V:
+ * returns Σ −Σ_j t_j log p_j; dlogits gets (p − t) / B. eps = 0 is
+ * dn_softmax_ce bit for bit. */
+double dn_softmax_ce_smooth(float *probs, float *dlogits, const uint8_t *labels, size_t B, size_t V, size_t *correct,
+                            float eps);
+
+/* Inverted dropout on one row of n units, units u0 … u0 + n − 1 of a layer:
+ * a[o] *= m, m = scale when the hash of (key, unit) is below keep (keep /
+ * 2³² = the keep probability q, scale = 1 / q), else 0; mask (may be NULL)
+ * gets each m. */
+void dn_dropout_row_(float *a, float *mask, size_t n, size_t u0, uint64_t key, uint32_t keep, float scale);
+/* A mask value of dn_dropout_row_ for unit u alone. */
+float dn_dropout_mask_(uint64_t key, size_t u, uint32_t keep, float scale);
+/* The backward of out = dropout(act(z)) for one row: dout (∂L/∂out) becomes
+ * ∂L/∂z in place: dout · m · act'(a), a = out / m, and 0 where m = 0. */
+void dn_dropout_grad_row_(float *dout, const float *out, const float *mask, size_t n, dn_act act);
+/* The key of sample `position` of epoch `epoch`'s order for layer `layer`
+ * (0: the input x, k: a_k), from the seed. */
+uint64_t dn_dropout_key_(uint64_t seed, int epoch, size_t position, int layer);
+/* keep = ⌊q · 2³²⌉ for p (1 − p = q), capped below 2³². */
+uint32_t dn_dropout_keep_(double p);
 
 /* Sigmoid outputs a (B, V) against one-hot targets: returns Σ ½ Σ_j (a−d)²;
  * dout (may be NULL) gets (a − d) / B, the ∂L/∂a the sigmoid's backward takes. */
@@ -243,6 +283,14 @@ dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *
  * With a FedProx anchor, grads[lo, hi) first gain prox_mu (θ − anchor) in
  * place: the step then reads the proximal objective's gradient. */
 void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi);
+/* 1 when a step is followed by dn_mlp_post_step_rows_ (max-norm, or a live EMA shadow). */
+int dn_mlp_has_post_step_(const dn_mlp *mlp);
+/* After a step, rows [o0, o1) of W_k and b_k[o0 … o1): max-norm on each
+ * row, then the EMA update of those weights and biases. Threads take
+ * disjoint rows; every value depends on its own row alone. */
+void dn_mlp_post_step_rows_(dn_mlp *mlp, int k, size_t o0, size_t o1);
+/* 1 when any of dropout, max-norm, label smoothing and EMA is on. */
+int dn_mlp_regularised_(const dn_mlp_options *opt);
 
 /* ---- network (mlp.c) ---- */
 

@@ -197,6 +197,35 @@ double dn_softmax_ce(float *probs, float *dlogits, const uint8_t *labels, size_t
     return loss;
 }
 
+double dn_softmax_ce_smooth(float *probs, float *dlogits, const uint8_t *labels, size_t B, size_t V, size_t *correct,
+                            float eps)
+{
+    if (eps == 0.0f || !labels) return dn_softmax_ce(probs, dlogits, labels, B, V, correct);
+    const double off = (double)eps / (double)V, on = 1.0 - (double)eps + off; /* t_j off the label, t_y */
+    double loss = 0;
+    size_t right = 0;
+    for (size_t b = 0; b < B; b++) {
+        float *row = probs + b * V; /* logits on entry, probabilities on return */
+        size_t best = argmax_row(row, V), y = labels[b];
+        float max = row[best];
+        double sum = 0, dot = 0;
+        for (size_t j = 0; j < V; j++) {
+            sum += exp((double)row[j] - max);
+            dot += (j == y ? on : off) * ((double)row[j] - max);
+        }
+        right += best == y;
+        /* −Σ_j t_j log p_j = −Σ_j t_j (z_j − max − log Σ) = log Σ − Σ_j t_j (z_j − max),
+         * as Σ_j t_j = 1 */
+        loss += log(sum) - dot;
+        for (size_t j = 0; j < V; j++) row[j] = (float)(exp((double)row[j] - max) / sum);
+        if (dlogits)
+            for (size_t j = 0; j < V; j++) /* ∂(mean ℓ)/∂z = (p − t) / B */
+                dlogits[b * V + j] = (float)(((double)row[j] - (j == y ? on : off)) / (double)B);
+    }
+    if (correct) *correct += right;
+    return loss;
+}
+
 double dn_sigmoid_mse(const float *a, float *dout, const uint8_t *labels, size_t B, size_t V, size_t *correct)
 {
     double loss = 0;
@@ -213,6 +242,73 @@ double dn_sigmoid_mse(const float *a, float *dout, const uint8_t *labels, size_t
     }
     if (correct) *correct += right;
     return loss;
+}
+
+/* ---------------------------------------------------------------- dropout */
+
+/* splitmix64's finaliser: a bijection of 64 bits whose every output bit
+ * depends on every input bit, so consecutive counters give independent-
+ * looking values (a counter-based generator: no state to carry or save). */
+static uint64_t mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t dn_dropout_key_(uint64_t seed, int epoch, size_t position, int layer)
+{
+    uint64_t k = mix64(seed ^ 0x44524f50ULL); /* "DROP" */
+    k = mix64(k ^ (uint64_t)(unsigned)epoch);
+    k = mix64(k ^ (uint64_t)position);
+    return mix64(k ^ (uint64_t)(unsigned)layer);
+}
+
+uint32_t dn_dropout_keep_(double p)
+{
+    double keep = (1.0 - p) * 4294967296.0;
+    return keep >= 4294967295.0 ? UINT32_MAX : (uint32_t)(keep + 0.5);
+}
+
+float dn_dropout_mask_(uint64_t key, size_t u, uint32_t keep, float scale)
+{
+    return (uint32_t)(mix64(key + (uint64_t)u * 0xd1342543de82ef95ULL) >> 32) < keep ? scale : 0.0f;
+}
+
+void dn_dropout_row_(float *a, float *mask, size_t n, size_t u0, uint64_t key, uint32_t keep, float scale)
+{
+    for (size_t o = 0; o < n; o++) {
+        float m = dn_dropout_mask_(key, u0 + o, keep, scale);
+        a[o] *= m;
+        if (mask) mask[o] = m;
+    }
+}
+
+void dn_dropout_grad_row_(float *dout, const float *out, const float *mask, size_t n, dn_act act)
+{
+    /* forward: out = m · f(z);  ∂L/∂z = ∂L/∂out · m · f'(z), f' from a = f(z) = out / m.
+     * One loop per function, without a branch inside, so each vectorises. */
+    switch (act) {
+    case DN_ACT_FN_IDENTITY:
+        for (size_t o = 0; o < n; o++) dout[o] *= mask[o];
+        return;
+    case DN_ACT_FN_RELU: /* out > 0 only where m > 0 and z > 0: relu' m = [out > 0] m */
+        for (size_t o = 0; o < n; o++) dout[o] = out[o] > 0.0f ? dout[o] * mask[o] : 0.0f;
+        return;
+    case DN_ACT_FN_SIGMOID:
+        for (size_t o = 0; o < n; o++) {
+            float m = mask[o], a = m != 0.0f ? out[o] / m : 0.0f;
+            dout[o] *= m * (a * (1.0f - a));
+        }
+        return;
+    case DN_ACT_FN_TANH:
+        for (size_t o = 0; o < n; o++) {
+            float m = mask[o], a = m != 0.0f ? out[o] / m : 0.0f;
+            dout[o] *= m * (1.0f - a * a);
+        }
+        return;
+    }
 }
 
 /* ---------------------------------------------------------------- input */

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mlp_internal.h"
 
@@ -61,11 +62,23 @@ static dn_status ensure_moments(dn_mlp *mlp, dn_error *err)
     return DN_OK;
 }
 
+/* The EMA shadow starts as the parameters the first step starts from. */
+static dn_status ensure_ema(dn_mlp *mlp, dn_error *err)
+{
+    if (!(mlp->opt.ema > 0) || mlp->ema_live) return DN_OK;
+    if (!mlp->ema && !(mlp->ema = dn_mlp_alloc_floats_(mlp->nparams)))
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the EMA of the weights");
+    memcpy(mlp->ema, mlp->params, mlp->nparams * sizeof(float));
+    mlp->ema_live = 1;
+    return DN_OK;
+}
+
 dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *err)
 {
     if (!(lr >= 0) || !isfinite(lr))
         return dn_fail(err, DN_ERR_USAGE, "learning rate must be finite and at least 0 (got %g)", lr);
     dn_status s = ensure_moments(mlp, err);
+    if (!s) s = ensure_ema(mlp, err);
     if (s) return s;
     const dn_mlp_options *o = &mlp->opt;
     *st = (dn_mlp_step){(float)lr, (float)o->weight_decay, (float)o->momentum, o->nesterov,
@@ -104,10 +117,61 @@ void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi)
     }
 }
 
+/* ---------------------------------------------------------------- after a step */
+
+int dn_mlp_regularised_(const dn_mlp_options *o)
+{
+    return o->dropout_input > 0 || o->dropout_hidden > 0 || o->max_norm > 0 || o->label_smoothing > 0 || o->ema > 0;
+}
+
+int dn_mlp_has_post_step_(const dn_mlp *mlp) { return mlp->opt.max_norm > 0 || mlp->ema_live; }
+
+/* w ← w · C / ‖w‖₂ when ‖w‖₂ > C (Srivastava et al. 2014, §5.1). The norm
+ * is summed in double in a fixed order — eight partial sums, lane l taking
+ * w[l], w[l + 8], …, added up at the end — so it does not depend on the
+ * threads, and the compiler vectorises it (one running sum would be a
+ * serial chain: measured, a third of the time of the SGD step itself). */
+static void max_norm_row(float *w, size_t n, double C)
+{
+    double lane[8] = {0}, sq = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) lane[l] += (double)w[i + l] * w[i + l];
+    for (; i < n; i++) sq += (double)w[i] * w[i];
+    for (int l = 0; l < 8; l++) sq += lane[l];
+    double norm = sqrt(sq);
+    if (!(norm > C)) return;
+    float scale = (float)(C / norm);
+    for (size_t i = 0; i < n; i++) w[i] *= scale;
+}
+
+/* θ̄ ← d θ̄ + (1 − d) θ over n values. */
+static void ema_segment(float *e, const float *p, size_t n, float d)
+{
+    const float keep = 1.0f - d;
+    for (size_t i = 0; i < n; i++) e[i] = d * e[i] + keep * p[i];
+}
+
+void dn_mlp_post_step_rows_(dn_mlp *mlp, int k, size_t o0, size_t o1)
+{
+    if (o1 <= o0) return;
+    const size_t C = mlp->width[k];
+    float *w = mlp->layer[k].weight, *b = mlp->layer[k].bias;
+    if (mlp->opt.max_norm > 0)
+        for (size_t o = o0; o < o1; o++) max_norm_row(w + o * C, C, mlp->opt.max_norm);
+    if (!mlp->ema_live) return;
+    const float d = (float)mlp->opt.ema;
+    ema_segment(mlp->ema + (w - mlp->params) + o0 * C, w + o0 * C, (o1 - o0) * C, d);
+    ema_segment(mlp->ema + (b - mlp->params) + o0, b + o0, o1 - o0, d);
+}
+
 dn_status dn_mlp_update(dn_mlp *mlp, double lr, dn_error *err)
 {
     dn_mlp_step st;
     dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
-    if (!s) dn_mlp_step_span_(mlp, &st, 0, mlp->nparams);
-    return s;
+    if (s) return s;
+    dn_mlp_step_span_(mlp, &st, 0, mlp->nparams);
+    if (dn_mlp_has_post_step_(mlp))
+        for (int k = 0; k < mlp->nlayers; k++) dn_mlp_post_step_rows_(mlp, k, 0, mlp->width[k + 1]);
+    return DN_OK;
 }

@@ -96,6 +96,93 @@ static void gather_w0(dn_mlp *mlp, size_t o0, size_t o1)
     }
 }
 
+/* ---------------------------------------------------------------- dropout */
+
+/* Dropout (digitnet.h, Regularisation). Each mask value is a hash of the
+ * sample's key and the unit, so a thread computing its units' slice draws
+ * what any other split would: the masks depend on (seed, epoch, position
+ * in the epoch's order, layer, unit) alone. */
+
+/* 1 when layer k's output a_{k+1} is a hidden layer that drops units. */
+static int drops_output(const dn_mlp *mlp, int k) { return mlp->opt.dropout_hidden > 0 && k < mlp->nlayers - 1; }
+
+static float dropout_scale(double p) { return (float)(1.0 / (1.0 - p)); }
+
+/* Layer k's masks, (drop_rows, n_{k+1}). */
+static float *mask_of(const dn_mlp *mlp, int k)
+{
+    size_t at = 0;
+    for (int j = 1; j <= k; j++) at += mlp->width[j];
+    return mlp->drop_mask + mlp->drop_rows * at;
+}
+
+/* Rows [r0, r1) of x (act[0]): dropout on the pixels, each keyed by its
+ * image index so that layer 0's compaction does not change the mask. No
+ * mask is kept: x gets no gradient. */
+static void drop_input_rows(dn_mlp *mlp, size_t r0, size_t r1)
+{
+    const double p = mlp->opt.dropout_input;
+    if (!(p > 0)) return;
+    const uint32_t keep = dn_dropout_keep_(p);
+    const float scale = dropout_scale(p);
+    for (size_t b = r0; b < r1; b++) {
+        uint64_t key = dn_dropout_key_(mlp->opt.seed, mlp->drop_epoch, mlp->drop_first + b, 0);
+        float *x_b = mlp->ws.act[0] + b * mlp->nused;
+        if (mlp->nused == DN_IMAGE_PIXELS) {
+            dn_dropout_row_(x_b, NULL, DN_IMAGE_PIXELS, 0, key, keep, scale);
+            continue;
+        }
+        for (size_t r = 0; r < mlp->nruns; r++) {
+            dn_dropout_row_(x_b, NULL, mlp->run_len[r], mlp->run_start[r], key, keep, scale);
+            x_b += mlp->run_len[r];
+        }
+    }
+}
+
+/* Units [u0, u1) of a_{k+1} (layer k's output) for the B rows: dropped,
+ * their masks kept for the backward pass. */
+static void drop_units(dn_mlp *mlp, int k, size_t B, size_t u0, size_t u1)
+{
+    if (!drops_output(mlp, k) || u1 <= u0) return;
+    const double p = mlp->opt.dropout_hidden;
+    const uint32_t keep = dn_dropout_keep_(p);
+    const float scale = dropout_scale(p);
+    const size_t OC = mlp->width[k + 1];
+    float *a = mlp->ws.act[k + 1], *mask = mask_of(mlp, k);
+    for (size_t b = 0; b < B; b++) {
+        uint64_t key = dn_dropout_key_(mlp->opt.seed, mlp->drop_epoch, mlp->drop_first + b, k + 1);
+        dn_dropout_row_(a + b * OC + u0, mask + b * OC + u0, u1 - u0, u0, key, keep, scale);
+    }
+}
+
+/* The activation layer k's backward applies to dout, columns [o0, o1): its
+ * own, or, when its output drops units, IDENTITY after dout has been
+ * turned into ∂L/∂z here (dropout's mask and the activation together). */
+static dn_act backward_act(dn_mlp *mlp, int k, float *dout, size_t B, size_t o0, size_t o1)
+{
+    if (!drops_output(mlp, k)) return dn_mlp_act_(mlp, k);
+    const size_t OC = mlp->width[k + 1];
+    const float *out = mlp->ws.act[k + 1], *mask = mask_of(mlp, k);
+    for (size_t b = 0; b < B; b++)
+        dn_dropout_grad_row_(dout + b * OC + o0, out + b * OC + o0, mask + b * OC + o0, o1 - o0, dn_mlp_act_(mlp, k));
+    return DN_ACT_FN_IDENTITY;
+}
+
+/* The mask buffer for rows samples, when hidden units drop. */
+static dn_status ensure_drop_mask(dn_mlp *mlp, size_t rows, dn_error *err)
+{
+    if (!(mlp->opt.dropout_hidden > 0) || mlp->nlayers < 2 || (mlp->drop_mask && mlp->drop_rows >= rows))
+        return DN_OK;
+    size_t units = 0;
+    for (int k = 1; k < mlp->nlayers; k++) units += mlp->width[k];
+    free(mlp->drop_mask);
+    mlp->drop_rows = 0;
+    if (!(mlp->drop_mask = dn_mlp_alloc_floats_(rows * units)))
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the dropout masks of %zu samples", rows);
+    mlp->drop_rows = rows;
+    return DN_OK;
+}
+
 /* Rows [r0, r1) of the workspace's x (act[0], (B, nused) row-major) and
  * labels, from samples first + r0 … of the order. */
 static void load_rows(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels, const uint32_t *order, size_t first,
@@ -105,6 +192,7 @@ static void load_rows(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels,
     for (size_t b = r0; b < r1; b++) ws->labels[b] = labels[row_of(order, first + b)];
     if (mlp->nused == DN_IMAGE_PIXELS) {
         dn_images_to_floats(ws->act[0] + r0 * DN_IMAGE_PIXELS, images, order, first + r0, r1 - r0);
+        drop_input_rows(mlp, r0, r1);
         return;
     }
     for (size_t b = r0; b < r1; b++) {
@@ -116,16 +204,18 @@ static void load_rows(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels,
             x_b += mlp->run_len[r];
         }
     }
+    drop_input_rows(mlp, r0, r1);
 }
 
 /* ---------------------------------------------------------------- backprop */
 
 /* Units [o0, o1) of layer 0, forward, for the B rows of the workspace. */
-static void input_forward(const dn_mlp *mlp, size_t B, size_t o0, size_t o1)
+static void input_forward(dn_mlp *mlp, size_t B, size_t o0, size_t o1)
 {
     const float *w0 = mlp->nused < DN_IMAGE_PIXELS ? mlp->w0_used : mlp->layer[0].weight;
     dn_dense_forward_units(mlp->ws.act[1], mlp->ws.act[0], w0, mlp->layer[0].bias, B, mlp->nused, mlp->width[1], o0,
                            o1, dn_mlp_act_(mlp, 0), mlp->opt.matmul);
+    drop_units(mlp, 0, B, o0, o1);
 }
 
 /* The loss of the B rows in act[L] and ∂(mean loss)/∂(output) into
@@ -134,7 +224,8 @@ static double output_loss(dn_mlp *mlp, size_t B, size_t *correct)
 {
     dn_mlp_workspace *ws = &mlp->ws;
     float *out = ws->act[mlp->nlayers];
-    return mlp->opt.loss == DN_LOSS_CE ? dn_softmax_ce(out, ws->delta[0], ws->labels, B, DN_CLASSES, correct)
+    return mlp->opt.loss == DN_LOSS_CE ? dn_softmax_ce_smooth(out, ws->delta[0], ws->labels, B, DN_CLASSES, correct,
+                                                              (float)mlp->opt.label_smoothing)
                                        : dn_sigmoid_mse(out, ws->delta[0], ws->labels, B, DN_CLASSES, correct);
 }
 
@@ -144,8 +235,9 @@ static float *layer_backward(dn_mlp *mlp, int k, float *dout, size_t B)
 {
     dn_mlp_workspace *ws = &mlp->ws;
     float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
+    dn_act act = backward_act(mlp, k, dout, B, 0, mlp->width[k + 1]);
     dn_dense_backward(dinp, mlp->dlayer[k].weight, mlp->dlayer[k].bias, dout, ws->act[k + 1], ws->act[k],
-                      mlp->layer[k].weight, B, mlp->width[k], mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+                      mlp->layer[k].weight, B, mlp->width[k], mlp->width[k + 1], act, mlp->opt.matmul);
     return dinp;
 }
 
@@ -156,9 +248,11 @@ static double upper_layers(dn_mlp *mlp, size_t B, size_t *correct, float **da1)
 {
     dn_mlp_workspace *ws = &mlp->ws;
     const int L = mlp->nlayers;
-    for (int k = 1; k < L; k++)
+    for (int k = 1; k < L; k++) {
         dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
                          mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+        drop_units(mlp, k, B, 0, mlp->width[k + 1]);
+    }
     double loss = output_loss(mlp, B, correct);
     if (!isfinite(loss)) return loss;
     float *dout = ws->delta[0];
@@ -174,7 +268,7 @@ static void input_backward(dn_mlp *mlp, float *da1, size_t B, size_t o0, size_t 
 {
     const size_t n = mlp->nused, OC = mlp->width[1];
     dn_dense_view *d0 = &mlp->dlayer[0];
-    const dn_act act = dn_mlp_act_(mlp, 0);
+    const dn_act act = backward_act(mlp, 0, da1, B, o0, o1);
     if (n == DN_IMAGE_PIXELS) {
         dn_dense_backward_units(d0->weight, d0->bias, da1, mlp->ws.act[1], mlp->ws.act[0], B, n, OC, o0, o1, act,
                                 mlp->opt.matmul);
@@ -207,6 +301,7 @@ static dn_status ensure_compaction_buffers(dn_mlp *mlp, dn_error *err)
 static dn_status reserve_training(dn_mlp *mlp, size_t rows, dn_error *err)
 {
     dn_status s = dn_mlp_workspace_reserve_(mlp, rows, err);
+    if (!s) s = ensure_drop_mask(mlp, rows, err);
     return s ? s : ensure_compaction_buffers(mlp, err);
 }
 
@@ -220,6 +315,7 @@ dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *lab
     const size_t n1 = mlp->width[1];
     plan_batch(mlp, images, NULL, 0, count);
     if (mlp->nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, n1);
+    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = 0; /* the same masks for the same call (digitnet.h) */
     load_rows(mlp, images, labels, NULL, 0, 0, count);
     int restore = dn_blas_threads_set_(mlp->opt.threads);
     size_t correct = 0;
@@ -347,8 +443,9 @@ static float *hidden_backward(dn_mlp *mlp, const dn_mlp_step *st, int k, float *
     size_t u0, u1, c0, c1;
     slice(OC, T, t, &u0, &u1);
     slice(C, T, t, &c0, &c1);
+    dn_act act = backward_act(mlp, k, dout, B, u0, u1);
     dn_dense_backward_units(mlp->dlayer[k].weight, mlp->dlayer[k].bias, dout, ws->act[k + 1], ws->act[k], B, C, OC,
-                            u0, u1, dn_mlp_act_(mlp, k), mlp->opt.matmul);
+                            u0, u1, act, mlp->opt.matmul);
 #pragma omp barrier
     float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
     /* dinp[b][c] = Σ_o dz[b][o] W_k[o][c] for c in [c0, c1) */
@@ -385,6 +482,7 @@ static void step_thread(dn_mlp *mlp, const batch *bt, int T, int t, const dn_mlp
         slice(mlp->width[k + 1], T, t, &u0, &u1);
         dn_dense_forward_units(mlp->ws.act[k + 1], mlp->ws.act[k], mlp->layer[k].weight, mlp->layer[k].bias, B,
                                mlp->width[k], mlp->width[k + 1], u0, u1, dn_mlp_act_(mlp, k), mlp->opt.matmul);
+        drop_units(mlp, k, B, u0, u1);
 #pragma omp barrier
     }
     if (t == 0) {
@@ -407,6 +505,7 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
     if (s) return s;
     const int T = step_threads(mlp, bt->B);
     plan_batch(mlp, bt->set->images, bt->order, bt->first, bt->B);
+    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = bt->first;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = 0;
@@ -414,6 +513,21 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
         t = omp_get_thread_num();
 #endif
         step_thread(mlp, bt, T, t, &st, res);
+    }
+    if (!dn_mlp_has_post_step_(mlp) || !isfinite(res->loss)) return DN_OK;
+    /* max-norm and EMA once the whole step is done (its rows are updated
+     * column by column in hidden_backward), each thread on its rows */
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        for (int k = 0; k < mlp->nlayers; k++) {
+            size_t u0, u1;
+            slice(mlp->width[k + 1], T, t, &u0, &u1);
+            dn_mlp_post_step_rows_(mlp, k, u0, u1);
+        }
     }
     return DN_OK;
 }
@@ -437,7 +551,8 @@ static int small_sgd_applies(const dn_mlp *mlp, size_t B)
     const int small = B <= DN_MLP_SMALL_BATCH_THREADED ||
                       (B <= DN_MLP_SMALL_BATCH_MAX && step_threads(mlp, B) == 1);
     return small && o->matmul == DN_MATMUL_BLAS && o->optimizer == DN_OPTIMIZER_SGD && o->momentum == 0 &&
-           o->weight_decay == 0 && !(mlp->prox_anchor && mlp->prox_mu > 0);
+           o->weight_decay == 0 && !(mlp->prox_anchor && mlp->prox_mu > 0) && !dn_mlp_regularised_(o) &&
+           !mlp->ema_live;
 }
 
 /* W_0 (w0: (n_1, 784), mlp->layer[0].weight or a caller's copy) into

@@ -19,13 +19,18 @@
 #include "checkpoint_internal.h"
 #include "text_cursor.h"
 
-void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind)
+void dn_ckpt_meta_init_version(dn_ckpt_meta *m, const char *kind, const char *version)
 {
     m->count = 0;
     m->overflow = 0;
     dn_ckpt_put_string(m, "format", DN_CKPT_FORMAT);
-    dn_ckpt_put_string(m, "format_version", DN_CKPT_FORMAT_VERSION);
+    dn_ckpt_put_string(m, "format_version", version);
     dn_ckpt_put_string(m, "kind", kind);
+}
+
+void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind)
+{
+    dn_ckpt_meta_init_version(m, kind, DN_CKPT_FORMAT_VERSION);
 }
 
 void dn_ckpt_put_string(dn_ckpt_meta *m, const char *key, const char *value)
@@ -77,6 +82,11 @@ static const char *kind_found(const char *found)
 
 dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err)
 {
+    return dn_ckpt_read_v2(path, kind, 0, err);
+}
+
+dn_st_file *dn_ckpt_read_v2(const char *path, const char *kind, int reads_2, dn_error *err)
+{
     dn_st_file *file = dn_st_read(path, err);
     if (!file) return NULL;
     const char *format = dn_st_meta(file, "format"), *version = dn_st_meta(file, "format_version");
@@ -85,9 +95,11 @@ dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err)
     if (!format || strcmp(format, DN_CKPT_FORMAT) != 0)
         st = dn_fail(err, DN_ERR_INPUT, "%s: not a digitnet checkpoint (metadata 'format' is %s)", path,
                      format ? "not \"" DN_CKPT_FORMAT "\"" : "absent");
-    else if (!version || strcmp(version, DN_CKPT_FORMAT_VERSION) != 0)
+    else if (!version || (strcmp(version, DN_CKPT_FORMAT_VERSION) != 0 &&
+                          !(reads_2 && strcmp(version, DN_CKPT_FORMAT_VERSION_2) == 0)))
         st = dn_fail(err, DN_ERR_INPUT, "%s: checkpoint format version is %s (this build reads %s)", path,
-                     version ? "not supported" : "absent", DN_CKPT_FORMAT_VERSION);
+                     version ? "not supported" : "absent",
+                     reads_2 ? DN_CKPT_FORMAT_VERSION " and " DN_CKPT_FORMAT_VERSION_2 : DN_CKPT_FORMAT_VERSION);
     else if (!found || strcmp(found, kind) != 0)
         st = dn_fail(err, DN_ERR_INPUT, "%s: not a %s (its kind is %s)", path, kind, kind_found(found));
     else if (!dn_st_meta(file, "payload_crc32"))

@@ -14,6 +14,11 @@
 
 #define DN_CKPT_FORMAT "digitnet"
 #define DN_CKPT_FORMAT_VERSION "1"
+/* Version 2: a file that holds state a version-1 reader would silently
+ * drop (an MLP's regularisation and model selection, mlp_checkpoint.c), so
+ * that such a reader refuses it. Files without it stay version 1. Only
+ * that kind reads it (dn_ckpt_read_v2); the others refuse it as before. */
+#define DN_CKPT_FORMAT_VERSION_2 "2"
 #define DN_CKPT_MAX_META 32
 #define DN_CKPT_VALUE_MAX 96 /* "%.17g" of any double, a u64, or a distributed job's description fits */
 
@@ -27,6 +32,8 @@ typedef struct dn_ckpt_meta {
 } dn_ckpt_meta;
 
 void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind);
+/* The same with another format_version (DN_CKPT_FORMAT_VERSION_2). */
+void dn_ckpt_meta_init_version(dn_ckpt_meta *m, const char *kind, const char *version);
 /* key must be a string literal (or outlive m). */
 void dn_ckpt_put_string(dn_ckpt_meta *m, const char *key, const char *value);
 void dn_ckpt_put_u64(dn_ckpt_meta *m, const char *key, uint64_t value);
@@ -40,6 +47,8 @@ dn_status dn_ckpt_write(const char *path, const dn_tensor *tensors, size_t ntens
 /* Reads path and checks that it is a digitnet checkpoint of this kind with
  * a payload CRC. A model file gets a message saying it is not a checkpoint. */
 dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err);
+/* The same, also reading format version 2 when reads_2 (a kind that writes it). */
+dn_st_file *dn_ckpt_read_v2(const char *path, const char *kind, int reads_2, dn_error *err);
 
 /* The value of key as an integer in [0, max]: decimal digits only, no sign,
  * space or overflow. DN_ERR_INPUT naming the file and key otherwise. */

@@ -22,6 +22,19 @@
  * rank that uses it (the flags too): a load neither broadcasts it nor gives it to others.
  * Files without it (older ones, plain runs) load with no server state: a
  * run that needs one starts it at zero.
+ *
+ * Regularisation and model selection (digitnet.h), in format version 2
+ * (checkpoint_internal.h), written only by a run that uses any of them, so
+ * that a reader of version 1 refuses what it would silently drop: the
+ * options as metadata ("dropout_input", "dropout_hidden", "max_norm",
+ * "label_smoothing", "ema", "keep_best", "patience"; a resume with others
+ * is refused; a version-1 file has them all 0), the state as metadata
+ * ("ema_live", "best_epoch", "best_accuracy", "last_accuracy",
+ * "since_best") and tensors "ema" F32 (P) when the EMA is live, "best" F32
+ * (P) when keep_best holds a best epoch. Dropout has no generator state to
+ * keep: its masks are a hash of (seed, epoch, position, layer, unit). All
+ * of it is rank 0's, like the server state: these runs are of one process
+ * (the distributed epochs refuse them).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +46,102 @@
 #define RNG_BYTES DN_CKPT_RNG_BYTES
 #define DEFAULT_MODE "sync"
 
+/* ------------------------------------------ regularisation and model selection */
+
+#define NREG 7
+static const char *const reg_keys[NREG] = {"dropout_input", "dropout_hidden", "max_norm", "label_smoothing",
+                                           "ema",           "keep_best",      "patience"};
+
+static void reg_values(const dn_mlp_options *o, double v[NREG])
+{
+    v[0] = o->dropout_input, v[1] = o->dropout_hidden, v[2] = o->max_norm, v[3] = o->label_smoothing;
+    v[4] = o->ema, v[5] = o->keep_best, v[6] = o->patience;
+}
+
+static int needs_version_2(const dn_mlp *mlp)
+{
+    return dn_mlp_regularised_(&mlp->opt) || mlp->opt.keep_best || mlp->opt.patience > 0 || mlp->best_epoch > 0;
+}
+
+static void put_regularisation(dn_ckpt_meta *m, const dn_mlp *mlp)
+{
+    double v[NREG];
+    reg_values(&mlp->opt, v);
+    for (int i = 0; i < NREG; i++) dn_ckpt_put_double(m, reg_keys[i], v[i]);
+    dn_ckpt_put_u64(m, "ema_live", (uint64_t)mlp->ema_live);
+    dn_ckpt_put_u64(m, "best_epoch", (uint64_t)mlp->best_epoch);
+    dn_ckpt_put_double(m, "best_accuracy", mlp->best_accuracy);
+    dn_ckpt_put_double(m, "last_accuracy", mlp->last_accuracy);
+    dn_ckpt_put_u64(m, "since_best", (uint64_t)mlp->since_best);
+}
+
+/* key's value, or 0 when the file lacks it (version 1: all off). */
+static dn_status get_double_or_0(const dn_st_file *f, const char *path, const char *key, double *out, dn_error *err)
+{
+    *out = 0;
+    return dn_st_meta(f, key) ? dn_ckpt_get_double(f, path, key, out, err) : DN_OK;
+}
+
+static dn_status get_u64_or_0(const dn_st_file *f, const char *path, const char *key, uint64_t *out, dn_error *err)
+{
+    *out = 0;
+    return dn_st_meta(f, key) ? dn_ckpt_get_u64(f, path, key, 1u << 30, out, err) : DN_OK;
+}
+
+/* A resume must regularise and select as the run it continues did. */
+static dn_status check_regularisation(const dn_st_file *f, const char *path, const dn_mlp *mlp, dn_error *err)
+{
+    double want[NREG], found;
+    reg_values(&mlp->opt, want);
+    for (int i = 0; i < NREG; i++) {
+        dn_status s = get_double_or_0(f, path, reg_keys[i], &found, err);
+        if (s) return s;
+        if (found != want[i])
+            return dn_fail(err, DN_ERR_INPUT, "%s: written by a run with %s %g, this one has %g: resume with the "
+                           "options the run started with", path, reg_keys[i], found, want[i]);
+    }
+    return DN_OK;
+}
+
+/* Rank 0: a parameter-shaped tensor of the file into *buf (allocated when
+ * NULL), or *buf freed when the file has none. */
+static dn_status take_params_tensor(float **buf, const dn_st_file *f, const char *path, const char *name, size_t P,
+                                    int required, dn_error *err)
+{
+    const dn_tensor *t = NULL;
+    size_t shape[1] = {P};
+    dn_status s = dn_ckpt_get_tensor(f, path, name, DN_DTYPE_F32, 1, shape, required, &t, err);
+    if (s) return s;
+    if (!t) {
+        free(*buf);
+        *buf = NULL;
+        return DN_OK;
+    }
+    if (!*buf && !(*buf = dn_mlp_alloc_floats_(P))) return dn_fail(err, DN_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(*buf, t->data, P * sizeof(float));
+    return DN_OK;
+}
+
+/* Rank 0: the EMA and the model selection's state as the file has them. */
+static dn_status read_selection(dn_mlp *mlp, const dn_st_file *f, const char *path, dn_error *err)
+{
+    uint64_t ema_live, best_epoch, since_best;
+    double best_accuracy, last_accuracy;
+    dn_status s = get_u64_or_0(f, path, "ema_live", &ema_live, err);
+    if (!s) s = get_u64_or_0(f, path, "best_epoch", &best_epoch, err);
+    if (!s) s = get_u64_or_0(f, path, "since_best", &since_best, err);
+    if (!s) s = get_double_or_0(f, path, "best_accuracy", &best_accuracy, err);
+    if (!s) s = get_double_or_0(f, path, "last_accuracy", &last_accuracy, err);
+    if (!s) s = take_params_tensor(&mlp->ema, f, path, "ema", mlp->nparams, ema_live != 0, err);
+    int has_best = mlp->opt.keep_best && best_epoch > 0;
+    if (!s) s = take_params_tensor(&mlp->best, f, path, "best", mlp->nparams, has_best, err);
+    if (s) return s;
+    mlp->ema_live = mlp->ema != NULL;
+    mlp->best_epoch = (int)best_epoch, mlp->since_best = (int)since_best;
+    mlp->best_accuracy = best_accuracy, mlp->last_accuracy = last_accuracy;
+    return DN_OK;
+}
+
 /* ---------------------------------------------------------------- saving */
 
 static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int K, const uint8_t *rng,
@@ -41,7 +150,8 @@ static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int
     char hidden[DN_CKPT_VALUE_MAX];
     dn_mlp_hidden_text_(&mlp->opt, hidden, sizeof hidden);
     dn_ckpt_meta m;
-    dn_ckpt_meta_init(&m, DIST_CKPT_KIND);
+    const int v2 = needs_version_2(mlp);
+    dn_ckpt_meta_init_version(&m, DIST_CKPT_KIND, v2 ? DN_CKPT_FORMAT_VERSION_2 : DN_CKPT_FORMAT_VERSION);
     dn_ckpt_put_string(&m, "mode", mode);
     dn_ckpt_put_u64(&m, "ranks", (uint64_t)K);
     dn_ckpt_put_string(&m, "hidden", hidden);
@@ -50,7 +160,8 @@ static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int
     dn_ckpt_put_u64(&m, "epochs_done", (uint64_t)mlp->epochs_done);
     dn_ckpt_put_u64(&m, "train_size", mlp->train_size);
     dn_ckpt_put_u64(&m, "adam_t", mlp->adam_t);
-    dn_tensor t[7];
+    if (v2) put_regularisation(&m, mlp);
+    dn_tensor t[9];
     size_t n = 0;
     t[n++] = (dn_tensor){"params", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->params};
     if (mlp->moment1) t[n++] = (dn_tensor){"moment1", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->moment1};
@@ -59,6 +170,8 @@ static dn_status write_file(dn_mlp *mlp, const char *path, const char *mode, int
     if (mlp->server_v) t[n++] = (dn_tensor){"server_moment2", DN_DTYPE_F64, 1, {mlp->nparams}, mlp->server_v};
     if (mlp->client_flags)
         t[n++] = (dn_tensor){"client_flags", DN_DTYPE_I64, 1, {mlp->client_flags_n}, mlp->client_flags};
+    if (v2 && mlp->ema_live) t[n++] = (dn_tensor){"ema", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->ema};
+    if (v2 && mlp->best) t[n++] = (dn_tensor){"best", DN_DTYPE_F32, 1, {mlp->nparams}, mlp->best};
     t[n++] = (dn_tensor){"rng", DN_DTYPE_U8, 2, {(size_t)K, RNG_BYTES}, rng};
     return dn_ckpt_write(path, t, n, &m, err);
 }
@@ -150,11 +263,12 @@ static dn_status take_client_flags(dn_mlp *mlp, const dn_st_file *f, const char 
 static dn_status read_file(dn_mlp *mlp, const char *path, const char *mode, int K, dist_saved *saved, uint8_t *all,
                            dn_error *err)
 {
-    dn_st_file *f = dn_ckpt_read(path, DIST_CKPT_KIND, err);
+    dn_st_file *f = dn_ckpt_read_v2(path, DIST_CKPT_KIND, 1, err);
     if (!f) return err ? err->code : DN_ERR_INPUT;
     const dn_tensor *params, *m1, *m2, *sm1, *sm2, *rng;
     size_t p_shape[1] = {mlp->nparams}, rng_shape[2] = {(size_t)K, RNG_BYTES};
     dn_status s = check_meta(f, path, mlp, mode, K, saved, err);
+    if (!s) s = check_regularisation(f, path, mlp, err);
     if (!s) s = dn_ckpt_get_tensor(f, path, "params", DN_DTYPE_F32, 1, p_shape, 1, &params, err);
     if (!s) s = dn_ckpt_get_tensor(f, path, "moment1", DN_DTYPE_F32, 1, p_shape, 0, &m1, err);
     if (!s) s = dn_ckpt_get_tensor(f, path, "moment2", DN_DTYPE_F32, 1, p_shape, 0, &m2, err);
@@ -178,6 +292,7 @@ static dn_status read_file(dn_mlp *mlp, const char *path, const char *mode, int 
         memcpy(all, rng->data, (size_t)K * RNG_BYTES);
     }
     if (!s) s = take_client_flags(mlp, f, path, err);
+    if (!s) s = read_selection(mlp, f, path, err);
     dn_st_free(f);
     return s;
 }

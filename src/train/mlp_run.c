@@ -17,6 +17,7 @@ struct dn_mlp_run {
     dn_rng fault_rng;       /* this rank's fault draws, saved in checkpoints */
     char job[384];          /* the description checkpoints record (job_of) */
     int saved_step;         /* the step of the last checkpoint written */
+    dn_mlp_selection selection; /* with a validation set: after the last epoch */
     int failed_alike;
 };
 
@@ -49,6 +50,20 @@ static dn_status check_options(const dn_mlp_run_options *opt, int ranks, dn_erro
         return dn_fail(err, DN_ERR_USAGE, "client fraction %g: must be in [0, 1]", opt->client_fraction);
     if (opt->dist.fault_rank >= 0)
         return dn_fail(err, DN_ERR_USAGE, "virtual clients: no fault rank (faults are per rank): fault_rank must be -1");
+    return DN_OK;
+}
+
+/* Model selection and the regularisers need the run of one process: its
+ * epochs are dn_mlp_train_epoch's, the only ones that apply them. */
+static dn_status check_selection(const dn_mlp_run *run, dn_error *err)
+{
+    const dn_mlp_options *m = dn_mlp_get_options(run->mlp);
+    const int alone = run->opt.mode == DN_MLP_RUN_SYNC && !run->opt.dist.comm;
+    if (run->opt.validation && !alone)
+        return dn_fail(err, DN_ERR_USAGE, "a validation set (model selection) needs a sync run of one process");
+    if ((m->keep_best || m->patience > 0) && !run->opt.validation)
+        return dn_fail(err, DN_ERR_USAGE, "keep_best and patience choose epochs by their validation accuracy: give "
+                       "the run a validation set");
     return DN_OK;
 }
 
@@ -123,6 +138,7 @@ dn_mlp_run *dn_mlp_run_create(dn_mlp *mlp, const dn_mlp_run_options *opt, const 
     run->opt = *opt;
     run->comm = opt->dist.comm ? opt->dist.comm : (run->own_comm = dn_comm_local(err));
     dn_status s = run->comm ? check_options(opt, dn_comm_size(run->comm), err) : err->code;
+    if (!s) s = check_selection(run, err);
     if (!s) s = describe_job(run, err);
     if (!s) s = pick_training_set(run, train, err);
     if (s) {
@@ -200,6 +216,8 @@ static dn_status one_step(dn_mlp_run *run, dn_mlp_epoch_report *epoch, dn_fedavg
         s = o->dist.comm ? dn_mlp_sync_epoch(run->mlp, run->train, run->comm, o->deterministic, epoch, err)
                          : dn_mlp_train_epoch(run->mlp, run->train, epoch, err);
         r->epoch = epoch;
+        if (!s && o->validation && !(s = dn_mlp_select_epoch(run->mlp, o->validation, &run->selection, err)))
+            r->selection = &run->selection;
     } else {
         dn_fedavg_options fo = o->fedavg;
         fo.fault = dn_dist_fault_of(&o->dist, r->rank);
@@ -216,10 +234,11 @@ dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err)
 {
     const dn_mlp_run_options *o = &run->opt;
     int total = dn_mlp_run_steps_total(run);
-    while (dn_mlp_run_steps_done(run) < total) {
+    dn_mlp_get_selection(run->mlp, &run->selection); /* a resumed run may have run out of patience already */
+    while (dn_mlp_run_steps_done(run) < total && !(o->validation && run->selection.stop)) {
         dn_mlp_epoch_report epoch = {0};
         dn_fedavg_report round = {0};
-        dn_mlp_run_report r = {0, dn_comm_rank(run->comm), NULL, NULL};
+        dn_mlp_run_report r = {0, dn_comm_rank(run->comm), NULL, NULL, NULL};
         dn_status s = one_step(run, &epoch, &round, &r, err);
         if (s) return s;
         if (o->checkpoint.path && (r.step % o->checkpoint.every == 0 || r.step == total)) s = save(run, err);
@@ -228,8 +247,12 @@ dn_status dn_mlp_run_train(dn_mlp_run *run, dn_error *err)
         if (s) return s; /* no use training on when the state cannot be kept */
         if (stop) break;
     }
-    if (o->checkpoint.path && run->saved_step != dn_mlp_run_steps_done(run)) return save(run, err);
-    return DN_OK;
+    dn_status s = DN_OK;
+    if (o->checkpoint.path && run->saved_step != dn_mlp_run_steps_done(run)) s = save(run, err);
+    /* after the last checkpoint, which keeps the training state itself, so
+     * that a run resumed from it trains on from where this one was */
+    if (!s && o->validation) dn_mlp_restore_best(run->mlp);
+    return s;
 }
 
 /* ------------------------------------------------------------ dn_mlp_train */
