@@ -14,6 +14,7 @@
 
 #include "digitnet.h"
 #include "mlp_internal.h"
+#include "lib/synthetic.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -33,19 +34,6 @@ static dn_mlp *make_mlp(const char *hidden, dn_activation act, dn_loss loss, uin
     return mlp;
 }
 
-/* count images with `ink` random non-zero pixels each (the rest 0, as in
- * MNIST), labels cycling through the classes. */
-static void random_images(uint8_t *images, uint8_t *labels, size_t count, int ink, uint64_t seed)
-{
-    dn_rng rng;
-    dn_rng_seed(&rng, seed);
-    memset(images, 0, count * DN_IMAGE_PIXELS);
-    for (size_t i = 0; i < count; i++) {
-        for (int k = 0; k < ink; k++)
-            images[i * DN_IMAGE_PIXELS + dn_rng_below(&rng, DN_IMAGE_PIXELS)] = (uint8_t)(1 + dn_rng_below(&rng, 255));
-        labels[i] = (uint8_t)((i * 7 + 3) % DN_CLASSES);
-    }
-}
 
 /* ---------------------------------------------------------------- reference */
 
@@ -134,7 +122,7 @@ static void gradient_check(const char *hidden, dn_activation act, dn_loss loss)
 {
     enum { COUNT = 4, INK = 60 };
     uint8_t images[COUNT * DN_IMAGE_PIXELS], labels[COUNT];
-    random_images(images, labels, COUNT, INK, 99);
+    dn_test_random_images(images, labels, COUNT, INK, 99);
     dn_mlp *mlp = make_mlp(hidden, act, loss, 5);
     size_t np = 0;
     float *params = dn_mlp_params(mlp, &np);
@@ -208,7 +196,7 @@ static void test_gradients_accumulate(void **state)
 {
     (void)state;
     uint8_t images[3 * DN_IMAGE_PIXELS], labels[3];
-    random_images(images, labels, 3, 100, 3);
+    dn_test_random_images(images, labels, 3, 100, 3);
     dn_mlp *mlp = make_mlp("7", DN_ACT_TANH, DN_LOSS_CE, 2);
     size_t np;
     float *g = dn_mlp_grads(mlp, &np), *once = malloc(np * sizeof *once);
@@ -271,7 +259,7 @@ static void test_network_blas_matches_plain(void **state)
     (void)state;
     enum { COUNT = 50 };
     uint8_t images[COUNT * DN_IMAGE_PIXELS], labels[COUNT];
-    random_images(images, labels, COUNT, 200, 21);
+    dn_test_random_images(images, labels, COUNT, 200, 21);
     for (int i = 0; i < COUNT; i++)
         for (int y = 0; y < 28; y++)
             for (int x = 0; x < 28; x++)
@@ -312,7 +300,7 @@ static void test_layers_are_reachable(void **state)
     (void)state;
     enum { COUNT = 3 };
     uint8_t images[COUNT * DN_IMAGE_PIXELS], labels[COUNT];
-    random_images(images, labels, COUNT, 300, 5);
+    dn_test_random_images(images, labels, COUNT, 300, 5);
     dn_mlp *mlp = make_mlp("12,8", DN_ACT_SIGMOID, DN_LOSS_MSE, 6);
     assert_int_equal(dn_mlp_layer_count(mlp), 3);
     assert_int_equal(dn_mlp_layer_inputs(mlp, 0), 784);
@@ -374,7 +362,7 @@ static void test_forward_layers_is_forward_per_layer(void **state)
     (void)state;
     enum { COUNT = 40 };
     uint8_t *images = malloc(COUNT * DN_IMAGE_PIXELS), labels[COUNT];
-    random_images(images, labels, COUNT, 300, 9);
+    dn_test_random_images(images, labels, COUNT, 300, 9);
     dn_mlp *mlp = make_mlp("24,16", DN_ACT_RELU, DN_LOSS_CE, 3);
     const size_t width[3] = {24, 16, DN_CLASSES};
     const size_t counts[2] = {1, COUNT};
@@ -658,7 +646,7 @@ static void test_divergence_stopped_with_advice(void **state)
     (void)state;
     enum { COUNT = 300 };
     dn_dataset set = {COUNT, malloc(COUNT * DN_IMAGE_PIXELS), malloc(COUNT), 0, NULL};
-    random_images(set.images, set.labels, COUNT, 150, 5);
+    dn_test_random_images(set.images, set.labels, COUNT, 150, 5);
     dn_mlp_options opt;
     dn_mlp_options_default(&opt);
     dn_mlp_parse_hidden("64,64,32", &opt, NULL); /* deep enough for relu to blow up rather than die */

@@ -1,6 +1,7 @@
 /* test_mlp_regularise.c — dropout, max-norm, label smoothing, the EMA of the
  * weights and model selection against their definitions (digitnet.h,
  * "Regularisation" and "Model selection"). */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, for lib/synthetic.h */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 
 #include "digitnet.h"
 #include "mlp_internal.h"
+#include "lib/synthetic.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -36,18 +38,6 @@ static dn_mlp *create(const dn_mlp_options *opt)
     return mlp;
 }
 
-/* count images with `ink` random non-zero pixels each, labels cycling. */
-static void random_images(uint8_t *images, uint8_t *labels, size_t count, int ink, uint64_t seed)
-{
-    dn_rng rng;
-    dn_rng_seed(&rng, seed);
-    memset(images, 0, count * DN_IMAGE_PIXELS);
-    for (size_t i = 0; i < count; i++) {
-        for (int k = 0; k < ink; k++)
-            images[i * DN_IMAGE_PIXELS + dn_rng_below(&rng, DN_IMAGE_PIXELS)] = (uint8_t)(1 + dn_rng_below(&rng, 255));
-        labels[i] = (uint8_t)((i * 7 + 3) % DN_CLASSES);
-    }
-}
 
 static dn_dataset *random_set(size_t count, uint64_t seed)
 {
@@ -56,7 +46,7 @@ static dn_dataset *random_set(size_t count, uint64_t seed)
     set->images = calloc(count, DN_IMAGE_PIXELS);
     set->labels = calloc(count, 1);
     set->owns_buffers = 1;
-    random_images(set->images, set->labels, count, 80, seed);
+    dn_test_random_images(set->images, set->labels, count, 80, seed);
     return set;
 }
 
@@ -251,7 +241,7 @@ static void gradient_check(dn_activation act, double p_in, double p_hid, double 
 {
     enum { COUNT = 4, INK = 60 };
     uint8_t images[COUNT * DN_IMAGE_PIXELS], labels[COUNT];
-    random_images(images, labels, COUNT, INK, 99);
+    dn_test_random_images(images, labels, COUNT, INK, 99);
     dn_mlp_options o = options_for("6,5", act, 5);
     o.dropout_input = p_in, o.dropout_hidden = p_hid, o.label_smoothing = eps;
     dn_mlp *mlp = create(&o);

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static inline uint64_t dn_test_lcg(uint64_t *s) { return *s = *s * 6364136223846793005u + 1442695040888963407u; }
@@ -21,6 +22,20 @@ static inline void dn_test_fill_synthetic(uint8_t *images, uint8_t *labels, size
         labels[i] = (uint8_t)((dn_test_lcg(&s) >> 33) % 10);
         for (size_t k = 0; k < DN_IMAGE_PIXELS; k++)
             if ((dn_test_lcg(&s) >> 40) % one_in == 0) images[i * DN_IMAGE_PIXELS + k] = (uint8_t)(dn_test_lcg(&s) >> 56);
+    }
+}
+
+/* count images with `ink` random non-zero pixels each (the rest 0, as in MNIST),
+ * labels cycling through the classes. */
+static inline void dn_test_random_images(uint8_t *images, uint8_t *labels, size_t count, int ink, uint64_t seed)
+{
+    dn_rng rng;
+    dn_rng_seed(&rng, seed);
+    memset(images, 0, count * DN_IMAGE_PIXELS);
+    for (size_t i = 0; i < count; i++) {
+        for (int k = 0; k < ink; k++)
+            images[i * DN_IMAGE_PIXELS + dn_rng_below(&rng, DN_IMAGE_PIXELS)] = (uint8_t)(1 + dn_rng_below(&rng, 255));
+        labels[i] = (uint8_t)((i * 7 + 3) % DN_CLASSES);
     }
 }
 
