@@ -23,6 +23,7 @@ static const command commands[] = {
     {"reproduce", cmd_reproduce, "run the classic perceptron experiment and write out/report.md"},
     {"plot", cmd_plot, "draw a metrics CSV (epoch or round per row) as an SVG line chart"},
     {"partition", cmd_partition, "split the training set among K federated clients, with label counts"},
+    {"augment", cmd_augment, "draw training images and their --augment distortions as a PNG grid"},
 };
 
 static void usage(FILE *out)
