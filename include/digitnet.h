@@ -392,14 +392,17 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  *   dropout    inverted dropout with keep probability q = 1 − p on the
  *              input x (p = dropout_input) and on every hidden a_k (p =
  *              dropout_hidden), never on the output: ã = m ⊙ a / q, m_i ~
- *              Bernoulli(q), so E[ã] = a; the backward multiplies ∂ℓ/∂ã by
+ *              Bernoulli(q) (q as a multiple of 2⁻³²), so E[ã] = a (within
+ *              float rounding); the backward multiplies ∂ℓ/∂ã by
  *              the same m / q. Each mask bit is a hash of (seed, epoch,
  *              the sample's position in the epoch's order, layer, unit):
  *              no generator state, the same masks for any thread count and
  *              for a resumed run. dn_mlp_backprop draws with the epoch =
  *              epochs done and the position = the sample's index in the
  *              call, so calling it twice on the same batch drops the same
- *              units (a fixed mask: what a gradient check needs).
+ *              units (a fixed mask: what a gradient check needs); so
+ *              with dropout, backprop → update over an epoch's batches
+ *              drops other units than dn_mlp_train_epoch does.
  *   max-norm   after each step, every row of every W_k (one unit's incoming
  *              weights; not its bias) with ‖w‖₂ > C becomes w · C / ‖w‖₂.
  *   smoothing  DN_LOSS_CE with target t = (1 − ε) d + ε / 10:
@@ -407,7 +410,8 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  *              Training loss only: dn_mlp_evaluate reports plain CE.
  *   EMA        a shadow θ̄ of the parameters, θ̄ ← θ before the first step,
  *              then after every step θ̄ ← decay · θ̄ + (1 − decay) · θ
- *              (float arithmetic; decay 0: θ̄ = θ exactly). Once a step has
+ *              (float arithmetic; at decay 0 it would be θ̄ = θ exactly,
+ *              which is why ema = 0 simply means no EMA). Once a step has
  *              been taken, forward, classify, evaluate, model selection and
  *              dn_model_from_mlp use θ̄ (dn_mlp_eval_params); the steps and
  *              dn_mlp_params / dn_mlp_weights are the raw θ (writing θ
@@ -434,7 +438,10 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  * one becomes the best (its epoch noted, its weights copied when
  * keep_best), otherwise the count of epochs without improvement grows.
  * patience P > 0 stops the run when that count reaches P; keep_best makes
- * the run end with the best epoch's weights (dn_mlp_restore_best).
+ * the run end with the best epoch's weights (dn_mlp_restore_best), put
+ * back after the run's last checkpoint (which keeps the training state
+ * itself, the selection's included, so that a resumed run goes on as the
+ * uninterrupted one would).
  *
  * Determinism: the initial weights and each epoch's shuffle come from seed
  * alone; with the same seed, data, options and thread count the trained

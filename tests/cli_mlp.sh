@@ -42,6 +42,9 @@ expect_fail 2 "hidden sizes '3,x'" "$DIGITNET" mlp --hidden 3,x
 expect_fail 2 "valid: sigmoid, tanh, relu" "$DIGITNET" mlp --activation swish
 expect_fail 2 "must be smaller than --train-size" "$DIGITNET" mlp --train-size 50 --validation 50
 expect_fail 2 "Nesterov momentum needs momentum > 0" "$DIGITNET" mlp --momentum 0 --nesterov
+expect_fail 2 "expected IN,HID, two rates in [0, 1)" "$DIGITNET" mlp --dropout 0.5
+expect_fail 2 "give --validation N" "$DIGITNET" mlp --keep-best
+expect_fail 2 "label smoothing applies to the cross-entropy loss" "$DIGITNET" mlp --loss mse --label-smoothing 0.1
 expect_fail 4 "cannot" "$DIGITNET" inspect no-such-model.safetensors
 expect_fail 2 "needs --npy" "$DIGITNET" export no-such-model.safetensors
 
@@ -142,6 +145,19 @@ else
   echo "SKIP: predict on a PNG: this digitnet was built without libpng"
   skipped_parts=$((skipped_parts + 1))
 fi
+
+# ---- model selection: the epoch kept is the first of best validation accuracy in the rows,
+# the test accuracy reported at the end is that row's, and patience P stops P epochs after it.
+# (A high constant rate on a small set, so that the validation accuracy goes up and down.)
+expect_ok "$DIGITNET" mlp --data "$DATA" --train-size 1500 --validation 500 --hidden 32 --epochs 30 --patience 2 \
+  --keep-best --lr 0.5 --schedule none
+awk '$1 ~ /^[0-9]+$/ && NF == 7 { n++; if ($4 > best) { best = $4; at = $1; test = $5 } }
+     /^kept the weights of epoch/ { kept = $6 }
+     /^early stop after epoch/ { stop = $5 + 0 }
+     /^test accuracy:/ { final = $3 + 0 }
+     END { ok = kept == at && stop == n && n == at + 2 && sprintf("%.2f", 100 * test) == sprintf("%.2f", final)
+           if (!ok) { printf "rows %d, best %s at %s (test %s); kept %s, stop %s, final %s\n", n, best, at, test, kept, stop, final; exit 1 } }' \
+  out.txt || fail "--keep-best/--patience: $(cat out.txt)"
 
 # ---- divergence stops with advice (exit 5)
 expect_fail 5 "lower the learning rate (lr)" "$DIGITNET" mlp --data "$DATA" --train-size 2000 --epochs 1 \
