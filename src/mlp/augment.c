@@ -142,24 +142,27 @@ static int gaussian(double sigma, float g[2 * RADIUS_MAX + 1])
     return r;
 }
 
-/* f = α · (f smoothed by g, radius r), zero outside the image: rows, then
- * columns, each through a zero-padded copy (the loops over x vectorise). */
+#define STRIDE 32 /* a smoothing row: 28 columns and 4 of slack, so the loops over x run whole vectors */
+
+/* f = α · (f smoothed by g, radius r), zero outside the image: rows (each
+ * through a zero-padded copy), then columns, skipping the taps that fall
+ * on the zero rows outside. The loops over x vectorise. */
 static void smooth(float f[DN_IMAGE_PIXELS], const float *g, int r, float alpha)
 {
-    float row[SIDE + 2 * RADIUS_MAX], tmp[(SIDE + 2 * RADIUS_MAX) * SIDE];
-    memset(tmp, 0, sizeof tmp);
-    memset(row, 0, sizeof row);
+    float row[STRIDE + 2 * RADIUS_MAX] = {0}, tmp[SIDE][STRIDE];
     for (int y = 0; y < SIDE; y++) {
-        memcpy(row + r, f + y * SIDE, SIDE * sizeof *row);
-        float *out = tmp + (y + r) * SIDE;
+        memcpy(row + r, f + y * SIDE, SIDE * sizeof *row); /* row[r + 28 …] stays 0 */
+        float acc[STRIDE] = {0};
         for (int k = 0; k <= 2 * r; k++)
-            for (int x = 0; x < SIDE; x++) out[x] += g[k] * row[x + k];
+            for (int x = 0; x < STRIDE; x++) acc[x] += g[k] * row[x + k];
+        memcpy(tmp[y], acc, sizeof acc);
     }
     for (int y = 0; y < SIDE; y++) {
-        float acc[SIDE] = {0};
-        for (int k = 0; k <= 2 * r; k++) {
-            const float *in = tmp + (y + k) * SIDE;
-            for (int x = 0; x < SIDE; x++) acc[x] += g[k] * in[x];
+        float acc[STRIDE] = {0};
+        const int k0 = r - y > 0 ? r - y : 0, k1 = r + SIDE - 1 - y < 2 * r ? r + SIDE - 1 - y : 2 * r;
+        for (int k = k0; k <= k1; k++) {
+            const float *in = tmp[y + k - r];
+            for (int x = 0; x < STRIDE; x++) acc[x] += g[k] * in[x];
         }
         for (int x = 0; x < SIDE; x++) f[y * SIDE + x] = alpha * acc[x];
     }
