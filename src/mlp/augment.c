@@ -125,6 +125,18 @@ uint64_t dn_augment_key(uint64_t seed, int epoch, size_t index)
     return dn_seed_derive_(seed, AUGMENT_TAG, (uint64_t)(int64_t)epoch, (uint64_t)index);
 }
 
+/* dn_rng_next, here where the compiler can inline it (784 draws an
+ * image): the same xoshiro256** stream. */
+static inline uint64_t rng_next(dn_rng *rng)
+{
+    uint64_t *s = rng->s;
+    const uint64_t result = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9, t = s[1] << 17;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = s[3] << 45 | s[3] >> 19;
+    return result;
+}
+
 /* U[−1, 1) from 32 random bits. */
 static float signed_unit(uint32_t bits) { return (float)((int32_t)bits) * 0x1.0p-31f; }
 
@@ -172,7 +184,7 @@ static void smooth(float f[DN_IMAGE_PIXELS], const float *g, int r, float alpha)
 static void elastic_field(const dn_augment *aug, dn_rng *rng, float *ex, float *ey)
 {
     for (int i = 0; i < DN_IMAGE_PIXELS; i++) {
-        uint64_t bits = dn_rng_next(rng);
+        const uint64_t bits = rng_next(rng);
         ex[i] = signed_unit((uint32_t)bits);
         ey[i] = signed_unit((uint32_t)(bits >> 32));
     }
@@ -227,7 +239,9 @@ void dn_augment_field(const dn_augment *aug, uint64_t key, float *dx, float *dy)
 void dn_augment_warp(const uint8_t *in, const float *dx, const float *dy, uint8_t *out)
 {
     /* the image with a one-pixel frame of zeros: the 4 neighbours of any
-     * source within (−1, 28) are inside it, so there is one test per pixel */
+     * source within (−1, 28) are inside it, so there is one test per pixel
+     * (a branch, well predicted: only sources near the border vary; faster
+     * here than the branch-free loop with gathers) */
     float pad[SIDE + 2][SIDE + 2];
     memset(pad, 0, sizeof pad);
     for (int y = 0; y < SIDE; y++)
