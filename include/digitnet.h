@@ -535,9 +535,12 @@ DN_API const char *const *dn_matmul_choices(void);
  * A⁻¹(p + e(p) − c − t) + c.
  *
  * Randomness: image `index` (its row in the data set) in epoch `epoch`
- * draws from a dn_rng seeded by dn_augment_key(seed, epoch, index) alone:
- * the same distortion for any thread count, worker count or timing, and
- * for a resumed run. */
+ * draws from a dn_rng seeded by dn_augment_key(seed, epoch, index) alone
+ * (θ, s, φ, t_x, t_y in that order when affine is on, then one 64-bit draw
+ * whose halves key the two elastic fields: value j of a field is a 32-bit
+ * hash of (its half, j) — counter-based, so the loop vectorises): the same
+ * distortion for any thread count, worker count or timing, and for a
+ * resumed run. */
 typedef struct dn_augment {
     int elastic;          /* 1: elastic distortion on; default 0                 */
     double sigma;         /* σ in [0, 10] pixels                                 */

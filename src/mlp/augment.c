@@ -125,16 +125,17 @@ uint64_t dn_augment_key(uint64_t seed, int epoch, size_t index)
     return dn_seed_derive_(seed, AUGMENT_TAG, (uint64_t)(int64_t)epoch, (uint64_t)index);
 }
 
-/* dn_rng_next, here where the compiler can inline it (784 draws an
- * image): the same xoshiro256** stream. */
-static inline uint64_t rng_next(dn_rng *rng)
+/* 32 random bits for entry j of a field whose stream is k: murmur3's
+ * finaliser of a Weyl sequence (a bijection with full avalanche). A hash
+ * of the counter rather than a generator's next draw, so the 1568 values
+ * of an image's two fields are independent computations: the loop
+ * vectorises. */
+static inline uint32_t hash32(uint32_t k, uint32_t j)
 {
-    uint64_t *s = rng->s;
-    const uint64_t result = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9, t = s[1] << 17;
-    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = s[3] << 45 | s[3] >> 19;
-    return result;
+    uint32_t x = k + j * 0x9e3779b9u;
+    x ^= x >> 16, x *= 0x85ebca6bu;
+    x ^= x >> 13, x *= 0xc2b2ae35u;
+    return x ^ (x >> 16);
 }
 
 /* U[−1, 1) from 32 random bits. */
@@ -183,10 +184,11 @@ static void smooth(float f[DN_IMAGE_PIXELS], const float *g, int r, float alpha)
 /* The elastic field e = α · (U[−1, 1] smoothed), (ex, ey). */
 static void elastic_field(const dn_augment *aug, dn_rng *rng, float *ex, float *ey)
 {
-    for (int i = 0; i < DN_IMAGE_PIXELS; i++) {
-        const uint64_t bits = rng_next(rng);
-        ex[i] = signed_unit((uint32_t)bits);
-        ey[i] = signed_unit((uint32_t)(bits >> 32));
+    const uint64_t streams = dn_rng_next(rng);
+    const uint32_t kx = (uint32_t)streams, ky = (uint32_t)(streams >> 32);
+    for (uint32_t i = 0; i < DN_IMAGE_PIXELS; i++) {
+        ex[i] = signed_unit(hash32(kx, i));
+        ey[i] = signed_unit(hash32(ky, i));
     }
     float g[2 * RADIUS_MAX + 1];
     const int r = gaussian(aug->sigma, g);
