@@ -37,15 +37,15 @@ int cmd_augment(int argc, char **argv)
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder (its first training images are drawn)", 0, 0, 0,
          NULL},
         {"--out", CLI_STRING, &out, "FILE.png", "the grid to write (required)", 0, 0, 0, NULL},
-        MLP_AUGMENT_OPT(augment),
+        MLP_AUGMENT_OPT(augment, DEFAULT_AUGMENT),
         {"--count", CLI_SIZE, &count, "N", "rows: the first N training images", 1, 1000, 0, NULL},
         {"--variants", CLI_INT, &variants, "V", "distortions of each (epochs 0 ... V-1)", 1, 100, 0, NULL},
         {"--seed", CLI_U64, &seed, "S", "the seed, as digitnet mlp --seed", 0, 1.8e19, 0, NULL},
         {"--scale", CLI_INT, &scale, "K", "each image pixel becomes K x K PNG pixels", 1, 32, 0, NULL},
     };
     const cli_spec spec = {"augment", "",
-                           "Draw a PNG grid of training images (first column) and their distortions under --augment "
-                           "(default " DEFAULT_AUGMENT "). Size: with K = scale, C = 1 + V columns and N rows, "
+                           "Draw a PNG grid of training images (first column) and their distortions under --augment, "
+                           "as digitnet mlp --augment SPEC --seed S distorts them in epochs 0, 1, ... Size: with K = scale, C = 1 + V columns and N rows, "
                            "(K + C (28 K + K)) x (K + N (28 K + K)) pixels.",
                            opts, (int)(sizeof opts / sizeof *opts), 0, 0};
     const char *pos[1];

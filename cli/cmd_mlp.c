@@ -238,7 +238,7 @@ int cmd_mlp(int argc, char **argv)
          "end with the weights of the epoch of best validation accuracy (needs --validation)", 0, 0, 0, NULL},
         {"--patience", CLI_INT, &opt.patience, "P",
          "stop after P epochs without a better validation accuracy; 0 = never (needs --validation)", 0, 1e6, 0, NULL},
-        MLP_AUGMENT_OPT(augment),
+        MLP_AUGMENT_OPT(augment, "none"),
         {"--seed", CLI_U64, &opt.seed, "S", "seed of the initial weights and the shuffling", 0, 1.8e19, 0, NULL},
         {"--threads", CLI_INT, &opt.threads, "T", "threads (layer 0 split across them), 0 = all cores", 0, 1024,
          0, NULL},

@@ -17,8 +17,10 @@ dn_status mlp_parse_dropout(const char *text, dn_mlp_options *opt, dn_error *err
     "Gaussian-smoothed with SIGMA pixels, times ALPHA pixels; e.g. elastic:4,34) and/or "                            \
     "affine:ROT,SCALE,SHEAR,SHIFT (each drawn in +-range per image: degrees, fraction, degrees, pixels; e.g. "       \
     "affine:10,0.1,10,2); repeat the flag or join with '+' to combine (affine, then elastic, one resampling, "       \
-    "bilinear) (default none)"
-#define MLP_AUGMENT_OPT(list) {"--augment", CLI_STRINGS, &(list), "SPEC", MLP_AUGMENT_HELP, 0, 0, 0, NULL}
+    "bilinear)"
+/* The option, its help ending with "(default DEFAULT)". */
+#define MLP_AUGMENT_OPT(list, DEFAULT)                                                                               \
+    {"--augment", CLI_STRINGS, &(list), "SPEC", MLP_AUGMENT_HELP " (default " DEFAULT ")", 0, 0, 0, NULL}
 /* Every --augment value into *aug (each checked). DN_ERR_USAGE naming the
  * part that is wrong. */
 dn_status mlp_parse_augment(const cli_strings *specs, dn_augment *aug, dn_error *err);
