@@ -791,7 +791,8 @@ typedef int (*dn_mlp_epoch_fn)(const dn_mlp_epoch_report *report, void *user);
  * on_epoch (may be NULL) after each: the training run below (dn_mlp_run_*)
  * of one process without checkpoints, each epoch dn_mlp_train_epoch.
  * Stops after an epoch the batch callback stopped (report.stopped),
- * on_epoch having seen it. */
+ * on_epoch having seen it. It has no validation set: keep_best or patience
+ * in the options is DN_ERR_USAGE (use dn_mlp_run_* with one). */
 DN_API dn_status dn_mlp_train(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_fn on_epoch, void *user, dn_error *err);
 
 /* ---- progress within an epoch ---- */

@@ -156,7 +156,8 @@ awk '$1 ~ /^[0-9]+$/ && NF == 7 { n++; if ($4 > best) { best = $4; at = $1; test
      /^early stop after epoch/ { stop = $5 + 0 }
      /^test accuracy:/ { final = $3 + 0 }
      END { ok = kept == at && stop == n && n == at + 2 && sprintf("%.2f", 100 * test) == sprintf("%.2f", final)
-           if (!ok) { printf "rows %d, best %s at %s (test %s); kept %s, stop %s, final %s\n", n, best, at, test, kept, stop, final; exit 1 } }' \
+           if (!ok) { printf "rows %d, best %s at %s (test %s); kept %s, stop %s, final %s\n",
+                            n, best, at, test, kept, stop, final; exit 1 } }' \
   out.txt || fail "--keep-best/--patience: $(cat out.txt)"
 
 # ---- divergence stops with advice (exit 5)

@@ -150,7 +150,8 @@ static void test_dropout_keeps_fraction_and_mean(void **state)
             }
         }
         double sigma = sqrt(N * p * q);
-        if (fabs(kept - N * q) > 3 * sigma) fail_msg("p %g: kept %.0f of %.0f, expected %.0f ± %.0f", p, kept, N, N * q, 3 * sigma);
+        if (fabs(kept - N * q) > 3 * sigma)
+            fail_msg("p %g: kept %.0f of %.0f, expected %.0f ± %.0f", p, kept, N, N * q, 3 * sigma);
         double mean_a = sum_a / N, mean_d = sum_dropped / N;
         double se = sqrt((sum_sq / N - mean_d * mean_d) / N); /* the standard error of mean_d */
         if (fabs(mean_d - mean_a) > 3 * se)
@@ -617,7 +618,8 @@ static void test_options_checked(void **state)
         o.label_smoothing = cases[i].ls, o.ema = cases[i].ema, o.patience = cases[i].patience, o.loss = cases[i].loss;
         dn_error err;
         assert_int_equal(dn_mlp_options_check(&o, &err), DN_ERR_USAGE);
-        if (!strstr(err.message, cases[i].needle)) fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.message, cases[i].needle);
+        if (!strstr(err.message, cases[i].needle))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.message, cases[i].needle);
     }
 }
 

@@ -214,7 +214,8 @@ double dn_softmax_ce_smooth(float *probs, float *dlogits, const uint8_t *labels,
             dot += (j == y ? on : off) * ((double)row[j] - max);
         }
         right += best == y;
-        /* −Σ_j t_j log p_j = −Σ_j t_j (z_j − max − log Σ) = log Σ − Σ_j t_j (z_j − max), as Σ_j t_j = 1 */
+        /* −Σ_j t_j log p_j = −Σ_j t_j (z_j − max − log Σ) = log Σ − Σ_j t_j (z_j − max),
+         * as Σ_j t_j = 1 */
         loss += log(sum) - dot;
         for (size_t j = 0; j < V; j++) row[j] = (float)(exp((double)row[j] - max) / sum);
         if (dlogits)

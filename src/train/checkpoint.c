@@ -28,7 +28,10 @@ void dn_ckpt_meta_init_version(dn_ckpt_meta *m, const char *kind, const char *ve
     dn_ckpt_put_string(m, "kind", kind);
 }
 
-void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind) { dn_ckpt_meta_init_version(m, kind, DN_CKPT_FORMAT_VERSION); }
+void dn_ckpt_meta_init(dn_ckpt_meta *m, const char *kind)
+{
+    dn_ckpt_meta_init_version(m, kind, DN_CKPT_FORMAT_VERSION);
+}
 
 void dn_ckpt_put_string(dn_ckpt_meta *m, const char *key, const char *value)
 {
@@ -77,7 +80,10 @@ static const char *kind_found(const char *found)
     return strstr(found, "checkpoint") ? "another checkpoint" : "a model";
 }
 
-dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err) { return dn_ckpt_read_v2(path, kind, 0, err); }
+dn_st_file *dn_ckpt_read(const char *path, const char *kind, dn_error *err)
+{
+    return dn_ckpt_read_v2(path, kind, 0, err);
+}
 
 dn_st_file *dn_ckpt_read_v2(const char *path, const char *kind, int reads_2, dn_error *err)
 {

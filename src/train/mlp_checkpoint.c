@@ -144,7 +144,8 @@ static dn_status read_selection(dn_mlp *mlp, const dn_st_file *f, const char *pa
     if (!s) s = get_double_or_0(f, path, "best_accuracy", &best_accuracy, err);
     if (!s) s = get_double_or_0(f, path, "last_accuracy", &last_accuracy, err);
     if (!s) s = take_params_tensor(&mlp->ema, f, path, "ema", mlp->nparams, ema_live != 0, err);
-    if (!s) s = take_params_tensor(&mlp->best, f, path, "best", mlp->nparams, mlp->opt.keep_best && best_epoch > 0, err);
+    int has_best = mlp->opt.keep_best && best_epoch > 0;
+    if (!s) s = take_params_tensor(&mlp->best, f, path, "best", mlp->nparams, has_best, err);
     if (s) return s;
     mlp->ema_live = mlp->ema != NULL;
     mlp->best_epoch = (int)best_epoch, mlp->since_best = (int)since_best;
