@@ -523,8 +523,9 @@ DN_API const char *const *dn_matmul_choices(void);
  * Affine (ROT, SCALE, SHEAR, SHIFT): per image θ ~ U[−ROT, ROT] degrees,
  * s = 1 + U[−SCALE, SCALE], φ ~ U[−SHEAR, SHEAR] degrees, t_x, t_y ~
  * U[−SHIFT, SHIFT] pixels; the image is mapped p ↦ c + A (p − c) + t with
- * A = s · R(θ) · [[1, tan φ], [0, 1]] (R a rotation), i.e. sampled at
- * A⁻¹(p − c − t) + c.
+ * A = s · R(θ) · [[1, tan φ], [0, 1]], R(θ) = [[cos θ, −sin θ], [sin θ,
+ * cos θ]] (with y down, θ > 0 turns the digit clockwise as displayed),
+ * i.e. sampled at A⁻¹(p − c − t) + c.
  * Elastic (SIGMA, ALPHA): two fields of values uniform in [−1, 1] per
  * pixel, each smoothed by a normalised Gaussian of standard deviation σ
  * pixels (separable, truncated at r = ⌈3σ⌉ taps each side; the field is 0

@@ -108,6 +108,30 @@ static void test_integer_shift_is_the_shifted_image(void **state)
     assert_memory_equal(out, want, DN_IMAGE_PIXELS);
 }
 
+/* θ = 90° about the centre (13.5, 13.5) maps the pixel grid onto itself:
+ * p − c = (u, v) goes to (−v, u), so in(x, y) lands at (27 − y, x) — a
+ * quarter turn clockwise as displayed (y down). cos 90° is not exactly 0 in
+ * floating point, so this also checks that rounding absorbs it. Four
+ * quarter turns give the image back. */
+static void test_quarter_turn(void **state)
+{
+    (void)state;
+    uint8_t in[DN_IMAGE_PIXELS], out[DN_IMAGE_PIXELS], back[DN_IMAGE_PIXELS];
+    float dx[DN_IMAGE_PIXELS], dy[DN_IMAGE_PIXELS];
+    random_image(in, 41);
+    const dn_affine turn = {90, 1, 0, 0, 0};
+    dn_augment_compose(&turn, NULL, NULL, dx, dy);
+    dn_augment_warp(in, dx, dy, out);
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++) assert_int_equal(out[x * 28 + (27 - y)], in[y * 28 + x]);
+    memcpy(back, out, sizeof back);
+    for (int k = 0; k < 3; k++) {
+        dn_augment_warp(back, dx, dy, out);
+        memcpy(back, out, sizeof back);
+    }
+    assert_memory_equal(back, in, DN_IMAGE_PIXELS);
+}
+
 /* A half-pixel shift is the rounded mean of two neighbours: bilinear. */
 static void test_half_pixel_shift_is_bilinear(void **state)
 {
@@ -404,6 +428,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identity_parameters_give_the_image_back),
         cmocka_unit_test(test_integer_shift_is_the_shifted_image),
+        cmocka_unit_test(test_quarter_turn),
         cmocka_unit_test(test_half_pixel_shift_is_bilinear),
         cmocka_unit_test(test_output_in_range_and_not_the_input),
         cmocka_unit_test(test_elastic_field_statistics),
