@@ -169,6 +169,10 @@ static void test_output_in_range_and_not_the_input(void **state)
         differs += memcmp(in, out, DN_IMAGE_PIXELS) != 0;
     }
     assert_int_equal(differs, 20); /* not vacuous: the distortions do move pixels */
+    /* a blank image stays blank */
+    uint8_t blank[DN_IMAGE_PIXELS] = {0};
+    dn_augment_image(&a, dn_augment_key(1, 0, 0), blank, out);
+    assert_memory_equal(out, blank, DN_IMAGE_PIXELS);
     /* a full-white image stays within 0 … 255 and mostly white inside */
     memset(in, 255, sizeof in);
     dn_augment_image(&a, dn_augment_key(1, 0, 0), in, out);

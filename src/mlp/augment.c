@@ -238,29 +238,46 @@ void dn_augment_field(const dn_augment *aug, uint64_t key, float *dx, float *dy)
     dn_augment_compose(aug->affine ? &a : NULL, ex, ey, dx, dy);
 }
 
+/* The ink's bounding box of an image: columns [*x0, *x1], rows [*y0, *y1]
+ * (x0 > x1 when the image is blank). */
+static void ink_box(const uint8_t *in, int *x0, int *x1, int *y0, int *y1)
+{
+    *x0 = *y0 = SIDE, *x1 = *y1 = -1;
+    for (int y = 0; y < SIDE; y++)
+        for (int x = 0; x < SIDE; x++)
+            if (in[y * SIDE + x]) {
+                *x0 = x < *x0 ? x : *x0, *x1 = x > *x1 ? x : *x1;
+                *y0 = y < *y0 ? y : *y0, *y1 = y > *y1 ? y : *y1;
+            }
+}
+
 void dn_augment_warp(const uint8_t *in, const float *dx, const float *dy, uint8_t *out)
 {
-    /* the image with a one-pixel frame of zeros: the 4 neighbours of any
-     * source within (−1, 28) are inside it, so there is one test per pixel
-     * (a branch, well predicted: only sources near the border vary; faster
-     * here than the branch-free loop with gathers) */
+    /* the image with a one-pixel frame of zeros. A source whose 4
+     * neighbours all lie outside the ink's box (grown by one pixel) reads 0:
+     * one test per pixel (a branch, well predicted: only sources near the
+     * box's edge vary; faster here than a branch-free loop with gathers),
+     * and it also keeps every neighbour read inside the frame */
     float pad[SIDE + 2][SIDE + 2];
+    int x0, x1, y0, y1;
+    ink_box(in, &x0, &x1, &y0, &y1);
     memset(pad, 0, sizeof pad);
-    for (int y = 0; y < SIDE; y++)
-        for (int x = 0; x < SIDE; x++) pad[y + 1][x + 1] = (float)in[y * SIDE + x];
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) pad[y + 1][x + 1] = (float)in[y * SIDE + x];
+    const float lo_x = (float)x0 - 1.0f, hi_x = (float)x1, lo_y = (float)y0 - 1.0f, hi_y = (float)y1;
     for (int y = 0; y < SIDE; y++)
         for (int x = 0; x < SIDE; x++) {
             const int i = y * SIDE + x;
             const float u = (float)x + dx[i], v = (float)y + dy[i];
             const float fu = floorf(u), fv = floorf(v);
-            if (!(fu >= -1.0f && fu <= (float)(SIDE - 1) && fv >= -1.0f && fv <= (float)(SIDE - 1))) {
-                out[i] = 0; /* every neighbour is outside (or the source is NaN) */
+            if (!(fu >= lo_x && fu <= hi_x && fv >= lo_y && fv <= hi_y)) {
+                out[i] = 0; /* every neighbour is outside the ink (or the source is NaN) */
                 continue;
             }
-            const int x0 = (int)fu + 1, y0 = (int)fv + 1;
+            const int c = (int)fu + 1, r = (int)fv + 1;
             const float a = u - fu, b = v - fv;
-            float val = (1 - a) * (1 - b) * pad[y0][x0] + a * (1 - b) * pad[y0][x0 + 1] + (1 - a) * b * pad[y0 + 1][x0] +
-                        a * b * pad[y0 + 1][x0 + 1];
+            float val = (1 - a) * (1 - b) * pad[r][c] + a * (1 - b) * pad[r][c + 1] + (1 - a) * b * pad[r + 1][c] +
+                        a * b * pad[r + 1][c + 1];
             val = val < 0 ? 0 : val > 255 ? 255 : val;
             out[i] = (uint8_t)(val + 0.5f);
         }
