@@ -26,6 +26,7 @@ static void print_default(const cli_opt *o, FILE *out)
         return;
     }
     case CLI_CHOICE: fprintf(out, " (default %s)", o->choices[*(int *)o->target]); return;
+    case CLI_STRINGS: return;
     }
 }
 
@@ -82,6 +83,12 @@ static int set_value(const cli_spec *spec, const cli_opt *o, const char *value)
     double v;
     if (o->type == CLI_STRING) {
         *(const char **)o->target = value;
+        return CLI_PARSED;
+    }
+    if (o->type == CLI_STRINGS) {
+        cli_strings *list = o->target;
+        if (list->count == CLI_STRINGS_MAX) return bad_value(spec, o, value, "given too many times (at most 8)");
+        list->value[list->count++] = value;
         return CLI_PARSED;
     }
     if (o->type == CLI_CHOICE) {

@@ -24,10 +24,18 @@ enum {
     CLI_EXIT_MPI = 7
 };
 
-typedef enum cli_type { CLI_FLAG, CLI_INT, CLI_SIZE, CLI_U64, CLI_DOUBLE, CLI_STRING, CLI_CHOICE } cli_type;
+typedef enum cli_type { CLI_FLAG, CLI_INT, CLI_SIZE, CLI_U64, CLI_DOUBLE, CLI_STRING, CLI_CHOICE, CLI_STRINGS } cli_type;
+
+#define CLI_STRINGS_MAX 8
+/* The values of a repeatable option, in the order given. */
+typedef struct cli_strings {
+    const char *value[CLI_STRINGS_MAX];
+    int count;
+} cli_strings;
 
 /* One option. target points to: int (FLAG, INT, CHOICE: index into choices),
- * size_t (SIZE), uint64_t (U64), double (DOUBLE), const char * (STRING).
+ * size_t (SIZE), uint64_t (U64), double (DOUBLE), const char * (STRING),
+ * cli_strings (STRINGS: the option may be given up to CLI_STRINGS_MAX times).
  * Numbers must lie in [min, max]; min_open makes the lower bound exclusive. */
 typedef struct cli_opt {
     const char *name; /* "--eta" */
@@ -100,5 +108,6 @@ int cmd_reproduce(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_partition(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_augment(int argc, char **argv);
 
 #endif /* DN_CLI_H */

@@ -215,6 +215,7 @@ int cmd_mlp(int argc, char **argv)
     int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
     mlp_dist dist = MLP_DIST_DEFAULT;
     const char *dropout = NULL;
+    cli_strings augment = {{NULL}, 0};
     /* The choices are the library's names: a choice's index is its enum value. */
     const cli_opt opts[] = {
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
@@ -253,6 +254,7 @@ int cmd_mlp(int argc, char **argv)
          "end with the weights of the epoch of best validation accuracy (needs --validation)", 0, 0, 0, NULL},
         {"--patience", CLI_INT, &opt.patience, "P",
          "stop after P epochs without a better validation accuracy; 0 = never (needs --validation)", 0, 1e6, 0, NULL},
+        MLP_AUGMENT_OPT(augment, "none"),
         {"--seed", CLI_U64, &opt.seed, "S", "seed of the initial weights and the shuffling", 0, 1.8e19, 0, NULL},
         {"--threads", CLI_INT, &opt.threads, "T", "threads (layer 0 split across them), 0 = all cores", 0, 1024,
          0, NULL},
@@ -278,7 +280,8 @@ int cmd_mlp(int argc, char **argv)
     opt.activation = (dn_activation)activation, opt.loss = (dn_loss)loss, opt.init = (dn_init)init;
     opt.optimizer = (dn_optimizer)optimizer, opt.schedule = (dn_schedule)schedule, opt.matmul = (dn_matmul)matmul;
     dn_error err = {0};
-    if ((dropout && mlp_parse_dropout(dropout, &opt, &err)) || dn_mlp_parse_hidden(hidden, &opt, &err) ||
+    if ((dropout && mlp_parse_dropout(dropout, &opt, &err)) || mlp_parse_augment(&augment, &opt.augment, &err) ||
+        dn_mlp_parse_hidden(hidden, &opt, &err) ||
         dn_mlp_options_check(&opt, &err))
         return cli_report(&err);
     if ((opt.keep_best || opt.patience > 0) && !validation) {

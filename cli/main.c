@@ -24,6 +24,7 @@ static const command commands[] = {
     {"plot", cmd_plot, "draw a metrics CSV (epoch or round per row) as an SVG line chart"},
     {"partition", cmd_partition, "split the training set among K federated clients, with label counts"},
     {"serve", cmd_serve, "serve saved models over HTTP, with a page to draw digits on"},
+    {"augment", cmd_augment, "draw training images and their --augment distortions as a PNG grid"},
 };
 
 static void usage(FILE *out)

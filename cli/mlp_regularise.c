@@ -27,8 +27,26 @@ dn_status mlp_parse_dropout(const char *text, dn_mlp_options *opt, dn_error *err
     return DN_OK;
 }
 
+dn_status mlp_parse_augment(const cli_strings *specs, dn_augment *aug, dn_error *err)
+{
+    for (int i = 0; i < specs->count; i++) {
+        dn_status s = dn_augment_parse(specs->value[i], aug, err);
+        if (s) {
+            char why[sizeof err->message];
+            snprintf(why, sizeof why, "%s", err->message);
+            return cli_fail(err, s, "--%s", why); /* "--augment '…': …" */
+        }
+    }
+    return DN_OK;
+}
+
 void mlp_describe_regularisation(const dn_mlp_options *o)
 {
+    if (dn_augment_active(&o->augment)) {
+        char text[256];
+        dn_augment_format(&o->augment, text, sizeof text);
+        printf("augmentation: %s\n", text);
+    }
     if (!(o->dropout_input > 0 || o->dropout_hidden > 0 || o->max_norm > 0 || o->label_smoothing > 0 || o->ema > 0 ||
           o->keep_best || o->patience > 0))
         return;

@@ -423,6 +423,15 @@ DN_API dn_status dn_npy_write(const char *path, char dtype_code, const void *dat
  * them on, training skips the small-batch step (it has no place for them),
  * so small batches run the general step.
  *
+ * Augmentation (opt.augment, see the augmentation section above): each
+ * epoch of dn_mlp_train_epoch (and the runs of one process) trains on the
+ * distorted images, image order[i] with key (seed, epoch, order[i]);
+ * labels, order, batches and dropout keys are those of the undistorted
+ * epoch. One worker thread (a pipeline of 4 batches) distorts the next
+ * batches while the threads train on the current one: distorting a batch
+ * costs a small fraction of a step. dn_mlp_backprop, forward, classify
+ * and evaluate never distort; the distributed epochs and rounds refuse it.
+ *
  * Model selection (dn_mlp_select_epoch; the runs do it when given a
  * validation set): after each epoch the validation accuracy of the
  * evaluation weights is compared with the best so far; a strictly better
@@ -502,6 +511,126 @@ DN_API const char *const *dn_optimizer_choices(void);
 DN_API const char *const *dn_schedule_choices(void);
 DN_API const char *const *dn_matmul_choices(void);
 
+/* ------------------------------------------------------------ augmentation */
+
+/* On-the-fly distortions of 28×28 training images (Simard, Steinkraus and
+ * Platt 2003), drawn anew for every image in every epoch.
+ *
+ * Coordinates: pixel (x, y) is column x, row y, 0 … 27; the centre is c =
+ * (13.5, 13.5). A distortion is a displacement field (dx, dy), 784 values
+ * each, and the output pixel is the input sampled bilinearly at the source
+ *   out(x, y) = I(x + dx(x, y), y + dy(x, y)),
+ *   I(u, v)   = Σ over the 4 pixels (i, j) around (u, v) of
+ *               (1 − |u − i|)(1 − |v − j|) · in(i, j),  in = 0 outside the image,
+ * rounded to the nearest integer and clamped to 0 … 255 (uint8 in, uint8
+ * out). At integer sources the weights are 1 and 0 exactly, so a zero
+ * field gives the image back and an integer shift gives the shifted image,
+ * bit for bit.
+ *
+ * Affine (ROT, SCALE, SHEAR, SHIFT): per image θ ~ U[−ROT, ROT] degrees,
+ * s = 1 + U[−SCALE, SCALE], φ ~ U[−SHEAR, SHEAR] degrees, t_x, t_y ~
+ * U[−SHIFT, SHIFT] pixels; the image is mapped p ↦ c + A (p − c) + t with
+ * A = s · R(θ) · [[1, tan φ], [0, 1]], R(θ) = [[cos θ, −sin θ], [sin θ,
+ * cos θ]] (with y down, θ > 0 turns the digit clockwise as displayed),
+ * i.e. sampled at A⁻¹(p − c − t) + c.
+ * Elastic (SIGMA, ALPHA): two fields of values uniform in [−1, 1] per
+ * pixel, each smoothed by a normalised Gaussian of standard deviation σ
+ * pixels (separable, truncated at r = ⌈3σ⌉ taps each side; the field is 0
+ * outside the image, so the borders are smoothed towards 0), times α
+ * pixels: e(p). σ = 0 leaves the field unsmoothed.
+ * Both: affine, then elastic on the affine's output, composed into one
+ * field so the image is resampled once: the source of p is
+ * A⁻¹(p + e(p) − c − t) + c.
+ *
+ * Randomness: image `index` (its row in the data set) in epoch `epoch`
+ * draws from a dn_rng seeded by dn_augment_key(seed, epoch, index) alone
+ * (θ, s, φ, t_x, t_y in that order when affine is on, then one 64-bit draw
+ * whose halves key the two elastic fields: value j of a field is a 32-bit
+ * hash of (its half, j) — counter-based, so the loop vectorises): the same
+ * distortion for any thread count, worker count or timing, and for a
+ * resumed run. */
+typedef struct dn_augment {
+    int elastic;          /* 1: elastic distortion on; default 0                 */
+    double sigma;         /* σ in [0, 10] pixels                                 */
+    double alpha;         /* α in [0, 100] pixels                                */
+    int affine;           /* 1: affine distortion on; default 0                  */
+    double rotate;        /* ROT in [0, 180] degrees                             */
+    double scale;         /* SCALE in [0, 0.9] (fraction: 0.1 = ±10 %)           */
+    double shear;         /* SHEAR in [0, 60] degrees                            */
+    double shift;         /* SHIFT in [0, 14] pixels                             */
+} dn_augment;
+
+#define DN_AUGMENT_SIGMA_MAX 10.0 /* so the kernel (2⌈3σ⌉ + 1 taps) stays small */
+
+/* 1 when elastic or affine is on. */
+DN_API int dn_augment_active(const dn_augment *aug);
+/* Checks the ranges above; the message names the part and its range. */
+DN_API dn_status dn_augment_check(const dn_augment *aug, dn_error *err);
+/* Sets one part from text "elastic:SIGMA,ALPHA" or
+ * "affine:ROT,SCALE,SHEAR,SHIFT", or both joined by '+'
+ * ("elastic:4,34+affine:10,0.1,10,2"); the parts not named are left as
+ * they were. DN_ERR_USAGE naming the part that is wrong otherwise. */
+DN_API dn_status dn_augment_parse(const char *text, dn_augment *aug, dn_error *err);
+/* The settings as dn_augment_parse reads them (numbers as %.15g; "" when off), into out
+ * (cap bytes, always terminated). */
+DN_API void dn_augment_format(const dn_augment *aug, char *out, size_t cap);
+
+/* The key of image index in epoch epoch: a hash of the three. */
+DN_API uint64_t dn_augment_key(uint64_t seed, int epoch, size_t index);
+
+/* One affine transform, its values drawn (see above). */
+typedef struct dn_affine {
+    double rotate; /* θ, degrees                  */
+    double scale;  /* s, a factor (1: unchanged)  */
+    double shear;  /* φ, degrees                  */
+    double tx, ty; /* t, pixels (+x: right, +y: down) */
+} dn_affine;
+
+/* The field (dx, dy), (784) each, of affine (NULL: identity) followed by
+ * the elastic field (ex, ey), (784) each, already times α (NULL: none). */
+DN_API void dn_augment_compose(const dn_affine *affine, const float *ex, const float *ey, float *dx, float *dy);
+/* The field of key's distortion under aug (zero when aug is off). */
+DN_API void dn_augment_field(const dn_augment *aug, uint64_t key, float *dx, float *dy);
+/* out = in resampled through the field (dx, dy) (formula above); out must
+ * not overlap in. */
+DN_API void dn_augment_warp(const uint8_t *in, const float *dx, const float *dy, uint8_t *out);
+/* dn_augment_field then dn_augment_warp (a copy when aug is off). */
+DN_API void dn_augment_image(const dn_augment *aug, uint64_t key, const uint8_t *in, uint8_t *out);
+/* count images: out[i] = image rows[i] of images (rows NULL: image i)
+ * distorted with key dn_augment_key(seed, epoch, rows[i]); (count, 784). */
+DN_API void dn_augment_batch(const dn_augment *aug, uint64_t seed, int epoch, const uint8_t *images,
+                             const uint32_t *rows, size_t count, uint8_t *out);
+
+/* A producer/consumer pipeline that distorts the next batches of an epoch
+ * on worker threads (pthreads) while the caller trains on the current
+ * one. It holds `depth` batch slots; a worker fills the lowest batch not
+ * yet claimed while a slot is free; dn_augment_pipeline_next hands them out
+ * in order, waiting for one when it is not ready. Each image is distorted
+ * with its own key (above), so the batches are the same byte for byte for
+ * any number of workers. Opaque; owned by the caller. */
+typedef struct dn_augment_pipeline dn_augment_pipeline;
+
+/* workers ≥ 1 threads (at most 64), depth ≥ 2 slots (at most 64) of up to
+ * batch_max images each; aug active, checked. DN_ERR_USAGE, DN_ERR_NOMEM. */
+DN_API dn_augment_pipeline *dn_augment_pipeline_create(const dn_augment *aug, uint64_t seed, int workers, size_t depth,
+                                                       size_t batch_max, dn_error *err);
+/* Starts an epoch: the n samples order[0 … n) of set (order NULL: rows
+ * 0 … n − 1) in batches of `batch` (≤ batch_max; the last may be smaller),
+ * each image distorted with epoch's keys. Ends the previous epoch first
+ * (dn_augment_pipeline_finish). set and order must stay unchanged until
+ * the epoch is finished. */
+DN_API dn_status dn_augment_pipeline_start(dn_augment_pipeline *p, const dn_dataset *set, const uint32_t *order,
+                                           size_t n, size_t batch, int epoch, dn_error *err);
+/* The epoch's next batch as a data set of its images and labels (count =
+ * the batch's size), in order, waiting for it; NULL after the last. Owned
+ * by p, valid until the next call (which frees its slot for the workers). */
+DN_API const dn_dataset *dn_augment_pipeline_next(dn_augment_pipeline *p);
+/* Ends the epoch, its remaining batches dropped: waits for the workers to
+ * finish the batch in hand. Harmless when no epoch runs. */
+DN_API void dn_augment_pipeline_finish(dn_augment_pipeline *p);
+/* Stops and joins the workers, frees everything; accepts NULL. */
+DN_API void dn_augment_pipeline_free(dn_augment_pipeline *p);
+
 #define DN_MLP_BATCH_MAX 65536 /* the largest batch (and full batch) */
 
 typedef struct dn_mlp_options {
@@ -539,6 +668,8 @@ typedef struct dn_mlp_options {
     int keep_best;                    /* restore the best epoch's weights; default 0 */
     int patience;                     /* ≥ 0: stop after this many epochs without a
                                          better validation accuracy; 0 = never  */
+    /* augmentation (see Augmentation); off by default */
+    dn_augment augment;               /* the distortions of the training images  */
 } dn_mlp_options;
 
 /* Fills *opt with the defaults listed above. */

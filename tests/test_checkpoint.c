@@ -509,7 +509,8 @@ static void test_mlp_round_trip_without_comm(void **state)
 
 /* A run of `epochs` (of 4 in the options: a constant rate, so the schedule
  * does not depend on where a run stops) with dropout, max-norm, label
- * smoothing, EMA and keep-best on a validation set; resumed from resume
+ * smoothing, EMA, elastic and affine augmentation and keep-best on a
+ * validation set; resumed from resume
  * when given, checkpointing into path when given. */
 static dn_mlp *regularised_run(const fixture *f, int epochs, const char *path, const char *resume, dn_error *err)
 {
@@ -519,6 +520,7 @@ static dn_mlp *regularised_run(const fixture *f, int epochs, const char *path, c
     o.epochs = epochs, o.batch = 32, o.lr = 0.05, o.schedule = DN_SCHEDULE_NONE, o.threads = 2;
     o.dropout_input = 0.2, o.dropout_hidden = 0.5, o.max_norm = 2, o.label_smoothing = 0.1, o.ema = 0.9;
     o.keep_best = 1, o.patience = 10;
+    assert_int_equal(dn_augment_parse("elastic:3,20+affine:10,0.1,10,2", &o.augment, err), DN_OK);
     dn_mlp *mlp = dn_mlp_create(&o, err);
     assert_non_null(mlp);
     dn_dataset fit = dn_dataset_view(&f->set, 0, COUNT - 100), held = dn_dataset_view(&f->set, COUNT - 100, 100);
@@ -572,6 +574,18 @@ static void test_mlp_regularised_resume_matches_straight(void **state)
     dn_mlp *other = dn_mlp_create(&o, &err);
     assert_int_equal(dn_mlp_checkpoint_load(other, NULL, stopped, NULL, NULL, &err), DN_ERR_INPUT);
     assert_non_null(strstr(err.message, "dropout_hidden 0.5, this one has 0.4"));
+    dn_mlp_free(other);
+    o = *dn_mlp_get_options(resumed);
+    o.augment.alpha = 34;
+    other = dn_mlp_create(&o, &err);
+    assert_int_equal(dn_mlp_checkpoint_load(other, NULL, stopped, NULL, NULL, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "augment_alpha 20, this one has 34"));
+    dn_mlp_free(other);
+    o = *dn_mlp_get_options(resumed);
+    o.augment.affine = 0;
+    other = dn_mlp_create(&o, &err);
+    assert_int_equal(dn_mlp_checkpoint_load(other, NULL, stopped, NULL, NULL, &err), DN_ERR_INPUT);
+    assert_non_null(strstr(err.message, "augment_affine 1, this one has 0"));
     dn_mlp_free(other);
     /* A plain network's checkpoint stays version 1; a regularised run does not take it. */
     dn_mlp *plain = small_mlp();

@@ -23,8 +23,8 @@
 /* Dropout, max-norm, label smoothing and EMA live in dn_mlp_train_epoch's
  * step alone (digitnet.h, Regularisation). */
 #define NOT_REGULARISED                                                                                                \
-    "dropout, max-norm, label smoothing and EMA train in a run of one process: the distributed epochs and rounds "    \
-    "do not apply them"
+    "dropout, max-norm, label smoothing, EMA and augmentation train in a run of one process: the distributed "     \
+    "epochs and rounds do not apply them"
 
 /* ------------------------------------------------------------------ sync */
 
@@ -157,7 +157,7 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
                             dn_mlp_epoch_report *report, dn_error *err)
 {
     const size_t n = train->count, batch = dn_mlp_batch_of_(mlp, n);
-    if (dn_mlp_regularised_(&mlp->opt)) return dn_fail(err, DN_ERR_USAGE, NOT_REGULARISED);
+    if (dn_mlp_regularised_(&mlp->opt) || dn_augment_active(&mlp->opt.augment)) return dn_fail(err, DN_ERR_USAGE, NOT_REGULARISED);
     if (n == 0) return dn_fail(err, DN_ERR_USAGE, "the training set is empty");
     if (n > UINT32_MAX) return dn_fail(err, DN_ERR_USAGE, "at most %u training samples", UINT32_MAX);
     if (!mlp->opt.batch && n > DN_MLP_BATCH_MAX)
@@ -688,7 +688,7 @@ dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *comm, c
 {
     dn_fedavg_report local_report;
     if (!report) report = &local_report;
-    if (dn_mlp_regularised_(&mlp->opt)) return dn_fail(err, DN_ERR_USAGE, NOT_REGULARISED);
+    if (dn_mlp_regularised_(&mlp->opt) || dn_augment_active(&mlp->opt.augment)) return dn_fail(err, DN_ERR_USAGE, NOT_REGULARISED);
     double t0 = dn_now_seconds();
     size_t K = (size_t)dn_comm_size(comm);
     float *own_anchor = NULL, *global = NULL;
@@ -1016,7 +1016,7 @@ dn_status dn_fedavg_clients_round(dn_mlp *mlp, const dn_dataset *train, const dn
 {
     dn_fedavg_report local_report;
     if (!report) report = &local_report;
-    if (dn_mlp_regularised_(&mlp->opt)) return dn_fail(err, DN_ERR_USAGE, NOT_REGULARISED);
+    if (dn_mlp_regularised_(&mlp->opt) || dn_augment_active(&mlp->opt.augment)) return dn_fail(err, DN_ERR_USAGE, NOT_REGULARISED);
     double t0 = dn_now_seconds();
     dn_status s = clients_check(train, part, opt, client_fraction, err);
     if (s) return s;

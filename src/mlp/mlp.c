@@ -195,7 +195,9 @@ dn_status dn_mlp_options_check(const dn_mlp_options *opt, dn_error *err)
     if (opt->batch > DN_MLP_BATCH_MAX)
         return dn_fail(err, DN_ERR_USAGE, "batch size must be 1 to %d, or 0 for the full batch (got %zu)",
                        DN_MLP_BATCH_MAX, opt->batch);
-    if ((s = check_optimizer(opt, err)) || (s = check_regularisation(opt, err))) return s;
+    if ((s = check_optimizer(opt, err)) || (s = check_regularisation(opt, err)) ||
+        (s = dn_augment_check(&opt->augment, err)))
+        return s;
     if (opt->threads < 0 || opt->threads > 1024)
         return dn_fail(err, DN_ERR_USAGE, "threads must be in [0, 1024], 0 meaning all cores (got %d)", opt->threads);
     if (opt->matmul != DN_MATMUL_BLAS && opt->matmul != DN_MATMUL_PLAIN)
@@ -328,6 +330,7 @@ dn_mlp *dn_mlp_clone_(const dn_mlp *src, dn_error *err)
 void dn_mlp_free(dn_mlp *mlp)
 {
     if (!mlp) return;
+    dn_augment_pipeline_free(mlp->augment_pipe);
     free(mlp->params);
     free(mlp->grads);
     free(mlp->moment1);

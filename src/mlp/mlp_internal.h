@@ -109,6 +109,10 @@ struct dn_mlp {
     double best_accuracy;
     double last_accuracy;
     int since_best;
+    /* augmentation (opt.augment): the pipeline of distorted batches, made
+     * on the first epoch for batches of up to augment_batch images */
+    dn_augment_pipeline *augment_pipe;
+    size_t augment_batch;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;

@@ -375,6 +375,7 @@ typedef struct batch {
     const dn_dataset *set;
     const uint32_t *order;
     size_t first, B;
+    size_t position; /* of its first sample in the epoch's order: the dropout keys' */
 } batch;
 
 typedef struct step_result {
@@ -505,7 +506,7 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
     if (s) return s;
     const int T = step_threads(mlp, bt->B);
     plan_batch(mlp, bt->set->images, bt->order, bt->first, bt->B);
-    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = bt->first;
+    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = bt->position;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = 0;
@@ -790,6 +791,21 @@ int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t sa
     return mlp->on_batch(&r, mlp->batch_user) != 0;
 }
 
+/* Batch i of the epoch (batch_size samples from position i · batch_size
+ * of the order): the set's rows through the order, or, augmenting, the
+ * pipeline's next batch, its distorted images in the order's rows. */
+static batch batch_at(dn_mlp *mlp, const dn_dataset *train, size_t n, size_t batch_size, size_t i)
+{
+    const size_t first = i * batch_size, B = n - first < batch_size ? n - first : batch_size;
+    if (!mlp->augment_pipe) {
+        const size_t next = n - first - B < batch_size ? n - first - B : batch_size;
+        prefetch_rows(train->images, mlp->order, first + B, next);
+        return (batch){train, mlp->order, first, B, first};
+    }
+    const dn_dataset *distorted = dn_augment_pipeline_next(mlp->augment_pipe); /* count = B */
+    return (batch){distorted, NULL, 0, distorted->count, first};
+}
+
 /* Every batch of the epoch; sums the per-sample losses and correct counts.
  * *samples gets the samples trained: n, or fewer when the batch callback
  * stopped the epoch (*stopped = 1). */
@@ -798,9 +814,7 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, size_t n, dou
 {
     const size_t batch_size = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch_size - 1) / batch_size;
     for (size_t i = 0; i < nbatches; i++) {
-        batch bt = {train, mlp->order, i * batch_size, n - i * batch_size < batch_size ? n - i * batch_size : batch_size};
-        size_t next = n - bt.first - bt.B < batch_size ? n - bt.first - bt.B : batch_size;
-        prefetch_rows(train->images, mlp->order, bt.first + bt.B, next);
+        const batch bt = batch_at(mlp, train, n, batch_size, i);
         *lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
         step_result res = {0.0, 0, NULL};
         dn_status s = mlp->w0t_live ? small_train_step(mlp, &bt, *lr, &res, err) : train_step(mlp, &bt, *lr, &res, err);
@@ -811,7 +825,7 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, size_t n, dou
         if (!isfinite(loss))
             return dn_fail(err, DN_ERR_NUMERIC, "epoch %d, batch %zu of %zu: the loss is %s at learning rate %g: "
                            DIVERGED_ADVICE, mlp->epochs_done + 1, i + 1, nbatches, nonfinite_name(loss), *lr);
-        *samples = bt.first + bt.B;
+        *samples = bt.position + bt.B;
         if (mlp->on_batch) w0t_sync(mlp); /* the callback may read the parameters */
         if (mlp->on_batch && dn_mlp_batch_notify_(mlp, i, nbatches, *samples, n, loss, *loss_sum, *lr, t0)) {
             *stopped = 1;
@@ -819,6 +833,36 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, size_t n, dou
         }
     }
     return DN_OK;
+}
+
+/* The augmentation pipeline's workers: one — distorting a batch costs a
+ * small fraction of a step (bench/bench_augment.sh) — and one more per
+ * four training threads on machines with many cores. */
+static int augment_workers(const dn_mlp *mlp)
+{
+    const int T = thread_count(mlp);
+    return T >= 8 ? T / 4 : 1;
+}
+
+#define AUGMENT_DEPTH 4 /* batches in the pipeline: the one trained on, the next, and two of slack */
+
+/* When augmenting: the pipeline (created on the first epoch, again when
+ * the batch outgrows it) started on this epoch's order. */
+static dn_status augment_start(dn_mlp *mlp, const dn_dataset *train, size_t n, size_t B, dn_error *err)
+{
+    if (!dn_augment_active(&mlp->opt.augment)) return DN_OK;
+    const size_t batch = n < B ? n : B;
+    if (mlp->augment_pipe && mlp->augment_batch < batch) {
+        dn_augment_pipeline_free(mlp->augment_pipe);
+        mlp->augment_pipe = NULL;
+    }
+    if (!mlp->augment_pipe) {
+        mlp->augment_pipe = dn_augment_pipeline_create(&mlp->opt.augment, mlp->opt.seed, augment_workers(mlp),
+                                                       AUGMENT_DEPTH, batch, err);
+        if (!mlp->augment_pipe) return err->code;
+        mlp->augment_batch = batch;
+    }
+    return dn_augment_pipeline_start(mlp->augment_pipe, train, mlp->order, n, batch, mlp->epochs_done, err);
 }
 
 dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err)
@@ -843,11 +887,13 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
     dn_status s = reserve_training(mlp, n < B ? n : B, err);
     if (!s) s = shuffle_order(mlp, rows, n, mlp->epochs_done, err);
     if (s) return s;
+    if ((s = augment_start(mlp, train, n, B, err))) return s;
     if ((s = epoch_start(mlp, how->from, small_sgd_applies(mlp, B), err))) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
     s = run_batches(mlp, train, n, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
     if (restore > 0) dn_blas_threads_set_(restore);
+    if (mlp->augment_pipe) dn_augment_pipeline_finish(mlp->augment_pipe); /* before the order changes */
     epoch_finish(mlp, how->into);
     if (!s && !params_finite(mlp, how->into ? how->into : mlp->params))
         s = dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf at learning rate %g: " DIVERGED_ADVICE,

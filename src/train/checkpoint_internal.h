@@ -19,7 +19,7 @@
  * that such a reader refuses it. Files without it stay version 1. Only
  * that kind reads it (dn_ckpt_read_v2); the others refuse it as before. */
 #define DN_CKPT_FORMAT_VERSION_2 "2"
-#define DN_CKPT_MAX_META 32
+#define DN_CKPT_MAX_META 48 /* a regularised, augmented mlp run writes 31 */
 #define DN_CKPT_VALUE_MAX 96 /* "%.17g" of any double, a u64, or a distributed job's description fits */
 
 /* Metadata being built for a checkpoint: the format keys first, then

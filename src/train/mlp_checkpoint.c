@@ -27,12 +27,16 @@
  * (checkpoint_internal.h), written only by a run that uses any of them, so
  * that a reader of version 1 refuses what it would silently drop: the
  * options as metadata ("dropout_input", "dropout_hidden", "max_norm",
- * "label_smoothing", "ema", "keep_best", "patience"; a resume with others
- * is refused; a version-1 file has them all 0), the state as metadata
+ * "label_smoothing", "ema", "keep_best", "patience", and the augmentation's
+ * "augment_elastic", "augment_sigma", "augment_alpha", "augment_affine",
+ * "augment_rotate", "augment_scale", "augment_shear", "augment_shift", the
+ * values of a part that is off written 0; a resume with others is
+ * refused; a version-1 file has them all 0), the state as metadata
  * ("ema_live", "best_epoch", "best_accuracy", "last_accuracy",
  * "since_best") and tensors "ema" F32 (P) when the EMA is live, "best" F32
  * (P) when keep_best holds a best epoch. Dropout has no generator state to
- * keep: its masks are a hash of (seed, epoch, position, layer, unit). All
+ * keep: its masks are a hash of (seed, epoch, position, layer, unit);
+ * nor has augmentation: each distortion is a hash of (seed, epoch, row). All
  * of it is rank 0's, like the server state: these runs are of one process
  * (the distributed epochs refuse them).
  */
@@ -48,19 +52,26 @@
 
 /* ------------------------------------------ regularisation and model selection */
 
-#define NREG 7
-static const char *const reg_keys[NREG] = {"dropout_input", "dropout_hidden", "max_norm", "label_smoothing",
-                                           "ema",           "keep_best",      "patience"};
+#define NREG 15
+static const char *const reg_keys[NREG] = {
+    "dropout_input",   "dropout_hidden",  "max_norm",       "label_smoothing", "ema",
+    "keep_best",       "patience",        "augment_elastic", "augment_sigma",  "augment_alpha",
+    "augment_affine",  "augment_rotate",  "augment_scale",  "augment_shear",   "augment_shift"};
 
 static void reg_values(const dn_mlp_options *o, double v[NREG])
 {
+    const dn_augment *a = &o->augment;
     v[0] = o->dropout_input, v[1] = o->dropout_hidden, v[2] = o->max_norm, v[3] = o->label_smoothing;
     v[4] = o->ema, v[5] = o->keep_best, v[6] = o->patience;
+    v[7] = a->elastic, v[8] = a->elastic ? a->sigma : 0, v[9] = a->elastic ? a->alpha : 0;
+    v[10] = a->affine, v[11] = a->affine ? a->rotate : 0, v[12] = a->affine ? a->scale : 0;
+    v[13] = a->affine ? a->shear : 0, v[14] = a->affine ? a->shift : 0;
 }
 
 static int needs_version_2(const dn_mlp *mlp)
 {
-    return dn_mlp_regularised_(&mlp->opt) || mlp->opt.keep_best || mlp->opt.patience > 0 || mlp->best_epoch > 0;
+    return dn_mlp_regularised_(&mlp->opt) || dn_augment_active(&mlp->opt.augment) || mlp->opt.keep_best ||
+           mlp->opt.patience > 0 || mlp->best_epoch > 0;
 }
 
 static void put_regularisation(dn_ckpt_meta *m, const dn_mlp *mlp)
