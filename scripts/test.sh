@@ -74,8 +74,8 @@ fi
 # processes starting, MPI and timeouts, not on the cores), its output kept for the end.
 san_build_pid=
 if [ "$phase" = all ] && [ $plain_ok = 1 ]; then
-  (configure sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" >"$BUILD.san-build.log" 2>&1 &&
-    build sanitizers "$BUILD_SAN" >>"$BUILD.san-build.log" 2>&1) &
+  (configure sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" >"$BUILD/san-build.log" 2>&1 &&
+    build sanitizers "$BUILD_SAN" >>"$BUILD/san-build.log" 2>&1) &
   san_build_pid=$!
 fi
 if [ "$phase" != san ] && [ $plain_ok = 1 ]; then
@@ -91,7 +91,7 @@ if [ "$phase" != plain ]; then
   san_built=0
   if [ -n "$san_build_pid" ]; then
     if wait "$san_build_pid"; then san_built=1; else
-      cat "$BUILD.san-build.log"; failed=$((failed + 1)); summary+=("sanitizers: the build failed (above)"); fi
+      cat "$BUILD/san-build.log"; failed=$((failed + 1)); summary+=("sanitizers: the build failed (above)"); fi
   else
     configure sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" && build sanitizers "$BUILD_SAN" &&
       san_built=1
