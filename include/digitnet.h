@@ -135,7 +135,11 @@ typedef struct dn_dataset {
  * other path as raw IDX. Strict: magic and type code, dimensions, the exact
  * file length, equal counts, labels 0–9; sizes are checked before any
  * allocation, and decompression never produces more than the header
- * declares. At most DN_DATASET_MAX_COUNT images. */
+ * declares. At most DN_DATASET_MAX_COUNT images.
+ * A raw images file is mapped (mmap, private: writes to images stay in this
+ * process) rather than read, so a run that uses a few thousand images reads
+ * only those; as with any mapped file, truncating it while the set lives
+ * ends the process with SIGBUS. A .gz file is inflated into memory. */
 #define DN_DATASET_MAX_COUNT 1000000u
 DN_API dn_dataset *dn_dataset_load(const char *images_path, const char *labels_path, dn_error *err);
 

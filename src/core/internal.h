@@ -111,6 +111,10 @@ typedef struct dn_dataset_derived {
 struct dn_dataset_cache {
     size_t covers;
     _Atomic(dn_dataset_derived *) pta_index;
+    /* Set when the owning set's images are a private mapping of a raw IDX
+     * file (dn_dataset_load), which dn_dataset_free unmaps instead of freeing. */
+    void *images_map;
+    size_t images_map_len;
 };
 
 /* An empty cache for a set of count images; NULL when out of memory. */
