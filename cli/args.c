@@ -119,6 +119,18 @@ static const cli_opt *find_opt(const cli_spec *spec, const char *name, size_t le
     return NULL;
 }
 
+const char *cli_peek_value(int argc, char **argv, const char *name)
+{
+    const char *value = NULL;
+    size_t n = strlen(name);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], name, n) != 0) continue;
+        if (argv[i][n] == '=') value = argv[i] + n + 1;
+        else if (argv[i][n] == '\0' && i + 1 < argc) value = argv[++i];
+    }
+    return value;
+}
+
 int cli_parse_exit_code(int rc) { return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : CLI_EXIT_USAGE; }
 
 int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos, int *npos)

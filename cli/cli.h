@@ -62,6 +62,10 @@ enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_BAD_USAGE = 2 };
 /* Parses argv[1..] (argv[0] is the subcommand). Positionals land in pos[]
  * (room for spec->max_positionals). Prints help or the error itself. */
 int cli_parse(const cli_spec *spec, int argc, char **argv, const char **pos, int *npos);
+/* The value the last "--name VALUE" or "--name=VALUE" in argv[1..] gives, or
+ * NULL: for an option that must be known before the others are read (a
+ * preset that sets their defaults). cli_parse reads it again as usual. */
+const char *cli_peek_value(int argc, char **argv, const char *name);
 /* The exit code of a command whose cli_parse returned rc (not CLI_PARSED):
  * success after --help, a usage error otherwise. */
 int cli_parse_exit_code(int rc);

@@ -95,6 +95,24 @@ static int on_epoch(const dn_mlp_run_report *rv, void *user)
     return 0;
 }
 
+/* "1024,1024": the hidden sizes as --hidden reads them, for its default. */
+static void hidden_list_text(const dn_mlp_options *o, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (int i = 0; i < o->n_hidden && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%zu", i ? "," : "", o->hidden[i]);
+}
+
+/* The index of name among the presets (0 when none is given: the defaults are "quick"). */
+static int preset_choice(const char *name)
+{
+    const char *const *names = dn_mlp_preset_choices();
+    for (int i = 0; name && names[i]; i++)
+        if (!strcmp(names[i], name)) return i;
+    return 0;
+}
+
 static void describe(const dn_mlp_options *o, size_t ntrain, size_t nval)
 {
     printf("mlp: 784");
@@ -208,16 +226,29 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
 int cmd_mlp(int argc, char **argv)
 {
     dn_mlp_options opt;
-    dn_mlp_options_default(&opt);
-    const char *data = "data/mnist", *hidden = "300,100", *metrics = NULL, *save = NULL, *plot = NULL, *serve = NULL;
+    dn_error err = {0};
+    /* A preset fills the options before the flags are read, so that every
+     * flag given overrides it wherever it stands, and --help shows its values. */
+    const char *preset = cli_peek_value(argc, argv, "--preset");
+    if (preset && dn_mlp_options_preset(&opt, preset, &err)) return cli_report(&err);
+    if (!preset) dn_mlp_options_default(&opt);
+    char hidden_text[16 * DN_MLP_MAX_HIDDEN + 1];
+    hidden_list_text(&opt, hidden_text, sizeof hidden_text);
+    const dn_augment preset_augment = opt.augment;
+    const char *data = "data/mnist", *hidden = hidden_text, *metrics = NULL, *save = NULL, *plot = NULL, *serve = NULL;
     size_t train_size = 60000, validation = 0;
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
     int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
     mlp_dist dist = MLP_DIST_DEFAULT;
     const char *dropout = NULL;
     cli_strings augment = {{NULL}, 0};
+    int preset_index = preset_choice(preset);
     /* The choices are the library's names: a choice's index is its enum value. */
     const cli_opt opts[] = {
+        {"--preset", CLI_CHOICE, &preset_index, "NAME",
+         "a documented recipe (the README's table; digitnet.h says each): quick = the defaults, best-noaug = "
+         "1024-1024 with dropout and max-norm, best = the same on distorted images; flags given beside it override it",
+         0, 0, 0, dn_mlp_preset_choices()},
         {"--data", CLI_STRING, &data, "DIR", "MNIST-format folder", 0, 0, 0, NULL},
         {"--hidden", CLI_STRING, &hidden, "LIST", "hidden layer sizes, comma-separated; \"\" for none", 0, 0, 0, NULL},
         {"--activation", CLI_CHOICE, &activation, "F", "hidden activation", 0, 0, 0, dn_activation_choices()},
@@ -279,7 +310,9 @@ int cmd_mlp(int argc, char **argv)
     if (rc) return cli_parse_exit_code(rc);
     opt.activation = (dn_activation)activation, opt.loss = (dn_loss)loss, opt.init = (dn_init)init;
     opt.optimizer = (dn_optimizer)optimizer, opt.schedule = (dn_schedule)schedule, opt.matmul = (dn_matmul)matmul;
-    dn_error err = {0};
+    /* --augment given replaces the preset's distortions rather than adding to them. */
+    if (augment.count > 0) memset(&opt.augment, 0, sizeof opt.augment);
+    else opt.augment = preset_augment;
     if ((dropout && mlp_parse_dropout(dropout, &opt, &err)) || mlp_parse_augment(&augment, &opt.augment, &err) ||
         dn_mlp_parse_hidden(hidden, &opt, &err) ||
         dn_mlp_options_check(&opt, &err))
@@ -312,6 +345,7 @@ int cmd_mlp(int argc, char **argv)
     if (!s && serve)
         job.live = serve_live_start(serve, "mlp", argc, argv, live_columns, LIVE_COLUMNS, &err), s = err.code;
     if (!s) {
+        if (preset) printf("preset: %s (digitnet.h, dn_mlp_options_preset; the flags given beside it override it)\n", preset);
         describe(&opt, fit.count, held.count);
         s = run(&job, &opt, &fit, metrics, save, plot, &err);
     }

@@ -45,6 +45,20 @@ expect_fail 2 "Nesterov momentum needs momentum > 0" "$DIGITNET" mlp --momentum 
 expect_fail 2 "expected IN,HID, two rates in [0, 1)" "$DIGITNET" mlp --dropout 0.5
 expect_fail 2 "give --validation N" "$DIGITNET" mlp --keep-best
 expect_fail 2 "label smoothing applies to the cross-entropy loss" "$DIGITNET" mlp --loss mse --label-smoothing 0.1
+
+# ---- presets: the recipe's values become the defaults (--help shows them), flags beside it override it
+expect_ok "$DIGITNET" mlp --preset best --help
+has "(default 1024,1024)"
+has "(default 128)"
+expect_fail 2 "unknown preset \"fast\": expected quick, best-noaug or best" "$DIGITNET" mlp --preset fast
+expect_ok "$DIGITNET" mlp --data "$DATA" --preset best --hidden 16 --epochs 1 --train-size 300 --threads 1 --augment none
+has "preset: best"
+has "mlp: 784-16-10 relu"
+has "dropout 0,0 max-norm 3.5"
+grep -q "^augmentation:" out.txt && fail "--augment none left the preset's distortions on"
+expect_ok "$DIGITNET" mlp --data "$DATA" --epochs 1 --train-size 300 --hidden 16 --threads 1 --preset=best-noaug --lr 0.05
+has "lr=0.05 momentum=0.9 nesterov"
+has "dropout 0.2,0.5"
 expect_fail 4 "cannot" "$DIGITNET" inspect no-such-model.safetensors
 expect_fail 2 "needs --npy" "$DIGITNET" export no-such-model.safetensors
 

@@ -613,6 +613,50 @@ static void test_options_checked(void **state)
     }
 }
 
+/* ---------------------------------------------------------------- presets */
+
+/* Every preset is a valid set of options; "quick" is the defaults byte for
+ * byte; the two best ones regularise as digitnet.h says, and only "best"
+ * distorts. */
+static void test_presets(void **state)
+{
+    (void)state;
+    dn_mlp_options def, opt;
+    dn_error err;
+    dn_mlp_options_default(&def);
+    const char *const *names = dn_mlp_preset_choices();
+    int count = 0;
+    for (; names[count]; count++) {
+        assert_int_equal(dn_mlp_options_preset(&opt, names[count], &err), DN_OK);
+        assert_int_equal(dn_mlp_options_check(&opt, &err), DN_OK);
+    }
+    assert_int_equal(count, 3);
+    assert_int_equal(dn_mlp_options_preset(&opt, "quick", &err), DN_OK);
+    assert_memory_equal(&opt, &def, sizeof opt);
+    assert_int_equal(dn_mlp_options_preset(&opt, "best-noaug", &err), DN_OK);
+    assert_true(opt.dropout_input > 0 && opt.dropout_hidden > 0 && opt.max_norm > 0 && opt.ema > 0);
+    assert_int_equal(opt.n_hidden, 2);
+    assert_false(dn_augment_active(&opt.augment));
+    assert_int_equal(dn_mlp_options_preset(&opt, "best", &err), DN_OK);
+    assert_true(opt.augment.elastic && opt.augment.affine);
+    assert_int_equal(dn_augment_check(&opt.augment, &err), DN_OK);
+    assert_int_equal(dn_mlp_options_preset(&opt, "fast", &err), DN_ERR_USAGE);
+    assert_non_null(strstr(err.message, "\"fast\""));
+    assert_int_equal(dn_mlp_options_preset(&opt, NULL, &err), DN_ERR_USAGE);
+}
+
+/* "none" turns a preset's distortions off. */
+static void test_augment_none(void **state)
+{
+    (void)state;
+    dn_mlp_options opt;
+    dn_error err;
+    assert_int_equal(dn_mlp_options_preset(&opt, "best", &err), DN_OK);
+    assert_int_equal(dn_augment_parse("none", &opt.augment, &err), DN_OK);
+    assert_false(dn_augment_active(&opt.augment));
+    assert_int_equal(opt.augment.alpha, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -630,6 +674,8 @@ int main(void)
         cmocka_unit_test(test_patience_stops_at_the_right_epoch),
         cmocka_unit_test(test_selection_needs_validation),
         cmocka_unit_test(test_options_checked),
+        cmocka_unit_test(test_presets),
+        cmocka_unit_test(test_augment_none),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

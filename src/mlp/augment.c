@@ -95,6 +95,10 @@ static dn_status parse_part(const char *text, const char *end, dn_augment *aug, 
 
 dn_status dn_augment_parse(const char *text, dn_augment *aug, dn_error *err)
 {
+    if (text && strcmp(text, "none") == 0) {
+        memset(aug, 0, sizeof *aug);
+        return DN_OK;
+    }
     dn_augment a = *aug;
     const char *at = text;
     do {
