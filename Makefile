@@ -52,7 +52,8 @@ reproduce-fedavg: deps data build
 
 # The suite twice, plain and under ASan + UBSan (any report fails its test; leaks count),
 # with the fresh-machine check (scripts/fresh_machine_check.sh: several minutes, root)
-# beside them, ending with one line: "total: N passed, N failed, N skipped".
+# beside them, ending with one line: "total: N passed, N failed, N skipped". On a committed
+# tree the plain suite is the one the fresh root runs (the same commit, not run twice).
 # test-plain and test-san leave the fresh-machine check out.
 test:
 	@BUILD=$(BUILD) BUILD_SAN=$(BUILD_SAN) JOBS=$(JOBS) CMAKE_ARGS="$(CMAKE_ARGS)" scripts/test.sh all

@@ -686,12 +686,12 @@ DN_API void dn_mlp_options_default(dn_mlp_options *opt);
  *                 (0.1, momentum 0.9, cosine), batch 64;
  *   "best-noaug"  784-1024-1024-10 ReLU, dropout 0.2 on x and 0.5 on each
  *                 hidden layer, max-norm 3.5, SGD 0.1 with Nesterov momentum
- *                 0.9, cosine over 120 epochs, batch 128, EMA 0.999, threads
+ *                 0.9, cosine over 170 epochs, batch 128, EMA 0.999, threads
  *                 0 (all cores);
  *   "best"        the same net and optimiser on distorted images (affine
  *                 ±10°, ±10 %, ±10° shear, ±2 px, then elastic σ 4, α 34),
- *                 without dropout (the distortions regularise).
- * Change any field afterwards (the command line's flags after --preset do).
+ *                 without dropout (the distortions regularise), 120 epochs.
+ * Change any field afterwards (flags given beside --preset do, wherever they stand).
  * DN_ERR_USAGE for another name. */
 DN_API dn_status dn_mlp_options_preset(dn_mlp_options *opt, const char *name, dn_error *err);
 /* The names dn_mlp_options_preset accepts, NULL-terminated. Static storage. */

@@ -6,6 +6,8 @@
 #
 # Exit status: 0 both commands passed, 1 one failed, 77 skipped (not root, no
 # mmdebstrap, not a git checkout, or already inside a check).
+# --check: only whether the check can run here (0) or would skip (77, with the reason);
+# make test asks it first, since the plain suite then runs in the fresh root alone.
 # Environment: DN_FRESH_CACHE (default /var/cache/digitnet-fresh) keeps the bare
 # root tarball of the day and the downloaded .deb files between runs;
 # DN_FRESH_KEEP=1 leaves the root filesystem in place for a look after a failure.
@@ -25,6 +27,7 @@ if ! command -v mmdebstrap >/dev/null; then
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null 2>&1; } ||
     skip "mmdebstrap is not installed and apt-get could not install it"
 fi
+[ "${1:-}" != --check ] || { say "can run here"; exit 0; }
 check_start=$SECONDS
 
 # --- the bare root filesystem, cached for the day --------------------------------------------

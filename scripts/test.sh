@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make test: installs what the tests need, fetches MNIST, then builds and runs the whole
 # suite twice, plain (Release) and under ASan + UBSan, while the fresh-machine check (the
-# README's two commands in a new Debian root filesystem) runs beside them; it ends with
-# one line of counts: "total: N passed, N failed, N skipped".
+# README's two commands in a new Debian root filesystem) runs beside them; on a committed
+# tree the plain suite is the one the fresh root runs (see below). It ends with one line
+# of counts: "total: N passed, N failed, N skipped".
 # usage: scripts/test.sh [all|plain|san]   (plain and san leave the fresh-machine check out)
 # Environment: BUILD, BUILD_SAN (build folders), JOBS, CMAKE_ARGS, as the Makefile passes them.
 set -uo pipefail
@@ -49,60 +50,82 @@ run() {
   count "$name" "$dir/ctest-$name.log"
 }
 
-plain_ok=0
-fresh_pid=
-if configure plain "$BUILD" "-DCMAKE_BUILD_TYPE=Release"; then
-  if [ "$phase" = all ]; then
-    # Several minutes, much of it waiting on apt and dpkg: it starts first and runs beside
-    # the builds and the two suites (it needs only the committed tree, not this build).
-    # -V: the check's own lines (each command's exit status and time) are worth reading on success too.
-    (cd "$BUILD" && ctest -V -L fresh) >"$BUILD/ctest-fresh.log" 2>&1 &
-    fresh_pid=$!
-    echo "fresh-machine check started beside the suites (output at the end; log: $BUILD/ctest-fresh.log)"
+# --- where the plain suite runs ------------------------------------------------------------------
+# The fresh-machine check runs the README's `make test` in a new Debian root, which there is
+# the plain suite on the committed tree. When that tree is what is here (nothing changed,
+# nothing untracked), the same suite on the host would test the same commit a second time:
+# then it runs in the fresh root alone and its counts are this run's plain counts. With
+# changes in the tree, or where the check cannot run, the host runs it as well.
+inside=${DN_FRESH_INSIDE:-0}
+tree_committed() { git rev-parse --verify -q HEAD >/dev/null 2>&1 && [ -z "$(git status --porcelain 2>/dev/null)" ]; }
+plain_where=host
+if [ "$phase" = all ] && [ "$inside" != 1 ]; then
+  if ! tree_committed; then
+    echo "test.sh: the tree has changes the fresh-machine check does not see: the plain suite runs here as well"
+  elif scripts/fresh_machine_check.sh --check >/dev/null 2>&1; then
+    plain_where=fresh
   fi
-  build plain "$BUILD" && plain_ok=1
 fi
 # Inside the fresh-machine check (DN_FRESH_INSIDE=1) the suite runs once, plain: what the
 # check asks of a new machine is that the README's command installs, builds and passes
 # there; the sanitizer run repeats the same tests on the host's build beside it, and its
 # libraries (libasan, libubsan) come with gcc, which the plain build needs anyway.
-if [ "$phase" = all ] && [ "${DN_FRESH_INSIDE:-0}" = 1 ]; then
+if [ "$phase" = all ] && [ "$inside" = 1 ]; then
   echo "test.sh: inside the fresh-machine check: the sanitizer run is left to the host's suite"
   phase=plain
 fi
-# The sanitizer build is compiled while the plain suite runs (much of which waits on
-# processes starting, MPI and timeouts, not on the cores), its output kept for the end.
-san_build_pid=
-if [ "$phase" = all ] && [ $plain_ok = 1 ]; then
-  (configure sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" >"$BUILD/san-build.log" 2>&1 &&
-    build sanitizers "$BUILD_SAN" >>"$BUILD/san-build.log" 2>&1) &
-  san_build_pid=$!
+
+# plain_on_host: builds and runs the plain suite here.
+plain_on_host() { build plain "$BUILD" && run plain "$BUILD" -LE fresh; }
+# fresh_plain_counts: the plain counts the fresh root's `make test` printed ("N N N"), if any.
+fresh_plain_counts() {
+  sed -n 's/^[0-9]*: *plain: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' \
+    "$BUILD/ctest-fresh.log" | tail -n 1
+}
+
+fresh_pid=
+plain_configured=0
+configure plain "$BUILD" "-DCMAKE_BUILD_TYPE=Release" && plain_configured=1
+if [ $plain_configured = 1 ] && [ "$phase" = all ]; then
+  # Several minutes, much of it waiting on apt and dpkg: it starts first and runs beside
+  # the builds and the suites (it needs only the committed tree, not this build).
+  # -V: the check's own lines (each command's exit status and time) are worth reading on success too.
+  (cd "$BUILD" && ctest -V -L fresh) >"$BUILD/ctest-fresh.log" 2>&1 &
+  fresh_pid=$!
+  echo "fresh-machine check started beside the suites (output at the end; log: $BUILD/ctest-fresh.log)"
+  [ $plain_where = fresh ] &&
+    echo "test.sh: the tree is committed: the plain suite runs in the fresh root (its counts come at the end)"
 fi
-if [ "$phase" != san ] && [ $plain_ok = 1 ]; then
-  run plain "$BUILD" -LE fresh
+if [ "$phase" != san ] && [ $plain_configured = 1 ] && [ $plain_where = host ]; then
+  plain_on_host
 fi
 if [ "$phase" != plain ]; then
   # Any sanitizer report fails its test (halt_on_error); leaks count as errors. Not here:
   # the fresh-machine check (once is enough), valgrind (it cannot run ASan binaries) and
   # the browser test (chromium is not instrumented; the server it drives is, in the API,
   # bad-request, live and load tests).
-  export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  export DN_SANITIZED=1
-  san_built=0
-  if [ -n "$san_build_pid" ]; then
-    if wait "$san_build_pid"; then san_built=1; else
-      cat "$BUILD/san-build.log"; failed=$((failed + 1)); summary+=("sanitizers: the build failed (above)"); fi
-  else
-    configure sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" && build sanitizers "$BUILD_SAN" &&
-      san_built=1
+  if configure sanitizers "$BUILD_SAN" "-DCMAKE_BUILD_TYPE=Debug -DDN_SANITIZE=ON" && build sanitizers "$BUILD_SAN"; then
+    (export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 DN_SANITIZED=1
+      cd "$BUILD_SAN" && ctest --output-on-failure -j"$JOBS" -LE "fresh|valgrind|browser") |
+      tee "$BUILD_SAN/ctest-sanitizers.log"
+    count sanitizers "$BUILD_SAN/ctest-sanitizers.log"
   fi
-  [ $san_built = 0 ] || run sanitizers "$BUILD_SAN" -LE "fresh|valgrind|browser"
 fi
 if [ -n "$fresh_pid" ]; then
   wait "$fresh_pid"
   sed -n 's/^[0-9]*: \(fresh_machine: .*\)$/\1/p; s/^[0-9]*: \(    .*\)$/\1/p' "$BUILD/ctest-fresh.log"
   grep -E 'tests passed|Test +#' "$BUILD/ctest-fresh.log"
   count fresh "$BUILD/ctest-fresh.log"
+  if [ $plain_where = fresh ]; then
+    read -r p f k <<<"$(fresh_plain_counts)"
+    if [ -n "${k:-}" ]; then
+      passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
+      summary+=("plain, in the fresh root: $p passed, $f failed, $k skipped (its log: /var/cache/digitnet-fresh/make-test.log)")
+    else
+      echo "test.sh: the fresh root ran no plain suite (above): running it here"
+      plain_on_host
+    fi
+  fi
 fi
 printf '%s\n' "${summary[@]}"
 echo "total: $passed passed, $failed failed, $skipped skipped"

@@ -19,7 +19,7 @@ static void best_noaug(dn_mlp_options *o)
 {
     o->n_hidden = 2;
     o->hidden[0] = o->hidden[1] = 1024;
-    o->epochs = 120;
+    o->epochs = 170;
     o->batch = 128;
     o->lr = 0.1;
     o->nesterov = 1;
@@ -36,6 +36,7 @@ static void best_noaug(dn_mlp_options *o)
 static void best(dn_mlp_options *o)
 {
     best_noaug(o);
+    o->epochs = 120;
     o->dropout_input = 0.0;
     o->dropout_hidden = 0.0;
     o->augment = (dn_augment){.elastic = 1, .sigma = 4, .alpha = 34,
