@@ -10,7 +10,7 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev libpng-dev libopenblas-dev ope
 command -v npm >/dev/null 2>&1 || pkgs+=(curl ca-certificates)
 case $level in
   build) ;;
-  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx chromium libcurl4-openssl-dev) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker; chromium: cli_browser; libcurl: the serve load client
+  test)  pkgs+=(libcmocka-dev python3-numpy valgrind dataset-fashion-mnist mount iproute2 python3-onnx chromium libcurl4-openssl-dev groff-base) # mount: the disk-full tests; iproute2: cli_mpi_netns; python3-onnx: cli_onnx's checker; chromium: cli_browser; libcurl: the serve load client; groff-base: cli_man renders the man page
          # cli_onnx runs ONNX Runtime for Node.js, cli_browser drives chromium with puppeteer-core (both fetched from npm below)
          command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
          # npm (hundreds of Debian packages) only to fetch them: not when they are there already, as where the
