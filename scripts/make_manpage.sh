@@ -11,8 +11,13 @@ prog=${1:?usage: make_manpage.sh DIGITNET OUT}
 out=${2:?usage: make_manpage.sh DIGITNET OUT}
 
 # roff text: backslashes kept, hyphens of flags literal, no line taken for a
-# request because it starts with '.' or "'".
-roff() { sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/^\([.']\)/\\\\\&\1/"; }
+# request because it starts with '.' or "'", and every non-ASCII character (η, ε, ≤)
+# as its groff escape \[uXXXX], so that any renderer shows it (groff without man-db's
+# preconv reads bytes as Latin-1). perl-base is essential in Debian.
+roff() {
+  sed -e 's/\\/\\e/g' -e 's/-/\\-/g' -e "s/^\([.']\)/\\\\\&\1/" |
+    perl -CS -pe 's/([^\x00-\x7f])/sprintf("\\[u%04X]", ord($1))/ge'
+}
 
 version=$("$prog" --version | awk '{print $2}')
 top=$("$prog" --help)

@@ -115,7 +115,9 @@ if [ -n "$fresh_pid" ]; then
   wait "$fresh_pid"
   sed -n 's/^[0-9]*: \(fresh_machine: .*\)$/\1/p; s/^[0-9]*: \(    .*\)$/\1/p' "$BUILD/ctest-fresh.log"
   grep -E 'tests passed|Test +#' "$BUILD/ctest-fresh.log"
-  count fresh "$BUILD/ctest-fresh.log"
+  # Its own lines only: those of the make test inside it (prefixed "N: " by ctest -V) have their own counts below.
+  grep -v '^[0-9]*: ' "$BUILD/ctest-fresh.log" >"$BUILD/ctest-fresh-outer.log"
+  count fresh "$BUILD/ctest-fresh-outer.log"
   if [ $plain_where = fresh ]; then
     read -r p f k <<<"$(fresh_plain_counts)"
     if [ -n "${k:-}" ]; then
