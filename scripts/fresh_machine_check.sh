@@ -76,6 +76,7 @@ unlay() {
   # and whatever the suite mounted in the root itself (`ip netns add` mounts /run/netns there), deepest first
   grep -o " $1/root/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null; done
   grep -q " $1/root/" /proc/mounts && { say "left $1 in place: something is still mounted under it"; return; }
+  umount "$1/root" 2>/dev/null # the root's own bind mount
   umount "$1" 2>/dev/null
   grep -q " $1 " /proc/mounts || rm -rf --one-file-system "$1"
 }
@@ -96,8 +97,9 @@ mkdir "$root" && tar -xf "$tarball" -C "$root" || { say "cannot unpack $tarball"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp /etc/hosts "$root/etc/hosts"
 mkdir -p "$cache/archives/partial"
-# /run as a booted machine has it, a tmpfs (`ip netns add` mounts its namespaces under /run/netns).
-mount -t proc proc "$root/proc" && mount -t tmpfs -o mode=0755,size=64m tmpfs "$root/run" &&
+# As on a booted machine, / is a mount point (`ip netns exec` makes it a slave mount, which a plain
+# directory cannot be) and /run a tmpfs (`ip netns add` mounts its namespaces under /run/netns).
+mount --bind "$root" "$root" && mount -t proc proc "$root/proc" && mount -t tmpfs -o mode=0755,size=64m tmpfs "$root/run" &&
   mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev" &&
   mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys" &&
   mount --bind "$cache/archives" "$root/var/cache/apt/archives" || { say "cannot mount into $root"; exit 1; }
