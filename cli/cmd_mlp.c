@@ -234,7 +234,6 @@ int cmd_mlp(int argc, char **argv)
     if (!preset) dn_mlp_options_default(&opt);
     char hidden_text[16 * DN_MLP_MAX_HIDDEN + 1];
     hidden_list_text(&opt, hidden_text, sizeof hidden_text);
-    const dn_augment preset_augment = opt.augment;
     const char *data = "data/mnist", *hidden = hidden_text, *metrics = NULL, *save = NULL, *plot = NULL, *serve = NULL;
     size_t train_size = 60000, validation = 0;
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
@@ -312,7 +311,6 @@ int cmd_mlp(int argc, char **argv)
     opt.optimizer = (dn_optimizer)optimizer, opt.schedule = (dn_schedule)schedule, opt.matmul = (dn_matmul)matmul;
     /* --augment given replaces the preset's distortions rather than adding to them. */
     if (augment.count > 0) memset(&opt.augment, 0, sizeof opt.augment);
-    else opt.augment = preset_augment;
     if ((dropout && mlp_parse_dropout(dropout, &opt, &err)) || mlp_parse_augment(&augment, &opt.augment, &err) ||
         dn_mlp_parse_hidden(hidden, &opt, &err) ||
         dn_mlp_options_check(&opt, &err))
