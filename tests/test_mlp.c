@@ -514,28 +514,7 @@ static void test_options_rejected_with_range(void **state)
 
 /* ---------------------------------------------------------------- training */
 
-/* Two classes told apart by where the ink is: a bar in the top half (label
- * 2) or in the bottom half (label 7), at random rows and columns, plus
- * speckle noise everywhere. */
-static dn_dataset *two_class_set(size_t count, uint64_t seed)
-{
-    dn_dataset *set = calloc(1, sizeof *set);
-    set->count = count;
-    set->images = calloc(count, DN_IMAGE_PIXELS);
-    set->labels = calloc(count, 1);
-    set->owns_buffers = 1;
-    dn_rng rng;
-    dn_rng_seed(&rng, seed);
-    for (size_t i = 0; i < count; i++) {
-        uint8_t *im = set->images + i * DN_IMAGE_PIXELS;
-        int top = i % 2 == 0;
-        size_t row = (top ? 3 : 16) + dn_rng_below(&rng, 9), col = 2 + dn_rng_below(&rng, 8);
-        for (size_t c = col; c < col + 16; c++) im[row * 28 + c] = im[(row + 1) * 28 + c] = 255;
-        for (int k = 0; k < 30; k++) im[dn_rng_below(&rng, DN_IMAGE_PIXELS)] = (uint8_t)dn_rng_below(&rng, 120);
-        set->labels[i] = top ? 2 : 7;
-    }
-    return set;
-}
+static dn_dataset *two_class_set(size_t count, uint64_t seed) { return dn_test_two_class_set(count, seed, 30); }
 
 static void learn_two_classes(dn_activation act, dn_loss loss, double lr, int epochs)
 {

@@ -50,25 +50,7 @@ static dn_dataset *random_set(size_t count, uint64_t seed)
     return set;
 }
 
-/* Two classes told apart by where a bar of ink is (top: 2, bottom: 7). */
-static dn_dataset *two_class_set(size_t count, uint64_t seed)
-{
-    dn_dataset *set = calloc(1, sizeof *set);
-    set->count = count;
-    set->images = calloc(count, DN_IMAGE_PIXELS);
-    set->labels = calloc(count, 1);
-    set->owns_buffers = 1;
-    dn_rng rng;
-    dn_rng_seed(&rng, seed);
-    for (size_t i = 0; i < count; i++) {
-        uint8_t *im = set->images + i * DN_IMAGE_PIXELS;
-        int top = i % 2 == 0;
-        size_t row = (top ? 3 : 16) + dn_rng_below(&rng, 9), col = 2 + dn_rng_below(&rng, 8);
-        for (size_t c = col; c < col + 16; c++) im[row * 28 + c] = im[(row + 1) * 28 + c] = 255;
-        set->labels[i] = top ? 2 : 7;
-    }
-    return set;
-}
+static dn_dataset *two_class_set(size_t count, uint64_t seed) { return dn_test_two_class_set(count, seed, 0); }
 
 static double row_norm(const float *w, size_t n)
 {

@@ -46,6 +46,29 @@ typedef struct dn_test_fixture {
     char path[128]; /* a checkpoint file in dir */
 } dn_test_fixture;
 
+/* Two classes told apart by where the ink is: a bar two rows high in the top half
+ * (label 2) or in the bottom half (label 7), at random rows and columns, plus
+ * `speckles` random grey pixels (0 for clean bars). Goes back through dn_dataset_free. */
+static inline dn_dataset *dn_test_two_class_set(size_t count, uint64_t seed, int speckles)
+{
+    dn_dataset *set = calloc(1, sizeof *set);
+    set->count = count;
+    set->images = calloc(count, DN_IMAGE_PIXELS);
+    set->labels = calloc(count, 1);
+    set->owns_buffers = 1;
+    dn_rng rng;
+    dn_rng_seed(&rng, seed);
+    for (size_t i = 0; i < count; i++) {
+        uint8_t *im = set->images + i * DN_IMAGE_PIXELS;
+        int top = i % 2 == 0;
+        size_t row = (top ? 3 : 16) + dn_rng_below(&rng, 9), col = 2 + dn_rng_below(&rng, 8);
+        for (size_t c = col; c < col + 16; c++) im[row * 28 + c] = im[(row + 1) * 28 + c] = 255;
+        for (int k = 0; k < speckles; k++) im[dn_rng_below(&rng, DN_IMAGE_PIXELS)] = (uint8_t)dn_rng_below(&rng, 120);
+        set->labels[i] = top ? 2 : 7;
+    }
+    return set;
+}
+
 /* A cmocka setup's body: *state gets the fixture; -1 when memory or the folder fails. */
 static inline int dn_test_fixture_setup(void **state, size_t count, uint64_t seed, unsigned one_in,
                                         const char *prefix)
