@@ -887,6 +887,40 @@ typedef int (*dn_mlp_batch_fn)(const dn_mlp_batch_report *report, void *user);
  * local training for the round (the round itself goes on). */
 DN_API void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user);
 
+/* ---- where the training time goes ---- */
+
+/* The phases a training step's wall time is cut into. */
+typedef enum dn_phase {
+    DN_PHASE_DATA = 0,     /* the batch: which pixels it uses, W_0's used columns, images to floats, labels */
+    DN_PHASE_FORWARD,      /* the forward matrix products                                                   */
+    DN_PHASE_BACKWARD,     /* the backward matrix products: dW = dZᵀ X and dX = dZ W                          */
+    DN_PHASE_ELEMENTWISE,  /* bias, activations and their derivatives, dropout, the loss, dW_0's scatter      */
+    DN_PHASE_UPDATE,       /* zeroing gradients, the optimiser step, max-norm, EMA                            */
+    DN_PHASE_WAIT,         /* the timed thread waiting for the other training threads at a barrier           */
+    DN_PHASE_COMM,         /* distributed training: summing gradients over the ranks, waiting for them       */
+    DN_PHASE_COUNT
+} dn_phase;
+
+/* Seconds spent in each phase, and the steps they were summed over. */
+typedef struct dn_profile {
+    double seconds[DN_PHASE_COUNT];
+    uint64_t steps;
+} dn_profile;
+
+/* "data", "forward", "backward", "elementwise", "update", "wait", "comm";
+ * "?" for anything else. */
+DN_API const char *dn_phase_name(dn_phase phase);
+
+/* From now on, every training step of mlp (dn_mlp_train_epoch, dn_mlp_train,
+ * dn_mlp_sync_epoch, dn_mlp_run_*) ADDS its wall time, phase by phase, to
+ * *profile, which the caller owns and zeroes (profile NULL: off, the
+ * default; not an option, never saved). The clock is the calling thread's,
+ * which is training thread 0: with several threads, the work of the others
+ * shows as that thread's waits. Costs two clock reads per phase change,
+ * about 20 a step; the phases sum to the steps' time, not the epoch's (the
+ * epoch's shuffle and the final checks are outside every step). */
+DN_API void dn_mlp_set_profile(dn_mlp *mlp, dn_profile *profile);
+
 /* The parameters evaluation uses (same layout as dn_mlp_params): the EMA
  * shadow when opt.ema > 0 and a step has been taken, else the parameters
  * themselves. Owned by mlp. */

@@ -116,7 +116,26 @@ struct dn_mlp {
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;
+    /* where the steps' time goes (dn_mlp_set_profile): not owned, never saved;
+     * lap_at is when the phase in progress on training thread 0 began */
+    dn_profile *profile;
+    double lap_at;
 };
+
+/* The profile's clock, training thread 0's alone: a step starts it
+ * (dn_lap_start_), and each dn_lap_ adds the time since the last one to
+ * the phase that just ended. Nothing when no profile is set. */
+static inline void dn_lap_start_(dn_mlp *mlp)
+{
+    if (mlp->profile) mlp->lap_at = dn_now_seconds();
+}
+static inline void dn_lap_(dn_mlp *mlp, dn_phase ended)
+{
+    if (!mlp->profile) return;
+    double now = dn_now_seconds();
+    mlp->profile->seconds[ended] += now - mlp->lap_at;
+    mlp->lap_at = now;
+}
 
 /* The activation function layer k applies. */
 dn_act dn_mlp_act_(const dn_mlp *mlp, int k);

@@ -777,6 +777,15 @@ static void prefetch_rows(const uint8_t *images, const uint32_t *order, size_t f
     }
 }
 
+const char *dn_phase_name(dn_phase phase)
+{
+    static const char *const names[DN_PHASE_COUNT] = {"data",   "forward", "backward", "elementwise",
+                                                      "update", "wait",    "comm"};
+    return (unsigned)phase < DN_PHASE_COUNT ? names[phase] : "?";
+}
+
+void dn_mlp_set_profile(dn_mlp *mlp, dn_profile *profile) { mlp->profile = profile; }
+
 void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user)
 {
     mlp->on_batch = fn;
