@@ -9,6 +9,7 @@
 #include "figures.h"
 #include "mlp_distributed.h"
 #include "mlp_regularise.h"
+#include "profile.h"
 #include "progress.h"
 #include "serve_live.h"
 
@@ -29,6 +30,8 @@ typedef struct mlp_job {
     dn_error err; /* an evaluation failure inside the callback */
     progress bar; /* on a terminal only: moved after every batch (PROGRESS_OFF otherwise) */
     serve_live *live; /* --serve: the page gets every row; NULL otherwise */
+    int profile_on;   /* --profile */
+    dn_profile profile;
 } mlp_job;
 
 /* The rows --serve sends, one value per column (validation NaN when there is none). */
@@ -172,6 +175,7 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
                      const char *save, const char *plot, dn_error *err)
 {
     if (!(job->mlp = dn_mlp_create(opt, err))) return err->code;
+    if (job->profile_on) dn_mlp_set_profile(job->mlp, &job->profile);
     if (metrics && cli_text_open(&job->metrics))
         return cli_fail(err, DN_ERR_NOMEM, "%s: out of memory for the metrics", metrics);
     if (job->metrics.fp)
@@ -209,6 +213,7 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
     if (job->target_epoch)
         printf("time to %.0f%% test accuracy: %.3f s (epoch %d)\n", 100 * TARGET_ACCURACY, job->target_seconds,
                job->target_epoch);
+    if (job->profile_on) profile_print(stdout, &job->profile);
     if (plot && (s = plot_run(job, plot, err))) return s;
     if (!save && !job->live) return DN_OK;
     dn_model *model = dn_model_from_mlp(job->mlp, dn_dataset_crc32(train), err);
@@ -237,7 +242,7 @@ int cmd_mlp(int argc, char **argv)
     const char *data = "data/mnist", *hidden = hidden_text, *metrics = NULL, *save = NULL, *plot = NULL, *serve = NULL;
     size_t train_size = 60000, validation = 0;
     int activation = opt.activation, loss = opt.loss, init = opt.init, optimizer = opt.optimizer;
-    int schedule = opt.schedule, matmul = opt.matmul, quiet = 0;
+    int schedule = opt.schedule, matmul = opt.matmul, quiet = 0, profile = 0;
     mlp_dist dist = MLP_DIST_DEFAULT;
     const char *dropout = NULL;
     cli_strings augment = {{NULL}, 0};
@@ -296,6 +301,10 @@ int cmd_mlp(int argc, char **argv)
         {"--plot", CLI_STRING, &plot, "DIR", "write error and loss curves, first-layer images, confusion, gallery",
          0, 0, 0, NULL},
         {"--quiet", CLI_FLAG, &quiet, "", "print only the results, no per-epoch lines", 0, 0, 0, NULL},
+        {"--profile", CLI_FLAG, &profile, "",
+         "after training, print where the steps' time went: data, forward and backward products, elementwise, "
+         "update, waits at barriers, communication",
+         0, 0, 0, NULL},
         {"--serve", CLI_STRING, &serve, "HOST:PORT",
          "serve the page of `digitnet serve` during the run (live table and curves), then the trained model until "
          "Ctrl-C; port 0 picks a free port",
@@ -332,6 +341,7 @@ int cmd_mlp(int argc, char **argv)
     if ((rc = cli_load_mnist(data, &train, &test))) return rc;
     mlp_job job = {0};
     job.quiet = quiet;
+    job.profile_on = profile;
     job.test = test;
     dn_status s = DN_OK;
     if (train_size > train->count)

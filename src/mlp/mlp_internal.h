@@ -167,6 +167,12 @@ void dn_dense_forward_units(float *out, const float *inp, const float *weight, c
 void dn_dense_backward(float *dinp, float *dweight, float *dbias, float *dout, const float *out, const float *inp,
                        const float *weight, size_t B, size_t C, size_t OC, dn_act act, dn_matmul mm);
 
+/* Its elementwise half for the units [o0, o1): columns o0 … o1 − 1 of
+ * dout (∂L/∂out) become dz = dout ⊙ act'(z) in place, their sums over the
+ * B rows added to dbias[o0 … o1). */
+void dn_dense_dz_units_(float *dbias, float *dout, const float *out, size_t B, size_t OC, size_t o0, size_t o1,
+                        dn_act act);
+
 /* The same for the units [o0, o1) only, without dinp (which sums over all
  * units): columns o0 … o1 − 1 of dout become dz, rows o0 … o1 − 1 of
  * dweight and dbias[o0 … o1 − 1] are added to. */
@@ -306,6 +312,12 @@ dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *
  * With a FedProx anchor, grads[lo, hi) first gain prox_mu (θ − anchor) in
  * place: the step then reads the proximal objective's gradient. */
 void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi);
+/* The step on rows [o0, o1) of W_0 when the batch's gradient of W_0 is
+ * held compacted (mlp_train.c): row o's is dw0_used[o · nused …] at the
+ * used pixels (runs run_start, run_len), 0 at every other pixel. The same
+ * values as dn_mlp_step_span_ on the gradient scattered into grads, without
+ * the scatter, or the gradient's zeroing and second read. */
+void dn_mlp_step_w0_used_(dn_mlp *mlp, const dn_mlp_step *st, size_t o0, size_t o1);
 /* 1 when a step is followed by dn_mlp_post_step_rows_ (max-norm, or a live EMA shadow). */
 int dn_mlp_has_post_step_(const dn_mlp *mlp);
 /* After a step, rows [o0, o1) of W_k and b_k[o0 … o1): max-norm on each

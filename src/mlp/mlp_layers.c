@@ -134,20 +134,23 @@ void dn_act_grad_row_(float *dout, const float *out, size_t OC, dn_act act)
     }
 }
 
-/* dz = dout ⊙ act'(z) for one row, in place, and dbias += dz. */
-static void act_backward_row(float *dout, const float *out, float *dbias, size_t OC, dn_act act)
+void dn_dense_dz_units_(float *dbias, float *dout, const float *out, size_t B, size_t OC, size_t o0, size_t o1,
+                        dn_act act)
 {
-    dn_act_grad_row_(dout, out, OC, act);
-    for (size_t o = 0; o < OC; o++) dbias[o] += dout[o];
+    /* forward: out[b][o] = act(z[b][o]),  z[b][o] = bias[o] + Σ_c inp[b][c] weight[o][c] */
+    /* dz[b][o] = dout[b][o] act'(z[b][o]);  dbias[o] += Σ_b dz[b][o]   (dz replaces dout) */
+    for (size_t b = 0; b < B; b++) {
+        float *dz = dout + b * OC + o0;
+        dn_act_grad_row_(dz, out + b * OC + o0, o1 - o0, act);
+        for (size_t o = 0; o < o1 - o0; o++) dbias[o0 + o] += dz[o];
+    }
 }
 
 void dn_dense_backward_units(float *dweight, float *dbias, float *dout, const float *out, const float *inp, size_t B,
                              size_t C, size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm)
 {
     if (o1 <= o0) return;
-    /* forward: out[b][o] = act(z[b][o]),  z[b][o] = bias[o] + Σ_c inp[b][c] weight[o][c] */
-    /* dz[b][o] = dout[b][o] act'(z[b][o]);  dbias[o] += Σ_b dz[b][o]   (dz replaces dout) */
-    for (size_t b = 0; b < B; b++) act_backward_row(dout + b * OC + o0, out + b * OC + o0, dbias + o0, o1 - o0, act);
+    dn_dense_dz_units_(dbias, dout, out, B, OC, o0, o1, act);
     /* dweight[o][c] += Σ_b dz[b][o] inp[b][c]:  dweight (OC, C) += dzᵀ (OC, B) · inp (B, C), rows o0 … o1 − 1 */
     dn_sgemm_(mm, 1, 0, o1 - o0, C, B, 1.0f, dout + o0, OC, inp, C, 1.0f, dweight + o0 * C, C);
 }

@@ -93,18 +93,40 @@ dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *
     return DN_OK;
 }
 
+/* The step on parameters [a, a + n) with their gradient g (n values), decay wd. */
+static void step_values(dn_mlp *mlp, const dn_mlp_step *st, size_t a, size_t n, float *g, float wd)
+{
+    float *p = mlp->params + a;
+    float *m = mlp->moment1 ? mlp->moment1 + a : NULL;
+    if (st->prox_anchor) /* FedProx: ∇(μ/2 ‖θ − θ_global‖²) = μ (θ − θ_global), on this thread's slice */
+        add_proximal(g, p, st->prox_anchor + a, n, st->prox_mu);
+    if (st->adam) adam_segment(p, g, m, mlp->moment2 + a, n, st, wd);
+    else sgd_segment(p, g, m, n, st, wd);
+}
+
 /* The step on parameters [lo, hi) ∩ [at, at + n), with decay wd. */
 static void step_segment(dn_mlp *mlp, const dn_mlp_step *st, size_t at, size_t n, size_t lo, size_t hi, float wd)
 {
     size_t a = at > lo ? at : lo, b = at + n < hi ? at + n : hi;
-    if (a >= b) return;
-    float *p = mlp->params + a;
-    float *g = mlp->grads + a;
-    float *m = mlp->moment1 ? mlp->moment1 + a : NULL;
-    if (st->prox_anchor) /* FedProx: ∇(μ/2 ‖θ − θ_global‖²) = μ (θ − θ_global), on this thread's slice */
-        add_proximal(g, p, st->prox_anchor + a, b - a, st->prox_mu);
-    if (st->adam) adam_segment(p, g, m, mlp->moment2 + a, b - a, st, wd);
-    else sgd_segment(p, g, m, b - a, st, wd);
+    if (a < b) step_values(mlp, st, a, b - a, mlp->grads + a, wd);
+}
+
+void dn_mlp_step_w0_used_(dn_mlp *mlp, const dn_mlp_step *st, size_t o0, size_t o1)
+{
+    float g[DN_IMAGE_PIXELS]; /* row o's gradient, whole: built in L1, read once by the step */
+    const size_t at = (size_t)(mlp->layer[0].weight - mlp->params);
+    for (size_t o = o0; o < o1; o++) {
+        const float *src = mlp->dw0_used + o * mlp->nused;
+        size_t c = 0; /* pixels below c are done */
+        for (size_t r = 0; r < mlp->nruns; r++) {
+            const size_t start = mlp->run_start[r], len = mlp->run_len[r];
+            memset(g + c, 0, (start - c) * sizeof *g); /* the blank pixels before the run */
+            memcpy(g + start, src, len * sizeof *g);
+            src += len, c = start + len;
+        }
+        memset(g + c, 0, (DN_IMAGE_PIXELS - c) * sizeof *g);
+        step_values(mlp, st, at + o * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS, g, st->weight_decay);
+    }
 }
 
 void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi)

@@ -43,6 +43,12 @@ void dn_mlp_zero_grad(dn_mlp *mlp) { memset(mlp->grads, 0, mlp->nparams * sizeof
 /* Sample i of a batch: row order[i] of the set, or row i without an order. */
 static size_t row_of(const uint32_t *order, size_t i) { return order ? order[i] : i; }
 
+/* The profile's clock is training thread 0's (dn_mlp_set_profile). */
+static void lap(dn_mlp *mlp, int t, dn_phase ended)
+{
+    if (t == 0) dn_lap_(mlp, ended);
+}
+
 /* Layer 0 on the pixels a batch uses. MNIST is mostly blank: of the 784
  * pixels only ~150 are ink in an image and ~494 in some image of a batch of
  * 64 (the border is always 0). A zero input adds nothing to z = W_0 x and
@@ -209,13 +215,48 @@ static void load_rows(dn_mlp *mlp, const uint8_t *images, const uint8_t *labels,
 
 /* ---------------------------------------------------------------- backprop */
 
-/* Units [o0, o1) of layer 0, forward, for the B rows of the workspace. */
-static void input_forward(dn_mlp *mlp, size_t B, size_t o0, size_t o1)
+/* Units [o0, o1) of layer k, forward, for the B rows of the workspace:
+ * a_{k+1} = act(a_k Wᵀ + b) on those columns, then dropout; the product
+ * and the rest timed apart (thread t). Layer 0 reads its compacted
+ * columns when the batch has them (nused). */
+static void forward_units(dn_mlp *mlp, int t, int k, size_t B, size_t o0, size_t o1)
 {
-    const float *w0 = mlp->nused < DN_IMAGE_PIXELS ? mlp->w0_used : mlp->layer[0].weight;
-    dn_dense_forward_units(mlp->ws.act[1], mlp->ws.act[0], w0, mlp->layer[0].bias, B, mlp->nused, mlp->width[1], o0,
-                           o1, dn_mlp_act_(mlp, 0), mlp->opt.matmul);
-    drop_units(mlp, 0, B, o0, o1);
+    if (o1 <= o0) return;
+    const size_t C = k == 0 ? mlp->nused : mlp->width[k], OC = mlp->width[k + 1];
+    const float *w = k == 0 && mlp->nused < DN_IMAGE_PIXELS ? mlp->w0_used : mlp->layer[k].weight;
+    float *out = mlp->ws.act[k + 1];
+    dn_sgemm_(mlp->opt.matmul, 0, 1, B, o1 - o0, C, 1.0f, mlp->ws.act[k], C, w + o0 * C, C, 0.0f, out + o0, OC);
+    lap(mlp, t, DN_PHASE_FORWARD);
+    for (size_t b = 0; b < B; b++) dn_bias_act_row_(out + b * OC + o0, mlp->layer[k].bias + o0, o1 - o0, dn_mlp_act_(mlp, k));
+    drop_units(mlp, k, B, o0, o1);
+    lap(mlp, t, DN_PHASE_ELEMENTWISE);
+}
+
+/* Units [o0, o1) of layer k, backward, for the B rows: dout's columns
+ * become dz, their sums go to db_k, and dweight (dW_k, or layer 0's
+ * compacted dW_0) becomes dzᵀ a_k + beta · dweight: beta 1 ADDS (the
+ * gradient API), beta 0 overwrites (a fused step: no zeroing first) —
+ * timed apart like forward_units. */
+static void backward_units(dn_mlp *mlp, int t, int k, float *dweight, float *dout, size_t B, size_t o0, size_t o1,
+                           float beta)
+{
+    if (o1 <= o0) return;
+    const size_t C = k == 0 ? mlp->nused : mlp->width[k], OC = mlp->width[k + 1];
+    dn_act act = backward_act(mlp, k, dout, B, o0, o1);
+    dn_dense_dz_units_(mlp->dlayer[k].bias, dout, mlp->ws.act[k + 1], B, OC, o0, o1, act);
+    lap(mlp, t, DN_PHASE_ELEMENTWISE);
+    dn_sgemm_(mlp->opt.matmul, 1, 0, o1 - o0, C, B, 1.0f, dout + o0, OC, mlp->ws.act[k], C, beta, dweight + o0 * C, C);
+    lap(mlp, t, DN_PHASE_BACKWARD);
+}
+
+/* Columns [c0, c1) of ∂L/∂a_k = dz W_k (B, C) into dinp, from dz (B, OC). */
+static void input_grad_columns(dn_mlp *mlp, int t, int k, float *dinp, const float *dz, size_t B, size_t c0, size_t c1)
+{
+    const size_t C = mlp->width[k], OC = mlp->width[k + 1];
+    if (c1 > c0)
+        dn_sgemm_(mlp->opt.matmul, 0, 0, B, c1 - c0, OC, 1.0f, dz, OC, mlp->layer[k].weight + c0, C, 0.0f, dinp + c0,
+                  C);
+    lap(mlp, t, DN_PHASE_BACKWARD);
 }
 
 /* The loss of the B rows in act[L] and ∂(mean loss)/∂(output) into
@@ -224,20 +265,23 @@ static double output_loss(dn_mlp *mlp, size_t B, size_t *correct)
 {
     dn_mlp_workspace *ws = &mlp->ws;
     float *out = ws->act[mlp->nlayers];
-    return mlp->opt.loss == DN_LOSS_CE ? dn_softmax_ce_smooth(out, ws->delta[0], ws->labels, B, DN_CLASSES, correct,
-                                                              (float)mlp->opt.label_smoothing)
-                                       : dn_sigmoid_mse(out, ws->delta[0], ws->labels, B, DN_CLASSES, correct);
+    double loss = mlp->opt.loss == DN_LOSS_CE
+                      ? dn_softmax_ce_smooth(out, ws->delta[0], ws->labels, B, DN_CLASSES, correct,
+                                             (float)mlp->opt.label_smoothing)
+                      : dn_sigmoid_mse(out, ws->delta[0], ws->labels, B, DN_CLASSES, correct);
+    dn_lap_(mlp, DN_PHASE_ELEMENTWISE);
+    return loss;
 }
 
-/* Layer k (≥ 1) backward for the whole batch: ADDS its gradients and
- * writes ∂L/∂a_k into the delta buffer dout is not in. Returns that buffer. */
-static float *layer_backward(dn_mlp *mlp, int k, float *dout, size_t B)
+/* Layer k (≥ 1) backward for the whole batch: ADDS its gradients (beta 1)
+ * or overwrites dW_k (beta 0: see backward_units), and writes ∂L/∂a_k into
+ * the delta buffer dout is not in. Returns that buffer. */
+static float *layer_backward(dn_mlp *mlp, int k, float *dout, size_t B, float beta)
 {
     dn_mlp_workspace *ws = &mlp->ws;
     float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
-    dn_act act = backward_act(mlp, k, dout, B, 0, mlp->width[k + 1]);
-    dn_dense_backward(dinp, mlp->dlayer[k].weight, mlp->dlayer[k].bias, dout, ws->act[k + 1], ws->act[k],
-                      mlp->layer[k].weight, B, mlp->width[k], mlp->width[k + 1], act, mlp->opt.matmul);
+    backward_units(mlp, 0, k, mlp->dlayer[k].weight, dout, B, 0, mlp->width[k + 1], beta);
+    input_grad_columns(mlp, 0, k, dinp, dout, B, 0, mlp->width[k]);
     return dinp;
 }
 
@@ -248,44 +292,40 @@ static double upper_layers(dn_mlp *mlp, size_t B, size_t *correct, float **da1)
 {
     dn_mlp_workspace *ws = &mlp->ws;
     const int L = mlp->nlayers;
-    for (int k = 1; k < L; k++) {
-        dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
-                         mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
-        drop_units(mlp, k, B, 0, mlp->width[k + 1]);
-    }
+    for (int k = 1; k < L; k++) forward_units(mlp, 0, k, B, 0, mlp->width[k + 1]);
     double loss = output_loss(mlp, B, correct);
     if (!isfinite(loss)) return loss;
     float *dout = ws->delta[0];
-    for (int k = L - 1; k >= 1; k--) dout = layer_backward(mlp, k, dout, B);
+    for (int k = L - 1; k >= 1; k--) dout = layer_backward(mlp, k, dout, B, 1.0f);
     *da1 = dout;
     return loss;
 }
 
-/* Units [o0, o1) of layer 0, backward: ADDS their rows of dW_0 and their
- * b_0 gradient — directly, or through the compacted columns and scattered
- * back (the unused columns' gradient is 0: nothing to add). No ∂L/∂x: x is data. */
-static void input_backward(dn_mlp *mlp, float *da1, size_t B, size_t o0, size_t o1)
+/* Units [o0, o1) of layer 0, backward: their b_0 gradient, and their rows
+ * of dW_0 — directly (ADDED when add, else overwritten), or, on a batch
+ * with compacted columns, into dw0_used, then ADDED back into dW_0 when
+ * add (the unused columns' gradient is 0: nothing to add); a fused step
+ * reads dw0_used itself (dn_mlp_step_w0_used_). No ∂L/∂x: x is data. */
+static void input_backward(dn_mlp *mlp, int t, float *da1, size_t B, size_t o0, size_t o1, int add)
 {
-    const size_t n = mlp->nused, OC = mlp->width[1];
+    const size_t n = mlp->nused;
     dn_dense_view *d0 = &mlp->dlayer[0];
-    const dn_act act = backward_act(mlp, 0, da1, B, o0, o1);
     if (n == DN_IMAGE_PIXELS) {
-        dn_dense_backward_units(d0->weight, d0->bias, da1, mlp->ws.act[1], mlp->ws.act[0], B, n, OC, o0, o1, act,
-                                mlp->opt.matmul);
+        backward_units(mlp, t, 0, d0->weight, da1, B, o0, o1, add ? 1.0f : 0.0f);
         return;
     }
-    memset(mlp->dw0_used + o0 * n, 0, (o1 - o0) * n * sizeof(float));
-    dn_dense_backward_units(mlp->dw0_used, d0->bias, da1, mlp->ws.act[1], mlp->ws.act[0], B, n, OC, o0, o1, act,
-                            mlp->opt.matmul);
+    backward_units(mlp, t, 0, mlp->dw0_used, da1, B, o0, o1, 0.0f);
+    if (!add) return;
     for (size_t o = o0; o < o1; o++) {
         float *dw0_o = d0->weight + o * DN_IMAGE_PIXELS;
         const float *src = mlp->dw0_used + o * n;
         for (size_t r = 0; r < mlp->nruns; r++) {
             float *dst = dw0_o + mlp->run_start[r];
-            for (size_t t = 0; t < mlp->run_len[r]; t++) dst[t] += src[t];
+            for (size_t i = 0; i < mlp->run_len[r]; i++) dst[i] += src[i];
             src += mlp->run_len[r];
         }
     }
+    lap(mlp, t, DN_PHASE_ELEMENTWISE);
 }
 
 static dn_status ensure_compaction_buffers(dn_mlp *mlp, dn_error *err)
@@ -313,16 +353,18 @@ dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *lab
     dn_status s = reserve_training(mlp, count, err);
     if (s) return s;
     const size_t n1 = mlp->width[1];
+    dn_lap_start_(mlp);
     plan_batch(mlp, images, NULL, 0, count);
     if (mlp->nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, n1);
     mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = 0; /* the same masks for the same call (digitnet.h) */
     load_rows(mlp, images, labels, NULL, 0, 0, count);
+    dn_lap_(mlp, DN_PHASE_DATA);
     int restore = dn_blas_threads_set_(mlp->opt.threads);
     size_t correct = 0;
     float *da1 = NULL;
-    input_forward(mlp, count, 0, n1);
+    forward_units(mlp, 0, 0, count, 0, n1);
     double loss = upper_layers(mlp, count, &correct, &da1) / (double)count;
-    if (isfinite(loss)) input_backward(mlp, da1, count, 0, n1);
+    if (isfinite(loss)) input_backward(mlp, 0, da1, count, 0, n1, 1);
     if (restore > 0) dn_blas_threads_set_(restore);
     if (stats) *stats = (dn_mlp_batch_stats){loss, correct};
     if (!isfinite(loss)) return dn_fail(err, DN_ERR_NUMERIC, "the loss is %s: " DIVERGED_ADVICE, nonfinite_name(loss));
@@ -388,11 +430,10 @@ typedef struct step_result {
 static size_t weight_at(const dn_mlp *mlp, int k) { return (size_t)(mlp->layer[k].weight - mlp->params); }
 static size_t bias_at(const dn_mlp *mlp, int k) { return (size_t)(mlp->layer[k].bias - mlp->params); }
 
-/* Units [u0, u1) of layer k: their rows of W_k and entries of b_k. */
-static void zero_units(dn_mlp *mlp, int k, size_t u0, size_t u1)
+/* The gradient of units [u0, u1) of layer k's bias, zeroed for the sums
+ * of a fused step (whose weight products overwrite dW_k: beta 0). */
+static void zero_bias_units(dn_mlp *mlp, int k, size_t u0, size_t u1)
 {
-    const size_t C = mlp->width[k];
-    memset(mlp->grads + weight_at(mlp, k) + u0 * C, 0, (u1 - u0) * C * sizeof(float));
     memset(mlp->grads + bias_at(mlp, k) + u0, 0, (u1 - u0) * sizeof(float));
 }
 
@@ -420,15 +461,15 @@ static double output_layer(dn_mlp *mlp, const dn_mlp_step *st, size_t B, size_t 
     dn_mlp_workspace *ws = &mlp->ws;
     const int k = mlp->nlayers - 1;
     if (k > 0) {
-        zero_units(mlp, k, 0, mlp->width[k + 1]);
-        dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, B, mlp->width[k],
-                         mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+        zero_bias_units(mlp, k, 0, mlp->width[k + 1]);
+        forward_units(mlp, 0, k, B, 0, mlp->width[k + 1]);
     }
     double loss = output_loss(mlp, B, correct);
     *dout = ws->delta[0];
     if (!isfinite(loss) || k == 0) return loss;
-    *dout = layer_backward(mlp, k, *dout, B);
+    *dout = layer_backward(mlp, k, *dout, B, 0.0f);
     step_units(mlp, st, k, 0, mlp->width[k + 1]);
+    dn_lap_(mlp, DN_PHASE_UPDATE);
     return loss;
 }
 
@@ -444,17 +485,15 @@ static float *hidden_backward(dn_mlp *mlp, const dn_mlp_step *st, int k, float *
     size_t u0, u1, c0, c1;
     slice(OC, T, t, &u0, &u1);
     slice(C, T, t, &c0, &c1);
-    dn_act act = backward_act(mlp, k, dout, B, u0, u1);
-    dn_dense_backward_units(mlp->dlayer[k].weight, mlp->dlayer[k].bias, dout, ws->act[k + 1], ws->act[k], B, C, OC,
-                            u0, u1, act, mlp->opt.matmul);
+    backward_units(mlp, t, k, mlp->dlayer[k].weight, dout, B, u0, u1, 0.0f);
 #pragma omp barrier
+    lap(mlp, t, DN_PHASE_WAIT);
     float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
     /* dinp[b][c] = Σ_o dz[b][o] W_k[o][c] for c in [c0, c1) */
-    if (c1 > c0)
-        dn_sgemm_(mlp->opt.matmul, 0, 0, B, c1 - c0, OC, 1.0f, dout, OC, mlp->layer[k].weight + c0, C, 0.0f,
-                  dinp + c0, C);
+    input_grad_columns(mlp, t, k, dinp, dout, B, c0, c1);
     step_columns(mlp, st, k, c0, c1);
     dn_mlp_step_span_(mlp, st, bias_at(mlp, k) + u0, bias_at(mlp, k) + u1);
+    lap(mlp, t, DN_PHASE_UPDATE);
     return dinp;
 }
 
@@ -468,34 +507,43 @@ static void step_thread(dn_mlp *mlp, const batch *bt, int T, int t, const dn_mlp
     const size_t B = bt->B;
     const int L = mlp->nlayers;
     size_t o0, o1, u0, u1;
+    lap(mlp, t, DN_PHASE_WAIT); /* the threads' start */
     slice(mlp->width[1], T, t, &o0, &o1);
     if (mlp->nused < DN_IMAGE_PIXELS) gather_w0(mlp, o0, o1);
     load_rows(mlp, bt->set->images, bt->set->labels, bt->order, bt->first, B * (size_t)t / (size_t)T,
               B * (size_t)(t + 1) / (size_t)T);
-    for (int k = 0; k < L - 1 || k == 0; k++) { /* zero_grad, by owner; thread 0 owns the last layer */
+    lap(mlp, t, DN_PHASE_DATA);
+    for (int k = 0; k < L - 1 || k == 0; k++) { /* the bias sums, by owner; thread 0 owns the last layer */
         slice(mlp->width[k + 1], T, t, &u0, &u1);
-        zero_units(mlp, k, u0, u1);
+        zero_bias_units(mlp, k, u0, u1);
     }
 #pragma omp barrier
-    input_forward(mlp, B, o0, o1);
+    lap(mlp, t, DN_PHASE_WAIT);
+    forward_units(mlp, t, 0, B, o0, o1);
 #pragma omp barrier
+    lap(mlp, t, DN_PHASE_WAIT);
     for (int k = 1; k < L - 1; k++) {
         slice(mlp->width[k + 1], T, t, &u0, &u1);
-        dn_dense_forward_units(mlp->ws.act[k + 1], mlp->ws.act[k], mlp->layer[k].weight, mlp->layer[k].bias, B,
-                               mlp->width[k], mlp->width[k + 1], u0, u1, dn_mlp_act_(mlp, k), mlp->opt.matmul);
-        drop_units(mlp, k, B, u0, u1);
+        forward_units(mlp, t, k, B, u0, u1);
 #pragma omp barrier
+        lap(mlp, t, DN_PHASE_WAIT);
     }
     if (t == 0) {
         res->correct = 0;
         res->loss = output_layer(mlp, st, B, &res->correct, &res->dout);
     }
 #pragma omp barrier
+    lap(mlp, t, DN_PHASE_WAIT);
     if (!isfinite(res->loss)) return;
     float *dout = res->dout;
     for (int k = L - 2; k >= 1; k--) dout = hidden_backward(mlp, st, k, dout, B, T, t);
-    input_backward(mlp, dout, B, o0, o1);
-    step_units(mlp, st, 0, o0, o1);
+    input_backward(mlp, t, dout, B, o0, o1, 0);
+    if (mlp->nused < DN_IMAGE_PIXELS) {
+        dn_mlp_step_w0_used_(mlp, st, o0, o1);
+        dn_mlp_step_span_(mlp, st, bias_at(mlp, 0) + o0, bias_at(mlp, 0) + o1);
+    } else
+        step_units(mlp, st, 0, o0, o1);
+    lap(mlp, t, DN_PHASE_UPDATE);
 }
 
 /* zero_grad → backprop → update for one batch, over step_threads threads. */
@@ -505,8 +553,10 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
     dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
     if (s) return s;
     const int T = step_threads(mlp, bt->B);
+    dn_lap_start_(mlp);
     plan_batch(mlp, bt->set->images, bt->order, bt->first, bt->B);
     mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = bt->position;
+    dn_lap_(mlp, DN_PHASE_DATA);
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = 0;
@@ -515,6 +565,8 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
 #endif
         step_thread(mlp, bt, T, t, &st, res);
     }
+    dn_lap_(mlp, DN_PHASE_WAIT); /* the threads' end */
+    if (mlp->profile) mlp->profile->steps++;
     if (!dn_mlp_has_post_step_(mlp) || !isfinite(res->loss)) return DN_OK;
     /* max-norm and EMA once the whole step is done (its rows are updated
      * column by column in hidden_backward), each thread on its rows */
@@ -530,6 +582,7 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, double lr, step_result
             dn_mlp_post_step_rows_(mlp, k, u0, u1);
         }
     }
+    dn_lap_(mlp, DN_PHASE_UPDATE);
     return DN_OK;
 }
 
@@ -697,10 +750,16 @@ static void small_step(dn_mlp *mlp, const batch *bt, float lr, step_result *res)
     dn_mlp_workspace *ws = &mlp->ws;
     const size_t B = bt->B;
     const int L = mlp->nlayers;
+    dn_lap_start_(mlp);
     small_load(mlp, bt);
+    dn_lap_(mlp, DN_PHASE_DATA);
+    /* the small step's kernels fuse bias and activation into their products,
+     * and each layer's update into its backward: timed as products */
     dn_small_input_forward(ws->act[1], ws->act[0], mlp->used_pixel, mlp->nused, mlp->w0t, mlp->layer[0].bias, B,
                            mlp->width[1], dn_mlp_act_(mlp, 0));
     for (int k = 1; k < L; k++) small_layer_forward(mlp, k, B);
+    dn_lap_(mlp, DN_PHASE_FORWARD);
+    if (mlp->profile) mlp->profile->steps++;
     res->correct = 0;
     res->loss = output_loss(mlp, B, &res->correct);
     if (!isfinite(res->loss)) return;
@@ -712,6 +771,7 @@ static void small_step(dn_mlp *mlp, const batch *bt, float lr, step_result *res)
     }
     dn_small_input_sgd(mlp->w0t, mlp->layer[0].bias, dout, ws->act[1], ws->act[0], mlp->used_pixel, mlp->nused, B,
                        mlp->width[1], dn_mlp_act_(mlp, 0), lr);
+    dn_lap_(mlp, DN_PHASE_BACKWARD);
 }
 
 /* train_step's counterpart for the small-batch step. */
