@@ -411,15 +411,18 @@ static size_t widest_output(const dn_mlp *mlp)
     return widest;
 }
 
-/* One block: act[0] … act[L], two delta buffers, then the labels. */
-dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, dn_mlp_workspace *ws, dn_error *err)
+/* One block: act[0] … act[L], two delta buffers, (with spare) the spare
+ * x, then the labels (and the spare labels). */
+dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, int spare, dn_mlp_workspace *ws, dn_error *err)
 {
     size_t floats = 0, widest = widest_output(mlp), n;
-    for (int k = 0; k <= mlp->nlayers; k++) {
-        if (dn_mul_overflows(rows, mlp->width[k], &n) || dn_add_overflows(floats, n, &floats)) goto too_big;
+    for (int k = 0; k <= mlp->nlayers + (spare != 0); k++) { /* the spare x: another act[0] */
+        if (dn_mul_overflows(rows, mlp->width[k <= mlp->nlayers ? k : 0], &n) || dn_add_overflows(floats, n, &floats))
+            goto too_big;
     }
     if (dn_mul_overflows(rows, widest, &n) || dn_add_overflows(floats, 2 * n, &floats)) goto too_big;
-    if (dn_add_overflows(floats, rows / sizeof(float) + 1, &floats) || floats > SIZE_MAX / sizeof(float)) goto too_big;
+    if (dn_add_overflows(floats, 2 * (rows / sizeof(float) + 1), &floats) || floats > SIZE_MAX / sizeof(float))
+        goto too_big;
     memset(ws, 0, sizeof *ws);
     if (!(ws->block = dn_mlp_alloc_floats_(floats)))
         return dn_fail(err, DN_ERR_NOMEM, "out of memory for a batch of %zu samples", rows);
@@ -431,7 +434,13 @@ dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, dn_mlp_workspa
     }
     ws->delta[0] = at;
     ws->delta[1] = at + rows * widest;
-    ws->labels = (uint8_t *)(at + 2 * rows * widest);
+    at += 2 * rows * widest;
+    if (spare) {
+        ws->x_spare = at;
+        at += rows * mlp->width[0];
+    }
+    ws->labels = (uint8_t *)at;
+    if (spare) ws->labels_spare = ws->labels + rows;
     return DN_OK;
 too_big:
     return dn_fail(err, DN_ERR_NOMEM, "a batch of %zu samples does not fit in memory", rows);
@@ -442,7 +451,8 @@ dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err)
     if (mlp->ws.block && mlp->ws.rows >= rows) return DN_OK;
     free(mlp->ws.block);
     mlp->ws.block = NULL;
-    return dn_mlp_workspace_alloc_(mlp, rows, &mlp->ws, err);
+    mlp->next_ready = 0;
+    return dn_mlp_workspace_alloc_(mlp, rows, 1, &mlp->ws, err);
 }
 
 /* ---------------------------------------------------------------- forward */
@@ -477,7 +487,8 @@ static dn_status run_chunks(const dn_mlp *mlp, const uint8_t *images, size_t cou
                             void *user, dn_error *err)
 {
     dn_mlp_workspace ws;
-    dn_status s = dn_mlp_workspace_alloc_(mlp, count < FORWARD_CHUNK ? (count ? count : 1) : FORWARD_CHUNK, &ws, err);
+    dn_status s =
+        dn_mlp_workspace_alloc_(mlp, count < FORWARD_CHUNK ? (count ? count : 1) : FORWARD_CHUNK, 0, &ws, err);
     if (s) return s;
     int restore = count < DN_MLP_SMALL_FORWARD ? -1 : dn_blas_threads_set_(mlp->opt.threads); /* see Threads */
     for (size_t first = 0; first < count; first += ws.rows) {

@@ -35,7 +35,23 @@ typedef struct dn_mlp_workspace {
     float *act[DN_MLP_MAX_LAYERS + 1];     /* act[0] = x (rows, 784); act[k+1] (rows, n_{k+1}) */
     float *delta[2];                       /* (rows, widest layer output): ping-pong ∂L/∂a */
     uint8_t *labels;                       /* (rows) the batch's labels, gathered */
+    /* training's second x and labels, where the next batch is prepared while
+     * this one trains (mlp_train.c, "The next batch"); they trade places
+     * with act[0] and labels, all in block. NULL in inference workspaces. */
+    float *x_spare;                        /* (rows, 784) */
+    uint8_t *labels_spare;                 /* (rows) */
 } dn_mlp_workspace;
+
+/* The pixels layer 0 reads for a batch: those non-zero in some image of it,
+ * as runs of consecutive indices (run r is pixels run_start[r] … +
+ * run_len[r] − 1), nused of them; or all 784, nused = DN_IMAGE_PIXELS, when
+ * the batch is not compacted (nruns then 0). */
+typedef struct dn_batch_plan {
+    uint16_t run_start[DN_IMAGE_PIXELS];
+    uint16_t run_len[DN_IMAGE_PIXELS];
+    size_t nruns;
+    size_t nused;
+} dn_batch_plan;
 
 struct dn_mlp {
     dn_mlp_options opt;
@@ -53,12 +69,12 @@ struct dn_mlp {
     /* training */
     dn_mlp_workspace ws;
     /* layer 0 restricted to the pixels the batch uses (see mlp_train.c) */
-    uint16_t run_start[DN_IMAGE_PIXELS]; /* the used pixels as runs of consecutive indices: */
-    uint16_t run_len[DN_IMAGE_PIXELS];   /*   run r is pixels run_start[r] … + run_len[r] − 1 */
-    size_t nruns;
-    size_t nused;                        /* Σ run_len; DN_IMAGE_PIXELS when not compacted */
-    float *w0_used;                 /* (n_1, nused) W_0 at those columns */
-    float *dw0_used;                /* (n_1, nused) their gradient, before it is scattered back */
+    dn_batch_plan plan;             /* the batch in training */
+    dn_batch_plan next_plan;        /* the next one, when next_ready (prepared during a step) */
+    int next_ready;                 /* 1: the batch in training was prepared during the last step: */
+    int next_gathered;              /*   its plan, x, labels, and (when 1) w0_used at its pixels */
+    float *w0_used;                 /* (n_1, plan.nused) W_0 at those columns */
+    float *dw0_used;                /* (n_1, plan.nused) their gradient */
     uint16_t used_pixel[DN_IMAGE_PIXELS]; /* the small-batch step: used pixel j is image pixel used_pixel[j] */
     float *w0t;                     /* (784, n_1) W_0ᵀ, the small-batch step's copy of W_0 ... */
     int w0t_live;                   /* ... which holds the current W_0 while this is 1 (during an epoch) */
@@ -313,11 +329,14 @@ dn_status dn_mlp_step_begin_(dn_mlp *mlp, double lr, dn_mlp_step *st, dn_error *
  * place: the step then reads the proximal objective's gradient. */
 void dn_mlp_step_span_(dn_mlp *mlp, const dn_mlp_step *st, size_t lo, size_t hi);
 /* The step on rows [o0, o1) of W_0 when the batch's gradient of W_0 is
- * held compacted (mlp_train.c): row o's is dw0_used[o · nused …] at the
- * used pixels (runs run_start, run_len), 0 at every other pixel. The same
- * values as dn_mlp_step_span_ on the gradient scattered into grads, without
- * the scatter, or the gradient's zeroing and second read. */
-void dn_mlp_step_w0_used_(dn_mlp *mlp, const dn_mlp_step *st, size_t o0, size_t o1);
+ * held compacted (mlp_train.c): row o's is dw0_used[o · plan.nused …] at
+ * the plan's pixels, 0 at every other pixel. The same values as
+ * dn_mlp_step_span_ on the gradient scattered into grads, without the
+ * scatter, or the gradient's zeroing and second read. With next (may be
+ * NULL) each row, once stepped, also goes to w0_used at next's pixels. */
+void dn_mlp_step_w0_used_(dn_mlp *mlp, const dn_mlp_step *st, size_t o0, size_t o1, const dn_batch_plan *next);
+/* Row o of W_0 at plan's pixels into w0_used (row stride plan->nused). */
+void dn_mlp_gather_w0_row_(dn_mlp *mlp, const dn_batch_plan *plan, size_t o);
 /* 1 when a step is followed by dn_mlp_post_step_rows_ (max-norm, or a live EMA shadow). */
 int dn_mlp_has_post_step_(const dn_mlp *mlp);
 /* After a step, rows [o0, o1) of W_k and b_k[o0 … o1): max-norm on each
@@ -333,8 +352,9 @@ int dn_mlp_regularised_(const dn_mlp_options *opt);
 float *dn_mlp_alloc_floats_(size_t n);
 /* Named views W_0 b_0 W_1 b_1 … into a parameter-shaped buffer. */
 void dn_mlp_point_views_(const dn_mlp *mlp, float *base, dn_dense_view *views);
-/* A workspace for rows samples (free ws->block). */
-dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, dn_mlp_workspace *ws, dn_error *err);
+/* A workspace for rows samples (free ws->block); with spare, training's
+ * second x and labels too. */
+dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, int spare, dn_mlp_workspace *ws, dn_error *err);
 
 
 /* A network for opt (already checked) with its buffers allocated and the
@@ -342,7 +362,7 @@ dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, dn_mlp_workspa
 dn_mlp *dn_mlp_alloc_(const dn_mlp_options *opt, dn_error *err);
 /* A copy of src, parameters included, without training state. */
 dn_mlp *dn_mlp_clone_(const dn_mlp *src, dn_error *err);
-/* Grows mlp->ws to hold at least rows samples. */
+/* Grows mlp->ws (with the spare x and labels) to hold at least rows samples. */
 dn_status dn_mlp_workspace_reserve_(dn_mlp *mlp, size_t rows, dn_error *err);
 /* "300,100": the hidden sizes as model files and checkpoints write them
  * (the empty string for none); truncated to cap. */

@@ -111,21 +111,33 @@ static void step_segment(dn_mlp *mlp, const dn_mlp_step *st, size_t at, size_t n
     if (a < b) step_values(mlp, st, a, b - a, mlp->grads + a, wd);
 }
 
-void dn_mlp_step_w0_used_(dn_mlp *mlp, const dn_mlp_step *st, size_t o0, size_t o1)
+void dn_mlp_gather_w0_row_(dn_mlp *mlp, const dn_batch_plan *plan, size_t o)
+{
+    const float *w0_o = mlp->layer[0].weight + o * DN_IMAGE_PIXELS;
+    float *dst = mlp->w0_used + o * plan->nused;
+    for (size_t r = 0; r < plan->nruns; r++) {
+        memcpy(dst, w0_o + plan->run_start[r], plan->run_len[r] * sizeof(float));
+        dst += plan->run_len[r];
+    }
+}
+
+void dn_mlp_step_w0_used_(dn_mlp *mlp, const dn_mlp_step *st, size_t o0, size_t o1, const dn_batch_plan *next)
 {
     float g[DN_IMAGE_PIXELS]; /* row o's gradient, whole: built in L1, read once by the step */
+    const dn_batch_plan *plan = &mlp->plan;
     const size_t at = (size_t)(mlp->layer[0].weight - mlp->params);
     for (size_t o = o0; o < o1; o++) {
-        const float *src = mlp->dw0_used + o * mlp->nused;
+        const float *src = mlp->dw0_used + o * plan->nused;
         size_t c = 0; /* pixels below c are done */
-        for (size_t r = 0; r < mlp->nruns; r++) {
-            const size_t start = mlp->run_start[r], len = mlp->run_len[r];
+        for (size_t r = 0; r < plan->nruns; r++) {
+            const size_t start = plan->run_start[r], len = plan->run_len[r];
             memset(g + c, 0, (start - c) * sizeof *g); /* the blank pixels before the run */
             memcpy(g + start, src, len * sizeof *g);
             src += len, c = start + len;
         }
         memset(g + c, 0, (DN_IMAGE_PIXELS - c) * sizeof *g);
         step_values(mlp, st, at + o * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS, g, st->weight_decay);
+        if (next) dn_mlp_gather_w0_row_(mlp, next, o); /* the row is in cache now, not at the next step */
     }
 }
 
