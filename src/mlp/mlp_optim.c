@@ -123,19 +123,19 @@ void dn_mlp_gather_w0_row_(dn_mlp *mlp, const dn_batch_plan *plan, size_t o)
 
 void dn_mlp_step_w0_used_(dn_mlp *mlp, const dn_mlp_step *st, size_t o0, size_t o1, const dn_batch_plan *next)
 {
-    float g[DN_IMAGE_PIXELS]; /* row o's gradient, whole: built in L1, read once by the step */
+    /* row o's gradient, whole, built in L1 and read once by the step: zero
+     * at the pixels no image of the batch uses, which every row shares, so
+     * only the runs are written row by row */
+    float g[DN_IMAGE_PIXELS] = {0};
     const dn_batch_plan *plan = &mlp->plan;
     const size_t at = (size_t)(mlp->layer[0].weight - mlp->params);
     for (size_t o = o0; o < o1; o++) {
         const float *src = mlp->dw0_used + o * plan->nused;
-        size_t c = 0; /* pixels below c are done */
+        if (st->prox_anchor) memset(g, 0, sizeof g); /* the FedProx term was added to the whole of g */
         for (size_t r = 0; r < plan->nruns; r++) {
-            const size_t start = plan->run_start[r], len = plan->run_len[r];
-            memset(g + c, 0, (start - c) * sizeof *g); /* the blank pixels before the run */
-            memcpy(g + start, src, len * sizeof *g);
-            src += len, c = start + len;
+            memcpy(g + plan->run_start[r], src, plan->run_len[r] * sizeof *g);
+            src += plan->run_len[r];
         }
-        memset(g + c, 0, (DN_IMAGE_PIXELS - c) * sizeof *g);
         step_values(mlp, st, at + o * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS, g, st->weight_decay);
         if (next) dn_mlp_gather_w0_row_(mlp, next, o); /* the row is in cache now, not at the next step */
     }
