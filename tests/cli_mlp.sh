@@ -174,6 +174,11 @@ awk '$1 ~ /^[0-9]+$/ && NF == 7 { n++; if ($4 > best) { best = $4; at = $1; test
                             n, best, at, test, kept, stop, final; exit 1 } }' \
   out.txt || fail "--keep-best/--patience: $(cat out.txt)"
 
+# ---- --profile: the breakdown after training, a step a batch (300 samples, batch 64: 5 a epoch)
+expect_ok "$DIGITNET" mlp --data "$DATA" --hidden 16 --epochs 2 --train-size 300 --threads 1 --quiet --profile
+has "where the steps' time went (training thread 0's clock; 10 steps,"
+for phase in data forward backward elementwise update wait comm; do has "  $phase "; done
+
 # ---- divergence stops with advice (exit 5)
 expect_fail 5 "lower the learning rate (lr)" "$DIGITNET" mlp --data "$DATA" --train-size 2000 --epochs 1 \
   --hidden 300,100,100 --lr 1 --schedule none

@@ -757,6 +757,54 @@ static void test_batch_callback_small_step(void **state)
     check_batch_callback("24,16", 0.0);
 }
 
+/* dn_mlp_set_profile: a step a batch, the phases of the fused step (and
+ * of the small step) filled and summing to no more than the epochs' wall
+ * time, nothing in "comm" in one process; NULL turns it off. */
+static void check_profile(double momentum, int threads)
+{
+    enum { N = 300, BATCH = 32, EPOCHS = 2 };
+    dn_dataset *set = two_class_set(N, 9);
+    dn_mlp_options opt;
+    dn_mlp_options_default(&opt);
+    dn_mlp_parse_hidden("40,20", &opt, NULL);
+    opt.batch = BATCH, opt.threads = threads, opt.momentum = momentum;
+    dn_mlp *mlp = dn_mlp_create(&opt, NULL);
+    dn_profile p = {{0}, 0};
+    dn_mlp_set_profile(mlp, &p);
+    double wall = 0;
+    for (int e = 0; e < EPOCHS; e++) {
+        dn_mlp_epoch_report r;
+        assert_int_equal(dn_mlp_train_epoch(mlp, set, &r, NULL), DN_OK);
+        wall += r.seconds;
+    }
+    assert_int_equal(p.steps, EPOCHS * ((N + BATCH - 1) / BATCH));
+    double sum = 0;
+    for (int i = 0; i < DN_PHASE_COUNT; i++) {
+        assert_true(p.seconds[i] >= 0);
+        sum += p.seconds[i];
+    }
+    assert_true(sum > 0 && sum <= wall);
+    assert_true(p.seconds[DN_PHASE_FORWARD] > 0 && p.seconds[DN_PHASE_BACKWARD] > 0);
+    assert_true(p.seconds[DN_PHASE_COMM] == 0);
+    if (momentum > 0) assert_true(p.seconds[DN_PHASE_UPDATE] > 0); /* the small step fuses it into backward */
+    dn_mlp_set_profile(mlp, NULL);
+    const dn_profile before = p;
+    assert_int_equal(dn_mlp_train_epoch(mlp, set, NULL, NULL), DN_OK);
+    assert_memory_equal(&p, &before, sizeof p);
+    assert_string_equal(dn_phase_name(DN_PHASE_WAIT), "wait");
+    assert_string_equal(dn_phase_name(DN_PHASE_COUNT), "?");
+    dn_mlp_free(mlp);
+    dn_dataset_free(set);
+}
+
+static void test_profile_phases(void **state)
+{
+    (void)state;
+    check_profile(0.9, 1);
+    check_profile(0.9, 2);
+    check_profile(0.0, 1); /* the small-batch step */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -776,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_divergence_stopped_with_advice),
         cmocka_unit_test(test_batch_callback_counts_and_stops),
         cmocka_unit_test(test_batch_callback_small_step),
+        cmocka_unit_test(test_profile_phases),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
