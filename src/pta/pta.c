@@ -8,9 +8,11 @@
  * so the trainer keeps avg_acc = Σ_s (s − 1) Δ_s, touched only where an
  * update touches W, instead of adding W into a sum at every step.
  */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -224,6 +226,23 @@ static void fill_groups(pta_group *g, const uint8_t *image)
         if (at % 4) g[at / 4].offset[at % 4] = PTA_PAD_OFFSET, g[at / 4].value[at % 4] = 0;
 }
 
+/* Room for the groups (freed with free). An index of a few MB and more
+ * sits in 2 MB pages where the system allows: in 4 KB pages, faulting in
+ * MNIST's 28 MB of groups (7000 zeroed pages) cost twice the building
+ * itself, most of a short run's time, and the passes walk it with fewer TLB
+ * misses. */
+static void *groups_alloc(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < 2 * huge) return malloc(bytes);
+    size_t rounded = (bytes + huge - 1) / huge * huge; /* aligned_alloc: a multiple of the alignment */
+    void *p = aligned_alloc(huge, rounded);
+#ifdef MADV_HUGEPAGE
+    if (p) madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without it, 4 KB pages as before */
+#endif
+    return p;
+}
+
 static dn_status sparse_build(pta_sparse *sp, const uint8_t *images, size_t n, dn_error *err)
 {
     memset(sp, 0, sizeof *sp);
@@ -239,7 +258,7 @@ static dn_status sparse_build(pta_sparse *sp, const uint8_t *images, size_t n, d
         }
     }
     sp->start[n] = (uint32_t)total;
-    sp->groups = malloc((total ? total : 1) * sizeof *sp->groups);
+    sp->groups = groups_alloc((total ? total : 1) * sizeof *sp->groups);
     if (!sp->groups) {
         sparse_free(sp);
         return dn_fail(err, DN_ERR_NOMEM, "out of memory for the pixel index of %zu images", n);
