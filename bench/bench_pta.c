@@ -120,7 +120,8 @@ static void time_phases(const dn_dataset *train, int reps)
             t[r] = now() - t0;
         }
         char note[96];
-        snprintf(note, sizeof note, "%d thread%s, W after epoch 1; %zu errors", threads, threads > 1 ? "s" : "", errors);
+        snprintf(note, sizeof note, "%d thread%s, W after epoch 1; %zu errors", threads, threads > 1 ? "s" : "",
+                 errors);
         print_phase(threads > 1 ? "count pass, 2 threads" : "count pass, 1 thread", t, reps, note);
         dn_pta_free(pta);
     }

@@ -104,7 +104,8 @@ static inline void PTA_FN(pta_axpy)(REAL *restrict w, const PTA_FN(pta_vec) *s, 
  * a zero sum, which no comparison made with W x can see. Inlined into both
  * passes (the update pass then overlaps its decision with the next walk:
  * 4% faster measured). */
-static inline __attribute__((always_inline)) PTA_FN(pta_vec) PTA_FN(pta_dot)(const REAL *restrict wt, const pta_sparse *sp, const REAL *restrict lut, size_t i)
+static inline __attribute__((always_inline)) PTA_FN(pta_vec)
+    PTA_FN(pta_dot)(const REAL *restrict wt, const pta_sparse *sp, const REAL *restrict lut, size_t i)
 {
     PTA_FN(pta_vec) a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     for (const pta_group *g = sp->groups + sp->start[i], *end = sp->groups + sp->start[i + 1]; g < end; g++) {
