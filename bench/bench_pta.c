@@ -14,7 +14,11 @@
  * every image, both passes) and the non-zero pixels digitnet actually visits.
  *
  * Output: "ROW\tworkload\timplementation\tmedian\tmin\tmax\tnote" lines that
- * bench/run.sh turns into the table, plus "FLOOR\t..." lines.
+ * bench/run.sh turns into the table, "PHASE\tworkload\tphase\tmedian\tnote"
+ * lines that say where a float32 epoch's time goes (each part timed alone,
+ * REPS times after a warm-up: the count pass on one and on two threads,
+ * the update pass on one, the building of the pixel index, which a run
+ * pays once), plus "FLOOR\t..." lines.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <omp.h>
@@ -25,6 +29,7 @@
 #include <time.h>
 
 #include "digitnet.h"
+#include "pta_internal.h" /* the phases alone: dn_pta_update_pass_, dn_pta_index_build_ */
 
 #define N 60000
 #define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
@@ -77,6 +82,64 @@ static void time_epochs(const dn_dataset *train, dn_precision precision, int thr
     free(w);
     free(t);
     dn_pta_free(pta);
+}
+
+/* A float32 trainer at n = N with the formula's W after one epoch, as the
+ * ROW lines time epochs 2..REPS+1. */
+static dn_pta *warm_trainer(const dn_dataset *train, int threads)
+{
+    dn_pta_options opt;
+    dn_pta_options_default(&opt);
+    opt.threads = threads;
+    dn_pta *pta = dn_pta_create(&opt, NULL);
+    double *w = malloc(W_SIZE * sizeof *w);
+    formula_w(w);
+    dn_pta_set_weights(pta, w);
+    free(w);
+    dn_pta_epoch(pta, train, N);
+    return pta;
+}
+
+static void print_phase(const char *phase, double *t, int reps, const char *note)
+{
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    printf("PHASE\tPTA epoch n=60000\t%s\t%.6f\t%s; min %.6f max %.6f\n", phase, t[reps / 2], note, t[0],
+           t[reps - 1]);
+}
+
+/* Each part of a float32 epoch alone (see the header). */
+static void time_phases(const dn_dataset *train, int reps)
+{
+    double *t = malloc((size_t)reps * sizeof *t);
+    for (int threads = 1; threads <= 2; threads++) {
+        dn_pta *pta = warm_trainer(train, threads);
+        size_t errors = 0;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now();
+            errors = dn_pta_count_errors(pta, train, N);
+            t[r] = now() - t0;
+        }
+        char note[96];
+        snprintf(note, sizeof note, "%d thread%s, W after epoch 1; %zu errors", threads, threads > 1 ? "s" : "",
+                 errors);
+        print_phase(threads > 1 ? "count pass, 2 threads" : "count pass, 1 thread", t, reps, note);
+        dn_pta_free(pta);
+    }
+    dn_pta *pta = warm_trainer(train, 1);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        dn_pta_update_pass_(pta, train, N, NULL);
+        t[r] = now() - t0;
+    }
+    print_phase("update pass, 1 thread", t, reps, "1 thread, the W of epochs 2..REPS+1");
+    dn_pta_free(pta);
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        dn_pta_index_build_(train, N, NULL);
+        t[r] = now() - t0;
+    }
+    print_phase("pixel index build", t, reps, "1 thread, once a run (the set keeps it)");
+    free(t);
 }
 
 /* Streaming read bandwidth, bytes/s, all threads. */
@@ -164,6 +227,7 @@ int main(int argc, char **argv)
     time_epochs(train, DN_FLOAT32, cores, reps, "digitnet float32");
     time_epochs(train, DN_FLOAT64, cores, reps, "digitnet float64");
     time_epochs(train, DN_FLOAT32, 1, reps, "digitnet float32, 1 thread");
+    time_phases(train, reps);
     print_floor(train, measure_bandwidth(), measure_peak_flops());
     dn_dataset_free(train);
     return 0;

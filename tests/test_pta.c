@@ -244,6 +244,82 @@ static void test_double_matches_float64_reference(void **state)
     dn_dataset_free(test);
 }
 
+/* ---- the trajectory, bit for bit ---- */
+
+/* FNV-1a over the bit patterns of w, each double's 8 bytes lowest first:
+ * the same on any byte order. */
+static uint64_t hash_of(const double *w)
+{
+    uint64_t h = 1469598103934665603u;
+    for (int k = 0; k < W_SIZE; k++) {
+        uint64_t bits;
+        memcpy(&bits, &w[k], sizeof bits);
+        for (int b = 0; b < 8; b++) h = (h ^ ((bits >> (8 * b)) & 255)) * 1099511628211u;
+    }
+    return h;
+}
+
+typedef struct trajectory {
+    size_t n;
+    double eta;
+    int formula_w; /* W from reference_initial_w, else the seed's */
+    dn_precision precision;
+    int epochs;
+    size_t errors[6]; /* per epoch, then the count pass of the final W */
+    uint64_t w_hash, average_hash;
+} trajectory;
+
+/* The errors, W and the averaged W after a few epochs, recorded from the
+ * trainer before its index and kernels were rewritten for speed (4-byte
+ * entries, scalar argmax): every change to the passes must keep the PTA
+ * exactly as it was, the W of every step included, in both precisions, on
+ * one thread and on two. n = 777 gives images of every nnz mod 4. W sees
+ * W x only through its signs, so a change of rounding in W x shows here
+ * only when it flips one (measured: summing the four partial sums in
+ * another order flips none in these runs); a wrong pixel, scale or update
+ * shows at once (measured: dropping one pixel in four fails at epoch 1). */
+static void test_trajectory_bit_for_bit(void **state)
+{
+    (void)state;
+    static const trajectory cases[] = {
+        {60000, 1.0, 1, DN_FLOAT32, 4, {53431, 10585, 8990, 9208, 10244}, 0x7f97ba293a8596e8u, 0x54bf846710f3ddbeu},
+        {60000, 1.0, 1, DN_FLOAT64, 4, {53431, 10585, 8990, 9208, 10244}, 0xbc74b541782ba1a4u, 0x752d347c201a174cu},
+        {777, 0.37, 0, DN_FLOAT32, 5, {700, 136, 92, 105, 55, 46}, 0x8da22b5f1ac8f375u, 0x68174593a87af5f2u},
+        {777, 0.37, 0, DN_FLOAT64, 5, {700, 136, 92, 105, 55, 46}, 0x66eee82aa515a37fu, 0xd647362c67c2ce77u},
+    };
+    dn_dataset *train = load_or_skip("train");
+    double *w = malloc(W_SIZE * sizeof *w);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int threads = 1; threads <= 2; threads++) {
+            const trajectory *t = &cases[c];
+            dn_pta *pta = make_pta(t->n, t->eta, 0.0, 100, t->precision, 1);
+            if (t->formula_w) {
+                reference_initial_w(w);
+                dn_pta_set_weights(pta, w);
+            }
+            dn_pta_options opt = *dn_pta_get_options(pta);
+            opt.threads = threads;
+            dn_pta *trainer = dn_pta_create(&opt, NULL); /* the same W, the thread count chosen */
+            dn_pta_get_weights(pta, w);
+            dn_pta_set_weights(trainer, w);
+            size_t errors[6];
+            for (int e = 0; e < t->epochs; e++) errors[e] = dn_pta_epoch(trainer, train, t->n);
+            errors[t->epochs] = dn_pta_count_errors(trainer, train, t->n);
+            for (int e = 0; e <= t->epochs; e++)
+                if (errors[e] != t->errors[e])
+                    fail_msg("case %zu, %d threads, %s %d: %zu errors, recorded %zu", c, threads,
+                             e < t->epochs ? "epoch" : "count after epoch", e, errors[e], t->errors[e]);
+            dn_pta_get_weights(trainer, w);
+            assert_true(hash_of(w) == t->w_hash);
+            assert_int_equal(dn_pta_get_average(trainer, w, NULL), DN_OK);
+            assert_true(hash_of(w) == t->average_hash);
+            dn_pta_free(trainer);
+            dn_pta_free(pta);
+        }
+    free(w);
+    dn_dataset_free(train);
+}
+
 /* The O(nnz) averaging trick against the naive mean of W after every step. */
 static void test_average_equals_naive_mean(void **state)
 {
@@ -525,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_model_predicts_with_chosen_weights),
         cmocka_unit_test(test_double_matches_float64_reference),
         cmocka_unit_test(test_threads_do_not_change_results),
+        cmocka_unit_test(test_trajectory_bit_for_bit),
         cmocka_unit_test(test_float32_matches_float64_over_many_epochs),
         cmocka_unit_test(test_freed_and_reloaded_set_not_confused),
         cmocka_unit_test(test_rewritten_set_not_confused),

@@ -26,4 +26,13 @@ typedef struct dn_pta_state {
 
 dn_pta_state dn_pta_state_of_(dn_pta *pta);
 
+/* The parts of an epoch one at a time, for bench/bench_pta.c's breakdown
+ * (dn_pta_epoch runs them together). dn_pta_update_pass_: the update pass
+ * alone, on one thread, over the first n samples of set: W, the average
+ * and the step count change as in an epoch, no count is made, the epoch
+ * count stays. dn_pta_index_build_: builds the pixel index of set's first
+ * n images, as a set without a cache would each epoch, and frees it. */
+dn_status dn_pta_update_pass_(dn_pta *pta, const dn_dataset *set, size_t n, dn_error *err);
+dn_status dn_pta_index_build_(const dn_dataset *set, size_t n, dn_error *err);
+
 #endif /* DN_PTA_INTERNAL_H */
