@@ -1550,6 +1550,14 @@ typedef struct dn_comm_backend {
                         dn_error *err);
     void (*abort)(void *state, int code);
     void (*finish)(void *state);
+    /* Optional, all three or none: a non-blocking allreduce (MPI_Iallreduce)
+     * that stores its own handle in *request, a test that sets *done (and
+     * *request to NULL) once it has completed, a wait until it has. Without
+     * them dn_comm_iallreduce runs the blocking allreduce at once. */
+    dn_status (*iallreduce)(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, void **request,
+                            dn_error *err);
+    dn_status (*test)(void *state, void **request, int *done, dn_error *err);
+    dn_status (*wait)(void *state, void **request, dn_error *err);
 } dn_comm_backend;
 
 /* A communicator over backend (copied; state then belongs to it and is
@@ -1576,6 +1584,27 @@ DN_API int dn_comm_size(const dn_comm *comm); /* K ≥ 1 */
 /* In place on every rank: buf[i] ← op over ranks of buf[i] (MPI_Allreduce).
  * For DN_COMM_F32/F64 sums the order of additions is the transport's choice. */
 DN_API dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err);
+/* A collective in flight (dn_comm_iallreduce), in the caller's memory:
+ * handle is the backend's, NULL once it has completed (or when nothing was
+ * in flight). */
+typedef struct dn_comm_request {
+    void *handle;
+} dn_comm_request;
+/* dn_comm_allreduce without waiting for it: buf must stay untouched until
+ * dn_comm_test says done or dn_comm_wait returns, when it holds the result.
+ * Every rank starts the same non-blocking collectives in the same order;
+ * they may complete in any order. Several may be in flight at once (the MPI
+ * backend holds up to 64). The job of one, and a backend without
+ * iallreduce, complete it before returning. The transport moves it on only
+ * inside dn_comm_* calls (MPI has no progress thread by default): calling
+ * dn_comm_test while computing lets it go on meanwhile. */
+DN_API dn_status dn_comm_iallreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op,
+                                    dn_comm_request *request, dn_error *err);
+/* *done = 1 when request has completed (its buffer then holds the result),
+ * else 0; moves every collective in flight on. */
+DN_API dn_status dn_comm_test(dn_comm *comm, dn_comm_request *request, int *done, dn_error *err);
+/* Until request has completed; DN_OK at once when it already had. */
+DN_API dn_status dn_comm_wait(dn_comm *comm, dn_comm_request *request, dn_error *err);
 /* In place on every rank: buf[i] ← Σ over ranks, added in rank order in
  * double on rank 0 (gather, sum, broadcast). The same bits run after run,
  * whatever algorithms the transport picks: the deterministic reduction. */

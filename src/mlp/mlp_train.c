@@ -915,3 +915,78 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
                                         (double)correct / (double)samples, lr, dn_now_seconds() - t0, stopped};
     return DN_OK;
 }
+
+/* ---------------------------------------------------------------- the sync step's pieces */
+
+/* The synchronous distributed step (distributed_mlp.c) runs the layers one
+ * by one, so that each layer's gradient can be summed over the ranks while
+ * the layers below it go on. Every piece overwrites the gradient it makes:
+ * nothing zeroes the whole buffer first. */
+
+dn_status dn_mlp_reserve_rows_(dn_mlp *mlp, size_t rows, dn_error *err) { return reserve_training(mlp, rows, err); }
+
+void dn_mlp_rows_load_(dn_mlp *mlp, const dn_dataset *set, const uint32_t *order, size_t first, size_t B, size_t r0,
+                       size_t r1)
+{
+    plan_batch(mlp, set->images, order, first, B); /* the whole batch: every rank the same columns */
+    if (mlp->nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, mlp->width[1]);
+    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = first + r0;
+    load_rows(mlp, set->images, set->labels, order, first + r0, 0, r1 - r0);
+}
+
+double dn_mlp_rows_forward_(dn_mlp *mlp, size_t n, size_t B, size_t *correct)
+{
+    dn_mlp_workspace *ws = &mlp->ws;
+    input_forward(mlp, n, 0, mlp->width[1]);
+    for (int k = 1; k < mlp->nlayers; k++)
+        dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, n, mlp->width[k],
+                         mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+    double loss = output_loss(mlp, n, correct);
+    if (n != B) { /* ∂(Σ loss / n) → ∂(Σ loss / B): the rows' share of the batch's mean, here once for all layers */
+        const float share = (float)n / (float)B;
+        for (size_t i = 0; i < n * DN_CLASSES; i++) ws->delta[0][i] *= share;
+    }
+    return loss;
+}
+
+float *dn_mlp_rows_backward_(dn_mlp *mlp, int k, float *dout, size_t n)
+{
+    zero_units(mlp, k, 0, mlp->width[k + 1]);
+    return layer_backward(mlp, k, dout, n);
+}
+
+float *dn_mlp_input_rows_backward_(dn_mlp *mlp, float *da1, size_t n, size_t o0, size_t o1, size_t *row_floats)
+{
+    const size_t used = mlp->nused, OC = mlp->width[1];
+    const int compact = used < DN_IMAGE_PIXELS;
+    float *dw = compact ? mlp->dw0_used : mlp->dlayer[0].weight;
+    memset(dw + o0 * used, 0, (o1 - o0) * used * sizeof(float));
+    memset(mlp->dlayer[0].bias + o0, 0, (o1 - o0) * sizeof(float));
+    dn_dense_backward_units(dw, mlp->dlayer[0].bias, da1, mlp->ws.act[1], mlp->ws.act[0], n, used, OC, o0, o1,
+                            dn_mlp_act_(mlp, 0), mlp->opt.matmul);
+    *row_floats = used;
+    return dw + o0 * used;
+}
+
+void dn_mlp_input_rows_scatter_(dn_mlp *mlp, size_t o0, size_t o1)
+{
+    const size_t used = mlp->nused;
+    if (used == DN_IMAGE_PIXELS) return;
+    for (size_t o = o0; o < o1; o++) {
+        float *dst = mlp->dlayer[0].weight + o * DN_IMAGE_PIXELS;
+        const float *src = mlp->dw0_used + o * used;
+        size_t at = 0; /* the next pixel of the row to write */
+        for (size_t r = 0; r < mlp->nruns; r++) {
+            memset(dst + at, 0, (mlp->run_start[r] - at) * sizeof(float));
+            memcpy(dst + mlp->run_start[r], src, mlp->run_len[r] * sizeof(float));
+            src += mlp->run_len[r];
+            at = (size_t)mlp->run_start[r] + mlp->run_len[r];
+        }
+        memset(dst + at, 0, (DN_IMAGE_PIXELS - at) * sizeof(float));
+    }
+}
+
+void dn_mlp_prefetch_rows_(const dn_dataset *set, const uint32_t *order, size_t first, size_t B)
+{
+    prefetch_rows(set->images, order, first, B);
+}
