@@ -44,23 +44,21 @@ static size_t part_first(size_t B, int ranks, int rank)
  * (784-300-100-10) and is computed last, so its units are cut into
  * INPUT_CHUNKS row blocks, each summed as soon as it is done, with a test
  * between blocks that lets the transport move the sums in flight on (MPI
- * has no progress thread). Every rank plans layer 0's columns for the whole
- * batch, so the compacted dW_0 (the pixels some image of the batch uses,
- * about 63% at batch 64) is what travels. Then each bucket, in the order
- * started, is waited for and its parameters stepped while the later ones
- * may still be on their way. Nothing is allocated, copied or scaled per
- * step: the rows are read through the epoch's order, each piece overwrites
- * its gradient, and the loss gradient carries the part's share of the
- * batch mean. deterministic: the whole gradient is summed at the end by
+ * has no progress thread). Then each bucket, in the order started, is
+ * waited for and its parameters stepped while the later ones may still be
+ * on their way. Nothing is allocated, copied or scaled per step: the part's
+ * rows are read through the epoch's order, each piece overwrites its
+ * gradient, and the loss gradient carries the part's share of the batch
+ * mean. Each rank compacts layer 0 to the pixels its own part uses (fewer
+ * than the whole batch's: less to multiply) and sums whole rows of dW_0.
+ * deterministic: the whole gradient is summed at the end by
  * dn_comm_allreduce_sum_ordered_f32 (blocking). */
 #define INPUT_CHUNKS 4
 #define MAX_BUCKETS (DN_MLP_MAX_LAYERS + INPUT_CHUNKS + 1)
 
 typedef struct sync_bucket {
-    float *grad; /* the values summed: a layer's gradient, or rows of layer 0's */
+    float *grad; /* the values summed, in the gradient buffer: a layer's W_k and b_k, rows of dW_0, or db_0 */
     size_t n;
-    int layer;
-    size_t o0, o1; /* layer 0: the units whose rows it holds; o0 = o1 for the bucket of b_0 */
     dn_comm_request request;
 } sync_bucket;
 
@@ -121,8 +119,8 @@ static dn_status upper_buckets(dn_mlp *mlp, sync_epoch_state *st, size_t part, i
         if (!failed) dout = dn_mlp_rows_backward_(mlp, k, dout, part);
         dn_lap_(mlp, DN_PHASE_BACKWARD);
         float *g = mlp->dlayer[k].weight;
-        s = bucket_start(st, mlp, (sync_bucket){g, (size_t)(mlp->dlayer[k].bias + mlp->width[k + 1] - g), k, 0, 0,
-                                                {NULL}}, err);
+        s = bucket_start(st, mlp, (sync_bucket){g, (size_t)(mlp->dlayer[k].bias + mlp->width[k + 1] - g), {NULL}},
+                         err);
     }
     *da1 = dout;
     return s;
@@ -131,62 +129,48 @@ static dn_status upper_buckets(dn_mlp *mlp, sync_epoch_state *st, size_t part, i
 /* Layer 0: its units in INPUT_CHUNKS blocks of rows (multiples of 16, a
  * cache line of floats; one block with one rank, where nothing overlaps),
  * each a bucket, then b_0's bucket. */
-static dn_status input_buckets(dn_mlp *mlp, sync_epoch_state *st, float *da1, size_t part, int failed,
-                               dn_error *err)
+static dn_status input_buckets(dn_mlp *mlp, sync_epoch_state *st, float *da1, size_t part, int none, dn_error *err)
 {
     const size_t n1 = mlp->width[1];
     const int chunks = dn_comm_size(st->comm) > 1 ? INPUT_CHUNKS : 1;
     dn_status s = DN_OK;
     for (int c = 0; c < chunks && !s; c++) {
         size_t o0 = c == 0 ? 0 : n1 * (size_t)c / (size_t)chunks / 16 * 16;
-        size_t o1 = c == chunks - 1 ? n1 : n1 * (size_t)(c + 1) / (size_t)chunks / 16 * 16, row = mlp->nused;
+        size_t o1 = c == chunks - 1 ? n1 : n1 * (size_t)(c + 1) / (size_t)chunks / 16 * 16;
         if (o1 <= o0) continue;
-        float *rows = failed ? (mlp->nused < DN_IMAGE_PIXELS ? mlp->dw0_used : mlp->dlayer[0].weight) + o0 * row
-                             : dn_mlp_input_rows_backward_(mlp, da1, part, o0, o1, &row);
+        if (!none) dn_mlp_input_rows_backward_(mlp, da1, part, o0, o1);
         dn_lap_(mlp, DN_PHASE_BACKWARD);
-        s = bucket_start(st, mlp, (sync_bucket){rows, (o1 - o0) * row, 0, o0, o1, {NULL}}, err);
+        float *rows = mlp->dlayer[0].weight + o0 * DN_IMAGE_PIXELS;
+        s = bucket_start(st, mlp, (sync_bucket){rows, (o1 - o0) * DN_IMAGE_PIXELS, {NULL}}, err);
     }
-    if (!s) s = bucket_start(st, mlp, (sync_bucket){mlp->dlayer[0].bias, n1, 0, 0, 0, {NULL}}, err);
+    if (!s) s = bucket_start(st, mlp, (sync_bucket){mlp->dlayer[0].bias, n1, {NULL}}, err);
     return s;
 }
 
 /* A rank without a gradient to give (no rows in this batch, or a loss that
  * is not finite: failed) sends zeros; a failed one also a NaN in the first
- * value of the first bucket (the channel), which the sum brings to every
- * rank: they must all stop. */
-static void no_gradient(dn_mlp *mlp, int failed)
+ * value of the first bucket (the channel: the last layer's W[0][0], or
+ * dW_0[0][0] without hidden layers; the whole buffer's first value when
+ * deterministic), which the sum brings to every rank: they must all stop. */
+static void no_gradient(dn_mlp *mlp, int failed, int deterministic)
 {
     dn_mlp_zero_grad(mlp);
-    const int compact = mlp->nused < DN_IMAGE_PIXELS;
-    if (compact) memset(mlp->dw0_used, 0, mlp->width[1] * mlp->nused * sizeof(float));
-    if (failed) *(mlp->nlayers > 1 ? mlp->dlayer[mlp->nlayers - 1].weight : compact ? mlp->dw0_used : mlp->grads) = NAN;
+    if (failed) *(deterministic ? mlp->grads : mlp->dlayer[mlp->nlayers - 1].weight) = NAN;
 }
 
-/* The parameters of bucket b stepped, once its sum is in (layer 0's rows
- * scattered out of the compacted columns first). */
+/* The parameters of a bucket, once its sum is in. */
 static void bucket_step(dn_mlp *mlp, const sync_bucket *b, const dn_mlp_step *step)
 {
-    if (b->layer > 0 || b->grad == mlp->dlayer[0].bias || b->n == mlp->nparams) {
-        const size_t at = (size_t)(b->grad - mlp->grads);
-        dn_mlp_step_span_(mlp, step, at, at + b->n);
-        return;
-    }
-    const size_t w0 = (size_t)(mlp->dlayer[0].weight - mlp->grads);
-    dn_mlp_input_rows_scatter_(mlp, b->o0, b->o1);
-    dn_lap_(mlp, DN_PHASE_ELEMENTWISE);
-    dn_mlp_step_span_(mlp, step, w0 + b->o0 * DN_IMAGE_PIXELS, w0 + b->o1 * DN_IMAGE_PIXELS);
+    const size_t at = (size_t)(b->grad - mlp->grads);
+    dn_mlp_step_span_(mlp, step, at, at + b->n);
 }
 
-/* Deterministic: the whole gradient buffer, dW_0 scattered out first, summed
- * at once in rank order; the channel is then its first value. */
-static dn_status sum_ordered(dn_mlp *mlp, sync_epoch_state *st, int failed, dn_error *err)
+/* Deterministic: the whole gradient buffer summed at once in rank order. */
+static dn_status sum_ordered(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
 {
-    dn_mlp_input_rows_scatter_(mlp, 0, mlp->width[1]);
-    if (failed) mlp->grads[0] = NAN;
-    dn_lap_(mlp, DN_PHASE_ELEMENTWISE);
     dn_status s = dn_comm_allreduce_sum_ordered_f32(st->comm, mlp->grads, mlp->nparams, err);
     dn_lap_(mlp, DN_PHASE_COMM);
-    st->bucket[0] = (sync_bucket){mlp->grads, mlp->nparams, 0, 0, 0, {NULL}}, st->nbuckets = 1;
+    st->bucket[0] = (sync_bucket){mlp->grads, mlp->nparams, {NULL}}, st->nbuckets = 1;
     return s;
 }
 
@@ -224,16 +208,18 @@ static dn_status part_gradient(dn_mlp *mlp, sync_epoch_state *st, size_t first, 
                                size_t *correct, dn_status *local, dn_error *local_err, dn_error *err)
 {
     int K = dn_comm_size(st->comm), rank = dn_comm_rank(st->comm);
-    size_t part = dn_shard_size(B, K, rank), r0 = part_first(B, K, rank);
-    dn_mlp_rows_load_(mlp, st->train, st->order, first, B, r0, r0 + part);
+    size_t part = dn_shard_size(B, K, rank);
+    dn_mlp_rows_load_(mlp, st->train, st->order, first + part_first(B, K, rank), part);
     dn_lap_(mlp, DN_PHASE_DATA);
-    *loss = part ? dn_mlp_rows_forward_(mlp, part, B, correct) : 0;
+    if (part) dn_mlp_rows_forward_(mlp, part);
     dn_lap_(mlp, DN_PHASE_FORWARD);
+    *loss = part ? dn_mlp_rows_loss_(mlp, part, B, correct) : 0;
+    dn_lap_(mlp, DN_PHASE_ELEMENTWISE);
     if (!isfinite(*loss))
         *local = dn_fail(local_err, DN_ERR_NUMERIC, "epoch %d: the loss is not finite: training diverged, lower "
                          "the learning rate (lr)", mlp->epochs_done + 1);
     const int none = *local != DN_OK || !part;
-    if (none) no_gradient(mlp, *local != DN_OK);
+    if (none) no_gradient(mlp, *local != DN_OK, st->deterministic);
     dn_status s = DN_OK;
     if (st->progress) {
         /* One small sum carries this batch's loss and the stop votes of the
@@ -244,7 +230,7 @@ static dn_status part_gradient(dn_mlp *mlp, sync_epoch_state *st, size_t first, 
     float *da1 = NULL;
     if (!s) s = upper_buckets(mlp, st, part, none, &da1, err);
     if (!s) s = input_buckets(mlp, st, da1, part, none, err);
-    if (!s && st->deterministic) s = sum_ordered(mlp, st, *local != DN_OK, err);
+    if (!s && st->deterministic) s = sum_ordered(mlp, st, err);
     return s;
 }
 
@@ -288,7 +274,7 @@ static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
         size_t first = i * batch, B = n - first < batch ? n - first : batch;
         double lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
         const size_t next = n - first - B < batch ? n - first - B : batch;
-        dn_mlp_prefetch_rows_(st->train, st->order, first + B, next); /* every rank reads the whole batch */
+        dn_mlp_prefetch_rows_(st->train, st->order, first + B, next);
         s = sync_batch(mlp, st, first, B, lr, err);
         if (s || st->stopped) break;
         st->lr = lr;

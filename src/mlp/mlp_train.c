@@ -925,22 +925,26 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
 
 dn_status dn_mlp_reserve_rows_(dn_mlp *mlp, size_t rows, dn_error *err) { return reserve_training(mlp, rows, err); }
 
-void dn_mlp_rows_load_(dn_mlp *mlp, const dn_dataset *set, const uint32_t *order, size_t first, size_t B, size_t r0,
-                       size_t r1)
+void dn_mlp_rows_load_(dn_mlp *mlp, const dn_dataset *set, const uint32_t *order, size_t first, size_t n)
 {
-    plan_batch(mlp, set->images, order, first, B); /* the whole batch: every rank the same columns */
+    plan_batch(mlp, set->images, order, first, n);
     if (mlp->nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, mlp->width[1]);
-    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = first + r0;
-    load_rows(mlp, set->images, set->labels, order, first + r0, 0, r1 - r0);
+    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = first;
+    load_rows(mlp, set->images, set->labels, order, first, 0, n);
 }
 
-double dn_mlp_rows_forward_(dn_mlp *mlp, size_t n, size_t B, size_t *correct)
+void dn_mlp_rows_forward_(dn_mlp *mlp, size_t n)
 {
     dn_mlp_workspace *ws = &mlp->ws;
     input_forward(mlp, n, 0, mlp->width[1]);
     for (int k = 1; k < mlp->nlayers; k++)
         dn_dense_forward(ws->act[k + 1], ws->act[k], mlp->layer[k].weight, mlp->layer[k].bias, n, mlp->width[k],
                          mlp->width[k + 1], dn_mlp_act_(mlp, k), mlp->opt.matmul);
+}
+
+double dn_mlp_rows_loss_(dn_mlp *mlp, size_t n, size_t B, size_t *correct)
+{
+    dn_mlp_workspace *ws = &mlp->ws;
     double loss = output_loss(mlp, n, correct);
     if (n != B) { /* ∂(Σ loss / n) → ∂(Σ loss / B): the rows' share of the batch's mean, here once for all layers */
         const float share = (float)n / (float)B;
@@ -955,23 +959,11 @@ float *dn_mlp_rows_backward_(dn_mlp *mlp, int k, float *dout, size_t n)
     return layer_backward(mlp, k, dout, n);
 }
 
-float *dn_mlp_input_rows_backward_(dn_mlp *mlp, float *da1, size_t n, size_t o0, size_t o1, size_t *row_floats)
-{
-    const size_t used = mlp->nused, OC = mlp->width[1];
-    const int compact = used < DN_IMAGE_PIXELS;
-    float *dw = compact ? mlp->dw0_used : mlp->dlayer[0].weight;
-    memset(dw + o0 * used, 0, (o1 - o0) * used * sizeof(float));
-    memset(mlp->dlayer[0].bias + o0, 0, (o1 - o0) * sizeof(float));
-    dn_dense_backward_units(dw, mlp->dlayer[0].bias, da1, mlp->ws.act[1], mlp->ws.act[0], n, used, OC, o0, o1,
-                            dn_mlp_act_(mlp, 0), mlp->opt.matmul);
-    *row_floats = used;
-    return dw + o0 * used;
-}
-
-void dn_mlp_input_rows_scatter_(dn_mlp *mlp, size_t o0, size_t o1)
+/* dW_0's rows [o0, o1) from the compacted rows in dw0_used: the used
+ * columns copied, the others 0 (one pass, no zeroing first). */
+static void scatter_input_rows(dn_mlp *mlp, size_t o0, size_t o1)
 {
     const size_t used = mlp->nused;
-    if (used == DN_IMAGE_PIXELS) return;
     for (size_t o = o0; o < o1; o++) {
         float *dst = mlp->dlayer[0].weight + o * DN_IMAGE_PIXELS;
         const float *src = mlp->dw0_used + o * used;
@@ -984,6 +976,18 @@ void dn_mlp_input_rows_scatter_(dn_mlp *mlp, size_t o0, size_t o1)
         }
         memset(dst + at, 0, (DN_IMAGE_PIXELS - at) * sizeof(float));
     }
+}
+
+void dn_mlp_input_rows_backward_(dn_mlp *mlp, float *da1, size_t n, size_t o0, size_t o1)
+{
+    const size_t used = mlp->nused, OC = mlp->width[1];
+    const int compact = used < DN_IMAGE_PIXELS;
+    float *dw = compact ? mlp->dw0_used : mlp->dlayer[0].weight;
+    memset(dw + o0 * used, 0, (o1 - o0) * used * sizeof(float));
+    memset(mlp->dlayer[0].bias + o0, 0, (o1 - o0) * sizeof(float));
+    dn_dense_backward_units(dw, mlp->dlayer[0].bias, da1, mlp->ws.act[1], mlp->ws.act[0], n, used, OC, o0, o1,
+                            dn_mlp_act_(mlp, 0), mlp->opt.matmul);
+    if (compact) scatter_input_rows(mlp, o0, o1);
 }
 
 void dn_mlp_prefetch_rows_(const dn_dataset *set, const uint32_t *order, size_t first, size_t B)

@@ -28,8 +28,8 @@
 
 #include "shm_ring.h"
 
-#define LINE 64            /* a cache line: the counters do not share one */
-#define BLOCK_BYTES 65536  /* the arena's reuse is tracked by blocks of this size */
+#define LINE 64            /* a cache line: the two counters do not share one */
+#define BLOCK_BYTES 4096   /* the arena's reuse is tracked by blocks of this size, each sum's own */
 #define SPINS 4096         /* polls between two yields of the processor (ranks may outnumber cores) */
 
 typedef struct shm_header {
@@ -179,7 +179,9 @@ dn_shm_op *dn_shm_start(dn_shm_ring *ring, void *buf, size_t n, dn_comm_type typ
     memcpy(ring->arena[ring->rank] + at, buf, bytes);
     *op = (dn_shm_op){seq, buf, n, type, at, 1};
     store_release(&ring->header[ring->rank]->published, seq);
-    ring->head = (at + bytes + LINE - 1) / LINE * LINE;
+    /* the next sum starts in a block of its own: sharing one with this sum
+     * would make its start wait until every rank has read this one */
+    ring->head = (at + bytes + BLOCK_BYTES - 1) / BLOCK_BYTES * BLOCK_BYTES;
     return op;
 }
 
