@@ -1624,15 +1624,21 @@ DN_API dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_co
  * training set; the epoch visits it in the order dn_mlp_train_epoch draws
  * from (seed, epoch), in batches of opt.batch. Each batch is cut into K
  * consecutive parts (sizes as dn_shard_size gives), rank r back-propagates
- * part r, scales its gradient by part/batch, and the gradient buffer is
- * summed over the ranks with one allreduce, so every rank holds the
- * gradient of the whole batch's mean loss and applies the same update. K
- * ranks with batch B thus follow one process with batch B within float
- * rounding (bit for bit when K = 1). deterministic: the sum is
- * dn_comm_allreduce_sum_ordered_f32 (rank order on rank 0), the same bits
- * run after run. report (may be NULL) gets the loss and accuracy over all
- * ranks. DN_ERR_NUMERIC on every rank together when any rank's loss or the
- * summed gradient is not finite. */
+ * part r with the loss gradient scaled by 1/batch (not 1/part), and the
+ * gradient is summed over the ranks, so every rank holds the gradient of
+ * the whole batch's mean loss and applies the same update. The sums go
+ * layer by layer, each started (dn_comm_iallreduce) as soon as its layer's
+ * backward is done, layer 0's in blocks of rows, while the layers below
+ * compute; each layer's parameters are stepped once its sum is in. K ranks
+ * with batch B thus follow one process with batch B within float rounding
+ * (bit for bit when K = 1). deterministic: one sum of the whole gradient a
+ * step by dn_comm_allreduce_sum_ordered_f32 (rank order on rank 0), the
+ * same bits run after run. report (may be NULL) gets the loss and accuracy
+ * over all ranks. DN_ERR_NUMERIC on every rank together when any rank's
+ * loss or the summed gradient is not finite: a failing rank puts a NaN in
+ * the first value of the first sum of the step (the last layer's W[0][0];
+ * the buffer's first value when deterministic), which every rank checks
+ * before any update. */
 DN_API dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
                                    dn_mlp_epoch_report *report, dn_error *err);
 
