@@ -211,8 +211,9 @@ static int watch_batch(const dn_mlp_batch_report *r, void *user)
 /* A stop is collective: the last rank's callback stops after batch 3 of the
  * second epoch, rank 0's only watches, a middle rank (with 3) has none. Every
  * rank's epoch then stops with 3 batches trained and the parameters a full
- * run holds after that batch. */
-static void check_sync_batch_stop(dn_comm *comm, const dn_dataset *set)
+ * run holds after that batch. The ordered sums, and the overlapped ones
+ * (whose vote and loss travel in a non-blocking sum of their own). */
+static void check_sync_batch_stop(dn_comm *comm, const dn_dataset *set, int deterministic)
 {
     int rank = dn_comm_rank(comm), last = dn_comm_size(comm) - 1;
     const int per_epoch = COUNT / 30, k = 3;
@@ -226,15 +227,15 @@ static void check_sync_batch_stop(dn_comm *comm, const dn_dataset *set)
     if (rank == 0) dn_mlp_set_batch_callback(full, watch_batch, &wf);
     dn_mlp_epoch_report r;
     for (int e = 0; e < 2; e++) {
-        CHECK(rank, dn_mlp_sync_epoch(full, set, comm, 1, &r, &err) == DN_OK);
+        CHECK(rank, dn_mlp_sync_epoch(full, set, comm, deterministic, &r, &err) == DN_OK);
         CHECK(rank, r.stopped == 0 && r.samples == COUNT);
     }
     CHECK(rank, rank != 0 || (wf.calls == 2 * per_epoch && !wf.bad));
     sync_watch wc = {cut, 0, rank == last ? per_epoch + k : 0, 0, NULL, 0};
     if (rank == 0 || rank == last) dn_mlp_set_batch_callback(cut, watch_batch, &wc);
-    CHECK(rank, dn_mlp_sync_epoch(cut, set, comm, 1, &r, &err) == DN_OK);
+    CHECK(rank, dn_mlp_sync_epoch(cut, set, comm, deterministic, &r, &err) == DN_OK);
     CHECK(rank, r.stopped == 0 && r.samples == COUNT);
-    CHECK(rank, dn_mlp_sync_epoch(cut, set, comm, 1, &r, &err) == DN_OK);
+    CHECK(rank, dn_mlp_sync_epoch(cut, set, comm, deterministic, &r, &err) == DN_OK);
     CHECK(rank, r.stopped == 1 && r.samples == (size_t)k * 30 && isfinite(r.train_loss));
     CHECK(rank, dn_mlp_epochs_done(cut) == 2);
     CHECK(rank, !wc.bad && (!(rank == 0 || rank == last) || wc.calls == per_epoch + k));
@@ -438,6 +439,7 @@ static int rank_main(const char *dir, int comm_only)
     check_iallreduce(comm);
     check_sync_overlap(comm, set);
     check_sync_nan(comm, set);
+    check_sync_batch_stop(comm, set, 0);
     if (comm_only) {
         dn_dataset_free(set);
         dn_comm_free(comm);
@@ -448,7 +450,7 @@ static int rank_main(const char *dir, int comm_only)
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_SYNC, 0);
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 0);
     check_mlp_resume(comm, set, dir, DN_MLP_RUN_FEDAVG, 1);
-    check_sync_batch_stop(comm, set);
+    check_sync_batch_stop(comm, set, 1);
     check_clients_p_independent(comm, set, 0.5, PLAIN_FEDAVG);
     check_clients_p_independent(comm, set, 0.5, FEDPROX_ADAM);
     check_clients_p_independent(comm, set, 0.1, PLAIN_FEDAVG);

@@ -273,8 +273,9 @@ static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
     for (size_t i = 0; i < nbatches && !s && !st->stopped; i++) {
         size_t first = i * batch, B = n - first < batch ? n - first : batch;
         double lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
-        const size_t next = n - first - B < batch ? n - first - B : batch;
-        dn_mlp_prefetch_rows_(st->train, st->order, first + B, next);
+        const size_t next = n - first - B < batch ? n - first - B : batch; /* this rank's part of it */
+        const int K = dn_comm_size(st->comm), rank = dn_comm_rank(st->comm);
+        dn_mlp_prefetch_rows_(st->train, st->order, first + B + part_first(next, K, rank), dn_shard_size(next, K, rank));
         s = sync_batch(mlp, st, first, B, lr, err);
         if (s || st->stopped) break;
         st->lr = lr;
