@@ -46,13 +46,14 @@ static size_t part_first(size_t B, int ranks, int rank)
  * between blocks that lets the transport move the sums in flight on (MPI
  * has no progress thread). Then each bucket, in the order started, is
  * waited for and its parameters stepped while the later ones may still be
- * on their way. Nothing is allocated, copied or scaled per step: the part's
- * rows are read through the epoch's order, each piece overwrites its
- * gradient, and the loss gradient carries the part's share of the batch
- * mean. Each rank compacts layer 0 to the pixels its own part uses (fewer
- * than the whole batch's: less to multiply) and sums whole rows of dW_0.
- * deterministic: the whole gradient is summed at the end by
- * dn_comm_allreduce_sum_ordered_f32 (blocking). */
+ * on their way. Nothing is allocated per step, no image copied, no
+ * gradient zeroed or scaled as a whole: the part's rows are read through
+ * the epoch's order, each piece overwrites its gradient, and the loss
+ * gradient carries the part's share of the batch mean. Each rank compacts
+ * layer 0 to the pixels its own part uses (fewer than the whole batch's:
+ * less to multiply) and sums whole rows of dW_0. deterministic: the whole
+ * gradient is summed at the end by dn_comm_allreduce_sum_ordered_f32
+ * (blocking). */
 #define INPUT_CHUNKS 4
 #define MAX_BUCKETS (DN_MLP_MAX_LAYERS + INPUT_CHUNKS + 1)
 
@@ -269,13 +270,14 @@ static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, siz
 static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
 {
     const size_t n = st->train->count, batch = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch - 1) / batch;
+    const int K = dn_comm_size(st->comm), rank = dn_comm_rank(st->comm);
     dn_status s = DN_OK;
     for (size_t i = 0; i < nbatches && !s && !st->stopped; i++) {
         size_t first = i * batch, B = n - first < batch ? n - first : batch;
         double lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
-        const size_t next = n - first - B < batch ? n - first - B : batch; /* this rank's part of it */
-        const int K = dn_comm_size(st->comm), rank = dn_comm_rank(st->comm);
-        dn_mlp_prefetch_rows_(st->train, st->order, first + B + part_first(next, K, rank), dn_shard_size(next, K, rank));
+        const size_t next = n - first - B < batch ? n - first - B : batch; /* its part of the next batch */
+        dn_mlp_prefetch_rows_(st->train, st->order, first + B + part_first(next, K, rank),
+                              dn_shard_size(next, K, rank));
         s = sync_batch(mlp, st, first, B, lr, err);
         if (s || st->stopped) break;
         st->lr = lr;
