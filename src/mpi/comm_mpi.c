@@ -191,11 +191,10 @@ static void mpi_progress(void *state)
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, job->comm, &flag, MPI_STATUS_IGNORE);
 }
 
+/* Collective: MPI_Win_free waits until no rank uses the window. */
 static void shm_close(mpi_job *job)
 {
     if (!job->ring) return;
-    dn_shm_drain(job->ring);
-    MPI_Barrier(job->comm); /* no rank reads the window any more */
     MPI_Win_unlock_all(job->window);
     MPI_Win_free(&job->window);
     MPI_Comm_free(&job->node);
