@@ -335,22 +335,34 @@ static int close_to(const float *a, const float *b, size_t n, double rtol)
 /* The overlapped sync epoch (layer by layer, layer 0 in blocks, each summed
  * while the next computes) against one process's dn_mlp_train_epoch and
  * against the deterministic sync epoch (one ordered sum a step): within
- * float rounding, with the same accuracy counts; every rank ends with the
- * same bits; the losses of the reports agree. */
+ * float rounding; every rank ends with the same bits; the losses of the
+ * reports agree; its profile counts every step and times each phase. */
 static void check_sync_overlap(dn_comm *comm, const dn_dataset *set)
 {
     const int rank = dn_comm_rank(comm);
     dn_mlp *alone = wide_network(), *overlap = wide_network(), *ordered = wide_network();
     dn_error err = {0};
+    dn_profile profile = {{0}, 0};
+    dn_mlp_set_profile(overlap, &profile);
+    double seconds = 0;
     for (int e = 0; e < 2; e++) {
         dn_mlp_epoch_report ra, ro, rd;
         CHECK(rank, dn_mlp_train_epoch(alone, set, &ra, &err) == DN_OK);
         CHECK(rank, dn_mlp_sync_epoch(overlap, set, comm, 0, &ro, &err) == DN_OK);
+        seconds += ro.seconds;
         CHECK(rank, dn_mlp_sync_epoch(ordered, set, comm, 1, &rd, &err) == DN_OK);
         CHECK(rank, ro.samples == COUNT && rd.samples == COUNT);
         CHECK(rank, fabs(ro.train_loss - ra.train_loss) <= 1e-5 * ra.train_loss);
         CHECK(rank, fabs(rd.train_loss - ra.train_loss) <= 1e-5 * ra.train_loss);
     }
+    /* the profile: every step, every phase the step has, within the epochs' time */
+    double phases = 0;
+    for (int i = 0; i < DN_PHASE_COUNT; i++) phases += profile.seconds[i];
+    CHECK(rank, profile.steps == 2 * (COUNT / 40));
+    CHECK(rank, profile.seconds[DN_PHASE_DATA] > 0 && profile.seconds[DN_PHASE_FORWARD] > 0 &&
+                    profile.seconds[DN_PHASE_BACKWARD] > 0 && profile.seconds[DN_PHASE_UPDATE] > 0 &&
+                    profile.seconds[DN_PHASE_COMM] > 0 && profile.seconds[DN_PHASE_WAIT] == 0);
+    CHECK(rank, phases <= seconds);
     size_t n;
     float *a = dn_mlp_params(alone, &n), *o = dn_mlp_params(overlap, &n), *d = dn_mlp_params(ordered, &n);
     CHECK(rank, close_to(a, o, n, 1e-5) && close_to(a, d, n, 1e-5));
