@@ -6,8 +6,10 @@
  * that pins the pages and copies them (CMA), in several handshakes each of
  * which waits for the peer to enter MPI, and its non-blocking collectives
  * allocate a schedule and buffers per call. Measured in the synchronous
- * epoch (784-300-100-10, batch 64, two ranks on two cores): about 250 µs a
- * step of summing through MPI against about 30 µs here.
+ * epoch (784-300-100-10, batch 64, two ranks on two cores), its time in
+ * sums and waits for them per epoch of 938 steps: about 1.0 s through
+ * MPI_Iallreduce, 0.24–0.29 s through blocking MPI_Allreduce calls, 0.10–
+ * 0.13 s here.
  *
  * How. Every rank's segment holds a header (two counters, each on its own
  * cache line) and an arena. Sum s (numbered 1, 2, … in the order started,
