@@ -1550,6 +1550,14 @@ typedef struct dn_comm_backend {
                         dn_error *err);
     void (*abort)(void *state, int code);
     void (*finish)(void *state);
+    /* Optional, all three or none: a non-blocking allreduce (MPI_Iallreduce)
+     * that stores its own handle in *request, a test that sets *done (and
+     * *request to NULL) once it has completed, a wait until it has. Without
+     * them dn_comm_iallreduce runs the blocking allreduce at once. */
+    dn_status (*iallreduce)(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, void **request,
+                            dn_error *err);
+    dn_status (*test)(void *state, void **request, int *done, dn_error *err);
+    dn_status (*wait)(void *state, void **request, dn_error *err);
 } dn_comm_backend;
 
 /* A communicator over backend (copied; state then belongs to it and is
@@ -1576,6 +1584,27 @@ DN_API int dn_comm_size(const dn_comm *comm); /* K ≥ 1 */
 /* In place on every rank: buf[i] ← op over ranks of buf[i] (MPI_Allreduce).
  * For DN_COMM_F32/F64 sums the order of additions is the transport's choice. */
 DN_API dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err);
+/* A collective in flight (dn_comm_iallreduce), in the caller's memory:
+ * handle is the backend's, NULL once it has completed (or when nothing was
+ * in flight). */
+typedef struct dn_comm_request {
+    void *handle;
+} dn_comm_request;
+/* dn_comm_allreduce without waiting for it: buf must stay untouched until
+ * dn_comm_test says done or dn_comm_wait returns, when it holds the result.
+ * Every rank starts the same non-blocking collectives in the same order;
+ * they may complete in any order. Several may be in flight at once (the MPI
+ * backend holds up to 64). The job of one, and a backend without
+ * iallreduce, complete it before returning. The transport moves it on only
+ * inside dn_comm_* calls (MPI has no progress thread by default): calling
+ * dn_comm_test while computing lets it go on meanwhile. */
+DN_API dn_status dn_comm_iallreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op,
+                                    dn_comm_request *request, dn_error *err);
+/* *done = 1 when request has completed (its buffer then holds the result),
+ * else 0; moves every collective in flight on. */
+DN_API dn_status dn_comm_test(dn_comm *comm, dn_comm_request *request, int *done, dn_error *err);
+/* Until request has completed; DN_OK at once when it already had. */
+DN_API dn_status dn_comm_wait(dn_comm *comm, dn_comm_request *request, dn_error *err);
 /* In place on every rank: buf[i] ← Σ over ranks, added in rank order in
  * double on rank 0 (gather, sum, broadcast). The same bits run after run,
  * whatever algorithms the transport picks: the deterministic reduction. */
@@ -1595,15 +1624,21 @@ DN_API dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_co
  * training set; the epoch visits it in the order dn_mlp_train_epoch draws
  * from (seed, epoch), in batches of opt.batch. Each batch is cut into K
  * consecutive parts (sizes as dn_shard_size gives), rank r back-propagates
- * part r, scales its gradient by part/batch, and the gradient buffer is
- * summed over the ranks with one allreduce, so every rank holds the
- * gradient of the whole batch's mean loss and applies the same update. K
- * ranks with batch B thus follow one process with batch B within float
- * rounding (bit for bit when K = 1). deterministic: the sum is
- * dn_comm_allreduce_sum_ordered_f32 (rank order on rank 0), the same bits
- * run after run. report (may be NULL) gets the loss and accuracy over all
- * ranks. DN_ERR_NUMERIC on every rank together when any rank's loss or the
- * summed gradient is not finite. */
+ * part r with the loss gradient scaled by 1/batch (not 1/part), and the
+ * gradient is summed over the ranks, so every rank holds the gradient of
+ * the whole batch's mean loss and applies the same update. The sums go
+ * layer by layer, each started (dn_comm_iallreduce) as soon as its layer's
+ * backward is done, layer 0's in blocks of rows, while the layers below
+ * compute; each layer's parameters are stepped once its sum is in. K ranks
+ * with batch B thus follow one process with batch B within float rounding
+ * (bit for bit when K = 1). deterministic: one sum of the whole gradient a
+ * step by dn_comm_allreduce_sum_ordered_f32 (rank order on rank 0), the
+ * same bits run after run. report (may be NULL) gets the loss and accuracy
+ * over all ranks. DN_ERR_NUMERIC on every rank together when any rank's
+ * loss or the summed gradient is not finite: a failing rank puts a NaN in
+ * the first value of the first sum of the step (the last layer's W[0][0];
+ * the buffer's first value when deterministic), which every rank checks
+ * before any update. */
 DN_API dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
                                    dn_mlp_epoch_report *report, dn_error *err);
 

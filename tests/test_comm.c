@@ -75,6 +75,100 @@ static void test_collectives_reach_the_backend(void **state)
     assert_true(m.collectives >= 3);
 }
 
+/* A mirror whose non-blocking allreduce completes at the second test (or
+ * at a wait): the requests must travel through dn_comm_test and
+ * dn_comm_wait to the backend and come back done. */
+typedef struct deferred {
+    dn_test_mirror mirror;
+    void *buf; /* the one sum in flight, NULL when none */
+    size_t n;
+    dn_comm_type type;
+    int tests;
+} deferred;
+
+static dn_status deferred_start(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, void **request,
+                                dn_error *err)
+{
+    deferred *d = state;
+    (void)op, (void)err;
+    assert_null(d->buf); /* one at a time here */
+    d->buf = buf, d->n = n, d->type = type, d->tests = 0;
+    *request = d;
+    return DN_OK;
+}
+
+static dn_status deferred_finish(deferred *d, void **request, dn_error *err)
+{
+    dn_status s = dn_test_mirror_allreduce(&d->mirror, d->buf, d->n, d->type, DN_COMM_SUM, err);
+    d->buf = NULL, *request = NULL;
+    return s;
+}
+
+static dn_status deferred_test(void *state, void **request, int *done, dn_error *err)
+{
+    deferred *d = state;
+    assert_ptr_equal(*request, d);
+    *done = ++d->tests >= 2;
+    return *done ? deferred_finish(d, request, err) : DN_OK;
+}
+
+static dn_status deferred_wait(void *state, void **request, dn_error *err)
+{
+    assert_ptr_equal(*request, state);
+    return deferred_finish(state, request, err);
+}
+
+static void test_nonblocking_allreduce(void **state)
+{
+    (void)state;
+    dn_error err = {0};
+    deferred d = {0};
+    dn_comm_backend b = dn_test_mirror_backend(&d.mirror);
+    b.state = &d;
+    b.iallreduce = deferred_start; /* without test and wait: refused */
+    assert_null(dn_comm_create(&b, &err));
+    assert_int_equal(err.code, DN_ERR_USAGE);
+    b.test = deferred_test, b.wait = deferred_wait;
+    dn_comm *comm = dn_comm_create(&b, &err);
+    assert_non_null(comm);
+    float v[3] = {1, 2, 3};
+    dn_comm_request r;
+    int done = -1;
+    assert_int_equal(dn_comm_iallreduce(comm, v, 3, DN_COMM_F32, DN_COMM_SUM, &r, &err), DN_OK);
+    assert_true(v[0] == 1); /* not yet */
+    assert_int_equal(dn_comm_test(comm, &r, &done, &err), DN_OK);
+    assert_int_equal(done, 0);
+    assert_int_equal(dn_comm_test(comm, &r, &done, &err), DN_OK);
+    assert_int_equal(done, 1);
+    assert_null(r.handle);
+    assert_true(v[0] == 1 * K && v[2] == 3 * K);
+    assert_int_equal(dn_comm_wait(comm, &r, &err), DN_OK); /* done already: nothing more */
+    assert_true(v[2] == 3 * K);
+    assert_int_equal(dn_comm_iallreduce(comm, v, 3, DN_COMM_F32, DN_COMM_SUM, &r, &err), DN_OK);
+    assert_int_equal(dn_comm_wait(comm, &r, &err), DN_OK);
+    assert_true(v[1] == 2 * K * K);
+    uint8_t bytes[1] = {7};
+    assert_int_equal(dn_comm_iallreduce(comm, bytes, 1, DN_COMM_BYTE, DN_COMM_SUM, &r, &err), DN_ERR_USAGE);
+    dn_comm_free(comm);
+    /* without a non-blocking allreduce (the mirror) or alone (the local
+     * job), the sum is done when the call returns */
+    dn_test_mirror m = {0};
+    comm = dn_test_mirror_comm(&m);
+    assert_int_equal(dn_comm_iallreduce(comm, v, 3, DN_COMM_F32, DN_COMM_SUM, &r, &err), DN_OK);
+    assert_null(r.handle);
+    assert_true(v[0] == 1 * K * K * K && m.collectives == 1);
+    assert_int_equal(dn_comm_test(comm, &r, &done, &err), DN_OK);
+    assert_int_equal(done, 1);
+    dn_comm_free(comm);
+    comm = dn_comm_local(&err);
+    assert_non_null(comm);
+    float one[1] = {5};
+    assert_int_equal(dn_comm_iallreduce(comm, one, 1, DN_COMM_F32, DN_COMM_SUM, &r, &err), DN_OK);
+    assert_int_equal(dn_comm_wait(comm, &r, &err), DN_OK);
+    assert_true(one[0] == 5);
+    dn_comm_free(comm);
+}
+
 static void test_mixing_over_replicas_is_the_local_run(void **state)
 {
     dn_test_fixture *f = *state;
@@ -178,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_checks_the_backend),
         cmocka_unit_test(test_collectives_reach_the_backend),
+        cmocka_unit_test(test_nonblocking_allreduce),
         cmocka_unit_test_setup_teardown(test_mixing_over_replicas_is_the_local_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fedavg_over_replicas_is_the_local_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failing_transport_fails_the_trainer, setup, teardown),

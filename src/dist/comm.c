@@ -1,6 +1,7 @@
 /*
  * comm.c — the communicator the distributed trainers talk to: a rank, a
- * size and three collectives, carried out by a backend. The trainers never
+ * size and three collectives (and optionally a non-blocking allreduce),
+ * carried out by a backend. The trainers never
  * see the transport: MPI is one backend (src/mpi, libdigitnet_dist), the
  * local job of one is another (here), and a program may bring its own
  * (dn_comm_create), so every trainer runs and is tested without MPI.
@@ -57,6 +58,10 @@ dn_comm *dn_comm_create(const dn_comm_backend *backend, dn_error *err)
                 backend->rank, backend->size);
         return NULL;
     }
+    if (!backend->iallreduce != !backend->test || !backend->iallreduce != !backend->wait) {
+        dn_fail(err, DN_ERR_USAGE, "communicator: iallreduce, test and wait come together (all three or none)");
+        return NULL;
+    }
     if (backend->size > 1 && (!backend->allreduce || !backend->broadcast || !backend->gather)) {
         dn_fail(err, DN_ERR_USAGE, "communicator: a job of %d processes needs allreduce, broadcast and gather",
                 backend->size);
@@ -86,6 +91,30 @@ dn_status dn_comm_allreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type typ
         return dn_fail(err, DN_ERR_USAGE, "allreduce: bytes cannot be summed");
     if (comm->backend.size == 1 || n == 0) return DN_OK;
     return comm->backend.allreduce(comm->backend.state, buf, n, type, op, err);
+}
+
+dn_status dn_comm_iallreduce(dn_comm *comm, void *buf, size_t n, dn_comm_type type, dn_comm_op op,
+                             dn_comm_request *request, dn_error *err)
+{
+    request->handle = NULL;
+    if (!comm->backend.iallreduce || comm->backend.size == 1 || n == 0)
+        return dn_comm_allreduce(comm, buf, n, type, op, err);
+    if (type == DN_COMM_BYTE && op == DN_COMM_SUM)
+        return dn_fail(err, DN_ERR_USAGE, "allreduce: bytes cannot be summed");
+    return comm->backend.iallreduce(comm->backend.state, buf, n, type, op, &request->handle, err);
+}
+
+dn_status dn_comm_test(dn_comm *comm, dn_comm_request *request, int *done, dn_error *err)
+{
+    *done = 1;
+    if (!request->handle) return DN_OK;
+    return comm->backend.test(comm->backend.state, &request->handle, done, err);
+}
+
+dn_status dn_comm_wait(dn_comm *comm, dn_comm_request *request, dn_error *err)
+{
+    if (!request->handle) return DN_OK;
+    return comm->backend.wait(comm->backend.state, &request->handle, err);
 }
 
 dn_status dn_comm_broadcast(dn_comm *comm, void *buf, size_t n, dn_comm_type type, int root, dn_error *err)

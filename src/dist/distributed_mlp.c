@@ -36,13 +36,38 @@ static size_t part_first(size_t B, int ranks, int rank)
     return first;
 }
 
+/* The step. Each rank runs its part of the batch layer by layer (the
+ * pieces in mlp_train.c) and starts summing a layer's gradient over the
+ * ranks as soon as the layer's backward is done, while the layers below it
+ * compute: buckets, as in PyTorch's DistributedDataParallel. The last
+ * layers come first and are small; layer 0 holds about 88% of the gradient
+ * (784-300-100-10) and is computed last, so its units are cut into
+ * INPUT_CHUNKS row blocks, each summed as soon as it is done, with a test
+ * between blocks that lets the transport move the sums in flight on (MPI
+ * has no progress thread). Then each bucket, in the order started, is
+ * waited for and its parameters stepped while the later ones may still be
+ * on their way. Nothing is allocated per step, no image copied, no
+ * gradient zeroed or scaled as a whole: the part's rows are read through
+ * the epoch's order, each piece overwrites its gradient, and the loss
+ * gradient carries the part's share of the batch mean. Each rank compacts
+ * layer 0 to the pixels its own part uses (fewer than the whole batch's:
+ * less to multiply) and sums whole rows of dW_0. deterministic: the whole
+ * gradient is summed at the end by dn_comm_allreduce_sum_ordered_f32
+ * (blocking). */
+#define INPUT_CHUNKS 4
+#define MAX_BUCKETS (DN_MLP_MAX_LAYERS + INPUT_CHUNKS + 1)
+
+typedef struct sync_bucket {
+    float *grad; /* the values summed, in the gradient buffer: a layer's W_k and b_k, rows of dW_0, or db_0 */
+    size_t n;
+    dn_comm_request request;
+} sync_bucket;
+
 typedef struct sync_epoch_state {
     dn_comm *comm;
     int deterministic;
     const dn_dataset *train;
     uint32_t *order;  /* (n) the epoch's order */
-    uint8_t *images;  /* (part, 784) this rank's part of the batch, gathered */
-    uint8_t *labels;  /* (part) */
     double loss_sum;  /* Σ per-sample loss over this rank's parts */
     size_t correct;
     double lr;        /* the rate of the last batch, for the report */
@@ -54,69 +79,190 @@ typedef struct sync_epoch_state {
     double batch_loss; /* the last batch's mean loss over all ranks */
     double vote;      /* this rank's callback asked to stop after the last batch */
     int stopped;      /* the ranks agreed to stop: the batch in hand is dropped */
+    /* the step in hand */
+    sync_bucket bucket[MAX_BUCKETS]; /* in the order started, the same on every rank */
+    int nbuckets;
+    double sums[2];   /* the batch's loss and the votes, summed alongside */
+    dn_comm_request sums_request;
 } sync_epoch_state;
 
-/* Σ over ranks of the gradient buffer: every rank gets the same sum, so a
- * NaN one rank put in is seen by all of them. */
-static dn_status reduce_gradients(sync_epoch_state *st, float *grads, size_t P, dn_error *err)
+/* A bucket is started as soon as its gradient is made (summed at the end
+ * when deterministic), and the oldest one still in flight is tested: MPI
+ * moves every sum in flight on inside the call. */
+static dn_status bucket_start(sync_epoch_state *st, dn_mlp *mlp, sync_bucket b, dn_error *err)
 {
-    return st->deterministic ? dn_comm_allreduce_sum_ordered_f32(st->comm, grads, P, err)
-                             : dn_comm_allreduce(st->comm, grads, P, DN_COMM_F32, DN_COMM_SUM, err);
+    sync_bucket *at = &st->bucket[st->nbuckets++];
+    *at = b;
+    at->request.handle = NULL;
+    if (st->deterministic) return DN_OK;
+    dn_status s = dn_comm_iallreduce(st->comm, at->grad, at->n, DN_COMM_F32, DN_COMM_SUM, &at->request, err);
+    for (int i = 0; i < st->nbuckets - 1 && !s; i++) {
+        int done = 1;
+        if (st->bucket[i].request.handle) {
+            s = dn_comm_test(st->comm, &st->bucket[i].request, &done, err);
+            if (!done) break;
+        }
+    }
+    dn_lap_(mlp, DN_PHASE_COMM);
+    return s;
 }
 
-/* Batch [first, first + B) of the order: this rank's part, the sum, the update. */
-static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, size_t B, double lr, dn_error *err)
+/* The layers above 0, from the last down, each a bucket of its W_k and b_k
+ * (contiguous in the buffer); *da1 gets ∂L/∂a_1. failed: this rank's loss
+ * is not finite, so its buckets carry zeros but for a NaN in the first
+ * value of the first, which the sum then brings to every rank. */
+static dn_status upper_buckets(dn_mlp *mlp, sync_epoch_state *st, size_t part, int failed, float **da1,
+                               dn_error *err)
+{
+    float *dout = mlp->ws.delta[0];
+    dn_status s = DN_OK;
+    for (int k = mlp->nlayers - 1; k >= 1 && !s; k--) {
+        if (!failed) dout = dn_mlp_rows_backward_(mlp, k, dout, part);
+        dn_lap_(mlp, DN_PHASE_BACKWARD);
+        float *g = mlp->dlayer[k].weight;
+        s = bucket_start(st, mlp, (sync_bucket){g, (size_t)(mlp->dlayer[k].bias + mlp->width[k + 1] - g), {NULL}},
+                         err);
+    }
+    *da1 = dout;
+    return s;
+}
+
+/* Layer 0: its units in INPUT_CHUNKS blocks of rows (multiples of 16, a
+ * cache line of floats; one block with one rank, where nothing overlaps),
+ * each a bucket, then b_0's bucket. */
+static dn_status input_buckets(dn_mlp *mlp, sync_epoch_state *st, float *da1, size_t part, int none, dn_error *err)
+{
+    const size_t n1 = mlp->width[1];
+    const int chunks = dn_comm_size(st->comm) > 1 ? INPUT_CHUNKS : 1;
+    dn_status s = DN_OK;
+    for (int c = 0; c < chunks && !s; c++) {
+        size_t o0 = c == 0 ? 0 : n1 * (size_t)c / (size_t)chunks / 16 * 16;
+        size_t o1 = c == chunks - 1 ? n1 : n1 * (size_t)(c + 1) / (size_t)chunks / 16 * 16;
+        if (o1 <= o0) continue;
+        if (!none) dn_mlp_input_rows_backward_(mlp, da1, part, o0, o1);
+        dn_lap_(mlp, DN_PHASE_BACKWARD);
+        float *rows = mlp->dlayer[0].weight + o0 * DN_IMAGE_PIXELS;
+        s = bucket_start(st, mlp, (sync_bucket){rows, (o1 - o0) * DN_IMAGE_PIXELS, {NULL}}, err);
+    }
+    if (!s) s = bucket_start(st, mlp, (sync_bucket){mlp->dlayer[0].bias, n1, {NULL}}, err);
+    return s;
+}
+
+/* A rank without a gradient to give (no rows in this batch, or a loss that
+ * is not finite: failed) sends zeros; a failed one also a NaN in the first
+ * value of the first bucket (the channel: the last layer's W[0][0], or
+ * dW_0[0][0] without hidden layers; the whole buffer's first value when
+ * deterministic), which the sum brings to every rank: they must all stop. */
+static void no_gradient(dn_mlp *mlp, int failed, int deterministic)
+{
+    dn_mlp_zero_grad(mlp);
+    if (failed) *(deterministic ? mlp->grads : mlp->dlayer[mlp->nlayers - 1].weight) = NAN;
+}
+
+/* The parameters of a bucket, once its sum is in. */
+static void bucket_step(dn_mlp *mlp, const sync_bucket *b, const dn_mlp_step *step)
+{
+    const size_t at = (size_t)(b->grad - mlp->grads);
+    dn_mlp_step_span_(mlp, step, at, at + b->n);
+}
+
+/* Deterministic: the whole gradient buffer summed at once in rank order. */
+static dn_status sum_ordered(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
+{
+    dn_status s = dn_comm_allreduce_sum_ordered_f32(st->comm, mlp->grads, mlp->nparams, err);
+    dn_lap_(mlp, DN_PHASE_COMM);
+    st->bucket[0] = (sync_bucket){mlp->grads, mlp->nparams, {NULL}}, st->nbuckets = 1;
+    return s;
+}
+
+/* The transport's verdict first (an error: the job is broken, return at
+ * once), then whether the step goes on, the same on every rank: *refusal
+ * gets a failing rank's error, or DN_ERR_NUMERIC for a non-finite value in
+ * the channel (the first value of the first bucket, summed already); else
+ * the batch's sums are in (the loss over all ranks, the stop votes). */
+static dn_status step_verdict(dn_mlp *mlp, sync_epoch_state *st, size_t B, dn_status local, const dn_error *local_err,
+                              double lr, dn_status *refusal, dn_error *err)
+{
+    dn_status s = dn_comm_wait(st->comm, &st->bucket[0].request, err);
+    if (!s) s = dn_comm_wait(st->comm, &st->sums_request, err);
+    dn_lap_(mlp, DN_PHASE_COMM);
+    if (s) return s;
+    *refusal = local;
+    if (local) *err = *local_err;
+    /* other non-finite values end in parameters that the check at the end
+     * of the epoch finds, as in dn_mlp_train_epoch */
+    else if (!isfinite(st->bucket[0].grad[0]))
+        *refusal = dn_fail(err, DN_ERR_NUMERIC,
+                           "epoch %d: another rank's loss or the summed gradient is not finite at learning rate %g: "
+                           "training diverged, lower the learning rate (lr)",
+                           mlp->epochs_done + 1, lr);
+    else if (st->progress && st->sums[1] > 0)
+        st->stopped = 1; /* a vote to stop drops this batch before its update, on every rank */
+    st->batch_loss = st->progress ? st->sums[0] / (double)B : 0;
+    return DN_OK;
+}
+
+/* This rank's part of the batch forward, and its gradient made and started
+ * on its way bucket by bucket (see The step above); *loss gets the part's
+ * loss sum. local: this rank's own failure (a loss that is not finite). */
+static dn_status part_gradient(dn_mlp *mlp, sync_epoch_state *st, size_t first, size_t B, double *loss,
+                               size_t *correct, dn_status *local, dn_error *local_err, dn_error *err)
 {
     int K = dn_comm_size(st->comm), rank = dn_comm_rank(st->comm);
-    size_t part = dn_shard_size(B, K, rank), at = first + part_first(B, K, rank), P;
-    for (size_t i = 0; i < part; i++) {
-        size_t sample = st->order[at + i];
-        memcpy(st->images + i * DN_IMAGE_PIXELS, st->train->images + sample * DN_IMAGE_PIXELS, DN_IMAGE_PIXELS);
-        st->labels[i] = st->train->labels[sample];
-    }
-    float *grads = dn_mlp_grads(mlp, &P);
-    dn_mlp_batch_stats stats = {0, 0};
-    dn_mlp_zero_grad(mlp);
-    dn_error local_err = {0};
-    dn_status local = dn_mlp_backprop(mlp, st->images, st->labels, part, &stats, &local_err);
-    if (local) grads[0] = NAN; /* tell the other ranks through the sum itself: they must stop too */
-    else if (part != B) {
-        float scale = (float)part / (float)B; /* mean over the part → its share of the batch mean */
-        for (size_t i = 0; i < P; i++) grads[i] *= scale;
-    }
-    dn_status s = reduce_gradients(st, grads, P, err);
-    if (s) return s;
-    if (local) {
-        *err = local_err;
-        return local;
-    }
-    /* grads[0] is the channel a failing rank poisons, so one value tells all
-     * ranks alike; other non-finite values end in parameters that the check
-     * at the end of the epoch finds, as in dn_mlp_train_epoch. */
-    if (!isfinite(grads[0]))
-        return dn_fail(err, DN_ERR_NUMERIC,
-                       "epoch %d: another rank's loss or the summed gradient is not finite at learning rate %g: "
-                       "training diverged, lower the learning rate (lr)",
-                       mlp->epochs_done + 1, lr);
-    double batch_loss = 0; /* the whole batch's mean loss, for the callbacks */
+    size_t part = dn_shard_size(B, K, rank);
+    dn_mlp_rows_load_(mlp, st->train, st->order, first + part_first(B, K, rank), part);
+    dn_lap_(mlp, DN_PHASE_DATA);
+    if (part) dn_mlp_rows_forward_(mlp, part);
+    dn_lap_(mlp, DN_PHASE_FORWARD);
+    *loss = part ? dn_mlp_rows_loss_(mlp, part, B, correct) : 0;
+    dn_lap_(mlp, DN_PHASE_ELEMENTWISE);
+    if (!isfinite(*loss))
+        *local = dn_fail(local_err, DN_ERR_NUMERIC, "epoch %d: the loss is not finite: training diverged, lower "
+                         "the learning rate (lr)", mlp->epochs_done + 1);
+    const int none = *local != DN_OK || !part;
+    if (none) no_gradient(mlp, *local != DN_OK, st->deterministic);
+    dn_status s = DN_OK;
     if (st->progress) {
         /* One small sum carries this batch's loss and the stop votes of the
-         * callbacks called after the previous batch: a stop drops this
-         * batch before its update, on every rank alike. */
-        double v[2] = {stats.loss * (double)part, st->vote};
-        if ((s = dn_comm_allreduce(st->comm, v, 2, DN_COMM_F64, DN_COMM_SUM, err))) return s;
-        if (v[1] > 0) {
-            st->stopped = 1;
-            return DN_OK;
-        }
-        batch_loss = v[0] / (double)B;
+         * callbacks called after the previous batch. */
+        st->sums[0] = isfinite(*loss) ? *loss : 0, st->sums[1] = st->vote;
+        s = dn_comm_iallreduce(st->comm, st->sums, 2, DN_COMM_F64, DN_COMM_SUM, &st->sums_request, err);
     }
-    st->batch_loss = batch_loss;
-    st->loss_sum += stats.loss * (double)part;
-    st->correct += stats.correct;
-    if ((s = dn_mlp_update(mlp, lr, err))) return s;
+    float *da1 = NULL;
+    if (!s) s = upper_buckets(mlp, st, part, none, &da1, err);
+    if (!s) s = input_buckets(mlp, st, da1, part, none, err);
+    if (!s && st->deterministic) s = sum_ordered(mlp, st, err);
+    return s;
+}
+
+/* Batch [first, first + B) of the order: this rank's part, the sums, the
+ * update bucket by bucket as the sums come in. */
+static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, size_t B, double lr, dn_error *err)
+{
+    dn_lap_start_(mlp);
+    st->nbuckets = 0, st->sums_request.handle = NULL;
+    double loss = 0;
+    size_t correct = 0;
+    dn_status local = DN_OK, refusal = DN_OK;
+    dn_error local_err = {0};
+    dn_status s = part_gradient(mlp, st, first, B, &loss, &correct, &local, &local_err, err);
+    if (!s) s = step_verdict(mlp, st, B, local, &local_err, lr, &refusal, err);
+    if (s) return s; /* the transport failed: nothing more to wait for */
+    dn_mlp_step step;
+    if (!refusal && !st->stopped) refusal = dn_mlp_step_begin_(mlp, lr, &step, err);
+    for (int i = 0; i < st->nbuckets && !s; i++) {
+        s = dn_comm_wait(st->comm, &st->bucket[i].request, err);
+        dn_lap_(mlp, DN_PHASE_COMM);
+        if (s || refusal || st->stopped) continue; /* the sums are waited for all the same */
+        bucket_step(mlp, &st->bucket[i], &step);
+        dn_lap_(mlp, DN_PHASE_UPDATE);
+    }
+    if (s || refusal || st->stopped) return s ? s : refusal;
+    if (mlp->profile) mlp->profile->steps++;
+    st->loss_sum += loss;
+    st->correct += correct;
     st->samples += B;
-    st->all_loss += batch_loss * (double)B;
+    st->all_loss += st->batch_loss * (double)B;
     st->vote = 0;
     return DN_OK;
 }
@@ -124,10 +270,14 @@ static dn_status sync_batch(dn_mlp *mlp, sync_epoch_state *st, size_t first, siz
 static dn_status sync_batches(dn_mlp *mlp, sync_epoch_state *st, dn_error *err)
 {
     const size_t n = st->train->count, batch = dn_mlp_batch_of_(mlp, n), nbatches = (n + batch - 1) / batch;
+    const int K = dn_comm_size(st->comm), rank = dn_comm_rank(st->comm);
     dn_status s = DN_OK;
     for (size_t i = 0; i < nbatches && !s && !st->stopped; i++) {
         size_t first = i * batch, B = n - first < batch ? n - first : batch;
         double lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
+        const size_t next = n - first - B < batch ? n - first - B : batch; /* its part of the next batch */
+        dn_mlp_prefetch_rows_(st->train, st->order, first + B + part_first(next, K, rank),
+                              dn_shard_size(next, K, rank));
         s = sync_batch(mlp, st, first, B, lr, err);
         if (s || st->stopped) break;
         st->lr = lr;
@@ -165,17 +315,14 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
                        DN_MLP_BATCH_MAX, n);
     double t0 = dn_now_seconds();
     size_t rows = dn_shard_size(n < batch ? n : batch, dn_comm_size(comm), 0); /* rank 0's part is the largest */
-    sync_epoch_state st = {.comm = comm,
-                           .deterministic = deterministic,
-                           .train = train,
-                           .order = malloc(n * sizeof(uint32_t)),
-                           .images = malloc((rows ? rows : 1) * DN_IMAGE_PIXELS),
-                           .labels = malloc(rows ? rows : 1),
-                           .t0 = t0};
+    sync_epoch_state st = {.comm = comm, .deterministic = deterministic, .train = train,
+                           .order = malloc(n * sizeof(uint32_t)), .t0 = t0};
+    dn_error why = {0};
+    int no_room = !st.order || dn_mlp_reserve_rows_(mlp, rows ? rows : 1, &why);
     /* Agree on memory before the first collective of the epoch, and on
      * whether any rank has a batch callback (then each batch carries the
      * stop votes: see dn_mlp_set_batch_callback). */
-    int flags[2] = {!st.order || !st.images || !st.labels, mlp->on_batch != NULL};
+    int flags[2] = {no_room, mlp->on_batch != NULL};
     dn_status s = dn_comm_allreduce(comm, flags, 2, DN_COMM_INT, DN_COMM_MAX, err);
     st.progress = flags[1];
     if (!s && flags[0]) s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the epoch's order of %zu samples", n);
@@ -184,9 +331,11 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
          * walks: tests/cli_mpi_mlp.sh checks one rank against `digitnet mlp` bit
          * for bit. */
         dn_mlp_epoch_order_(mlp->opt.seed, mlp->epochs_done, st.order, n);
+        int restore = dn_blas_threads_set_(mlp->opt.threads);
         s = sync_batches(mlp, &st, err);
+        if (restore > 0) dn_blas_threads_set_(restore);
     }
-    free(st.order), free(st.images), free(st.labels);
+    free(st.order);
     if (s) return s;
     /* Every rank holds the same parameters, so every rank reaches the same verdict. */
     if (dn_first_nonfinite_f32(mlp->params, mlp->nparams) < mlp->nparams)

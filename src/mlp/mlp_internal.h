@@ -309,6 +309,32 @@ int dn_blas_threads_set_(int threads);
  * batch (opt.batch 0; n ≤ DN_MLP_BATCH_MAX, checked by the epoch). */
 static inline size_t dn_mlp_batch_of_(const dn_mlp *mlp, size_t n) { return mlp->opt.batch ? mlp->opt.batch : n; }
 
+/* ---- the synchronous distributed step's pieces (mlp_train.c, for distributed_mlp.c) ---- */
+
+/* The workspace for batches of up to rows samples, and layer 0's compaction buffers. */
+dn_status dn_mlp_reserve_rows_(dn_mlp *mlp, size_t rows, dn_error *err);
+/* The set's rows order[first … first + n) (this rank's part of a batch)
+ * loaded into the workspace through the order, nothing copied, and layer
+ * 0 compacted to the pixels they use. */
+void dn_mlp_rows_load_(dn_mlp *mlp, const dn_dataset *set, const uint32_t *order, size_t first, size_t n);
+/* Asks for the images of the set's rows order[first … first + B) (the next
+ * batch, while this one computes). */
+void dn_mlp_prefetch_rows_(const dn_dataset *set, const uint32_t *order, size_t first, size_t B);
+/* Every layer forward on the n rows loaded. */
+void dn_mlp_rows_forward_(dn_mlp *mlp, size_t n);
+/* Their loss: returns the loss sum (correct predictions added to
+ * *correct); ws.delta[0] gets ∂(Σ loss / B)/∂(output), B ≥ n being the
+ * whole batch: the rows' share of the batch's mean loss, so their
+ * gradients need no scaling later. */
+double dn_mlp_rows_loss_(dn_mlp *mlp, size_t n, size_t B, size_t *correct);
+/* Layer k ≥ 1 backward from dout (∂L/∂a_{k+1}): OVERWRITES dW_k and db_k;
+ * returns the delta buffer that now holds ∂L/∂a_k. */
+float *dn_mlp_rows_backward_(dn_mlp *mlp, int k, float *dout, size_t n);
+/* Layer 0's units [o0, o1) backward from da1: OVERWRITES db_0[o0 … o1) and
+ * their rows of dW_0 (through the compacted columns when the batch is
+ * compacted, the others written 0). */
+void dn_mlp_input_rows_backward_(dn_mlp *mlp, float *da1, size_t n, size_t o0, size_t o1);
+
 /* ---- optimisers (mlp_optim.c) ---- */
 
 /* The constants of one optimiser step. */

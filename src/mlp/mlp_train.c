@@ -1068,3 +1068,81 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
                                         (double)correct / (double)samples, lr, dn_now_seconds() - t0, stopped};
     return DN_OK;
 }
+
+/* ---------------------------------------------------------------- the sync step's pieces */
+
+/* The synchronous distributed step (distributed_mlp.c) runs the layers one
+ * by one, so that each layer's gradient can be summed over the ranks while
+ * the layers below it go on. Every piece overwrites the gradient it makes:
+ * nothing zeroes the whole buffer first. */
+
+dn_status dn_mlp_reserve_rows_(dn_mlp *mlp, size_t rows, dn_error *err) { return reserve_training(mlp, rows, err); }
+
+void dn_mlp_rows_load_(dn_mlp *mlp, const dn_dataset *set, const uint32_t *order, size_t first, size_t n)
+{
+    plan_batch(mlp, &mlp->plan, set->images, order, first, n);
+    if (mlp->plan.nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, mlp->width[1]);
+    mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = first;
+    mlp->next_ready = mlp->next_gathered = 0; /* these rows take the workspace's own x */
+    const batch_rows rows = current_rows(mlp);
+    load_rows(mlp, &rows, set->images, set->labels, order, first, 0, n);
+}
+
+void dn_mlp_rows_forward_(dn_mlp *mlp, size_t n)
+{
+    for (int k = 0; k < mlp->nlayers; k++) forward_units(mlp, 0, k, n, 0, mlp->width[k + 1]);
+}
+
+double dn_mlp_rows_loss_(dn_mlp *mlp, size_t n, size_t B, size_t *correct)
+{
+    dn_mlp_workspace *ws = &mlp->ws;
+    double loss = output_loss(mlp, n, correct);
+    if (n != B) { /* ∂(Σ loss / n) → ∂(Σ loss / B): the rows' share of the batch's mean, here once for all layers */
+        const float share = (float)n / (float)B;
+        for (size_t i = 0; i < n * DN_CLASSES; i++) ws->delta[0][i] *= share;
+    }
+    return loss;
+}
+
+float *dn_mlp_rows_backward_(dn_mlp *mlp, int k, float *dout, size_t n)
+{
+    zero_bias_units(mlp, k, 0, mlp->width[k + 1]);
+    return layer_backward(mlp, k, dout, n, 0.0f);
+}
+
+/* dW_0's rows [o0, o1) from the compacted rows in dw0_used: the used
+ * columns copied, the others 0 (one pass, no zeroing first). */
+static void scatter_input_rows(dn_mlp *mlp, size_t o0, size_t o1)
+{
+    const dn_batch_plan *plan = &mlp->plan;
+    const size_t used = plan->nused;
+    for (size_t o = o0; o < o1; o++) {
+        float *dst = mlp->dlayer[0].weight + o * DN_IMAGE_PIXELS;
+        const float *src = mlp->dw0_used + o * used;
+        size_t at = 0; /* the next pixel of the row to write */
+        for (size_t r = 0; r < plan->nruns; r++) {
+            memset(dst + at, 0, (plan->run_start[r] - at) * sizeof(float));
+            memcpy(dst + plan->run_start[r], src, plan->run_len[r] * sizeof(float));
+            src += plan->run_len[r];
+            at = (size_t)plan->run_start[r] + plan->run_len[r];
+        }
+        memset(dst + at, 0, (DN_IMAGE_PIXELS - at) * sizeof(float));
+    }
+}
+
+void dn_mlp_input_rows_backward_(dn_mlp *mlp, float *da1, size_t n, size_t o0, size_t o1)
+{
+    const size_t used = mlp->plan.nused, OC = mlp->width[1];
+    const int compact = used < DN_IMAGE_PIXELS;
+    float *dw = compact ? mlp->dw0_used : mlp->dlayer[0].weight;
+    memset(dw + o0 * used, 0, (o1 - o0) * used * sizeof(float));
+    memset(mlp->dlayer[0].bias + o0, 0, (o1 - o0) * sizeof(float));
+    dn_dense_backward_units(dw, mlp->dlayer[0].bias, da1, mlp->ws.act[1], mlp->ws.act[0], n, used, OC, o0, o1,
+                            dn_mlp_act_(mlp, 0), mlp->opt.matmul);
+    if (compact) scatter_input_rows(mlp, o0, o1);
+}
+
+void dn_mlp_prefetch_rows_(const dn_dataset *set, const uint32_t *order, size_t first, size_t B)
+{
+    prefetch_rows(set->images, order, first, B);
+}

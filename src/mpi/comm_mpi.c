@@ -10,6 +10,7 @@
  */
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef DN_HAVE_MPI
 #include <mpi.h>
@@ -17,6 +18,7 @@
 
 #include "internal.h"
 #include "digitnet_dist.h"
+#include "shm_ring.h"
 
 #ifdef DN_HAVE_MPI
 
@@ -67,10 +69,21 @@ static dn_status mpi_start(int *started, dn_error *err)
     return mpi_check(MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided), "initialisation", err);
 }
 
-/* The backend's state: the job's own copy of MPI_COMM_WORLD. */
+#define MPI_REQUESTS 64 /* non-blocking collectives in flight at once, at most */
+
+/* The backend's state: the job's own copy of MPI_COMM_WORLD, and the
+ * requests of the non-blocking collectives in flight, whose slots the
+ * callers' dn_comm_request handles point to (MPI_REQUEST_NULL: free), so
+ * that starting one allocates nothing. */
 typedef struct mpi_job {
     MPI_Comm comm;
     int finalize; /* this job called MPI_Init, so it calls MPI_Finalize */
+    MPI_Request requests[MPI_REQUESTS];
+    /* when every rank runs on this machine: the shared window the
+     * non-blocking sums of floats go through (shm_ring.c), else NULL */
+    MPI_Comm node;
+    MPI_Win window;
+    dn_shm_ring *ring;
 } mpi_job;
 
 static dn_status check_count(size_t n, const char *what, dn_error *err)
@@ -82,15 +95,69 @@ static dn_status check_count(size_t n, const char *what, dn_error *err)
 static dn_status mpi_allreduce(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, dn_error *err)
 {
     mpi_job *job = state;
+    dn_shm_drain(job->ring);
     dn_status s = check_count(n, "allreduce", err);
     if (s) return s;
     return mpi_check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(type), mpi_op(op), job->comm), "allreduce",
                      err);
 }
 
+static dn_status mpi_iallreduce(void *state, void *buf, size_t n, dn_comm_type type, dn_comm_op op, void **request,
+                                dn_error *err)
+{
+    mpi_job *job = state;
+    if (dn_shm_takes(job->ring, n, type, op)) {
+        dn_shm_op *sum = dn_shm_start(job->ring, buf, n, type);
+        if (!sum) return dn_fail(err, DN_ERR_USAGE, "non-blocking allreduce: %d already in flight", DN_SHM_OPS);
+        *request = sum;
+        return DN_OK;
+    }
+    dn_status s = check_count(n, "allreduce", err);
+    if (s) return s;
+    MPI_Request *slot = NULL;
+    for (int i = 0; i < MPI_REQUESTS && !slot; i++)
+        if (job->requests[i] == MPI_REQUEST_NULL) slot = &job->requests[i];
+    if (!slot) return dn_fail(err, DN_ERR_USAGE, "non-blocking allreduce: %d already in flight", MPI_REQUESTS);
+    s = mpi_check(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(type), mpi_op(op), job->comm, slot),
+                  "non-blocking allreduce", err);
+    if (s) *slot = MPI_REQUEST_NULL;
+    *request = s ? NULL : slot;
+    return s;
+}
+
+/* MPI_Test and MPI_Wait set a completed request to MPI_REQUEST_NULL, which frees its slot. */
+static dn_status mpi_test(void *state, void **request, int *done, dn_error *err)
+{
+    mpi_job *job = state;
+    if (dn_shm_owns(job->ring, *request)) {
+        if ((*done = dn_shm_test(job->ring, *request))) *request = NULL;
+        return DN_OK;
+    }
+    *done = 0;
+    dn_status s = mpi_check(MPI_Test(*request, done, MPI_STATUS_IGNORE), "test of a non-blocking allreduce", err);
+    if (s) *(MPI_Request *)*request = MPI_REQUEST_NULL, *done = 1;
+    if (*done) *request = NULL;
+    return s;
+}
+
+static dn_status mpi_wait(void *state, void **request, dn_error *err)
+{
+    mpi_job *job = state;
+    if (dn_shm_owns(job->ring, *request)) {
+        dn_shm_wait(job->ring, *request);
+        *request = NULL;
+        return DN_OK;
+    }
+    dn_status s = mpi_check(MPI_Wait(*request, MPI_STATUS_IGNORE), "wait for a non-blocking allreduce", err);
+    if (s) *(MPI_Request *)*request = MPI_REQUEST_NULL;
+    *request = NULL;
+    return s;
+}
+
 static dn_status mpi_broadcast(void *state, void *buf, size_t n, dn_comm_type type, int root, dn_error *err)
 {
     mpi_job *job = state;
+    dn_shm_drain(job->ring);
     dn_status s = check_count(n, "broadcast", err);
     if (s) return s;
     return mpi_check(MPI_Bcast(buf, (int)n, mpi_type(type), root, job->comm), "broadcast", err);
@@ -100,6 +167,7 @@ static dn_status mpi_gather(void *state, const void *send, size_t n, dn_comm_typ
                             dn_error *err)
 {
     mpi_job *job = state;
+    dn_shm_drain(job->ring);
     dn_status s = check_count(n, "gather", err);
     if (s) return s;
     MPI_Datatype t = mpi_type(type);
@@ -112,9 +180,77 @@ static void mpi_abort(void *state, int code)
     MPI_Abort(job->comm, code);
 }
 
+#define SHM_SEGMENT_BYTES (8u << 20) /* each rank's: a step's gradient of a 784-1000-1000-10 net fits */
+
+/* While a rank waits for the others in shared memory: MPI moves on the
+ * collectives it has in flight only inside MPI calls. */
+static void mpi_progress(void *state)
+{
+    mpi_job *job = state;
+    int flag = 0;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, job->comm, &flag, MPI_STATUS_IGNORE);
+}
+
+/* Collective: MPI_Win_free waits until no rank uses the window. */
+static void shm_close(mpi_job *job)
+{
+    if (!job->ring) return;
+    MPI_Win_unlock_all(job->window);
+    MPI_Win_free(&job->window);
+    MPI_Comm_free(&job->node);
+    dn_shm_ring_free(job->ring);
+    job->ring = NULL;
+}
+
+/* The shared window, when every rank of the job runs on this machine (a
+ * collective call). Any failure leaves job->ring NULL: the sums then go
+ * through MPI. DIGITNET_MPI_SHM=0 keeps them there (to compare the two). */
+static void shm_open(mpi_job *job, int rank, int size)
+{
+    if (size < 2) return;
+    const char *env = getenv("DIGITNET_MPI_SHM");
+    int ok = !(env && !strcmp(env, "0")), node_size = 0;
+    void **segments = ok ? malloc((size_t)size * sizeof *segments) : NULL;
+    ok = segments && MPI_Comm_split_type(job->comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &job->node) ==
+                         MPI_SUCCESS;
+    int have_node = ok;
+    ok = ok && MPI_Comm_size(job->node, &node_size) == MPI_SUCCESS && node_size == size;
+    /* every rank must agree, or some would sum through MPI and others here */
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, job->comm);
+    void *mine = NULL;
+    int have_window = ok && MPI_Win_allocate_shared(SHM_SEGMENT_BYTES, 1, MPI_INFO_NULL, job->node, &mine,
+                                                    &job->window) == MPI_SUCCESS;
+    ok = have_window;
+    for (int r = 0; ok && r < size; r++) {
+        MPI_Aint bytes = 0;
+        int unit = 0;
+        ok = MPI_Win_shared_query(job->window, r, &bytes, &unit, &segments[r]) == MPI_SUCCESS &&
+             bytes >= (MPI_Aint)SHM_SEGMENT_BYTES;
+    }
+    if (ok) {
+        memset(mine, 0, dn_shm_header_bytes());
+        ok = MPI_Win_lock_all(MPI_MODE_NOCHECK, job->window) == MPI_SUCCESS;
+        if (ok && !(job->ring = dn_shm_ring_new(rank, size, segments, SHM_SEGMENT_BYTES, mpi_progress, job))) {
+            MPI_Win_unlock_all(job->window);
+            ok = 0;
+        }
+    }
+    int all = ok;
+    MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_MIN, job->comm); /* also: every header is zeroed */
+    if (ok && !all) {
+        MPI_Win_unlock_all(job->window);
+        dn_shm_ring_free(job->ring);
+        job->ring = NULL;
+    }
+    if (!all && have_window) MPI_Win_free(&job->window);
+    if (!all && have_node) MPI_Comm_free(&job->node);
+    free(segments);
+}
+
 static void mpi_finish(void *state)
 {
     mpi_job *job = state;
+    shm_close(job);
     MPI_Comm_free(&job->comm);
     if (job->finalize) MPI_Finalize();
     free(job);
@@ -131,8 +267,10 @@ dn_comm *dn_comm_init(dn_error *err)
         free(job);
         return NULL;
     }
+    for (int i = 0; i < MPI_REQUESTS; i++) job->requests[i] = MPI_REQUEST_NULL;
     dn_comm_backend b = {.state = job, .allreduce = mpi_allreduce, .broadcast = mpi_broadcast,
-                         .gather = mpi_gather, .abort = mpi_abort, .finish = mpi_finish};
+                         .gather = mpi_gather, .abort = mpi_abort, .finish = mpi_finish,
+                         .iallreduce = mpi_iallreduce, .test = mpi_test, .wait = mpi_wait};
     dn_status s = mpi_check(MPI_Comm_dup(MPI_COMM_WORLD, &job->comm), "communicator duplication", err);
     if (s) {
         if (job->finalize) MPI_Finalize();
@@ -142,6 +280,7 @@ dn_comm *dn_comm_init(dn_error *err)
     s = mpi_check(MPI_Comm_set_errhandler(job->comm, MPI_ERRORS_RETURN), "error handler setup", err);
     if (!s) s = mpi_check(MPI_Comm_rank(job->comm, &b.rank), "rank query", err);
     if (!s) s = mpi_check(MPI_Comm_size(job->comm, &b.size), "size query", err);
+    if (!s) shm_open(job, b.rank, b.size);
     dn_comm *comm = s ? NULL : dn_comm_create(&b, err);
     if (!comm) mpi_finish(job);
     return comm;
