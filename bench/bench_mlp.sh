@@ -45,6 +45,7 @@ done
 
 # ---- where a step's time goes: `digitnet mlp --profile` (training thread 0's
 # clock, 3 epochs), one PHASE line a phase: workload, setting, phase, µs a step, share
+printf 'PHASEHEAD\t%s\tsetting\tphase\tus a step (thread 0)\tshare\n' "$workload"
 for threads in 1 2; do
   echo "... digitnet --profile, $threads thread(s)" >&2
   "$bin" mlp --data "$data" --epochs 3 --threads "$threads" --quiet --profile >"$work/out"

@@ -111,6 +111,7 @@ static void print_phase(const char *phase, double *t, int reps, const char *note
 static void time_phases(const dn_dataset *train, int reps)
 {
     double *t = malloc((size_t)reps * sizeof *t);
+    printf("PHASEHEAD\tPTA epoch n=60000\tpart\tmedian s\tnote\n"); /* the columns of the PHASE lines */
     for (int threads = 1; threads <= 2; threads++) {
         dn_pta *pta = warm_trainer(train, threads);
         size_t errors = 0;

@@ -2,7 +2,8 @@
 # make bench: every workload, digitnet and its peers side by side in one run, one table.
 # Each piece prints "ROW\tworkload\timplementation\tmedian_s\tmin_s\tmax_s\tnote" lines
 # (and "TARGET\tline" for a target it judges itself, printed with the targets below;
-# "PHASE\tworkload\t..." for a per-phase breakdown, printed as its own table);
+# "PHASE\tworkload\t..." for a per-phase breakdown, printed as its own table under the
+# columns its "PHASEHEAD\tworkload\t..." line names);
 # this script runs them one after the other (never two at once: 2 shared cores) and
 # prints the table with each implementation's time as a ratio to digitnet's.
 set -euo pipefail
@@ -23,7 +24,7 @@ run_piece() { # name command...
   if ! "$@" > "$rows.piece" 2> "$rows.err"; then
     echo "bench: $name failed:" >&2; tail -5 "$rows.err" >&2; return 0
   fi
-  grep -P '^(ROW|FLOOR|TARGET|PHASE|MLPFLOOR)' "$rows.piece" >> "$rows" || true
+  grep -P '^(ROW|FLOOR|TARGET|PHASE|PHASEHEAD|MLPFLOOR)' "$rows.piece" >> "$rows" || true
 }
 
 run_piece "PTA, digitnet" build/bench/bench_pta "$data" "$reps"
@@ -35,7 +36,7 @@ done
 
 $py - "$rows" <<'PY'
 import sys
-rows, floors, floor_values, piece_targets, phases, mlp_floor = [], [], None, [], [], None
+rows, floors, floor_values, piece_targets, phases, mlp_floor, phase_heads = [], [], None, [], [], None, {}
 for line in open(sys.argv[1]):
     f = line.rstrip("\n").split("\t")
     if f[0] == "ROW" and len(f) >= 7:
@@ -50,6 +51,8 @@ for line in open(sys.argv[1]):
         mlp_floor = (float(f[1]), float(f[2]))
     elif f[0] == "PHASE" and len(f) >= 3:
         phases.append(f[1:])
+    elif f[0] == "PHASEHEAD" and len(f) >= 3:
+        phase_heads[f[1]] = f[2:]
 workloads = []
 for r in rows:
     if r[0] not in workloads:
@@ -70,14 +73,17 @@ if floors:
     print()
     for f in floors:
         print(f"floor: {f}")
-if phases:  # each piece's breakdown, as it prints it: workload, then its own columns
+if phases:  # each piece's breakdown under its own columns
     print()
-    print("where the time goes (per-phase breakdown; bench/bench_mlp.sh: us a step on training thread 0's clock, and the share):")
+    print("where the time goes, phase by phase:")
     print()
     for w in dict.fromkeys(p[0] for p in phases):
-        for p in phases:
-            if p[0] == w:
-                print("| " + " | ".join(p) + " |")
+        mine = [p for p in phases if p[0] == w]
+        head = ["workload"] + phase_heads.get(w, ["value"] * (len(mine[0]) - 1))
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for p in mine:
+            print("| " + " | ".join(p) + " |")
         print()
 # What a user sees beside what the benchmark sees: each "<setting>, from
 # outside" row (the whole program's wall time, start-up and loading
