@@ -104,6 +104,16 @@ fi
 # epochs (the defaults) or over 3 — each side on each, PyTorch on its
 # fastest thread setting above; the target compares each side's best.
 read -r torch_threads blas_threads <<<"$torch_best"
+# to98_row IMPLEMENTATION NOTE: the row of the times collected, or a line saying none reached it
+to98_row() {
+  if [ -s "$work/times" ]; then
+    bench_row "mlp 784-300-100-10 time to 98% test" "$1" \
+      "$2; reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a $cosine-epoch cosine run, $(wc -l <"$work/times") of $peer_reps runs" \
+      <"$work/times"
+  else
+    echo "bench_mlp: $1 did not reach 98% in $cosine epochs ($2)" >&2
+  fi
+}
 for cosine in 10 3; do
   for threads in 1 2; do
     : >"$work/times"; : >"$work/epochs"; peak=0
@@ -115,13 +125,7 @@ for cosine in 10 3; do
       sed -n 's/^time to 98% test accuracy: \([0-9.]*\) s (epoch \([0-9]*\))$/\1/p' "$work/out" >>"$work/times"
       sed -n 's/^time to 98% test accuracy: \([0-9.]*\) s (epoch \([0-9]*\))$/\2/p' "$work/out" >>"$work/epochs"
     done
-    if [ -s "$work/times" ]; then
-      bench_row "mlp 784-300-100-10 time to 98% test" "digitnet, --epochs $cosine" \
-        "--threads $threads; reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a $cosine-epoch cosine run, $(wc -l <"$work/times") of $peer_reps runs; peak RSS ${peak} MiB" \
-        <"$work/times"
-    else
-      echo "bench_mlp: digitnet did not reach 98% in $cosine epochs ($threads threads)" >&2
-    fi
+    to98_row "digitnet, --epochs $cosine" "--threads $threads; peak RSS ${peak} MiB"
   done
   : >"$work/times"; : >"$work/epochs"
   for i in $(seq 1 "$peer_reps"); do
@@ -130,11 +134,6 @@ for cosine in 10 3; do
       --epochs "$cosine" --target 0.98 >"$work/out"
     awk '/^time_to_target [0-9]/ { print $2 >> "'"$work/times"'"; print $3 >> "'"$work/epochs"'" }' "$work/out"
   done
-  if [ -s "$work/times" ]; then
-    bench_row "mlp 784-300-100-10 time to 98% test" "PyTorch, --epochs $cosine" \
-      "torch.set_num_threads($torch_threads), OpenBLAS $blas_threads thread(s) (its fastest epoch); reached at epoch $(sort -n "$work/epochs" | uniq | paste -sd/) of a $cosine-epoch cosine run; $(wc -l <"$work/times") of $peer_reps runs reached it" \
-      <"$work/times"
-  else
-    echo "bench_mlp: PyTorch did not reach 98% in $cosine epochs in any of $peer_reps runs" >&2
-  fi
+  to98_row "PyTorch, --epochs $cosine" \
+    "torch.set_num_threads($torch_threads), OpenBLAS $blas_threads thread(s) (its fastest epoch)"
 done

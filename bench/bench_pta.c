@@ -28,24 +28,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "digitnet.h"
 #include "pta_internal.h" /* the phases alone: dn_pta_update_pass_, dn_pta_index_build_ */
 
 #define N 60000
 #define W_SIZE (DN_CLASSES * DN_IMAGE_PIXELS)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void formula_w(double *w)
 {
@@ -212,18 +200,9 @@ static void print_floor(const dn_dataset *train, double bandwidth, double peak)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_pta DATA_DIR [REPS]\n");
-        return 2;
-    }
-    int reps = argc > 2 ? atoi(argv[2]) : 7;
-    if (reps < 1) reps = 7;
-    dn_error err;
-    dn_dataset *train = dn_mnist_load(argv[1], "train", &err);
-    if (!train) {
-        fprintf(stderr, "bench_pta: %s\n", err.message);
-        return 1;
-    }
+    int reps, status = 0;
+    dn_dataset *train = bench_load_train(argc, argv, "bench_pta", &reps, &status);
+    if (!train) return status;
     int cores = omp_get_num_procs();
     time_epochs(train, DN_FLOAT32, cores, reps, "digitnet float32");
     time_epochs(train, DN_FLOAT64, cores, reps, "digitnet float64");

@@ -34,25 +34,13 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "bench_common.h"
 #include "digitnet.h"
 
 #define N_TRAIN 60000
 #define BATCH 64
 
 static const int width[4] = {784, 300, 100, 10};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int split_columns; /* 1: gemm splits N over two threads of its own (set in main only) */
 
@@ -146,18 +134,9 @@ static const char *how_name(int way)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_sgemm_floor DATA_DIR [REPS]\n");
-        return 2;
-    }
-    int reps = argc > 2 ? atoi(argv[2]) : 7;
-    if (reps < 1) reps = 7;
-    dn_error err;
-    dn_dataset *train = dn_mnist_load(argv[1], "train", &err);
-    if (!train) {
-        fprintf(stderr, "bench_sgemm_floor: %s\n", err.message);
-        return 1;
-    }
+    int reps, status = 0;
+    dn_dataset *train = bench_load_train(argc, argv, "bench_sgemm_floor", &reps, &status);
+    if (!train) return status;
     const double used = mean_used_pixels(train);
     dn_dataset_free(train);
     buffers b;
