@@ -416,10 +416,10 @@ static size_t widest_output(const dn_mlp *mlp)
 dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, int spare, dn_mlp_workspace *ws, dn_error *err)
 {
     size_t floats = 0, widest = widest_output(mlp), n;
-    for (int k = 0; k <= mlp->nlayers + (spare != 0); k++) { /* the spare x: another act[0] */
-        if (dn_mul_overflows(rows, mlp->width[k <= mlp->nlayers ? k : 0], &n) || dn_add_overflows(floats, n, &floats))
-            goto too_big;
+    for (int k = 0; k <= mlp->nlayers; k++) {
+        if (dn_mul_overflows(rows, mlp->width[k], &n) || dn_add_overflows(floats, n, &floats)) goto too_big;
     }
+    if (spare && (dn_mul_overflows(rows, mlp->width[0], &n) || dn_add_overflows(floats, n, &floats))) goto too_big;
     if (dn_mul_overflows(rows, widest, &n) || dn_add_overflows(floats, 2 * n, &floats)) goto too_big;
     if (dn_add_overflows(floats, 2 * (rows / sizeof(float) + 1), &floats) || floats > SIZE_MAX / sizeof(float))
         goto too_big;

@@ -178,22 +178,18 @@ void dn_dense_forward(float *out, const float *inp, const float *weight, const f
 void dn_dense_forward_units(float *out, const float *inp, const float *weight, const float *bias, size_t B, size_t C,
                             size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm);
 
-/* Backward of dn_dense_forward: turns dout (∂L/∂out) into ∂L/∂z in place,
- * ADDS to dweight and dbias, and OVERWRITES dinp (skipped when NULL). */
-void dn_dense_backward(float *dinp, float *dweight, float *dbias, float *dout, const float *out, const float *inp,
-                       const float *weight, size_t B, size_t C, size_t OC, dn_act act, dn_matmul mm);
+/* Backward of dn_dense_forward_units for the units [o0, o1), without
+ * ∂L/∂inp (which sums over all units: dinp = dz weight, see mlp_train.c):
+ * columns o0 … o1 − 1 of dout become dz, rows o0 … o1 − 1 of dweight and
+ * dbias[o0 … o1 − 1] are added to. */
+void dn_dense_backward_units(float *dweight, float *dbias, float *dout, const float *out, const float *inp, size_t B,
+                             size_t C, size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm);
 
 /* Its elementwise half for the units [o0, o1): columns o0 … o1 − 1 of
  * dout (∂L/∂out) become dz = dout ⊙ act'(z) in place, their sums over the
  * B rows added to dbias[o0 … o1). */
 void dn_dense_dz_units_(float *dbias, float *dout, const float *out, size_t B, size_t OC, size_t o0, size_t o1,
                         dn_act act);
-
-/* The same for the units [o0, o1) only, without dinp (which sums over all
- * units): columns o0 … o1 − 1 of dout become dz, rows o0 … o1 − 1 of
- * dweight and dbias[o0 … o1 − 1] are added to. */
-void dn_dense_backward_units(float *dweight, float *dbias, float *dout, const float *out, const float *inp, size_t B,
-                             size_t C, size_t OC, size_t o0, size_t o1, dn_act act, dn_matmul mm);
 
 /* Softmax of logits (B, V) in place into probabilities; returns the summed
  * loss Σ −log p_y; dlogits (may be NULL) gets (p − onehot(y)) / B. Adds the

@@ -155,14 +155,6 @@ void dn_dense_backward_units(float *dweight, float *dbias, float *dout, const fl
     dn_sgemm_(mm, 1, 0, o1 - o0, C, B, 1.0f, dout + o0, OC, inp, C, 1.0f, dweight + o0 * C, C);
 }
 
-void dn_dense_backward(float *dinp, float *dweight, float *dbias, float *dout, const float *out, const float *inp,
-                       const float *weight, size_t B, size_t C, size_t OC, dn_act act, dn_matmul mm)
-{
-    dn_dense_backward_units(dweight, dbias, dout, out, inp, B, C, OC, 0, OC, act, mm);
-    /* dinp[b][c] = Σ_o dz[b][o] weight[o][c]:  dinp (B, C) = dz (B, OC) · weight (OC, C) */
-    if (dinp) dn_sgemm_(mm, 0, 0, B, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
-}
-
 /* ---------------------------------------------------------------- losses */
 
 static size_t argmax_row(const float *v, size_t V)
