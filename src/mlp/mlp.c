@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "mlp_internal.h"
 
 #define FORWARD_CHUNK 256 /* rows per inference pass: big enough for sgemm, small enough for cache */
@@ -481,24 +485,61 @@ static void forward_upto(const dn_mlp *mlp, const dn_mlp_workspace *ws, size_t B
 /* What to do with each chunk's output, a_{upto+1} in ws->act[upto + 1]. */
 typedef void (*chunk_fn)(const dn_mlp *mlp, const dn_mlp_workspace *ws, size_t first, size_t B, void *user);
 
-/* Runs count images through layers 0 … upto in chunks, with a workspace of
- * its own (so a const network can be used from several threads). */
+#define MAX_FORWARD_THREADS 64
+
+/* The threads a pass over nchunks chunks runs on: opt.threads (0: all
+ * cores), at most one a chunk. */
+static int forward_threads(const dn_mlp *mlp, size_t nchunks)
+{
+#ifdef _OPENMP
+    int T = mlp->opt.threads > 0 ? mlp->opt.threads : omp_get_num_procs();
+    if (T > MAX_FORWARD_THREADS) T = MAX_FORWARD_THREADS;
+    return (size_t)T > nchunks ? (int)nchunks : T;
+#else
+    (void)mlp, (void)nchunks;
+    return 1;
+#endif
+}
+
+/* Runs count images through layers 0 … upto in chunks of FORWARD_CHUNK
+ * rows, each thread with a workspace of its own (so a const network can be
+ * used from several threads). fn gets each chunk once, from whichever
+ * thread ran it: it writes the chunk's own part of its output. Thread t of
+ * T takes chunks t, t + T, … with OpenBLAS on one thread, so a chunk's
+ * bits do not depend on T — rather than OpenBLAS's own threads, whose
+ * worker spins ~90 ms after each call and, after the per-epoch evaluation,
+ * took a core from the training threads (measured: 4 % of a two-thread
+ * epoch, with OPENBLAS_THREAD_TIMEOUT=4 as the stand-in). */
 static dn_status run_chunks(const dn_mlp *mlp, const uint8_t *images, size_t count, int upto, chunk_fn fn,
                             void *user, dn_error *err)
 {
-    dn_mlp_workspace ws;
-    dn_status s =
-        dn_mlp_workspace_alloc_(mlp, count < FORWARD_CHUNK ? (count ? count : 1) : FORWARD_CHUNK, 0, &ws, err);
-    if (s) return s;
-    int restore = count < DN_MLP_SMALL_FORWARD ? -1 : dn_blas_threads_set_(mlp->opt.threads); /* see Threads */
-    for (size_t first = 0; first < count; first += ws.rows) {
-        size_t B = count - first < ws.rows ? count - first : ws.rows;
-        dn_images_to_floats(ws.act[0], images, NULL, first, B);
-        forward_upto(mlp, &ws, B, upto);
-        fn(mlp, &ws, first, B, user);
+    const size_t rows = count < FORWARD_CHUNK ? (count ? count : 1) : FORWARD_CHUNK;
+    const size_t nchunks = (count + rows - 1) / rows;
+    const int T = count < DN_MLP_SMALL_FORWARD ? 1 : forward_threads(mlp, nchunks);
+    dn_mlp_workspace ws[MAX_FORWARD_THREADS];
+    for (int t = 0; t < T; t++) {
+        dn_status s = dn_mlp_workspace_alloc_(mlp, rows, 0, &ws[t], err);
+        if (s) {
+            while (t-- > 0) free(ws[t].block);
+            return s;
+        }
+    }
+    int restore = count < DN_MLP_SMALL_FORWARD ? -1 : dn_blas_threads_set_(T > 1 ? 1 : mlp->opt.threads);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        size_t t = 0, step = 1; /* inside an enclosing parallel region this may be one thread */
+#ifdef _OPENMP
+        t = (size_t)omp_get_thread_num(), step = (size_t)omp_get_num_threads();
+#endif
+        for (size_t c = t; c < nchunks; c += step) {
+            const size_t first = c * rows, B = count - first < rows ? count - first : rows;
+            dn_images_to_floats(ws[t].act[0], images, NULL, first, B);
+            forward_upto(mlp, &ws[t], B, upto);
+            fn(mlp, &ws[t], first, B, user);
+        }
     }
     if (restore > 0) dn_blas_threads_set_(restore);
-    free(ws.block);
+    for (int t = 0; t < T; t++) free(ws[t].block);
     return DN_OK;
 }
 
@@ -581,31 +622,42 @@ dn_status dn_mlp_classify(const dn_mlp *mlp, const uint8_t *images, size_t count
     return run_chunks(mlp, images, count, mlp->nlayers - 1, store_classes, &job, err);
 }
 
+/* Each chunk's loss sum and correct count, in its own slot (chunks may
+ * run on several threads), summed in chunk order afterwards: the same sum
+ * whatever the threads. */
 typedef struct eval_job {
     const uint8_t *labels;
-    double loss_sum;
-    size_t correct;
+    double *loss;    /* (chunks) */
+    size_t *correct; /* (chunks) */
 } eval_job;
 
 static void score_chunk(const dn_mlp *mlp, const dn_mlp_workspace *ws, size_t first, size_t B, void *user)
 {
     eval_job *job = user;
+    const size_t c = first / ws->rows; /* every chunk but the last is ws->rows long */
     float *out = ws->act[mlp->nlayers];
     if (mlp->opt.loss == DN_LOSS_CE)
-        job->loss_sum += dn_softmax_ce(out, NULL, job->labels + first, B, DN_CLASSES, &job->correct);
+        job->loss[c] = dn_softmax_ce(out, NULL, job->labels + first, B, DN_CLASSES, &job->correct[c]);
     else
-        job->loss_sum += dn_sigmoid_mse(out, NULL, job->labels + first, B, DN_CLASSES, &job->correct);
+        job->loss[c] = dn_sigmoid_mse(out, NULL, job->labels + first, B, DN_CLASSES, &job->correct[c]);
 }
 
 dn_status dn_mlp_evaluate(const dn_mlp *mlp, const dn_dataset *set, dn_mlp_eval *out, dn_error *err)
 {
-    eval_job job = {set->labels, 0.0, 0};
-    dn_status s = run_chunks(mlp, set->images, set->count, mlp->nlayers - 1, score_chunk, &job, err);
+    const size_t chunks = set->count / FORWARD_CHUNK + 1;
+    eval_job job = {set->labels, calloc(chunks, sizeof(double)), calloc(chunks, sizeof(size_t))};
+    dn_status s = job.loss && job.correct ? DN_OK : dn_fail(err, DN_ERR_NOMEM, "out of memory for an evaluation");
+    if (!s) s = run_chunks(mlp, set->images, set->count, mlp->nlayers - 1, score_chunk, &job, err);
+    double loss_sum = 0;
+    size_t correct = 0;
+    for (size_t c = 0; !s && c < chunks; c++) loss_sum += job.loss[c], correct += job.correct[c];
+    free(job.loss);
+    free(job.correct);
     if (s) return s;
     out->count = set->count;
-    out->correct = job.correct;
-    out->loss = set->count ? job.loss_sum / (double)set->count : 0.0;
-    out->accuracy = set->count ? (double)job.correct / (double)set->count : 0.0;
+    out->correct = correct;
+    out->loss = set->count ? loss_sum / (double)set->count : 0.0;
+    out->accuracy = set->count ? (double)correct / (double)set->count : 0.0;
     return DN_OK;
 }
 
