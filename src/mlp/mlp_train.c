@@ -100,10 +100,10 @@ static void plan_batch(const dn_mlp *mlp, dn_batch_plan *plan, const uint8_t *im
     if (plan->nused == DN_IMAGE_PIXELS) plan->nruns = 0;
 }
 
-/* w0_used rows [o0, o1): the used columns of W_0, run by run. */
-static void gather_w0(dn_mlp *mlp, size_t o0, size_t o1)
+/* w0_used rows [o0, o1): the columns of W_0 at plan's pixels, run by run. */
+static void gather_w0(dn_mlp *mlp, const dn_batch_plan *plan, size_t o0, size_t o1)
 {
-    for (size_t o = o0; o < o1; o++) dn_mlp_gather_w0_row_(mlp, &mlp->plan, o);
+    for (size_t o = o0; o < o1; o++) dn_mlp_gather_w0_row_(mlp, plan, o);
 }
 
 /* ---------------------------------------------------------------- dropout */
@@ -374,9 +374,9 @@ dn_status dn_mlp_backprop(dn_mlp *mlp, const uint8_t *images, const uint8_t *lab
     const size_t n1 = mlp->width[1];
     dn_lap_start_(mlp);
     plan_batch(mlp, &mlp->plan, images, NULL, 0, count);
-    if (mlp->plan.nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, n1);
+    if (mlp->plan.nused < DN_IMAGE_PIXELS) gather_w0(mlp, &mlp->plan, 0, n1);
     mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = 0; /* the same masks for the same call (digitnet.h) */
-    mlp->next_ready = 0; /* this call's rows take the workspace's x */
+    mlp->next_ready = mlp->next_gathered = 0; /* this call's rows take the workspace's x */
     const batch_rows rows = current_rows(mlp);
     load_rows(mlp, &rows, images, labels, NULL, 0, 0, count);
     dn_lap_(mlp, DN_PHASE_DATA);
@@ -608,7 +608,7 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
     lap(mlp, t, DN_PHASE_WAIT); /* the threads' start */
     if (t == T - 1 && next) prefetch_rows(next->set->images, next->order, next->first, next->B);
     slice(mlp->width[1], T, t, &o0, &o1);
-    if (mlp->plan.nused < DN_IMAGE_PIXELS && !mlp->next_gathered) gather_w0(mlp, o0, o1); /* its own rows */
+    if (mlp->plan.nused < DN_IMAGE_PIXELS && !mlp->next_gathered) gather_w0(mlp, &mlp->plan, o0, o1); /* its own rows */
     if (!mlp->next_ready) { /* x and labels, split by rows: all of them are needed below, hence the barrier */
         const batch_rows rows = current_rows(mlp);
         load_rows(mlp, &rows, bt->set->images, bt->set->labels, bt->order, bt->first, B * (size_t)t / (size_t)T,
@@ -646,7 +646,7 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
         dn_mlp_step_span_(mlp, st, bias_at(mlp, 0) + o0, bias_at(mlp, 0) + o1);
     } else {
         step_units(mlp, st, 0, o0, o1);
-        for (size_t o = o0; gather && o < o1; o++) dn_mlp_gather_w0_row_(mlp, gather, o);
+        if (gather) gather_w0(mlp, gather, o0, o1);
     }
     lap(mlp, t, DN_PHASE_UPDATE);
     if (next) load_next(mlp, T, t, next);
@@ -1081,7 +1081,7 @@ dn_status dn_mlp_reserve_rows_(dn_mlp *mlp, size_t rows, dn_error *err) { return
 void dn_mlp_rows_load_(dn_mlp *mlp, const dn_dataset *set, const uint32_t *order, size_t first, size_t n)
 {
     plan_batch(mlp, &mlp->plan, set->images, order, first, n);
-    if (mlp->plan.nused < DN_IMAGE_PIXELS) gather_w0(mlp, 0, mlp->width[1]);
+    if (mlp->plan.nused < DN_IMAGE_PIXELS) gather_w0(mlp, &mlp->plan, 0, mlp->width[1]);
     mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = first;
     mlp->next_ready = mlp->next_gathered = 0; /* these rows take the workspace's own x */
     const batch_rows rows = current_rows(mlp);
