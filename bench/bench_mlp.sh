@@ -87,6 +87,25 @@ for setting in "1 1" "1 2" "2 2"; do # torch threads, OpenBLAS threads
   fi
 done
 
+# ---- the same epoch under the host's OPENBLAS_CORETYPE (bench/lib.sh), when the run set it
+# aside: digitnet --threads 2 and PyTorch on its fastest setting above, both on the host's kernels
+if [ -n "${BENCH_HOST_CORETYPE:-}" ] && [ "${OPENBLAS_CORETYPE:-}" != "$BENCH_HOST_CORETYPE" ]; then
+  host_workload="on the host's BLAS kernels: mlp 784-300-100-10 epoch, OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE"
+  : >"$work/times"
+  for i in $(seq 0 "$peer_reps"); do
+    echo "... digitnet, 2 threads, OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE, run $i of $peer_reps" >&2
+    OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE "$bin" mlp --data "$data" --epochs 1 --threads 2 --quiet >"$work/out"
+    [ "$i" -gt 0 ] && sed -n 's/.* \([0-9.]*\) s of training$/\1/p' "$work/out" >>"$work/times"
+  done
+  bench_row "$host_workload" "digitnet" "--threads 2" <"$work/times"
+  read -r torch_threads blas_threads <<<"$torch_best"
+  echo "... PyTorch, OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE" >&2
+  OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE "$py" bench/mlp_torch.py --data "$data" --timed "$peer_reps" \
+    --threads "$torch_threads" --blas-threads "$blas_threads" >"$work/out"
+  awk '/^epoch_seconds/ { print $2 }' "$work/out" |
+    bench_row "$host_workload" "PyTorch" "torch.set_num_threads($torch_threads), OpenBLAS $blas_threads thread(s) (its fastest setting above)"
+fi
+
 # ---- FANN: built here (the CMake build makes a stub), incremental training
 if cc -O2 -march=native -std=c11 -Wall -Wextra -Wpedantic bench/mlp_fann.c -o "$work/mlp_fann" -lfann -lm 2>"$work/cc.err"; then
   echo "... FANN (about 25 s an epoch)" >&2

@@ -2,6 +2,23 @@
 # that say where and how a benchmark ran (machine, thread settings, the BLAS in use), and
 # the ROW line every piece prints.
 
+# The BLAS kernels every implementation runs under, the same for all of them. OpenBLAS picks
+# its kernels for the processor it finds unless OPENBLAS_CORETYPE names others; a host may
+# set that variable for its own reasons (this project's machines force Haswell, AVX2, on an
+# AMD EPYC with AVX-512, where OpenBLAS itself picks Cooperlake: the epoch's products alone
+# then take about half the time). The benchmark measures what this processor can do, as a
+# Debian machine without the variable runs: BENCH_OPENBLAS_CORETYPE=auto (the default) sets
+# the variable aside, =host keeps the host's, any other value is passed on as the core.
+# bench_mlp.sh still runs the headline MLP epoch under the host's setting beside it.
+if [ -z "${BENCH_BLAS_SET:-}" ]; then
+  export BENCH_HOST_CORETYPE=${OPENBLAS_CORETYPE:-} BENCH_BLAS_SET=1
+  case ${BENCH_OPENBLAS_CORETYPE:-auto} in
+    auto) unset OPENBLAS_CORETYPE ;;
+    host) ;;
+    *) export OPENBLAS_CORETYPE=$BENCH_OPENBLAS_CORETYPE ;;
+  esac
+fi
+
 # bench_header: prints the machine, environment and BLAS lines to stdout.
 bench_header() {
   local blas
@@ -15,7 +32,7 @@ print(lib.openblas_get_config().decode(), "| kernel", lib.openblas_get_corename(
 PY
   )
   echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
-  echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset} OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
+  echo "environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (the host's: ${BENCH_HOST_CORETYPE:-unset}; BENCH_OPENBLAS_CORETYPE=${BENCH_OPENBLAS_CORETYPE:-auto}) OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset} OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
   echo "BLAS: $blas"
 }
 

@@ -124,6 +124,10 @@ us = min(inproc, key=lambda r: r[2]) if inproc else None
 torch, fann = best(mlp, "PyTorch"), best(mlp, "FANN")
 if us and torch:
     target("MLP epoch, PyTorch (its fastest setting) / digitnet", torch[2] / us[2], ">= 2.5x", lambda v: v >= 2.5)
+host = group_of("on the host's BLAS kernels")
+h_us, h_torch = best(host, "digitnet"), best(host, "PyTorch")
+if h_us and h_torch:
+    print(f"(on the host's BLAS kernels, {h_us[0].split(', ')[-1]}: PyTorch / digitnet {h_torch[2] / h_us[2]:.2f}x)")
 if us and mlp_floor:
     target("MLP epoch, digitnet / the sgemm floor (the epoch's products alone, dense shapes)", us[2] / mlp_floor[0],
            "<= 3x", lambda v: v <= 3)

@@ -113,7 +113,8 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("digitnet %s (features: %s)\n", dn_version(), DN_CLI_FEATURES);
+        printf("digitnet %s (features: %s; matrix products: OpenBLAS %s kernels)\n", dn_version(), DN_CLI_FEATURES,
+               dn_blas_kernel());
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -7,7 +7,8 @@
 
 #include "digitnet.h"
 
-/* The phases' seconds, shares of their sum and time per step, one row a
+/* The BLAS kernels in use (and OPENBLAS_CORETYPE, when it chose them), then
+ * the phases' seconds, shares of their sum and time per step, one row a
  * phase ("  NAME SECONDS SHARE% PER_STEP us"), after a heading line. */
 void profile_print(FILE *fp, const dn_profile *p);
 

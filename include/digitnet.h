@@ -921,6 +921,15 @@ DN_API const char *dn_phase_name(dn_phase phase);
  * epoch's shuffle and the final checks are outside every step). */
 DN_API void dn_mlp_set_profile(dn_mlp *mlp, dn_profile *profile);
 
+/* The matrix-product kernels in use: OpenBLAS's name for the core it
+ * chose them for, e.g. "Cooperlake" (AVX-512) or "Haswell" (AVX2). OpenBLAS
+ * picks them for the processor when it loads, unless the environment
+ * variable OPENBLAS_CORETYPE names a core: a host that forces an older one
+ * (measured here: Haswell's kernels on an AMD EPYC with AVX-512) leaves the
+ * products about twice as slow. Owned by OpenBLAS; never NULL ("unknown"
+ * for a BLAS that does not say). */
+DN_API const char *dn_blas_kernel(void);
+
 /* The parameters evaluation uses (same layout as dn_mlp_params): the EMA
  * shadow when opt.ema > 0 and a step has been taken, else the parameters
  * themselves. Owned by mlp. */

@@ -178,6 +178,11 @@ awk '$1 ~ /^[0-9]+$/ && NF == 7 { n++; if ($4 > best) { best = $4; at = $1; test
 expect_ok "$DIGITNET" mlp --data "$DATA" --hidden 16 --epochs 2 --train-size 300 --threads 1 --quiet --profile
 has "where the steps' time went (training thread 0's clock; 10 steps,"
 for phase in data forward backward elementwise update wait comm; do has "  $phase "; done
+# the kernels OpenBLAS runs, and the variable that chose them when it did
+expect_ok env OPENBLAS_CORETYPE=Haswell "$DIGITNET" mlp --data "$DATA" --hidden 16 --epochs 1 --train-size 300 --quiet --profile
+has "matrix products: OpenBLAS's Haswell kernels, as OPENBLAS_CORETYPE=Haswell asks"
+env -u OPENBLAS_CORETYPE "$DIGITNET" --version >out.txt 2>&1 || fail "--version without OPENBLAS_CORETYPE"
+grep -q "; matrix products: OpenBLAS [A-Za-z0-9]* kernels)" out.txt || fail "--version: $(cat out.txt)"
 
 # ---- divergence stops with advice (exit 5)
 expect_fail 5 "lower the learning rate (lr)" "$DIGITNET" mlp --data "$DATA" --train-size 2000 --epochs 1 \

@@ -793,6 +793,12 @@ static void check_profile(double momentum, int threads)
     assert_memory_equal(&p, &before, sizeof p);
     assert_string_equal(dn_phase_name(DN_PHASE_WAIT), "wait");
     assert_string_equal(dn_phase_name(DN_PHASE_COUNT), "?");
+    /* the kernels' name; OPENBLAS_CORETYPE, when set to a core OpenBLAS
+     * knows, is the one it ran (OpenBLAS spells them Haswell, SkylakeX, ...) */
+    const char *kernel = dn_blas_kernel(), *forced = getenv("OPENBLAS_CORETYPE");
+    assert_true(kernel != NULL && kernel[0] != '\0');
+    if (forced && (strcmp(forced, "Haswell") == 0 || strcmp(forced, "SkylakeX") == 0))
+        assert_string_equal(kernel, forced);
     dn_mlp_free(mlp);
     dn_dataset_free(set);
 }

@@ -70,6 +70,16 @@ int dn_blas_threads_set_(int threads)
 #endif
 }
 
+const char *dn_blas_kernel(void)
+{
+#ifdef OPENBLAS_VERSION
+    const char *name = openblas_get_corename();
+    return name ? name : "unknown";
+#else
+    return "unknown";
+#endif
+}
+
 /* ---------------------------------------------------------------- dense */
 
 static float sigmoidf(float z) { return 1.0f / (1.0f + expf(-z)); }
