@@ -12,7 +12,9 @@
 # FANN's 25-second epochs, the from-outside pairs and the runs to 98%); the
 # note holds the thread settings and the peak RSS of the process; and
 #   PHASE  workload  setting  phase  microseconds_a_step  share
-# lines of the breakdown. Progress goes to stderr.
+# lines of the breakdown, and
+#   PAIRED  mlp  median_ratio  min_ratio  max_ratio  pairs  the_pairs'_seconds
+# for the interleaved digitnet/PyTorch pairs (bench/run.sh judges the target on it). Progress goes to stderr.
 # Run nothing else meanwhile: two shared cores make any other load show.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,16 +33,24 @@ mb() { awk '{ printf "%.0f", $1 / 1024 }' "$1"; } # /usr/bin/time's KiB → MiB
 peak=0
 track() { local m; m=$(mb "$work/rss"); [ "$m" -gt "$peak" ] && peak=$m; return 0; }
 
-# ---- digitnet: one process per repetition, the epoch's own time as it prints it
+# ---- digitnet: one process per repetition, each a warm-up epoch then the timed one (as
+# PyTorch's below: the first epoch of a process also pays the first touch of the
+# images and buffers and OpenBLAS's start), the second epoch's own time from --metrics
+# second_epoch [THREADS]: runs a 2-epoch process, prints its second epoch's seconds
+second_epoch() {
+  "$bin" mlp --data "$data" --epochs 2 --threads "${1:-2}" --quiet --metrics "$work/m.csv" >"$work/out"
+  awk -F, '$1 == 2 { print $7 }' "$work/m.csv"
+}
 for threads in 1 2; do
   : >"$work/times"; peak=0
   for i in $(seq 0 "$reps"); do # run 0 is the warm-up
     echo "... digitnet, $threads thread(s), run $i of $reps" >&2
-    /usr/bin/time -f %M -o "$work/rss" "$bin" mlp --data "$data" --epochs 1 --threads "$threads" --quiet >"$work/out"
+    /usr/bin/time -f %M -o "$work/rss" "$bin" mlp --data "$data" --epochs 2 --threads "$threads" --quiet \
+      --metrics "$work/m.csv" >"$work/out"
     track
-    [ "$i" -gt 0 ] && sed -n 's/.* \([0-9.]*\) s of training$/\1/p' "$work/out" >>"$work/times"
+    [ "$i" -gt 0 ] && awk -F, '$1 == 2 { print $7 }' "$work/m.csv" >>"$work/times"
   done
-  bench_row "$workload" "digitnet" "--threads $threads ($threads thread(s), layers split by units, OpenBLAS 1 thread each); peak RSS ${peak} MiB" <"$work/times"
+  bench_row "$workload" "digitnet" "--threads $threads ($threads thread(s), layers split by units, OpenBLAS 1 thread each), the epoch after a warm-up epoch; peak RSS ${peak} MiB" <"$work/times"
 done
 
 # ---- where a step's time goes: `digitnet mlp --profile` (training thread 0's
@@ -86,6 +96,28 @@ for setting in "1 1" "1 2" "2 2"; do # torch threads, OpenBLAS threads
     torch_best=$setting torch_best_s=$s
   fi
 done
+
+# ---- interleaved pairs: digitnet --threads 2 then PyTorch on its fastest setting, one
+# process each, PEER_REPS times; the target is the median of the pairs' ratios, which
+# a slow minute of the shared machine (the same command moves 30 % between minutes
+# here) touches on both sides of a pair
+: >"$work/pairs"
+read -r torch_threads blas_threads <<<"$torch_best"
+for i in $(seq 1 "$peer_reps"); do
+  echo "... pair $i of $peer_reps: digitnet --threads 2, PyTorch ($torch_best)" >&2
+  ours=$(second_epoch 2)
+  theirs=$("$py" bench/mlp_torch.py --data "$data" --timed 1 --threads "$torch_threads" --blas-threads "$blas_threads" |
+    awk '/^epoch_seconds/ { print $2 }')
+  echo "$ours $theirs" >>"$work/pairs"
+done
+"$py" - "$work/pairs" <<'PY'
+import statistics, sys
+pairs = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 2]
+r = [t / o for o, t in pairs if o > 0]
+if r:
+    print("PAIRED\tmlp\t%.4f\t%.4f\t%.4f\t%d\t%s" % (statistics.median(r), min(r), max(r), len(r),
+          " ".join("%.3f/%.3f" % p for p in pairs)))
+PY
 
 # ---- the same epoch under the host's OPENBLAS_CORETYPE (bench/lib.sh), when the run set it
 # aside: digitnet --threads 2 and PyTorch on its fastest setting above, both on the host's kernels
