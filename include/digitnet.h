@@ -1865,6 +1865,13 @@ DN_API dn_status dn_fedavg_round(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
  * (tests/test_dist_trainers.c checks P = 1, 2, 3), provided the network
  * trains with the same thread count everywhere.
  *
+ * Threads: with opt.threads T ≥ 2 (0: every core) each rank trains its
+ * clients T at a time, each on one thread and its own copy of the network
+ * (T − 1 copies, made on the first such round and owned by mlp), which
+ * gives the models of one thread, bit for bit. Not while mlp has a batch
+ * callback or a profile, or trains with EMA or augmentation: then the
+ * clients take turns, each step on T threads.
+ *
  * Memory: the master holds P·⌈m/P⌉ ≤ m + P − 1 models (the gather
  * buffer), other ranks ⌈m/P⌉ models and a copy of w_g; one client's
  * samples are copied out at a time. Nothing grows with K beyond the

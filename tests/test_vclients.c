@@ -22,6 +22,12 @@
  *     run stopped by its callback and resumed from its checkpoint ends with
  *     the uninterrupted run's bits; a resume with another fraction, seed or
  *     partition is refused (the job description records them).
+ *   - clients at once: with threads 2 a round's clients train two at a time
+ *     (each on one thread and its own copy of the network), and every
+ *     round's model is the one-thread model bit for bit, with momentum,
+ *     batches large enough for a split step, partial stragglers, an odd
+ *     number of clients; with a batch callback the clients take turns,
+ *     their steps split over the two threads (within 1e-5 of one thread);
  * The same model for P = 1, 2, 3 ranks is checked under mpirun by
  * test_dist_trainers. */
 #define _POSIX_C_SOURCE 200809L
@@ -36,6 +42,7 @@
 #include <unistd.h>
 
 #include "digitnet.h"
+#include "mlp_internal.h" /* client_workers_n: the clients did train at once */
 #include "lib/skip.h"
 #include "lib/synthetic.h"
 #include "lib/vclients.h"
@@ -421,6 +428,53 @@ static void test_run_refusals(void **state)
     dn_dataset_free(set);
 }
 
+/* ------------------------------------------------------- clients at once */
+
+static int count_batches(const dn_mlp_batch_report *report, void *user)
+{
+    (void)report;
+    ++*(int *)user;
+    return 0;
+}
+
+static void test_clients_at_once(void **state)
+{
+    (void)state;
+    dn_dataset *set = vclients_set();
+    dn_partition *part = vclients_partition(set, 7, "quantity:1");
+    dn_mlp *one = vclients_network(3, 16, 0); /* momentum 0.9; at B = 16 two threads would split a step */
+    dn_mlp_options o = *dn_mlp_get_options(one);
+    o.threads = 2;
+    dn_error err = {0};
+    dn_mlp *two = dn_mlp_create(&o, &err);
+    assert_non_null(two);
+    dn_fedavg_options opt;
+    dn_fedavg_options_default(&opt);
+    opt.local_epochs = 2, opt.stragglers = 0.3, opt.straggler_policy = DN_STRAGGLER_PARTIAL;
+    int batches = 0;
+    for (int round = 0; round < 4; round++) {
+        if (round == 3) dn_mlp_set_batch_callback(two, count_batches, &batches); /* turns, not at once */
+        assert_int_equal(dn_fedavg_clients_round(one, set, part, NULL, &opt, round == 1 ? 0.5 : 1.0, 9, NULL, &err),
+                         DN_OK);
+        assert_int_equal(dn_fedavg_clients_round(two, set, part, NULL, &opt, round == 1 ? 0.5 : 1.0, 9, NULL, &err),
+                         DN_OK);
+        if (round < 3) {
+            vclients_same_params(one, two);
+        } else { /* the clients' steps split over two threads: the same within the threads' 1e-5 */
+            size_t n;
+            const float *a = dn_mlp_params(one, &n), *b = dn_mlp_params(two, &n);
+            for (size_t i = 0; i < n; i++) assert_true(fabs((double)a[i] - b[i]) <= 1e-5 * (1 + fabs(a[i])));
+        }
+        if (round == 0) assert_int_equal(two->client_workers_n, 1); /* the second thread's copy */
+    }
+    assert_true(batches > 0);
+    assert_int_equal(one->client_workers_n, 0); /* one thread: no copies */
+    dn_mlp_free(one);
+    dn_mlp_free(two);
+    dn_partition_free(part);
+    dn_dataset_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,7 +482,7 @@ int main(void)
         cmocka_unit_test(test_sample_coverage),  cmocka_unit_test(test_fedsgd_identity), cmocka_unit_test(test_full_batch),
         cmocka_unit_test(test_prox_zero_and_comm), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_run_is_rounds_by_hand), cmocka_unit_test(test_run_stop_and_resume),
-        cmocka_unit_test(test_run_refusals),
+        cmocka_unit_test(test_run_refusals),      cmocka_unit_test(test_clients_at_once),
     };
     return dn_tests_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -129,6 +129,11 @@ struct dn_mlp {
      * on the first epoch for batches of up to augment_batch images */
     dn_augment_pipeline *augment_pipe;
     size_t augment_batch;
+    /* virtual clients trained at once (distributed_mlp.c, clients_at_once):
+     * the other threads' copies of the network, made on the first round that
+     * needs them, owned here; never saved */
+    struct dn_mlp **client_workers; /* (client_workers_n) */
+    int client_workers_n;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     void *batch_user;
@@ -382,6 +387,8 @@ dn_status dn_mlp_workspace_alloc_(const dn_mlp *mlp, size_t rows, int spare, dn_
 /* A network for opt (already checked) with its buffers allocated and the
  * parameters NOT initialised: for loaders that fill them. */
 dn_mlp *dn_mlp_alloc_(const dn_mlp_options *opt, dn_error *err);
+/* The threads a step may use: opt.threads, or every core for 0 (1 without OpenMP). */
+int dn_mlp_threads_(const dn_mlp *mlp);
 /* A copy of src, parameters included, without training state. */
 dn_mlp *dn_mlp_clone_(const dn_mlp *src, dn_error *err);
 /* Grows mlp->ws (with the spare x and labels) to hold at least rows samples. */

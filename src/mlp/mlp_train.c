@@ -408,6 +408,8 @@ static int thread_count(const dn_mlp *mlp)
 #endif
 }
 
+int dn_mlp_threads_(const dn_mlp *mlp) { return thread_count(mlp); }
+
 /* Rows a thread needs at least for a split step to pay: below, fewer
  * threads. A split step costs barriers (one per layer each way) whose wait
  * grows with any load on the other cores, and the work per thread shrinks
