@@ -198,8 +198,14 @@ static void print_floor(const dn_dataset *train, double bandwidth, double peak)
     printf("FLOORVALUE\t%.6f\t%.6f\n", dense_floor, sparse_floor);
 }
 
+/* As the program does (cli/main.c, stop_idle_blas_pool): OpenBLAS's idle
+ * workers, spinning for ~0.1 s after the library loads, would share the
+ * cores with the first epochs. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 int main(int argc, char **argv)
 {
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
     int reps, status = 0;
     dn_dataset *train = bench_load_train(argc, argv, "bench_pta", &reps, &status);
     if (!train) return status;

@@ -27,6 +27,26 @@ static const command commands[] = {
     {"augment", cmd_augment, "draw training images and their --augment distortions as a PNG grid"},
 };
 
+/* OpenBLAS starts its worker threads when it loads, and each spins
+ * (sched_yield) for about 0.1 s before it sleeps: on two cores that takes a
+ * core from whatever runs first. digitnet's training runs OpenBLAS on one
+ * thread per thread of its own (or, the perceptron, not at all), so the
+ * program stops the idle pool before it starts; OpenBLAS starts it again at
+ * its next threaded call. Measured, bench_pta (which does the same): a PTA
+ * epoch 5.9 ms with the pool stopped or OPENBLAS_NUM_THREADS=1 in 6 of 6
+ * processes, 15.7–15.9 ms in 3 of 6 without; the first MLP epoch of
+ * --threads 2 0.29–0.47 s against 0.29–0.57 (5 processes each, alternated).
+ * blas_thread_shutdown_ is OpenBLAS's own (it stops the pool before a
+ * fork), exported but not in its headers: weak, so that with another BLAS
+ * nothing happens. Here, not in the library: only a program knows that no
+ * other thread is inside OpenBLAS. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+static void stop_idle_blas_pool(void)
+{
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "digitnet %s — handwritten-digit classifiers from scratch\n\nusage: digitnet COMMAND [options]\n\n",
@@ -104,6 +124,7 @@ static int check_features(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    stop_idle_blas_pool();
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
