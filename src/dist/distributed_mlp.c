@@ -1024,7 +1024,7 @@ static dn_status block_client(dn_mlp *mlp, dn_mlp *net, const clients_round *cr,
  * clients train T at a time, each on one thread and its own copy of the
  * network (the master's and T − 1 workers kept in mlp), and every slot
  * holds the same bits as when they train one after another with one
- * thread (test_dist_virtual: threads 1 and 2 compared). Not with a batch
+ * thread (test_vclients, test_clients_at_once). Not with a batch
  * callback (it would run on several threads at once, and a stop vote
  * ends the rank's local training), a profile (training thread 0's clock),
  * EMA or augmentation (state and threads of their own): there the clients
@@ -1032,11 +1032,14 @@ static dn_status block_client(dn_mlp *mlp, dn_mlp *net, const clients_round *cr,
  * FedAvg 2NN client update (B = 10, 100 clients, 10 a round) 4.4 → 2.6 ms
  * with two at once on two cores (bench/bench_fedavg.sh; medians of three
  * runs each, alternated). */
+enum { MOST_AT_ONCE = 64 };
+
 static int clients_at_once(const dn_mlp *mlp, size_t count)
 {
     if (count < 2 || mlp->on_batch || mlp->profile || mlp->opt.ema > 0 || dn_augment_active(&mlp->opt.augment))
         return 1;
     int T = dn_mlp_threads_(mlp);
+    if (T > MOST_AT_ONCE) T = MOST_AT_ONCE;
     return T < 2 ? 1 : (size_t)T > count ? (int)count : T;
 }
 
@@ -1062,29 +1065,27 @@ static dn_status client_workers(dn_mlp *mlp, int T, dn_error *err)
     return DN_OK;
 }
 
-/* The block's entries i ≡ t (mod T) on thread t; the first failure in
- * client order is returned. */
+/* The block's entries i ≡ t (mod the threads OpenMP gives, at most T) on
+ * thread t; the first failure in client order is returned. */
 static dn_status train_at_once(dn_mlp *mlp, const clients_round *cr, size_t first, size_t count, int T, float *slots,
                                double *info, dn_error *err)
 {
     dn_status s = client_workers(mlp, T, err);
     if (s) return s;
-    enum { MOST = 64 };
-    dn_status status[MOST] = {0};
-    size_t failed_at[MOST];
-    dn_error errs[MOST];
-    if (T > MOST) T = MOST;
+    dn_status status[MOST_AT_ONCE] = {0};
+    size_t failed_at[MOST_AT_ONCE];
+    dn_error errs[MOST_AT_ONCE];
     const int threads = mlp->opt.threads, restore = dn_blas_threads_set_(1);
     mlp->opt.threads = 1;
 #pragma omp parallel num_threads(T)
     {
-        int t = 0;
+        int t = 0, given = 1;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
+        t = omp_get_thread_num(), given = omp_get_num_threads();
 #endif
         dn_mlp *net = t == 0 ? mlp : mlp->client_workers[t - 1];
         memset(&errs[t], 0, sizeof errs[t]);
-        for (size_t i = (size_t)t; i < count && !status[t]; i += (size_t)T) {
+        for (size_t i = (size_t)t; i < count && !status[t]; i += (size_t)given) {
             status[t] = block_client(mlp, net, cr, first, i, slots, info, &errs[t]);
             failed_at[t] = i;
         }

@@ -667,13 +667,17 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
     if (!mlp->next_ready) plan_batch(mlp, &mlp->plan, bt->set->images, bt->order, bt->first, bt->B);
     mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = bt->position;
     dn_lap_(mlp, DN_PHASE_DATA);
+    /* The slices are cut for the team OpenMP gives, which may be smaller
+     * than T (OMP_THREAD_LIMIT, or a caller's parallel region around this
+     * one: nested regions get one thread): cut for T, a missing thread's
+     * units were left untrained. */
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        int t = 0;
+        int t = 0, team = 1;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
+        t = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
-        step_thread(mlp, bt, next, T, t, &st, res);
+        step_thread(mlp, bt, next, team, t, &st, res);
     }
     dn_lap_(mlp, DN_PHASE_WAIT); /* the threads' end */
     if (mlp->profile) mlp->profile->steps++;
@@ -683,13 +687,13 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
      * column by column in hidden_backward), each thread on its rows */
 #pragma omp parallel num_threads(T) if (T > 1)
     {
-        int t = 0;
+        int t = 0, team = 1;
 #ifdef _OPENMP
-        t = omp_get_thread_num();
+        t = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
         for (int k = 0; k < mlp->nlayers; k++) {
             size_t u0, u1;
-            slice(mlp->width[k + 1], T, t, &u0, &u1);
+            slice(mlp->width[k + 1], team, t, &u0, &u1);
             dn_mlp_post_step_rows_(mlp, k, u0, u1);
         }
     }
