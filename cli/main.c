@@ -34,8 +34,8 @@ static const command commands[] = {
  * program stops the idle pool before it starts; OpenBLAS starts it again at
  * its next threaded call. Measured, bench_pta (which does the same): a PTA
  * epoch 5.9 ms with the pool stopped or OPENBLAS_NUM_THREADS=1 in 6 of 6
- * processes, 15.7–15.9 ms in 3 of 6 without; the first MLP epoch of
- * --threads 2 0.29–0.47 s against 0.29–0.57 (5 processes each, alternated).
+ * processes, 15.7–15.9 ms in 3 of 6 without (the first MLP epoch, ~0.3 s,
+ * showed no difference through the VM's noise).
  * blas_thread_shutdown_ is OpenBLAS's own (it stops the pool before a
  * fork), exported but not in its headers: weak, so that with another BLAS
  * nothing happens. Here, not in the library: only a program knows that no
