@@ -36,19 +36,20 @@ track() { local m; m=$(mb "$work/rss"); [ "$m" -gt "$peak" ] && peak=$m; return 
 # ---- digitnet: one process per repetition, each a warm-up epoch then the timed one (as
 # PyTorch's below: the first epoch of a process also pays the first touch of the
 # images and buffers and OpenBLAS's start), the second epoch's own time from --metrics
-# second_epoch [THREADS]: runs a 2-epoch process, prints its second epoch's seconds
+# second_epoch THREADS [PREFIX...]: runs a 2-epoch process (under PREFIX: /usr/bin/time,
+# env), prints its second epoch's seconds
 second_epoch() {
-  "$bin" mlp --data "$data" --epochs 2 --threads "${1:-2}" --quiet --metrics "$work/m.csv" >"$work/out"
+  local threads=$1; shift
+  "$@" "$bin" mlp --data "$data" --epochs 2 --threads "$threads" --quiet --metrics "$work/m.csv" >"$work/out"
   awk -F, '$1 == 2 { print $7 }' "$work/m.csv"
 }
 for threads in 1 2; do
   : >"$work/times"; peak=0
   for i in $(seq 0 "$reps"); do # run 0 is the warm-up
     echo "... digitnet, $threads thread(s), run $i of $reps" >&2
-    /usr/bin/time -f %M -o "$work/rss" "$bin" mlp --data "$data" --epochs 2 --threads "$threads" --quiet \
-      --metrics "$work/m.csv" >"$work/out"
+    s=$(second_epoch "$threads" /usr/bin/time -f %M -o "$work/rss")
     track
-    [ "$i" -gt 0 ] && awk -F, '$1 == 2 { print $7 }' "$work/m.csv" >>"$work/times"
+    [ "$i" -gt 0 ] && echo "$s" >>"$work/times"
   done
   bench_row "$workload" "digitnet" "--threads $threads ($threads thread(s), layers split by units, OpenBLAS 1 thread each), the epoch after a warm-up epoch; peak RSS ${peak} MiB" <"$work/times"
 done
@@ -126,10 +127,10 @@ if [ -n "${BENCH_HOST_CORETYPE:-}" ] && [ "${OPENBLAS_CORETYPE:-}" != "$BENCH_HO
   : >"$work/times"
   for i in $(seq 0 "$peer_reps"); do
     echo "... digitnet, 2 threads, OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE, run $i of $peer_reps" >&2
-    OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE "$bin" mlp --data "$data" --epochs 1 --threads 2 --quiet >"$work/out"
-    [ "$i" -gt 0 ] && sed -n 's/.* \([0-9.]*\) s of training$/\1/p' "$work/out" >>"$work/times"
+    s=$(second_epoch 2 env OPENBLAS_CORETYPE="$BENCH_HOST_CORETYPE")
+    [ "$i" -gt 0 ] && echo "$s" >>"$work/times"
   done
-  bench_row "$host_workload" "digitnet" "--threads 2" <"$work/times"
+  bench_row "$host_workload" "digitnet" "--threads 2, the epoch after a warm-up epoch" <"$work/times"
   read -r torch_threads blas_threads <<<"$torch_best"
   echo "... PyTorch, OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE" >&2
   OPENBLAS_CORETYPE=$BENCH_HOST_CORETYPE "$py" bench/mlp_torch.py --data "$data" --timed "$peer_reps" \
