@@ -895,7 +895,8 @@ typedef enum dn_phase {
     DN_PHASE_FORWARD,      /* the forward matrix products                                                   */
     DN_PHASE_BACKWARD,     /* the backward matrix products: dW = dZᵀ X and dX = dZ W                          */
     DN_PHASE_ELEMENTWISE,  /* bias, activations and their derivatives, dropout, the loss, dW_0's scatter      */
-    DN_PHASE_UPDATE,       /* zeroing gradients, the optimiser step, max-norm, EMA                            */
+    DN_PHASE_UPDATE,       /* zeroing gradients, the optimiser step, max-norm, EMA; with SGD and BLAS also
+                            * layer 0's dW_0, summed pixel by pixel inside its step                         */
     DN_PHASE_WAIT,         /* the timed thread waiting for the other training threads at a barrier           */
     DN_PHASE_COMM,         /* distributed training: summing gradients over the ranks, waiting for them       */
     DN_PHASE_COUNT

@@ -354,6 +354,7 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->dw0_used);
     free(mlp->w0t);
     free(mlp->w1t);
+    dn_input_t_free_(&mlp->input_t);
     free(mlp->drop_mask);
     free(mlp->ema);
     free(mlp->best);

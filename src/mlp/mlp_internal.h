@@ -53,6 +53,27 @@ typedef struct dn_batch_plan {
     size_t nused;
 } dn_batch_plan;
 
+/* Layer 0 of the threaded SGD step on W_0ᵀ (mlp_input_t.c, whose head
+ * describes the layout): while live, it->w holds the current W_0 (and it->v
+ * its velocity), not params (moment1), from an epoch's start to its end. */
+#define DN_INPUT_T_MAX_PARTS 64 /* the training threads' most */
+typedef struct dn_input_t {
+    int live;
+    int parts;                          /* w's blocks, one a thread (mlp_input_t.c) */
+    size_t base[DN_INPUT_T_MAX_PARTS];  /* where each starts in w and v */
+    size_t stride;     /* S: n_1 rounded up to 16 */
+    size_t rows;       /* the batch rows dz and pix hold */
+    float *w;          /* (784 · S) W_0ᵀ, part by part */
+    float *v;          /* (784 · S) its velocity, likewise, or NULL without momentum */
+    float *used[2];    /* (nused, S) rows of w at the used pixels: [0] the batch in training, [1] the next */
+    uint8_t *pix[2];   /* (nused, Bp) the batches' bytes at their used pixels, transposed, likewise */
+    float *dz;         /* (rows · S) layer 0's dz, part by part */
+    size_t steps;      /* steps taken this epoch */
+    float *lr;         /* (lr_cap) the rate of each */
+    size_t lr_cap;
+    uint32_t *done;    /* (S / 16, 784) steps row k's vectors from 16 · i on have had (lazy) */
+} dn_input_t;
+
 struct dn_mlp {
     dn_mlp_options opt;
     int nlayers;                             /* L */
@@ -80,6 +101,7 @@ struct dn_mlp {
     int w0t_live;                   /* ... which holds the current W_0 while this is 1 (during an epoch) */
     float *w1t;                     /* (n_1, n_2) W_1ᵀ, likewise, for a ReLU hidden-to-hidden layer 1 ... */
     int w1t_live;                   /* ... holding the current W_1 while this is 1 */
+    dn_input_t input_t;             /* layer 0 on W_0ᵀ in the threaded SGD step */
     uint32_t *order; /* (order_n) the epoch's sample order */
     size_t order_n;
     int epochs_done;
@@ -372,6 +394,41 @@ int dn_mlp_has_post_step_(const dn_mlp *mlp);
 void dn_mlp_post_step_rows_(dn_mlp *mlp, int k, size_t o0, size_t o1);
 /* 1 when any of dropout, max-norm, label smoothing and EMA is on. */
 int dn_mlp_regularised_(const dn_mlp_options *opt);
+
+/* ---- layer 0 on W_0ᵀ (mlp_input_t.c) ---- */
+
+/* 1 when the threaded step can run layer 0 on W_0ᵀ: BLAS products, SGD
+ * (momentum, Nesterov and weight decay alike), no FedProx term, max-norm,
+ * EMA or input dropout. */
+int dn_input_t_applies_(const dn_mlp *mlp);
+/* Layer 0's units [a0, a1) for thread t of T: its parts' (whole 16-float
+ * vectors). */
+void dn_input_t_slice_(const dn_mlp *mlp, int T, int t, size_t *a0, size_t *a1);
+/* Bytes in a row of pix for a batch of B: B rounded up to 64. */
+size_t dn_input_t_pixel_row_(size_t B);
+/* W_0 (w0, (n_1, 784)) and its velocity (v0, or NULL: zero) into
+ * mlp->input_t for batches of up to rows samples, in `parts` parts (the
+ * step's threads); live from now on. */
+dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_t rows, int parts, size_t steps,
+                           dn_error *err);
+/* The rate of the step about to be taken (the next of input_t.steps). */
+void dn_input_t_lr_(dn_mlp *mlp, float lr);
+/* W_0 into w0 and (v0 not NULL) its velocity into v0, in params' layout,
+ * every row first caught up with the steps taken. */
+void dn_input_t_sync_(dn_mlp *mlp, float *w0, float *v0);
+void dn_input_t_free_(dn_input_t *it);
+/* pix[which] rows [j0, j1) of plan's used pixels: the bytes of the B
+ * images order[first …] (rows first … without an order). */
+void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const uint8_t *images,
+                        const uint32_t *order, size_t first, size_t B, size_t j0, size_t j1);
+/* used[which] = the rows of w at plan's used pixels, thread t of T's parts. */
+void dn_input_t_gather_(dn_mlp *mlp, int which, const dn_batch_plan *plan, int T, int t);
+/* Thread t of T's units of dz (B, n_1) into input_t.dz. */
+void dn_input_t_dz_(dn_mlp *mlp, const float *dz, size_t B, int T, int t);
+/* Layer 0's weight gradient and step, thread t of T's parts, from
+ * input_t.dz and pix[0] of the batch in training (mlp->plan); each stepped
+ * row also goes to used[1] at next's pixels (next may be NULL). */
+void dn_input_t_step_(dn_mlp *mlp, const dn_mlp_step *st, size_t B, int T, int t, const dn_batch_plan *next);
 
 /* ---- network (mlp.c) ---- */
 

@@ -244,7 +244,11 @@ static void forward_units(dn_mlp *mlp, int t, int k, size_t B, size_t o0, size_t
     const size_t C = k == 0 ? mlp->plan.nused : mlp->width[k], OC = mlp->width[k + 1];
     const float *w = k == 0 && mlp->plan.nused < DN_IMAGE_PIXELS ? mlp->w0_used : mlp->layer[k].weight;
     float *out = mlp->ws.act[k + 1];
-    dn_sgemm_(mlp->opt.matmul, 0, 1, B, o1 - o0, C, 1.0f, mlp->ws.act[k], C, w + o0 * C, C, 0.0f, out + o0, OC);
+    if (k == 0 && mlp->input_t.live) /* W_0ᵀ at the used pixels: (nused, stride) */
+        dn_sgemm_(mlp->opt.matmul, 0, 0, B, o1 - o0, C, 1.0f, mlp->ws.act[0], C, mlp->input_t.used[0] + o0,
+                  mlp->input_t.stride, 0.0f, out + o0, OC);
+    else
+        dn_sgemm_(mlp->opt.matmul, 0, 1, B, o1 - o0, C, 1.0f, mlp->ws.act[k], C, w + o0 * C, C, 0.0f, out + o0, OC);
     lap(mlp, t, DN_PHASE_FORWARD);
     for (size_t b = 0; b < B; b++) dn_bias_act_row_(out + b * OC + o0, mlp->layer[k].bias + o0, o1 - o0, dn_mlp_act_(mlp, k));
     drop_units(mlp, k, B, o0, o1);
@@ -439,6 +443,14 @@ static void slice(size_t n, int T, int t, size_t *lo, size_t *hi)
     *hi = n * (size_t)(t + 1) / (size_t)T;
 }
 
+/* Thread t's units of layer k: part t of T, but for layer 0 on W_0ᵀ
+ * (input_t) whole 16-float vectors, the layout its rows are kept in. */
+static void unit_slice(const dn_mlp *mlp, int k, int T, int t, size_t *u0, size_t *u1)
+{
+    if (k == 0 && mlp->input_t.live) dn_input_t_slice_(mlp, T, t, u0, u1);
+    else slice(mlp->width[k + 1], T, t, u0, u1);
+}
+
 typedef struct batch {
     const dn_dataset *set;
     const uint32_t *order;
@@ -507,10 +519,10 @@ static double output_layer(dn_mlp *mlp, const dn_mlp_step *st, size_t B, size_t 
 static float *hidden_backward(dn_mlp *mlp, const dn_mlp_step *st, int k, float *dout, size_t B, int T, int t)
 {
     dn_mlp_workspace *ws = &mlp->ws;
-    const size_t C = mlp->width[k], OC = mlp->width[k + 1];
+    const size_t OC = mlp->width[k + 1];
     size_t u0, u1, c0, c1;
     slice(OC, T, t, &u0, &u1);
-    slice(C, T, t, &c0, &c1);
+    unit_slice(mlp, k - 1, T, t, &c0, &c1); /* layer k's inputs: layer k − 1's units */
     backward_units(mlp, t, k, mlp->dlayer[k].weight, dout, B, u0, u1, 0.0f);
 #pragma omp barrier
     lap(mlp, t, DN_PHASE_WAIT);
@@ -579,6 +591,11 @@ static void load_next(dn_mlp *mlp, int T, int t, const batch *next)
     const batch_rows rows = {mlp->ws.x_spare, mlp->ws.labels_spare, &mlp->next_plan, next->position};
     load_rows(mlp, &rows, next->set->images, next->set->labels, next->order, next->first,
               next->B * (size_t)t / (size_t)T, next->B * (size_t)(t + 1) / (size_t)T);
+    if (mlp->input_t.live) { /* its bytes at its pixels, transposed: split by pixel, not by row */
+        size_t j0, j1;
+        slice(mlp->next_plan.nused, T, t, &j0, &j1);
+        dn_input_t_pixels_(mlp, 1, &mlp->next_plan, next->set->images, next->order, next->first, next->B, j0, j1);
+    }
     lap(mlp, t, DN_PHASE_DATA);
 }
 
@@ -594,6 +611,30 @@ static void next_becomes_current(dn_mlp *mlp, int ready)
     mlp->ws.act[0] = mlp->ws.x_spare, mlp->ws.x_spare = x;
     uint8_t *labels = mlp->ws.labels;
     mlp->ws.labels = mlp->ws.labels_spare, mlp->ws.labels_spare = labels;
+    if (mlp->input_t.live) { /* its compact W_0ᵀ, written by the step, and its pixels */
+        dn_input_t *it = &mlp->input_t;
+        float *used = it->used[0];
+        it->used[0] = it->used[1], it->used[1] = used;
+        uint8_t *pix = it->pix[0];
+        it->pix[0] = it->pix[1], it->pix[1] = pix;
+    }
+}
+
+/* Units [o0, o1) of layer 0 on W_0ᵀ (input_t), backward and step: their
+ * dz and b_0 gradient, then the weight gradient and step fused pixel by
+ * pixel (mlp_input_t.c), each row also into the next batch's compact W_0ᵀ
+ * at next's pixels (next may be NULL). dW_0 in grads is left as it was. */
+static void input_t_backward(dn_mlp *mlp, int T, int t, const dn_mlp_step *st, float *da1, size_t B, size_t o0,
+                             size_t o1, const dn_batch_plan *next)
+{
+    if (o1 <= o0) return;
+    dn_act act = backward_act(mlp, 0, da1, B, o0, o1);
+    dn_dense_dz_units_(mlp->dlayer[0].bias, da1, mlp->ws.act[1], B, mlp->width[1], o0, o1, act);
+    dn_input_t_dz_(mlp, da1, B, T, t);
+    lap(mlp, t, DN_PHASE_ELEMENTWISE);
+    dn_input_t_step_(mlp, st, B, T, t, next);
+    dn_mlp_step_span_(mlp, st, bias_at(mlp, 0) + o0, bias_at(mlp, 0) + o1);
+    lap(mlp, t, DN_PHASE_UPDATE);
 }
 
 /* Thread t's share of a step (see Threads above). Every layer but the last
@@ -609,17 +650,26 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
     size_t o0, o1, u0, u1;
     lap(mlp, t, DN_PHASE_WAIT); /* the threads' start */
     if (t == T - 1 && next) prefetch_rows(next->set->images, next->order, next->first, next->B);
-    slice(mlp->width[1], T, t, &o0, &o1);
-    if (mlp->plan.nused < DN_IMAGE_PIXELS && !mlp->next_gathered) gather_w0(mlp, &mlp->plan, o0, o1); /* its own rows */
+    unit_slice(mlp, 0, T, t, &o0, &o1);
+    if (mlp->input_t.live) {
+        if (!mlp->next_ready) dn_input_t_gather_(mlp, 0, &mlp->plan, T, t); /* its own units */
+    } else if (mlp->plan.nused < DN_IMAGE_PIXELS && !mlp->next_gathered) {
+        gather_w0(mlp, &mlp->plan, o0, o1); /* its own rows */
+    }
     if (!mlp->next_ready) { /* x and labels, split by rows: all of them are needed below, hence the barrier */
         const batch_rows rows = current_rows(mlp);
         load_rows(mlp, &rows, bt->set->images, bt->set->labels, bt->order, bt->first, B * (size_t)t / (size_t)T,
                   B * (size_t)(t + 1) / (size_t)T);
+        if (mlp->input_t.live) {
+            size_t j0, j1;
+            slice(mlp->plan.nused, T, t, &j0, &j1);
+            dn_input_t_pixels_(mlp, 0, &mlp->plan, bt->set->images, bt->order, bt->first, B, j0, j1);
+        }
 #pragma omp barrier
     }
     lap(mlp, t, DN_PHASE_DATA);
     for (int k = 0; k < L - 1 || k == 0; k++) { /* the bias sums, by owner; thread 0 owns the last layer */
-        slice(mlp->width[k + 1], T, t, &u0, &u1);
+        unit_slice(mlp, k, T, t, &u0, &u1);
         zero_bias_units(mlp, k, u0, u1);
     }
     forward_units(mlp, t, 0, B, o0, o1);
@@ -641,6 +691,11 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
     if (!isfinite(res->loss)) return;
     float *dout = res->dout;
     for (int k = L - 2; k >= 1; k--) dout = hidden_backward(mlp, st, k, dout, B, T, t);
+    if (mlp->input_t.live) {
+        input_t_backward(mlp, T, t, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
+        if (next) load_next(mlp, T, t, next);
+        return;
+    }
     input_backward(mlp, t, dout, B, o0, o1, 0);
     const dn_batch_plan *gather = next && gathers_next(mlp) ? &mlp->next_plan : NULL;
     if (mlp->plan.nused < DN_IMAGE_PIXELS) {
@@ -666,6 +721,7 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
     dn_lap_start_(mlp);
     if (!mlp->next_ready) plan_batch(mlp, &mlp->plan, bt->set->images, bt->order, bt->first, bt->B);
     mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = bt->position;
+    if (mlp->input_t.live) dn_input_t_lr_(mlp, st.lr);
     dn_lap_(mlp, DN_PHASE_DATA);
     /* The slices are cut for the team OpenMP gives, which may be smaller
      * than T (OMP_THREAD_LIMIT, or a caller's parallel region around this
@@ -681,6 +737,7 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
     }
     dn_lap_(mlp, DN_PHASE_WAIT); /* the threads' end */
     if (mlp->profile) mlp->profile->steps++;
+    if (mlp->input_t.live && isfinite(res->loss)) mlp->input_t.steps++;
     next_becomes_current(mlp, next && isfinite(res->loss));
     if (!dn_mlp_has_post_step_(mlp) || !isfinite(res->loss)) return DN_OK;
     /* max-norm and EMA once the whole step is done (its rows are updated
@@ -759,6 +816,7 @@ static void w1t_sync(dn_mlp *mlp)
  * w0t and w1t stay valid. */
 static void w0t_sync(dn_mlp *mlp)
 {
+    if (mlp->input_t.live) dn_input_t_sync_(mlp, mlp->layer[0].weight, NULL);
     if (mlp->w0t_live) dn_transpose_(mlp->layer[0].weight, mlp->w0t, DN_IMAGE_PIXELS, mlp->width[1]);
     w1t_sync(mlp);
 }
@@ -771,18 +829,27 @@ static void copy_but_w0(const dn_mlp *mlp, float *dst, const float *src)
     memcpy(dst + end, src + end, (mlp->nparams - end) * sizeof *dst);
 }
 
+/* Where an epoch keeps W_0: in params (the BLAS step), in w0t (the small
+ * step), or in input_t (the threaded SGD step's layer 0 on W_0ᵀ). */
+typedef enum w0_home { W0_PARAMS, W0_SMALL, W0_INPUT_T } w0_home;
+
 /* The epoch's starting parameters: from (when given) into mlp->params, W_0
- * straight into w0t on the small step (small) rather than through params. */
-static dn_status epoch_start(dn_mlp *mlp, const float *from, int small, dn_error *err)
+ * straight into w0t or input_t (home) rather than through params; input_t
+ * takes W_0's velocity from moment1 too, for batches of up to rows. */
+static dn_status epoch_start(dn_mlp *mlp, const float *from, w0_home home, size_t rows, size_t steps, dn_error *err)
 {
     const float *w0 = mlp->layer[0].weight;
-    if (from && small) {
+    const size_t at = (size_t)(w0 - mlp->params);
+    if (from && home != W0_PARAMS) {
         copy_but_w0(mlp, mlp->params, from);
-        w0 = from + (w0 - mlp->params); /* from's W_0 */
+        w0 = from + at; /* from's W_0 */
     } else if (from)
         memcpy(mlp->params, from, mlp->nparams * sizeof *from);
-    dn_status s = w1t_begin(mlp, small, err);
-    if (!s && small) s = w0t_begin(mlp, w0, err);
+    dn_status s = w1t_begin(mlp, home == W0_SMALL, err);
+    if (!s && home == W0_SMALL) s = w0t_begin(mlp, w0, err);
+    if (!s && home == W0_INPUT_T)
+        s = dn_input_t_begin_(mlp, w0, mlp->moment1 ? mlp->moment1 + at : NULL, rows, step_threads(mlp, rows), steps,
+                              err);
     if (s) mlp->w1t_live = 0; /* params' W_1 is still current */
     return s;
 }
@@ -791,6 +858,13 @@ static dn_status epoch_start(dn_mlp *mlp, const float *from, int small, dn_error
  * w0t, params' W_0 then left as it was), else W_0 back into params. */
 static void epoch_finish(dn_mlp *mlp, float *into)
 {
+    if (mlp->input_t.live) { /* W_0 and its velocity back from W_0ᵀ */
+        const size_t at = (size_t)(mlp->layer[0].weight - mlp->params);
+        if (into) copy_but_w0(mlp, into, mlp->params);
+        dn_input_t_sync_(mlp, (into ? into : mlp->params) + at, mlp->moment1 ? mlp->moment1 + at : NULL);
+        mlp->input_t.live = 0;
+        return;
+    }
     if (into && mlp->w0t_live) {
         w1t_sync(mlp);
         copy_but_w0(mlp, into, mlp->params);
@@ -1056,7 +1130,9 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
     if (!s) s = shuffle_order(mlp, rows, n, mlp->epochs_done, err);
     if (s) return s;
     if ((s = augment_start(mlp, train, n, B, err))) return s;
-    if ((s = epoch_start(mlp, how->from, small_sgd_applies(mlp, B), err))) return s;
+    const int small = small_sgd_applies(mlp, B);
+    const w0_home home = small ? W0_SMALL : dn_input_t_applies_(mlp) ? W0_INPUT_T : W0_PARAMS;
+    if ((s = epoch_start(mlp, how->from, home, n < B ? n : B, (n + B - 1) / B, err))) return s;
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
     s = run_batches(mlp, train, n, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
