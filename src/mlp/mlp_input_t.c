@@ -128,12 +128,15 @@ int dn_input_t_applies_(const dn_mlp *mlp)
            !(o->max_norm > 0) && !(o->ema > 0) && !mlp->ema_live && !(o->dropout_input > 0);
 }
 
-/* Part s's units [u0, u1) of n1 cut in `parts` parts of whole vectors. */
+/* Part s's units [u0, u1) of n1 cut in `parts` parts of whole vectors, the
+ * first ones rounded down: 784-300-100-10 on two threads, 144 + 156 units
+ * were 4 % faster an epoch than 160 + 140, and 128 + 172 3.6 % slower
+ * (seven alternated pairs each). */
 static void part_units(size_t n1, int parts, int s, size_t *u0, size_t *u1)
 {
     const size_t vectors = round_up(n1, LANES) / LANES;
-    *u0 = (vectors * (size_t)s + (size_t)parts - 1) / (size_t)parts * LANES;
-    *u1 = (vectors * (size_t)(s + 1) + (size_t)parts - 1) / (size_t)parts * LANES;
+    *u0 = vectors * (size_t)s / (size_t)parts * LANES; /* thread 0, which also runs the last layer, the smaller */
+    *u1 = vectors * (size_t)(s + 1) / (size_t)parts * LANES;
     if (*u1 > n1) *u1 = n1;
     if (*u0 > *u1) *u0 = *u1;
 }
