@@ -57,17 +57,8 @@
 #endif
 
 #include "mlp_internal.h"
+#include "mlp_vec.h"
 
-typedef float vec16 __attribute__((vector_size(64)));
-
-static vec16 load16(const float *p)
-{
-    vec16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static void store16(float *p, vec16 v) { memcpy(p, &v, sizeof v); }
 
 /* g + a r, rounded once where AVX-512 has the instruction. Explicit: this
  * file is compiled without contraction, because the step's arithmetic must
@@ -188,34 +179,29 @@ static part_view part_of(const dn_input_t *it, size_t n1, int s)
     return p;
 }
 
+/* Between params' layout (n1, 784) and the parts' layout, tile by tile:
+ * into the parts' (into_parts: dst the parts', src params') or back. */
+static void transpose_parts(const dn_input_t *it, float *dst, const float *src, size_t n1, int into_parts)
+{
+    enum { TILE = 16 };
+    for (int s = 0; s < it->parts; s++) {
+        const part_view p = part_of(it, n1, s);
+        for (size_t o0 = p.u0; o0 < p.u1; o0 += TILE)
+            for (size_t k0 = 0; k0 < DN_IMAGE_PIXELS; k0 += TILE)
+                for (size_t o = o0; o < o0 + TILE && o < p.u1; o++)
+                    for (size_t k = k0; k < k0 + TILE && k < DN_IMAGE_PIXELS; k++) {
+                        const size_t in_parts = p.base + k * p.width + (o - p.u0), in_rows = o * DN_IMAGE_PIXELS + k;
+                        if (into_parts) dst[in_parts] = src[in_rows];
+                        else dst[in_rows] = src[in_parts];
+                    }
+    }
+}
+
 /* dst (parts' layout) = src (n1, 784) transposed, padding lanes 0; src NULL: all 0. */
 static void transpose_in(const dn_input_t *it, float *dst, const float *src, size_t n1)
 {
     memset(dst, 0, DN_IMAGE_PIXELS * it->stride * sizeof *dst);
-    if (!src) return;
-    enum { TILE = 16 };
-    for (int s = 0; s < it->parts; s++) {
-        const part_view p = part_of(it, n1, s);
-        for (size_t o0 = p.u0; o0 < p.u1; o0 += TILE)
-            for (size_t k0 = 0; k0 < DN_IMAGE_PIXELS; k0 += TILE)
-                for (size_t o = o0; o < o0 + TILE && o < p.u1; o++)
-                    for (size_t k = k0; k < k0 + TILE && k < DN_IMAGE_PIXELS; k++)
-                        dst[p.base + k * p.width + (o - p.u0)] = src[o * DN_IMAGE_PIXELS + k];
-    }
-}
-
-/* dst (n1, 784) = src (parts' layout) transposed. */
-static void transpose_out(const dn_input_t *it, float *dst, const float *src, size_t n1)
-{
-    enum { TILE = 16 };
-    for (int s = 0; s < it->parts; s++) {
-        const part_view p = part_of(it, n1, s);
-        for (size_t o0 = p.u0; o0 < p.u1; o0 += TILE)
-            for (size_t k0 = 0; k0 < DN_IMAGE_PIXELS; k0 += TILE)
-                for (size_t o = o0; o < o0 + TILE && o < p.u1; o++)
-                    for (size_t k = k0; k < k0 + TILE && k < DN_IMAGE_PIXELS; k++)
-                        dst[o * DN_IMAGE_PIXELS + k] = src[p.base + k * p.width + (o - p.u0)];
-    }
+    if (src) transpose_parts(it, dst, src, n1, 1);
 }
 
 dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_t rows, int parts, size_t steps,
@@ -496,6 +482,6 @@ void dn_input_t_sync_(dn_mlp *mlp, float *w0, float *v0)
 {
     catch_up_rows(mlp, NULL, 0, mlp->input_t.parts);
     const dn_input_t *it = &mlp->input_t;
-    transpose_out(it, w0, it->w, mlp->width[1]);
-    if (v0 && it->v) transpose_out(it, v0, it->v, mlp->width[1]);
+    transpose_parts(it, w0, it->w, mlp->width[1], 0);
+    if (v0 && it->v) transpose_parts(it, v0, it->v, mlp->width[1], 0);
 }

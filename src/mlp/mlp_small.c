@@ -37,35 +37,13 @@
 #include <string.h>
 
 #include "mlp_internal.h"
+#include "mlp_vec.h"
 
-/* Eight floats (one AVX register) and sixteen (one AVX-512 register, or two
- * AVX ones where there is no AVX-512): GCC/Clang vector extensions (the
- * compiler otherwise vectorises combine_rows across its rows, with
- * gathers, and keeps the sums in memory). Loads and stores go through
- * memcpy: the rows need not be aligned. combine_rows runs sixteen wide:
- * half the instructions, the 600-sample epoch above 4.8 → 4.4 ms (dot_rows
- * gained nothing from it). */
-typedef float vec8 __attribute__((vector_size(32)));
-
-static vec8 load8(const float *p)
-{
-    vec8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static void store8(float *p, vec8 v) { memcpy(p, &v, sizeof v); }
-
-typedef float vec16 __attribute__((vector_size(64)));
-
-static vec16 load16(const float *p)
-{
-    vec16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static void store16(float *p, vec16 v) { memcpy(p, &v, sizeof v); }
+/* The kernels are written with the vectors of mlp_vec.h: the compiler
+ * otherwise vectorises combine_rows across its rows, with gathers, and keeps
+ * the sums in memory. combine_rows runs sixteen wide: half the
+ * instructions, the 600-sample epoch above 4.8 → 4.4 ms (dot_rows gained
+ * nothing from it). */
 
 /* combine_rows (below) on the 200 columns [c0, c0 + 200) in one pass over
  * the rows (200 = 12 · 16 + 8: thirteen sums in registers, of the 32
