@@ -50,7 +50,7 @@ static int remember_epoch(mlp_job *job, double train_accuracy, double test_accur
     return 1;
 }
 
-/* The library's batch callback: moves the bar within the epoch. */
+/* The library's progress callback: moves the bar within the epoch. */
 static int on_batch(const dn_mlp_batch_report *r, void *user)
 {
     mlp_job *job = user;
@@ -188,7 +188,7 @@ static dn_status run(mlp_job *job, const dn_mlp_options *opt, const dn_dataset *
     progress_mode mode = progress_mode_for(stderr, job->quiet);
     progress_begin(&job->bar, stderr, mode == PROGRESS_BAR ? PROGRESS_BAR : PROGRESS_OFF, "mlp", "epoch", opt->epochs,
                    0);
-    if (mode == PROGRESS_BAR) dn_mlp_set_batch_callback(job->mlp, on_batch, job);
+    if (mode == PROGRESS_BAR) dn_mlp_set_progress_callback(job->mlp, on_batch, job); /* reads the report only */
     dn_mlp_run_options ro;
     dn_mlp_run_options_default(&ro);
     ro.on_step = on_epoch, ro.user = job, ro.validation = job->validation;

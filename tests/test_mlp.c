@@ -684,7 +684,9 @@ static int count_epochs(const dn_mlp_epoch_report *r, void *user)
 /* ⌈n/batch⌉ reports per epoch with the running loss finite; a stop after k
  * batches ends the epoch with exactly k·batch samples trained, the
  * parameters those a full run holds after its k-th batch, and dn_mlp_train
- * stopped there. With hidden and momentum as given. */
+ * stopped there; and a run watched batch by batch ends with the bits of
+ * one without a callback (the steps that hold W_0 elsewhere during an
+ * epoch write it back for every callback). With hidden and momentum as given. */
 static void check_batch_callback(const char *hidden, double momentum)
 {
     enum { N = 300, BATCH = 64, EPOCHS = 3, K = 3 };
@@ -721,6 +723,19 @@ static void check_batch_callback(const char *hidden, double momentum)
     assert_int_equal(epochs_seen, 2);              /* on_epoch saw the stopped epoch, then training ended */
     assert_int_equal(dn_mlp_epochs_done(cut), 2); /* the stopped epoch counts as done */
     assert_memory_equal(dn_mlp_params(cut, &np), a.snapshot, np * sizeof(float));
+
+    /* The full run again without a callback, and with a progress callback
+     * (which reads the report only): the same parameters, the same calls. */
+    dn_mlp *unwatched = dn_mlp_create(&opt, NULL), *progress = dn_mlp_create(&opt, NULL);
+    assert_int_equal(dn_mlp_train(unwatched, set, NULL, NULL, NULL), DN_OK);
+    assert_memory_equal(dn_mlp_params(unwatched, &np), dn_mlp_params(full, &np), np * sizeof(float));
+    batch_log d = {progress, 0, 0, 0, NULL, 0, 0, 0, 0};
+    dn_mlp_set_progress_callback(progress, log_batch, &d);
+    assert_int_equal(dn_mlp_train(progress, set, NULL, NULL, NULL), DN_OK);
+    assert_false(d.bad);
+    assert_int_equal(d.calls, EPOCHS * per_epoch);
+    assert_memory_equal(dn_mlp_params(progress, &np), dn_mlp_params(full, &np), np * sizeof(float));
+    dn_mlp_free(unwatched), dn_mlp_free(progress);
 
     /* The stopped epoch's report, from dn_mlp_train_epoch directly. */
     dn_mlp *one = dn_mlp_create(&opt, NULL);

@@ -179,29 +179,21 @@ static part_view part_of(const dn_input_t *it, size_t n1, int s)
     return p;
 }
 
-/* Between params' layout (n1, 784) and the parts' layout, tile by tile:
- * into the parts' (into_parts: dst the parts', src params') or back. */
-static void transpose_parts(const dn_input_t *it, float *dst, const float *src, size_t n1, int into_parts)
+/* dst (parts' layout) = src (n1, 784) transposed, tile by tile, padding
+ * lanes 0; src NULL: all 0. Once an epoch. */
+static void transpose_in(const dn_input_t *it, float *dst, const float *src, size_t n1)
 {
+    memset(dst, 0, DN_IMAGE_PIXELS * it->stride * sizeof *dst);
+    if (!src) return;
     enum { TILE = 16 };
     for (int s = 0; s < it->parts; s++) {
         const part_view p = part_of(it, n1, s);
         for (size_t o0 = p.u0; o0 < p.u1; o0 += TILE)
             for (size_t k0 = 0; k0 < DN_IMAGE_PIXELS; k0 += TILE)
                 for (size_t o = o0; o < o0 + TILE && o < p.u1; o++)
-                    for (size_t k = k0; k < k0 + TILE && k < DN_IMAGE_PIXELS; k++) {
-                        const size_t in_parts = p.base + k * p.width + (o - p.u0), in_rows = o * DN_IMAGE_PIXELS + k;
-                        if (into_parts) dst[in_parts] = src[in_rows];
-                        else dst[in_rows] = src[in_parts];
-                    }
+                    for (size_t k = k0; k < k0 + TILE && k < DN_IMAGE_PIXELS; k++)
+                        dst[p.base + k * p.width + (o - p.u0)] = src[o * DN_IMAGE_PIXELS + k];
     }
-}
-
-/* dst (parts' layout) = src (n1, 784) transposed, padding lanes 0; src NULL: all 0. */
-static void transpose_in(const dn_input_t *it, float *dst, const float *src, size_t n1)
-{
-    memset(dst, 0, DN_IMAGE_PIXELS * it->stride * sizeof *dst);
-    if (src) transpose_parts(it, dst, src, n1, 1);
 }
 
 dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_t rows, int parts, size_t steps,
@@ -478,10 +470,24 @@ void dn_input_t_lr_(dn_mlp *mlp, float lr)
     if (it->steps < it->lr_cap) it->lr[it->steps] = lr;
 }
 
+/* dst (n1, 784) = src (parts' layout) transposed: each part's block by
+ * dn_transpose_'s 8 × 8 register blocks into used[1] (free between steps:
+ * the next batch's rows are in used[0] by now), its units' rows then copied
+ * out. A batch callback that may read the network makes this every step. */
+static void transpose_out(dn_mlp *mlp, float *dst, const float *src)
+{
+    dn_input_t *it = &mlp->input_t;
+    for (int s = 0; s < it->parts; s++) {
+        const part_view p = part_of(it, mlp->width[1], s);
+        dn_transpose_(it->used[1], src + p.base, DN_IMAGE_PIXELS, p.width);
+        memcpy(dst + p.u0 * DN_IMAGE_PIXELS, it->used[1], (p.u1 - p.u0) * DN_IMAGE_PIXELS * sizeof *dst);
+    }
+}
+
 void dn_input_t_sync_(dn_mlp *mlp, float *w0, float *v0)
 {
     catch_up_rows(mlp, NULL, 0, mlp->input_t.parts);
     const dn_input_t *it = &mlp->input_t;
-    transpose_parts(it, w0, it->w, mlp->width[1], 0);
-    if (v0 && it->v) transpose_parts(it, v0, it->v, mlp->width[1], 0);
+    transpose_out(mlp, w0, it->w);
+    if (v0 && it->v) transpose_out(mlp, v0, it->v);
 }

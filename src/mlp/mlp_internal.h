@@ -158,6 +158,7 @@ struct dn_mlp {
     int client_workers_n;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
+    int on_batch_reads; /* 1: it may read the network (dn_mlp_set_batch_callback), 0: the report only */
     void *batch_user;
     /* where the steps' time goes (dn_mlp_set_profile): not owned, never saved;
      * lap_at is when the phase in progress on training thread 0 began */

@@ -1018,6 +1018,13 @@ void dn_mlp_set_batch_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user)
 {
     mlp->on_batch = fn;
     mlp->batch_user = fn ? user : NULL;
+    mlp->on_batch_reads = 1;
+}
+
+void dn_mlp_set_progress_callback(dn_mlp *mlp, dn_mlp_batch_fn fn, void *user)
+{
+    dn_mlp_set_batch_callback(mlp, fn, user);
+    mlp->on_batch_reads = 0;
 }
 
 int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t samples, size_t total,
@@ -1068,7 +1075,7 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, size_t n, dou
             return dn_fail(err, DN_ERR_NUMERIC, "epoch %d, batch %zu of %zu: the loss is %s at learning rate %g: "
                            DIVERGED_ADVICE, mlp->epochs_done + 1, i + 1, nbatches, nonfinite_name(loss), *lr);
         *samples = bt.position + bt.B;
-        if (mlp->on_batch) w0t_sync(mlp); /* the callback may read the parameters */
+        if (mlp->on_batch && mlp->on_batch_reads) w0t_sync(mlp); /* the callback may read the parameters */
         if (mlp->on_batch && dn_mlp_batch_notify_(mlp, i, nbatches, *samples, n, loss, *loss_sum, *lr, t0)) {
             *stopped = 1;
             break;
