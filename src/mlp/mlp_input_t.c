@@ -59,7 +59,6 @@
 #include "mlp_internal.h"
 #include "mlp_vec.h"
 
-
 /* g + a r, rounded once where AVX-512 has the instruction. Explicit: this
  * file is compiled without contraction, because the step's arithmetic must
  * be the same operations wherever it is inlined — contracted, the compiler
@@ -110,7 +109,8 @@ static inline __attribute__((always_inline)) void catch_up(float *w, float *v, c
     }
 }
 
-size_t dn_input_t_pixel_row_(size_t B) { return round_up(B ? B : 1, 64); }
+/* Bytes in a row of pix for a batch of B: B rounded up to 64. */
+static size_t pixel_row(size_t B) { return round_up(B ? B : 1, 64); }
 
 int dn_input_t_applies_(const dn_mlp *mlp)
 {
@@ -200,7 +200,7 @@ dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_
                            dn_error *err)
 {
     dn_input_t *it = &mlp->input_t;
-    const size_t n1 = mlp->width[1], S = round_up(n1, LANES), Bp = dn_input_t_pixel_row_(rows);
+    const size_t n1 = mlp->width[1], S = round_up(n1, LANES), Bp = pixel_row(rows);
     const int momentum = mlp->opt.momentum > 0;
     if (parts < 1) parts = 1;
     if (parts > DN_INPUT_T_MAX_PARTS) parts = DN_INPUT_T_MAX_PARTS;
@@ -282,7 +282,7 @@ void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const
                         const uint32_t *order, size_t first, size_t B, size_t j0, size_t j1)
 {
     dn_input_t *it = &mlp->input_t;
-    const size_t Bp = dn_input_t_pixel_row_(B);
+    const size_t Bp = pixel_row(B);
     uint16_t pixel[DN_IMAGE_PIXELS]; /* used pixel j0 + i is image pixel pixel[i] */
     size_t n = 0;
     used_walk w;
@@ -425,7 +425,7 @@ static inline __attribute__((always_inline)) void step_columns(dn_mlp *mlp, cons
                                                               size_t c0, const int NV)
 {
     dn_input_t *it = &mlp->input_t;
-    const size_t S = it->stride, Bp = dn_input_t_pixel_row_(B), at = p->base + (c0 - p->u0);
+    const size_t S = it->stride, Bp = pixel_row(B), at = p->base + (c0 - p->u0);
     const float *dz = dz_block(it, p) + (c0 - p->u0);
     uint32_t *done = it->done + c0 / LANES * DN_IMAGE_PIXELS, s = (uint32_t)it->steps;
     used_walk cur, nxt;

@@ -405,8 +405,6 @@ int dn_input_t_applies_(const dn_mlp *mlp);
 /* Layer 0's units [a0, a1) for thread t of T: its parts' (whole 16-float
  * vectors). */
 void dn_input_t_slice_(const dn_mlp *mlp, int T, int t, size_t *a0, size_t *a1);
-/* Bytes in a row of pix for a batch of B: B rounded up to 64. */
-size_t dn_input_t_pixel_row_(size_t B);
 /* W_0 (w0, (n_1, 784)) and its velocity (v0, or NULL: zero) into
  * mlp->input_t for batches of up to rows samples, in `parts` parts (the
  * step's threads); live from now on. */

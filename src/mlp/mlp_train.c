@@ -812,8 +812,8 @@ static void w1t_sync(dn_mlp *mlp)
     if (mlp->w1t_live) dn_transpose_(mlp->layer[1].weight, mlp->w1t, mlp->width[1], mlp->width[2]);
 }
 
-/* W_0 (and W_1) from mlp->w0t (w1t), for whoever reads the parameters;
- * w0t and w1t stay valid. */
+/* W_0 (and W_1) from where the epoch holds them (input_t, or w0t and w1t),
+ * for whoever reads the parameters; those copies stay valid. */
 static void w0t_sync(dn_mlp *mlp)
 {
     if (mlp->input_t.live) dn_input_t_sync_(mlp, mlp->layer[0].weight, NULL);
