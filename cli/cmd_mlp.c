@@ -333,7 +333,7 @@ int cmd_mlp(int argc, char **argv)
         cli_fail(&err, DN_ERR_USAGE, "--validation %zu must be smaller than --train-size %zu", validation, train_size);
         return cli_report(&err);
     }
-    dist.serve = serve, dist.argc = argc, dist.argv = argv;
+    dist.serve = serve, dist.argc = argc, dist.argv = argv, dist.profile = profile;
     if (mlp_dist_wanted(&dist)) /* distributed: the whole run happens in mlp_distributed.c */
         return mlp_dist_main(&dist, &opt, data, train_size, validation, metrics, save, quiet);
 

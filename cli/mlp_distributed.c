@@ -3,6 +3,7 @@
 #include "detection_log.h"
 #include "serve_live.h"
 #include "mlp_distributed.h"
+#include "profile.h"
 #include "mlp_regularise.h"
 
 #define TARGET_ACCURACY 0.97 /* rank 0 reports the first epoch or round that reaches it */
@@ -86,6 +87,7 @@ typedef struct dist_run {
     uint64_t seed;            /* --seed: the clients' draws and shuffles */
     const dn_dataset *root_set; /* --root-size: the server's root set, else NULL */
     detection_log detection;  /* --detect: the totals, --scores and --score-map */
+    dn_profile profile;       /* --profile: rank 0's steps */
 } dist_run;
 
 /* A fedavg run's --metrics columns; with --clients four more follow. */
@@ -508,6 +510,7 @@ static dn_status finish(dist_run *run, const char *metrics, const char *save, dn
                run->target_step);
     if (run->detection.on) detection_log_print(&run->detection, stdout);
     const mlp_dist *d = run->d;
+    if (d->profile) profile_print(stdout, &run->profile);
     s = detection_log_write(&run->detection, d->scores, d->score_map,
                             dn_detect_method_name((dn_detect_method)d->detect), err);
     if (s) return s;
@@ -550,6 +553,7 @@ static dn_status prepare(dist_run *run, dn_mlp_options opt, const char *metrics,
     mlp_dist *d = run->d;
     if (d->mode == MODE_FEDAVG) opt.epochs = d->rounds * d->local_epochs; /* the schedule spans the run */
     if (!(run->mlp = dn_mlp_create(&opt, err))) return err->code;
+    if (run->root && d->profile) dn_mlp_set_profile(run->mlp, &run->profile);
     if (run->root && metrics) {
         if (cli_text_open(&run->metrics)) return cli_fail(err, DN_ERR_NOMEM, "%s: out of memory", metrics);
         fprintf(run->metrics.fp, d->mode == MODE_SYNC

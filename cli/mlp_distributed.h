@@ -90,6 +90,7 @@ typedef struct mlp_dist {
     char **argv;
     struct serve_live *live; /* rank 0 with --serve: the server, during the run and after the job */
     dn_model *served;        /* rank 0 with --serve: the trained model, served once the job has ended */
+    int profile;             /* --profile (set by cmd_mlp): rank 0 prints where its steps' time went */
 } mlp_dist;
 
 #define CLIENTS_UNSET (-1.0)          /* --client-fraction not given (its range starts at 0) */
@@ -105,7 +106,7 @@ const char *const *mlp_dist_modes(void);
 
 #define MLP_DIST_DEFAULT                                                                                               \
     {0, 0, 10, 1, 0, 0.25, 1, 0, 0, 0, 0, NULL, NULL, 1, DIST_FLAGS_DEFAULT, {0}, "", 0, 0, CLIENTS_UNSET, NULL, NULL,   \
-     PARTITION_SEED_UNSET, 0, 0, 0, NULL, 0, 1, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL, NULL}
+     PARTITION_SEED_UNSET, 0, 0, 0, NULL, 0, 1, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, NULL, NULL, NULL, 0}
 
 /* --server-lr when --server-adam is given without it: FedAdam's step bounds
  * how far a coordinate moves per round (see dn_fedavg_round). */

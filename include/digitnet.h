@@ -1657,7 +1657,25 @@ DN_API dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_co
  * loss or the summed gradient is not finite: a failing rank puts a NaN in
  * the first value of the first sum of the step (the last layer's W[0][0];
  * the buffer's first value when deterministic), which every rank checks
- * before any update. */
+ * before any update.
+ *
+ * Layer 0 split. With SGD (momentum, Nesterov, weight decay) on the BLAS
+ * products, a network with a hidden layer, a batch the small-batch step
+ * does not take, and no batch callback on any rank, the ranks cut layer 0
+ * by units instead of cutting the batch: rank r computes layer 0's outputs
+ * at its units (whole 16-float blocks of the n_1) for the whole batch,
+ * one exchange a step gives every rank all of a_1, every rank runs the
+ * layers above on the whole batch, and rank r steps its units of W_0 and
+ * b_0 from their gradient over the whole batch. Nothing is summed: the
+ * trajectory is one process's with batch B (`digitnet mlp --threads 1`,
+ * within float rounding of the products cut by units; bit for bit when K
+ * = 1), the same bits run after run whether deterministic or not, and
+ * the exchange carries n_1 floats a sample (not the gradient's 266 k of
+ * 784-300-100-10). One small allreduce a step agrees on the loss before
+ * any update (DN_ERR_NUMERIC on every rank together, as above). At the
+ * epoch's end every rank's units of W_0, b_0 and their velocity go to all
+ * ranks, and rank 0's layers above 0 too, so every rank ends the epoch
+ * with the same parameters. The epoch runs on one thread a rank. */
 DN_API dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
                                    dn_mlp_epoch_report *report, dn_error *err);
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # cli_mpi_mlp.sh — `digitnet mlp --distributed sync|fedavg` under mpirun
 #, against the single-process trainer:
-#   sync with 1 rank = `digitnet mlp` bit for bit; 2 and 3 ranks = it within
-#   float rounding; --deterministic repeats bit for bit;
+#   sync with 1 rank = `digitnet mlp` bit for bit (the summed step on the
+#   plain-C products, layer 0 split with BLAS); 2 and 3 ranks = it within
+#   float rounding; --deterministic repeats bit for bit, and so does the
+#   split step without it; --profile prints rank 0's phases;
 #   FedAvg with one local full-batch step = one centralised full-batch step;
 #   FedAvg over identical shards = one worker;
 #   a NaN-sending rank is refused by name under mean, and the median,
@@ -60,22 +62,33 @@ within() {
 }
 test_error() { grep -o 'test accuracy: [0-9.]*' "$1" | awk '{print 100 - $3}'; }
 
-# --- sync: 1 rank is the single-process trainer, bit for bit on the plain-C products (with BLAS
-#     the single process sums layer 0's gradient in its own order: within rounding); K ranks match it closely
+# --- sync: 1 rank is the single-process trainer, bit for bit, on the plain-C products (the summed
+#     step) and with BLAS (SGD: layer 0 split across the ranks, one rank holding all of it); K ranks
+#     match it closely (the summed step: the gradient's sums in another order; split: layer 0's
+#     product cut by units)
 S=(--train-size 1200 --epochs 2 --batch 60)
 "$DIGITNET" mlp "${net[@]}" "${S[@]}" --matmul plain --save "$work/plain_c.st" >/dev/null
 run 1 "${S[@]}" --matmul plain --distributed sync --save "$work/sync1_c.st" >/dev/null || fail "sync -np 1 failed"
 cmp -s "$work/plain_c.st" "$work/sync1_c.st" || fail "sync -np 1 differs from digitnet mlp (--matmul plain)"
 "$DIGITNET" mlp "${net[@]}" "${S[@]}" --save "$work/plain.st" >/dev/null
 run 1 "${S[@]}" --distributed sync --save "$work/sync1.st" >/dev/null || fail "sync -np 1 failed"
-within "$work/plain.st" "$work/sync1.st" 1e-5 "sync -np 1 vs one process, batch 60"
+cmp -s "$work/plain.st" "$work/sync1.st" || fail "sync -np 1 differs from digitnet mlp (BLAS, layer 0 split)"
 for np in 2 3; do
   run $np "${S[@]}" --distributed sync --save "$work/sync$np.st" >/dev/null || fail "sync -np $np failed"
   within "$work/plain.st" "$work/sync$np.st" 1e-5 "sync -np $np vs one process, batch 60"
+  run $np "${S[@]}" --optimizer adam --lr 0.001 --distributed sync --save "$work/adam$np.st" >/dev/null ||
+    fail "sync -np $np with Adam (the summed step) failed"
 done
-run 2 "${S[@]}" --distributed sync --deterministic --save "$work/det_a.st" >/dev/null
-run 2 "${S[@]}" --distributed sync --deterministic --save "$work/det_b.st" >/dev/null
-cmp -s "$work/det_a.st" "$work/det_b.st" || fail "sync --deterministic is not bit-identical run to run"
+"$DIGITNET" mlp "${net[@]}" "${S[@]}" --optimizer adam --lr 0.001 --save "$work/adam.st" >/dev/null
+within "$work/adam.st" "$work/adam2.st" 1e-5 "sync -np 2 with Adam (summed) vs one process, batch 60"
+for mode in --deterministic ""; do
+  run 2 "${S[@]}" --distributed sync $mode --save "$work/det_a.st" >/dev/null
+  run 2 "${S[@]}" --distributed sync $mode --save "$work/det_b.st" >/dev/null
+  cmp -s "$work/det_a.st" "$work/det_b.st" || fail "sync ${mode:-(split)} is not bit-identical run to run"
+done
+run 2 "${S[@]}" --distributed sync --profile >"$work/profile.txt" || fail "sync --profile failed"
+grep -q "where the steps' time went" "$work/profile.txt" && grep -Eq '^  comm +[0-9.]+ ' "$work/profile.txt" ||
+  fail "sync --profile printed no phases: $(cat "$work/profile.txt")"
 
 # --- FedAvg, one local full-batch step (plain SGD, constant rate) = one centralised full-batch step:
 #     Σ_r (n_r/n)(w − η g_r) = w − η g, since the full gradient g is the n_r-weighted mean of the g_r.

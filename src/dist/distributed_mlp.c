@@ -306,6 +306,123 @@ static dn_status sync_report(dn_mlp *mlp, sync_epoch_state *st, double t0, dn_ml
     return DN_OK;
 }
 
+/* ---------------------------------------------------------- layer 0 split
+ *
+ * With SGD on BLAS (dn_mlp_split_applies_) the ranks cut layer 0 by units
+ * instead of cutting the batch: rank r holds units U_r of W_0ᵀ
+ * (mlp_input_t.c's part r), computes a_1 at U_r for the whole batch, and
+ * steps those units from dz at U_r for the whole batch; one exchange a
+ * step gives every rank all of a_1, and every rank runs the layers above
+ * on the whole batch (31 k of the 266 k parameters of 784-300-100-10: the
+ * same work on each rank, no sum). Why: summing dW_0 (235 k floats, 0.9
+ * MB) over two ranks took ~165 µs a step here (an MPI_Allreduce of that
+ * size alone, measured: bench_mpi.sh's sync at 1.06× one rank), a_1's
+ * blocks (B × n_1 floats: 77 KB at B = 64) a few µs; and each rank steps
+ * only its part of W_0 and its velocity, the step's largest memory stream.
+ * Nothing is summed, so the bits do not depend on the transport: the
+ * epoch is deterministic as it is, and every rank computes the same loss
+ * and reaches the same verdict. At the epoch's end each rank's units of
+ * W_0, b_0 and their velocity go to every rank (a broadcast per rank). */
+typedef struct split_state {
+    dn_comm *comm;
+    const dn_mlp *mlp;
+    float *blocks;  /* (B, n_1): rank r's units as a (B, |U_r|) block from B · u0_r */
+    int other;      /* this rank's loss was finite, another's was not */
+    dn_status failed; /* the transport failed in split_agree (err says why) */
+    dn_error err;
+} split_state;
+
+/* The exchange (dn_mlp_split): this rank's columns of a1 into its block,
+ * every rank's block broadcast from it, the others' columns back into a1. */
+static dn_status split_exchange(void *user, float *a1, size_t B, dn_error *err)
+{
+    const split_state *x = user;
+    const int K = dn_comm_size(x->comm), me = dn_comm_rank(x->comm);
+    const size_t n1 = x->mlp->width[1];
+    for (int r = 0; r < K; r++) {
+        size_t u0, u1;
+        dn_input_t_slice_(x->mlp, K, r, &u0, &u1);
+        float *block = x->blocks + B * u0;
+        const size_t w = u1 - u0;
+        if (r == me)
+            for (size_t b = 0; b < B; b++) memcpy(block + b * w, a1 + b * n1 + u0, w * sizeof *a1);
+        dn_status s = dn_comm_broadcast(x->comm, block, B * w, DN_COMM_F32, r, err);
+        if (s) return s;
+        if (r != me)
+            for (size_t b = 0; b < B; b++) memcpy(a1 + b * n1 + u0, block + b * w, w * sizeof *a1);
+    }
+    return DN_OK;
+}
+
+/* The verdict on a batch (dn_mlp_split.agree): one small allreduce a step.
+ * The layers above 0 are the same on every rank only while their
+ * parameters are (a rank given others, or BLAS kernels that round
+ * differently on another machine), so no rank's loss is trusted alone. */
+static double split_agree(void *user, double loss)
+{
+    split_state *x = user;
+    int bad = !isfinite(loss);
+    if (x->failed) return NAN;
+    if ((x->failed = dn_comm_allreduce(x->comm, &bad, 1, DN_COMM_INT, DN_COMM_MAX, &x->err))) return NAN;
+    if (bad && isfinite(loss)) x->other = 1;
+    return bad ? NAN : loss;
+}
+
+/* After a split epoch: each rank's units of W_0 (rows of n_0 inputs), b_0
+ * and, with momentum, their velocity, from that rank to all; and rank 0's
+ * layers above 0 to all, so that ranks whose kernels round differently do
+ * not drift apart over the epochs. */
+static dn_status split_bring_in(dn_mlp *mlp, dn_comm *comm, dn_error *err)
+{
+    const int K = dn_comm_size(comm);
+    float *held[2] = {mlp->params, mlp->moment1};
+    const size_t upper = (size_t)(mlp->layer[1].weight - mlp->params);
+    dn_status s = DN_OK;
+    for (int h = 0; h < 2 && !s; h++)
+        if (held[h]) s = dn_comm_broadcast(comm, held[h] + upper, mlp->nparams - upper, DN_COMM_F32, 0, err);
+    for (int r = 0; r < K && !s; r++) {
+        size_t u0, u1;
+        dn_input_t_slice_(mlp, K, r, &u0, &u1);
+        for (int h = 0; h < 2 && !s; h++) {
+            if (!held[h]) continue;
+            float *w0 = held[h] + (mlp->layer[0].weight - mlp->params), *b0 = held[h] + (mlp->layer[0].bias - mlp->params);
+            s = dn_comm_broadcast(comm, w0 + u0 * DN_IMAGE_PIXELS, (u1 - u0) * DN_IMAGE_PIXELS, DN_COMM_F32, r, err);
+            if (!s) s = dn_comm_broadcast(comm, b0 + u0, u1 - u0, DN_COMM_F32, r, err);
+        }
+    }
+    return s;
+}
+
+/* The epoch with layer 0 split (blocks: B × n_1 floats, agreed on). */
+static dn_status split_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, float *blocks,
+                             dn_mlp_epoch_report *report, dn_error *err)
+{
+    const double t0 = dn_now_seconds();
+    split_state x = {comm, mlp, blocks, 0, DN_OK, {0}};
+    const dn_mlp_split split = {dn_comm_size(comm), dn_comm_rank(comm), split_exchange, split_agree, &x};
+    const dn_mlp_local_epoch how = {NULL, train->count, NULL, NULL, &split};
+    dn_mlp_epoch_report r;
+    /* a failure is the same on every rank (split_agree), or the transport's */
+    dn_status s = dn_mlp_train_epoch_on_(mlp, train, &how, &r, err);
+    if (x.failed) {
+        *err = x.err;
+        return x.failed;
+    }
+    if (s == DN_ERR_NUMERIC && x.other)
+        return dn_fail(err, DN_ERR_NUMERIC, "epoch %d: another rank's loss is not finite: training diverged, lower "
+                       "the learning rate (lr)", mlp->epochs_done + 1);
+    if (!s) s = split_bring_in(mlp, comm, err);
+    if (s) return s;
+    if (dn_first_nonfinite_f32(mlp->params, mlp->nparams) < mlp->nparams) {
+        mlp->epochs_done--; /* as the summing epoch: a diverged epoch does not count */
+        return dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf: lower the learning rate (lr)",
+                       mlp->epochs_done + 1);
+    }
+    r.seconds = dn_now_seconds() - t0;
+    if (report) *report = r;
+    return DN_OK;
+}
+
 dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm, int deterministic,
                             dn_mlp_epoch_report *report, dn_error *err)
 {
@@ -321,7 +438,11 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
     sync_epoch_state st = {.comm = comm, .deterministic = deterministic, .train = train,
                            .order = malloc(n * sizeof(uint32_t)), .t0 = t0};
     dn_error why = {0};
-    int no_room = !st.order || dn_mlp_reserve_rows_(mlp, rows ? rows : 1, &why);
+    const int K = dn_comm_size(comm);
+    /* the options are the same on every rank but for the batch callback, which flags[1] brings in */
+    int split = dn_mlp_split_applies_(mlp, n < batch ? n : batch, K);
+    float *blocks = split ? dn_mlp_alloc_floats_((n < batch ? n : batch) * mlp->width[1]) : NULL;
+    int no_room = !st.order || (split && !blocks) || dn_mlp_reserve_rows_(mlp, rows ? rows : 1, &why);
     /* Agree on memory before the first collective of the epoch, and on
      * whether any rank has a batch callback (then each batch carries the
      * stop votes: see dn_mlp_set_batch_callback). */
@@ -329,6 +450,13 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
     dn_status s = dn_comm_allreduce(comm, flags, 2, DN_COMM_INT, DN_COMM_MAX, err);
     st.progress = flags[1];
     if (!s && flags[0]) s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the epoch's order of %zu samples", n);
+    if (!s && split && !flags[1]) {
+        free(st.order);
+        s = split_epoch(mlp, train, comm, blocks, report, err);
+        free(blocks);
+        return s;
+    }
+    free(blocks);
     if (!s) {
         /* The order one process visits, so K ranks walk the batches one process
          * walks: tests/cli_mpi_mlp.sh checks one rank against `digitnet mlp` bit
@@ -786,7 +914,7 @@ static dn_status fedavg_exchange(dn_mlp *mlp, const dn_dataset *shard, dn_comm *
     double loss = 0;
     reset_optimizer(mlp);
     dn_error local_err = {0};
-    const local_set own = {shard, {NULL, shard->count, NULL, NULL}};
+    const local_set own = {shard, {NULL, shard->count, NULL, NULL, NULL}};
     dn_status local = proximal_training(mlp, &own, opt, opt->local_epochs, anchor, &loss, &diverged, &local_err);
     if (!local) local = outgoing(params, P, opt, diverged, fault_rng, &send, &copy, &local_err);
     /* Ranks agree on failures first, so none waits in a gather another left. */
@@ -958,7 +1086,7 @@ static dn_status train_from_global(dn_mlp *mlp, const clients_round *cr, const d
 {
     const dn_fedavg_options *opt = cr->opt;
     /* the training starts from w_g and ends in the slot: no copy through mlp->params */
-    const local_set local = {set, {indices, n, cr->global, slot}};
+    const local_set local = {set, {indices, n, cr->global, slot, NULL}};
     reset_optimizer(mlp);
     mlp->epochs_done = cr->round * opt->local_epochs;
     uint64_t run_seed = mlp->opt.seed;

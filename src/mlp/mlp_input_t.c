@@ -39,7 +39,10 @@
  * forward product; it->used[1] the next batch's. it->pix[0] holds the
  * batch's bytes at its used pixels transposed, (nused, Bp) with Bp = B
  * rounded up to 64 (padding 0): one 64-byte load gives which of 64 samples
- * have ink at a pixel. it->dz is layer 0's dz, part by part: part s's
+ * have ink at a pixel; it->xt[0] the same values as floats (x = byte /
+ * 255), the forward product's A matrix (xᵀ, read transposed), made from
+ * pix while its rows are in cache: the batch's rows are not converted
+ * again for layer 0. it->dz is layer 0's dz, part by part: part s's
  * units a block (rows, width) of their own, the padding lanes 0.
  *
  * Sums. Σ_b runs over the samples in order, with FMAs where AVX-512 has
@@ -109,8 +112,7 @@ static inline __attribute__((always_inline)) void catch_up(float *w, float *v, c
     }
 }
 
-/* Bytes in a row of pix for a batch of B: B rounded up to 64. */
-static size_t pixel_row(size_t B) { return round_up(B ? B : 1, 64); }
+static size_t pixel_row(size_t B) { return dn_input_t_pixel_row_(B); }
 
 int dn_input_t_applies_(const dn_mlp *mlp)
 {
@@ -158,6 +160,8 @@ void dn_input_t_free_(dn_input_t *it)
     free(it->used[1]);
     free(it->pix[0]);
     free(it->pix[1]);
+    free(it->xt[0]);
+    free(it->xt[1]);
     free(it->dz);
     free(it->done);
     free(it->lr);
@@ -213,10 +217,12 @@ dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_
         it->used[1] = dn_mlp_alloc_floats_(rowsz);
         it->pix[0] = aligned_alloc(64, DN_IMAGE_PIXELS * Bp);
         it->pix[1] = aligned_alloc(64, DN_IMAGE_PIXELS * Bp);
+        it->xt[0] = dn_mlp_alloc_floats_(DN_IMAGE_PIXELS * Bp);
+        it->xt[1] = dn_mlp_alloc_floats_(DN_IMAGE_PIXELS * Bp);
         it->dz = dn_mlp_alloc_floats_(rows * S);
         it->done = malloc(S / LANES * DN_IMAGE_PIXELS * sizeof *it->done);
-        if (!it->w || (momentum && !it->v) || !it->used[0] || !it->used[1] || !it->pix[0] || !it->pix[1] || !it->dz ||
-            !it->done) {
+        if (!it->w || (momentum && !it->v) || !it->used[0] || !it->used[1] || !it->pix[0] || !it->pix[1] ||
+            !it->xt[0] || !it->xt[1] || !it->dz || !it->done) {
             dn_input_t_free_(it);
             return dn_fail(err, DN_ERR_NOMEM, "out of memory for the input layer's transposed weights");
         }
@@ -309,6 +315,11 @@ void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const
             if (nb < 64) memset(row + nb, 0, 64 - nb);
         }
     }
+    /* xᵀ for the forward product, from the rows just written (in cache):
+     * one straight loop the compiler vectorises, where the batch's rows
+     * cut into runs of used pixels (load_rows) went a float at a time */
+    float *xt = it->xt[which] + j0 * Bp;
+    for (size_t i = 0; i < (j1 - j0) * Bp; i++) xt[i] = (float)rows[i] / 255.0f;
 }
 
 /* Parts [s0, s1)'s rows at plan's used pixels (plan NULL: every pixel)
@@ -470,14 +481,14 @@ void dn_input_t_lr_(dn_mlp *mlp, float lr)
     if (it->steps < it->lr_cap) it->lr[it->steps] = lr;
 }
 
-/* dst (n1, 784) = src (parts' layout) transposed: each part's block by
+/* dst (n1, 784) = src (parts' layout) transposed, parts [s0, s1): each part's block by
  * dn_transpose_'s 8 × 8 register blocks into used[1] (free between steps:
  * the next batch's rows are in used[0] by now), its units' rows then copied
  * out. A batch callback that may read the network makes this every step. */
-static void transpose_out(dn_mlp *mlp, float *dst, const float *src)
+static void transpose_out(dn_mlp *mlp, float *dst, const float *src, int s0, int s1)
 {
     dn_input_t *it = &mlp->input_t;
-    for (int s = 0; s < it->parts; s++) {
+    for (int s = s0; s < s1; s++) {
         const part_view p = part_of(it, mlp->width[1], s);
         dn_transpose_(it->used[1], src + p.base, DN_IMAGE_PIXELS, p.width);
         memcpy(dst + p.u0 * DN_IMAGE_PIXELS, it->used[1], (p.u1 - p.u0) * DN_IMAGE_PIXELS * sizeof *dst);
@@ -486,8 +497,10 @@ static void transpose_out(dn_mlp *mlp, float *dst, const float *src)
 
 void dn_input_t_sync_(dn_mlp *mlp, float *w0, float *v0)
 {
-    catch_up_rows(mlp, NULL, 0, mlp->input_t.parts);
     const dn_input_t *it = &mlp->input_t;
-    transpose_out(mlp, w0, it->w);
-    if (v0 && it->v) transpose_out(mlp, v0, it->v);
+    /* split across ranks: only this rank's part is current here */
+    const int s0 = mlp->split ? mlp->split->part : 0, s1 = mlp->split ? s0 + 1 : it->parts;
+    catch_up_rows(mlp, NULL, s0, s1);
+    transpose_out(mlp, w0, it->w, s0, s1);
+    if (v0 && it->v) transpose_out(mlp, v0, it->v, s0, s1);
 }

@@ -67,6 +67,7 @@ typedef struct dn_input_t {
     float *v;          /* (784 · S) its velocity, likewise, or NULL without momentum */
     float *used[2];    /* (nused, S) rows of w at the used pixels: [0] the batch in training, [1] the next */
     uint8_t *pix[2];   /* (nused, Bp) the batches' bytes at their used pixels, transposed, likewise */
+    float *xt[2];      /* (nused, Bp) pix[i]'s values as x (pixel / 255): the forward product's xᵀ */
     float *dz;         /* (rows · S) layer 0's dz, part by part */
     size_t steps;      /* steps taken this epoch */
     float *lr;         /* (lr_cap) the rate of each */
@@ -102,6 +103,7 @@ struct dn_mlp {
     float *w1t;                     /* (n_1, n_2) W_1ᵀ, likewise, for a ReLU hidden-to-hidden layer 1 ... */
     int w1t_live;                   /* ... holding the current W_1 while this is 1 */
     dn_input_t input_t;             /* layer 0 on W_0ᵀ in the threaded SGD step */
+    const struct dn_mlp_split *split; /* during a sync epoch with layer 0 split, else NULL */
     uint32_t *order; /* (order_n) the epoch's sample order */
     size_t order_n;
     int epochs_done;
@@ -308,12 +310,34 @@ void dn_mlp_epoch_order_(uint64_t seed, int epoch, uint32_t *order, size_t n);
  * the round's model it starts from and its slot it ends in, W_0 going
  * straight between those and W_0ᵀ on the small step (no copy through
  * mlp->params, whose W_0 is then left as it was). */
+typedef struct dn_mlp_split dn_mlp_split;
 typedef struct dn_mlp_local_epoch {
     const size_t *rows; /* the samples rows[0 … n) of the set (each < its count), or NULL: its first n */
     size_t n;
     const float *from;  /* NULL, or the parameters to start from (P floats) */
     float *into;        /* NULL, or where the final parameters go (P floats) */
+    const dn_mlp_split *split; /* NULL, or layer 0 cut across the ranks of a sync job (below) */
 } dn_mlp_local_epoch;
+/* Layer 0 cut by units across the `parts` ranks of a synchronous job
+ * (distributed_mlp.c, "Layer 0 split"): this rank computes, steps and keeps
+ * current only part `part` of layer 0's units (dn_input_t_slice_(mlp,
+ * parts, part)), for the whole batch, and every rank runs the layers above
+ * on the whole batch. After layer 0's forward, exchange fills a_1's other
+ * units (a1: (B, n_1), its own columns written) from the ranks that own
+ * them. The epoch runs on one thread, SGD on W_0ᵀ (dn_mlp_split_applies_);
+ * at its end W_0, b_0 and their velocity are current in params (and
+ * moment1) at this rank's units only, and the caller brings in the rest. */
+struct dn_mlp_split {
+    int parts, part;
+    dn_status (*exchange)(void *user, float *a1, size_t B, dn_error *err);
+    /* Called with the batch's loss sum before any update: returns it, or
+     * NaN when some rank's is not finite (or the transport failed), so that
+     * every rank refuses the same batch. */
+    double (*agree)(void *user, double loss);
+    void *user;
+};
+/* 1 when an epoch with batch B can run with layer 0 split in `parts`. */
+int dn_mlp_split_applies_(const dn_mlp *mlp, size_t B, int parts);
 /* dn_mlp_train_epoch as `how` says: bit for bit as on
  * dn_dataset_select(train, rows, n) from `from`, without the copies. */
 dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_mlp_local_epoch *how,
@@ -416,8 +440,11 @@ void dn_input_t_lr_(dn_mlp *mlp, float lr);
  * every row first caught up with the steps taken. */
 void dn_input_t_sync_(dn_mlp *mlp, float *w0, float *v0);
 void dn_input_t_free_(dn_input_t *it);
+/* Bytes in a row of pix (floats in a row of xt) for a batch of B: B rounded up to 64. */
+static inline size_t dn_input_t_pixel_row_(size_t B) { return (B ? B + 63 : 64) / 64 * 64; }
 /* pix[which] rows [j0, j1) of plan's used pixels: the bytes of the B
- * images order[first …] (rows first … without an order). */
+ * images order[first …] (rows first … without an order); xt[which]'s rows
+ * likewise. */
 void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const uint8_t *images,
                         const uint32_t *order, size_t first, size_t B, size_t j0, size_t j1);
 /* used[which] = the rows of w at plan's used pixels, thread t of T's parts. */

@@ -216,15 +216,21 @@ static void load_rows(const dn_mlp *mlp, const batch_rows *dst, const uint8_t *i
 {
     const dn_batch_plan *plan = dst->plan;
     for (size_t b = r0; b < r1; b++) dst->labels[b] = labels[row_of(order, first + b)];
+    if (mlp->input_t.live) return; /* layer 0 reads xᵀ, made with the transposed bytes (dn_input_t_pixels_) */
     if (plan->nused == DN_IMAGE_PIXELS) {
         dn_images_to_floats(dst->x + r0 * DN_IMAGE_PIXELS, images, order, first + r0, r1 - r0);
     } else {
+        /* a byte's value looked up, not divided: the runs are short (~20
+         * pixels), the compiler left the division scalar, and it was ~7 % of
+         * a sync rank's time (perf, 784-300-100-10, batch 64) */
+        float value[256];
+        for (int v = 0; v < 256; v++) value[v] = (float)v / 255.0f;
         for (size_t b = r0; b < r1; b++) {
             const uint8_t *image = images + row_of(order, first + b) * DN_IMAGE_PIXELS;
             float *x_b = dst->x + b * plan->nused;
             for (size_t r = 0; r < plan->nruns; r++) {
                 const uint8_t *src = image + plan->run_start[r];
-                for (size_t i = 0; i < plan->run_len[r]; i++) x_b[i] = (float)src[i] / 255.0f;
+                for (size_t i = 0; i < plan->run_len[r]; i++) x_b[i] = value[src[i]];
                 x_b += plan->run_len[r];
             }
         }
@@ -244,9 +250,9 @@ static void forward_units(dn_mlp *mlp, int t, int k, size_t B, size_t o0, size_t
     const size_t C = k == 0 ? mlp->plan.nused : mlp->width[k], OC = mlp->width[k + 1];
     const float *w = k == 0 && mlp->plan.nused < DN_IMAGE_PIXELS ? mlp->w0_used : mlp->layer[k].weight;
     float *out = mlp->ws.act[k + 1];
-    if (k == 0 && mlp->input_t.live) /* W_0ᵀ at the used pixels: (nused, stride) */
-        dn_sgemm_(mlp->opt.matmul, 0, 0, B, o1 - o0, C, 1.0f, mlp->ws.act[0], C, mlp->input_t.used[0] + o0,
-                  mlp->input_t.stride, 0.0f, out + o0, OC);
+    if (k == 0 && mlp->input_t.live) /* xᵀ (nused, Bp) and W_0ᵀ (nused, stride) at the used pixels */
+        dn_sgemm_(mlp->opt.matmul, 1, 0, B, o1 - o0, C, 1.0f, mlp->input_t.xt[0], dn_input_t_pixel_row_(B),
+                  mlp->input_t.used[0] + o0, mlp->input_t.stride, 0.0f, out + o0, OC);
     else
         dn_sgemm_(mlp->opt.matmul, 0, 1, B, o1 - o0, C, 1.0f, mlp->ws.act[k], C, w + o0 * C, C, 0.0f, out + o0, OC);
     lap(mlp, t, DN_PHASE_FORWARD);
@@ -447,8 +453,17 @@ static void slice(size_t n, int T, int t, size_t *lo, size_t *hi)
  * (input_t) whole 16-float vectors, the layout its rows are kept in. */
 static void unit_slice(const dn_mlp *mlp, int k, int T, int t, size_t *u0, size_t *u1)
 {
-    if (k == 0 && mlp->input_t.live) dn_input_t_slice_(mlp, T, t, u0, u1);
+    if (k == 0 && mlp->split) dn_input_t_slice_(mlp, mlp->split->parts, mlp->split->part, u0, u1);
+    else if (k == 0 && mlp->input_t.live) dn_input_t_slice_(mlp, T, t, u0, u1);
     else slice(mlp->width[k + 1], T, t, u0, u1);
+}
+
+/* Who layer 0's parts of W_0ᵀ are cut for: the step's T threads (thread
+ * t), or, with layer 0 split across ranks (one thread each), the ranks. */
+static void layer0_team(const dn_mlp *mlp, int T, int t, int *LT, int *lt)
+{
+    *LT = mlp->split ? mlp->split->parts : T;
+    *lt = mlp->split ? mlp->split->part : t;
 }
 
 typedef struct batch {
@@ -462,6 +477,8 @@ typedef struct step_result {
     double loss; /* sum over the batch */
     size_t correct;
     float *dout; /* ∂L/∂(the last layer's input), for the threads going back down */
+    dn_status failed; /* the split's exchange failed (err says why): the step stopped */
+    dn_error err;
 } step_result;
 
 /* The parameter offsets of layer k's weight and bias in params (= in grads). */
@@ -503,6 +520,7 @@ static double output_layer(dn_mlp *mlp, const dn_mlp_step *st, size_t B, size_t 
         forward_units(mlp, 0, k, B, 0, mlp->width[k + 1]);
     }
     double loss = output_loss(mlp, B, correct);
+    if (mlp->split) loss = mlp->split->agree(mlp->split->user, loss);
     *dout = ws->delta[0];
     if (!isfinite(loss) || k == 0) return loss;
     *dout = layer_backward(mlp, k, *dout, B, 0.0f);
@@ -529,6 +547,7 @@ static float *hidden_backward(dn_mlp *mlp, const dn_mlp_step *st, int k, float *
     float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
     /* dinp[b][c] = Σ_o dz[b][o] W_k[o][c] for c in [c0, c1) */
     input_grad_columns(mlp, t, k, dinp, dout, B, c0, c1);
+    if (k == 1 && mlp->split) c0 = 0, c1 = mlp->width[1]; /* one thread, but only this rank's part of ∂L/∂a_1 */
     step_columns(mlp, st, k, c0, c1);
     dn_mlp_step_span_(mlp, st, bias_at(mlp, k) + u0, bias_at(mlp, k) + u1);
     lap(mlp, t, DN_PHASE_UPDATE);
@@ -617,6 +636,8 @@ static void next_becomes_current(dn_mlp *mlp, int ready)
         it->used[0] = it->used[1], it->used[1] = used;
         uint8_t *pix = it->pix[0];
         it->pix[0] = it->pix[1], it->pix[1] = pix;
+        float *xt = it->xt[0];
+        it->xt[0] = it->xt[1], it->xt[1] = xt;
     }
 }
 
@@ -628,11 +649,13 @@ static void input_t_backward(dn_mlp *mlp, int T, int t, const dn_mlp_step *st, f
                              size_t o1, const dn_batch_plan *next)
 {
     if (o1 <= o0) return;
+    int LT, lt;
+    layer0_team(mlp, T, t, &LT, &lt);
     dn_act act = backward_act(mlp, 0, da1, B, o0, o1);
     dn_dense_dz_units_(mlp->dlayer[0].bias, da1, mlp->ws.act[1], B, mlp->width[1], o0, o1, act);
-    dn_input_t_dz_(mlp, da1, B, T, t);
+    dn_input_t_dz_(mlp, da1, B, LT, lt);
     lap(mlp, t, DN_PHASE_ELEMENTWISE);
-    dn_input_t_step_(mlp, st, B, T, t, next);
+    dn_input_t_step_(mlp, st, B, LT, lt, next);
     dn_mlp_step_span_(mlp, st, bias_at(mlp, 0) + o0, bias_at(mlp, 0) + o1);
     lap(mlp, t, DN_PHASE_UPDATE);
 }
@@ -652,7 +675,9 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
     if (t == T - 1 && next) prefetch_rows(next->set->images, next->order, next->first, next->B);
     unit_slice(mlp, 0, T, t, &o0, &o1);
     if (mlp->input_t.live) {
-        if (!mlp->next_ready) dn_input_t_gather_(mlp, 0, &mlp->plan, T, t); /* its own units */
+        int LT, lt;
+        layer0_team(mlp, T, t, &LT, &lt);
+        if (!mlp->next_ready) dn_input_t_gather_(mlp, 0, &mlp->plan, LT, lt); /* its own units */
     } else if (mlp->plan.nused < DN_IMAGE_PIXELS && !mlp->next_gathered) {
         gather_w0(mlp, &mlp->plan, o0, o1); /* its own rows */
     }
@@ -673,6 +698,11 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
         zero_bias_units(mlp, k, u0, u1);
     }
     forward_units(mlp, t, 0, B, o0, o1);
+    if (mlp->split) { /* one thread: a_1's other units from the ranks that own them */
+        res->failed = mlp->split->exchange(mlp->split->user, mlp->ws.act[1], B, &res->err);
+        dn_lap_(mlp, DN_PHASE_COMM);
+        if (res->failed) return;
+    }
 #pragma omp barrier
     lap(mlp, t, DN_PHASE_WAIT);
     for (int k = 1; k < L - 1; k++) {
@@ -717,7 +747,7 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
     dn_mlp_step st;
     dn_status s = dn_mlp_step_begin_(mlp, lr, &st, err);
     if (s) return s;
-    const int T = step_threads(mlp, bt->B);
+    const int T = mlp->split ? 1 : step_threads(mlp, bt->B);
     dn_lap_start_(mlp);
     if (!mlp->next_ready) plan_batch(mlp, &mlp->plan, bt->set->images, bt->order, bt->first, bt->B);
     mlp->drop_epoch = mlp->epochs_done, mlp->drop_first = bt->position;
@@ -736,6 +766,10 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
         step_thread(mlp, bt, next, team, t, &st, res);
     }
     dn_lap_(mlp, DN_PHASE_WAIT); /* the threads' end */
+    if (res->failed) {
+        *err = res->err;
+        return res->failed;
+    }
     if (mlp->profile) mlp->profile->steps++;
     if (mlp->input_t.live && isfinite(res->loss)) mlp->input_t.steps++;
     next_becomes_current(mlp, next && isfinite(res->loss));
@@ -848,8 +882,8 @@ static dn_status epoch_start(dn_mlp *mlp, const float *from, w0_home home, size_
     dn_status s = w1t_begin(mlp, home == W0_SMALL, err);
     if (!s && home == W0_SMALL) s = w0t_begin(mlp, w0, err);
     if (!s && home == W0_INPUT_T)
-        s = dn_input_t_begin_(mlp, w0, mlp->moment1 ? mlp->moment1 + at : NULL, rows, step_threads(mlp, rows), steps,
-                              err);
+        s = dn_input_t_begin_(mlp, w0, mlp->moment1 ? mlp->moment1 + at : NULL, rows,
+                              mlp->split ? mlp->split->parts : step_threads(mlp, rows), steps, err);
     if (s) mlp->w1t_live = 0; /* params' W_1 is still current */
     return s;
 }
@@ -1064,7 +1098,7 @@ static dn_status run_batches(dn_mlp *mlp, const dn_dataset *train, size_t n, dou
         const batch next = {train, mlp->order, first, n - first < batch_size ? n - first : batch_size, first};
         const batch *ahead = i + 1 < nbatches && !mlp->augment_pipe ? &next : NULL;
         *lr = dn_mlp_scheduled_lr(&mlp->opt, mlp->epochs_done + (double)i / (double)nbatches);
-        step_result res = {0.0, 0, NULL};
+        step_result res = {0.0, 0, NULL, DN_OK, {0}};
         dn_status s = mlp->w0t_live ? small_train_step(mlp, &bt, *lr, &res, err)
                                     : train_step(mlp, &bt, ahead, *lr, &res, err);
         if (s) return s;
@@ -1116,7 +1150,7 @@ static dn_status augment_start(dn_mlp *mlp, const dn_dataset *train, size_t n, s
 
 dn_status dn_mlp_train_epoch(dn_mlp *mlp, const dn_dataset *train, dn_mlp_epoch_report *report, dn_error *err)
 {
-    const dn_mlp_local_epoch all = {NULL, train->count, NULL, NULL};
+    const dn_mlp_local_epoch all = {NULL, train->count, NULL, NULL, NULL};
     return dn_mlp_train_epoch_on_(mlp, train, &all, report, err);
 }
 
@@ -1137,16 +1171,25 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
     if (!s) s = shuffle_order(mlp, rows, n, mlp->epochs_done, err);
     if (s) return s;
     if ((s = augment_start(mlp, train, n, B, err))) return s;
+    if (how->split && !dn_mlp_split_applies_(mlp, B, how->split->parts))
+        return dn_fail(err, DN_ERR_USAGE, "layer 0 cannot be split across ranks for these options");
+    mlp->split = how->split;
     const int small = small_sgd_applies(mlp, B);
     const w0_home home = small ? W0_SMALL : dn_input_t_applies_(mlp) ? W0_INPUT_T : W0_PARAMS;
-    if ((s = epoch_start(mlp, how->from, home, n < B ? n : B, (n + B - 1) / B, err))) return s;
+    if ((s = epoch_start(mlp, how->from, home, n < B ? n : B, (n + B - 1) / B, err))) {
+        mlp->split = NULL;
+        return s;
+    }
     /* every thread runs its own products: BLAS itself stays on one thread */
     int restore = dn_blas_threads_set_(1);
     s = run_batches(mlp, train, n, t0, &loss_sum, &correct, &lr, &samples, &stopped, err);
     if (restore > 0) dn_blas_threads_set_(restore);
     if (mlp->augment_pipe) dn_augment_pipeline_finish(mlp->augment_pipe); /* before the order changes */
     epoch_finish(mlp, how->into);
-    if (!s && !params_finite(mlp, how->into ? how->into : mlp->params))
+    mlp->split = NULL;
+    /* split: this rank's parameters are whole only once the caller brought
+     * the other ranks' units in; it checks them then */
+    if (!s && !how->split && !params_finite(mlp, how->into ? how->into : mlp->params))
         s = dn_fail(err, DN_ERR_NUMERIC, "epoch %d: a parameter became NaN or Inf at learning rate %g: " DIVERGED_ADVICE,
                     mlp->epochs_done + 1, lr);
     if (s) return s;
@@ -1159,6 +1202,12 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
 }
 
 /* ---------------------------------------------------------------- the sync step's pieces */
+
+int dn_mlp_split_applies_(const dn_mlp *mlp, size_t B, int parts)
+{
+    return parts >= 1 && parts <= DN_INPUT_T_MAX_PARTS && mlp->nlayers >= 2 && dn_input_t_applies_(mlp) &&
+           !small_sgd_applies(mlp, B) && !dn_augment_active(&mlp->opt.augment) && !mlp->on_batch;
+}
 
 /* The synchronous distributed step (distributed_mlp.c) runs the layers one
  * by one, so that each layer's gradient can be summed over the ranks while
