@@ -124,7 +124,9 @@ int dn_input_t_applies_(const dn_mlp *mlp)
 /* Part s's units [u0, u1) of n1 cut in `parts` parts of whole vectors, the
  * first ones rounded down: 784-300-100-10 on two threads, 144 + 156 units
  * were 4 % faster an epoch than 160 + 140, and 128 + 172 3.6 % slower
- * (seven alternated pairs each). */
+ * (seven alternated pairs each); in the replicated step (mlp_train.c,
+ * "Replicas") thread 0 plans the next batch, and the smaller part stays its
+ * (160 + 140 there: ~3 % slower an epoch, four alternated pairs). */
 static void part_units(size_t n1, int parts, int s, size_t *u0, size_t *u1)
 {
     const size_t vectors = round_up(n1, LANES) / LANES;
@@ -158,10 +160,8 @@ void dn_input_t_free_(dn_input_t *it)
     free(it->v);
     free(it->used[0]);
     free(it->used[1]);
-    free(it->pix[0]);
-    free(it->pix[1]);
-    free(it->xt[0]);
-    free(it->xt[1]);
+    for (int c = 0; c < it->copies; c++)
+        for (int i = 0; i < 2; i++) free(it->pix[c][i]), free(it->xt[c][i]);
     free(it->dz);
     free(it->done);
     free(it->lr);
@@ -200,14 +200,35 @@ static void transpose_in(const dn_input_t *it, float *dst, const float *src, siz
     }
 }
 
-dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_t rows, int parts, size_t steps,
-                           dn_error *err)
+/* Copies [it->copies, copies) of the batches' bytes and values, each
+ * (784, Bp) for batches of up to it->rows. */
+static dn_status add_copies(dn_input_t *it, int copies, dn_error *err)
+{
+    const size_t Bp = pixel_row(it->rows);
+    for (; it->copies < copies; it->copies++) {
+        const int c = it->copies;
+        for (int i = 0; i < 2; i++) {
+            it->pix[c][i] = aligned_alloc(64, DN_IMAGE_PIXELS * Bp);
+            it->xt[c][i] = dn_mlp_alloc_floats_(DN_IMAGE_PIXELS * Bp);
+        }
+        if (!it->pix[c][0] || !it->pix[c][1] || !it->xt[c][0] || !it->xt[c][1]) {
+            it->copies++; /* freed with the others */
+            return dn_fail(err, DN_ERR_NOMEM, "out of memory for the input layer's copies of the batch");
+        }
+    }
+    return DN_OK;
+}
+
+dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_t rows, int parts, int copies,
+                           size_t steps, dn_error *err)
 {
     dn_input_t *it = &mlp->input_t;
-    const size_t n1 = mlp->width[1], S = round_up(n1, LANES), Bp = pixel_row(rows);
+    const size_t n1 = mlp->width[1], S = round_up(n1, LANES);
     const int momentum = mlp->opt.momentum > 0;
     if (parts < 1) parts = 1;
     if (parts > DN_INPUT_T_MAX_PARTS) parts = DN_INPUT_T_MAX_PARTS;
+    if (copies < 1) copies = 1;
+    if (copies > parts) copies = parts;
     if (it->stride != S || it->rows < rows || (momentum && !it->v)) {
         dn_input_t_free_(it);
         const size_t rowsz = DN_IMAGE_PIXELS * S;
@@ -215,14 +236,9 @@ dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_
         it->v = momentum ? dn_mlp_alloc_floats_(rowsz) : NULL;
         it->used[0] = dn_mlp_alloc_floats_(rowsz);
         it->used[1] = dn_mlp_alloc_floats_(rowsz);
-        it->pix[0] = aligned_alloc(64, DN_IMAGE_PIXELS * Bp);
-        it->pix[1] = aligned_alloc(64, DN_IMAGE_PIXELS * Bp);
-        it->xt[0] = dn_mlp_alloc_floats_(DN_IMAGE_PIXELS * Bp);
-        it->xt[1] = dn_mlp_alloc_floats_(DN_IMAGE_PIXELS * Bp);
         it->dz = dn_mlp_alloc_floats_(rows * S);
         it->done = malloc(S / LANES * DN_IMAGE_PIXELS * sizeof *it->done);
-        if (!it->w || (momentum && !it->v) || !it->used[0] || !it->used[1] || !it->pix[0] || !it->pix[1] ||
-            !it->xt[0] || !it->xt[1] || !it->dz || !it->done) {
+        if (!it->w || (momentum && !it->v) || !it->used[0] || !it->used[1] || !it->dz || !it->done) {
             dn_input_t_free_(it);
             return dn_fail(err, DN_ERR_NOMEM, "out of memory for the input layer's transposed weights");
         }
@@ -236,6 +252,8 @@ dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_
             return dn_fail(err, DN_ERR_NOMEM, "out of memory for the learning rates of %zu steps", steps);
         it->lr_cap = steps;
     }
+    dn_status s = add_copies(it, copies, err);
+    if (s) return s;
     memset(it->dz, 0, it->rows * S * sizeof *it->dz); /* the padding lanes stay 0 */
     memset(it->done, 0, S / LANES * DN_IMAGE_PIXELS * sizeof *it->done);
     it->steps = 0;
@@ -284,7 +302,7 @@ static void walk_next(used_walk *w)
     }
 }
 
-void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const uint8_t *images,
+void dn_input_t_pixels_(dn_mlp *mlp, int copy, int which, const dn_batch_plan *plan, const uint8_t *images,
                         const uint32_t *order, size_t first, size_t B, size_t j0, size_t j1)
 {
     dn_input_t *it = &mlp->input_t;
@@ -294,7 +312,7 @@ void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const
     used_walk w;
     for (walk_start(&w, plan); w.j < j1 && w.pixel < DN_IMAGE_PIXELS; walk_next(&w))
         if (w.j >= j0) pixel[n++] = (uint16_t)w.pixel;
-    uint8_t *rows = it->pix[which] + j0 * Bp;
+    uint8_t *rows = it->pix[copy][which] + j0 * Bp;
     const uint8_t *image[64];
     for (size_t b0 = 0; b0 < Bp; b0 += 64) { /* 64 samples a block: a row's 64 bytes */
         const size_t nb = B > b0 ? (B - b0 < 64 ? B - b0 : 64) : 0;
@@ -318,7 +336,7 @@ void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const
     /* xᵀ for the forward product, from the rows just written (in cache):
      * one straight loop the compiler vectorises, where the batch's rows
      * cut into runs of used pixels (load_rows) went a float at a time */
-    float *xt = it->xt[which] + j0 * Bp;
+    float *xt = it->xt[copy][which] + j0 * Bp;
     for (size_t i = 0; i < (j1 - j0) * Bp; i++) xt[i] = (float)rows[i] / 255.0f;
 }
 
@@ -433,7 +451,7 @@ static inline __attribute__((always_inline)) void step_pixel(const dn_mlp_step *
  * wait (done[k] says how many steps row k has had). */
 static inline __attribute__((always_inline)) void step_columns(dn_mlp *mlp, const dn_mlp_step *st, const float *coef,
                                                               size_t B, const dn_batch_plan *next, const part_view *p,
-                                                              size_t c0, const int NV)
+                                                              size_t c0, const uint8_t *pix0, const int NV)
 {
     dn_input_t *it = &mlp->input_t;
     const size_t S = it->stride, Bp = pixel_row(B), at = p->base + (c0 - p->u0);
@@ -445,7 +463,7 @@ static inline __attribute__((always_inline)) void step_columns(dn_mlp *mlp, cons
     for (size_t k = 0; k < DN_IMAGE_PIXELS; k++) {
         const uint8_t *pix = NULL;
         float *dst = NULL;
-        if (cur.pixel == k) pix = it->pix[0] + cur.j * Bp, walk_next(&cur);
+        if (cur.pixel == k) pix = pix0 + cur.j * Bp, walk_next(&cur);
         if (nxt.pixel == k) dst = it->used[1] + nxt.j * S + c0, walk_next(&nxt);
         if (!pix && !dst) continue; /* nobody reads the row before it is caught up */
         float *v = it->v && st->momentum > 0 ? it->v + at + k * p->width : NULL; /* as sgd_segment: moment1 then */
@@ -455,14 +473,15 @@ static inline __attribute__((always_inline)) void step_columns(dn_mlp *mlp, cons
 }
 
 #define STEP_CASE(n) \
-    case n: step_columns(mlp, st, coef, B, next, &p, c0, n); break;
+    case n: step_columns(mlp, st, coef, B, next, &p, c0, pix0, n); break;
 
-void dn_input_t_step_(dn_mlp *mlp, const dn_mlp_step *st, size_t B, int T, int t, const dn_batch_plan *next)
+void dn_input_t_step_(dn_mlp *mlp, const dn_mlp_step *st, size_t B, int T, int t, int copy, const dn_batch_plan *next)
 {
     float coef[256]; /* pixel byte → x, as load_rows computes it */
     for (int v = 0; v < 256; v++) coef[v] = (float)v / 255.0f;
     int s0, s1;
     thread_parts(&mlp->input_t, T, t, &s0, &s1);
+    const uint8_t *pix0 = mlp->input_t.pix[copy][0];
     for (int s = s0; s < s1; s++) {
         const part_view p = part_of(&mlp->input_t, mlp->width[1], s);
         const size_t vectors = p.width / LANES;

@@ -66,8 +66,13 @@ typedef struct dn_input_t {
     float *w;          /* (784 · S) W_0ᵀ, part by part */
     float *v;          /* (784 · S) its velocity, likewise, or NULL without momentum */
     float *used[2];    /* (nused, S) rows of w at the used pixels: [0] the batch in training, [1] the next */
-    uint8_t *pix[2];   /* (nused, Bp) the batches' bytes at their used pixels, transposed, likewise */
-    float *xt[2];      /* (nused, Bp) pix[i]'s values as x (pixel / 255): the forward product's xᵀ */
+    /* copy c (< copies) of the batches' bytes at their used pixels, transposed,
+     * [0] the batch in training and [1] the next, and of their values: one copy,
+     * or each thread its own in the replicated step (mlp_train.c, "Replicas") */
+    uint8_t *pix[DN_INPUT_T_MAX_PARTS][2]; /* (nused, Bp) */
+    float *xt[DN_INPUT_T_MAX_PARTS][2];    /* (nused, Bp) pix's values as x (pixel / 255): the forward's xᵀ */
+    int copies;        /* allocated */
+    int prepared;      /* copies 0 … prepared − 1 hold the next batch ([1]) after a step that prepared it */
     float *dz;         /* (rows · S) layer 0's dz, part by part */
     size_t steps;      /* steps taken this epoch */
     float *lr;         /* (lr_cap) the rate of each */
@@ -158,6 +163,15 @@ struct dn_mlp {
      * needs them, owned here; never saved */
     struct dn_mlp **client_workers; /* (client_workers_n) */
     int client_workers_n;
+    /* the threaded SGD step on W_0ᵀ with the layers above 0 on every thread
+     * (mlp_train.c, "Replicas"): threads 1 … replica_n's copies of the
+     * network, whose layers above 0 each thread steps as thread 0 steps
+     * mlp's; made on the first epoch that needs them, owned here, never
+     * saved. upper_steps counts the steps mlp's layers above 0 have had
+     * (a replica's own, the ones it holds). */
+    struct dn_mlp **replica; /* (replica_n) */
+    int replica_n;
+    uint64_t upper_steps;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     int on_batch_reads; /* 1: it may read the network (dn_mlp_set_batch_callback), 0: the report only */
@@ -431,8 +445,9 @@ int dn_input_t_applies_(const dn_mlp *mlp);
 void dn_input_t_slice_(const dn_mlp *mlp, int T, int t, size_t *a0, size_t *a1);
 /* W_0 (w0, (n_1, 784)) and its velocity (v0, or NULL: zero) into
  * mlp->input_t for batches of up to rows samples, in `parts` parts (the
- * step's threads); live from now on. */
-dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_t rows, int parts, size_t steps,
+ * step's threads), with `copies` copies of the batches' bytes; live from
+ * now on. */
+dn_status dn_input_t_begin_(dn_mlp *mlp, const float *w0, const float *v0, size_t rows, int parts, int copies, size_t steps,
                            dn_error *err);
 /* The rate of the step about to be taken (the next of input_t.steps). */
 void dn_input_t_lr_(dn_mlp *mlp, float lr);
@@ -445,16 +460,17 @@ static inline size_t dn_input_t_pixel_row_(size_t B) { return (B ? B + 63 : 64) 
 /* pix[which] rows [j0, j1) of plan's used pixels: the bytes of the B
  * images order[first …] (rows first … without an order); xt[which]'s rows
  * likewise. */
-void dn_input_t_pixels_(dn_mlp *mlp, int which, const dn_batch_plan *plan, const uint8_t *images,
+void dn_input_t_pixels_(dn_mlp *mlp, int copy, int which, const dn_batch_plan *plan, const uint8_t *images,
                         const uint32_t *order, size_t first, size_t B, size_t j0, size_t j1);
 /* used[which] = the rows of w at plan's used pixels, thread t of T's parts. */
 void dn_input_t_gather_(dn_mlp *mlp, int which, const dn_batch_plan *plan, int T, int t);
 /* Thread t of T's units of dz (B, n_1) into input_t.dz. */
 void dn_input_t_dz_(dn_mlp *mlp, const float *dz, size_t B, int T, int t);
 /* Layer 0's weight gradient and step, thread t of T's parts, from
- * input_t.dz and pix[0] of the batch in training (mlp->plan); each stepped
- * row also goes to used[1] at next's pixels (next may be NULL). */
-void dn_input_t_step_(dn_mlp *mlp, const dn_mlp_step *st, size_t B, int T, int t, const dn_batch_plan *next);
+ * input_t.dz and copy `copy` of pix[0], the batch in training's (mlp->plan);
+ * each stepped row also goes to used[1] at next's pixels (next may be NULL). */
+void dn_input_t_step_(dn_mlp *mlp, const dn_mlp_step *st, size_t B, int T, int t, int copy,
+                      const dn_batch_plan *next);
 
 /* ---- network (mlp.c) ---- */
 

@@ -17,7 +17,9 @@
  * thread: multi-threaded BLAS would fork and join every product and leave
  * everything else on one core. (Measured on 784-300-100-10, batch 64, two
  * cores: running layer 1 on thread 0 alone left the other core waiting at
- * the barrier for a quarter of the step.)
+ * the barrier for a quarter of the step.) With SGD on W_0ᵀ (most runs) the
+ * step is replicated instead (see Replicas below): layer 0 split by units
+ * as here, every layer above run whole by every thread on its own copy.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -240,6 +242,29 @@ static void load_rows(const dn_mlp *mlp, const batch_rows *dst, const uint8_t *i
 
 /* ---------------------------------------------------------------- backprop */
 
+/* Units [o0, o1) of layer k: the bias, the activation and dropout on the
+ * product in a_{k+1}'s columns (thread t's clock). */
+static void forward_finish(dn_mlp *mlp, int t, int k, size_t B, size_t o0, size_t o1)
+{
+    lap(mlp, t, DN_PHASE_FORWARD);
+    const size_t OC = mlp->width[k + 1];
+    float *out = mlp->ws.act[k + 1];
+    for (size_t b = 0; b < B; b++) dn_bias_act_row_(out + b * OC + o0, mlp->layer[k].bias + o0, o1 - o0, dn_mlp_act_(mlp, k));
+    drop_units(mlp, k, B, o0, o1);
+    lap(mlp, t, DN_PHASE_ELEMENTWISE);
+}
+
+/* Units [o0, o1) of layer 0 on W_0ᵀ (input_t): xᵀ (nused, Bp) of copy
+ * `copy` times W_0ᵀ's rows at the used pixels (nused, stride), finished. */
+static void forward_input_t(dn_mlp *mlp, int t, int copy, size_t B, size_t o0, size_t o1)
+{
+    if (o1 <= o0) return;
+    const dn_input_t *it = &mlp->input_t;
+    dn_sgemm_(mlp->opt.matmul, 1, 0, B, o1 - o0, mlp->plan.nused, 1.0f, it->xt[copy][0], dn_input_t_pixel_row_(B),
+              it->used[0] + o0, it->stride, 0.0f, mlp->ws.act[1] + o0, mlp->width[1]);
+    forward_finish(mlp, t, 0, B, o0, o1);
+}
+
 /* Units [o0, o1) of layer k, forward, for the B rows of the workspace:
  * a_{k+1} = act(a_k Wᵀ + b) on those columns, then dropout; the product
  * and the rest timed apart (thread t). Layer 0 reads its compacted
@@ -247,18 +272,15 @@ static void load_rows(const dn_mlp *mlp, const batch_rows *dst, const uint8_t *i
 static void forward_units(dn_mlp *mlp, int t, int k, size_t B, size_t o0, size_t o1)
 {
     if (o1 <= o0) return;
+    if (k == 0 && mlp->input_t.live) {
+        forward_input_t(mlp, t, 0, B, o0, o1);
+        return;
+    }
     const size_t C = k == 0 ? mlp->plan.nused : mlp->width[k], OC = mlp->width[k + 1];
     const float *w = k == 0 && mlp->plan.nused < DN_IMAGE_PIXELS ? mlp->w0_used : mlp->layer[k].weight;
-    float *out = mlp->ws.act[k + 1];
-    if (k == 0 && mlp->input_t.live) /* xᵀ (nused, Bp) and W_0ᵀ (nused, stride) at the used pixels */
-        dn_sgemm_(mlp->opt.matmul, 1, 0, B, o1 - o0, C, 1.0f, mlp->input_t.xt[0], dn_input_t_pixel_row_(B),
-                  mlp->input_t.used[0] + o0, mlp->input_t.stride, 0.0f, out + o0, OC);
-    else
-        dn_sgemm_(mlp->opt.matmul, 0, 1, B, o1 - o0, C, 1.0f, mlp->ws.act[k], C, w + o0 * C, C, 0.0f, out + o0, OC);
-    lap(mlp, t, DN_PHASE_FORWARD);
-    for (size_t b = 0; b < B; b++) dn_bias_act_row_(out + b * OC + o0, mlp->layer[k].bias + o0, o1 - o0, dn_mlp_act_(mlp, k));
-    drop_units(mlp, k, B, o0, o1);
-    lap(mlp, t, DN_PHASE_ELEMENTWISE);
+    dn_sgemm_(mlp->opt.matmul, 0, 1, B, o1 - o0, C, 1.0f, mlp->ws.act[k], C, w + o0 * C, C, 0.0f,
+              mlp->ws.act[k + 1] + o0, OC);
+    forward_finish(mlp, t, k, B, o0, o1);
 }
 
 /* Units [o0, o1) of layer k, backward, for the B rows: dout's columns
@@ -605,7 +627,7 @@ static void plan_next(dn_mlp *mlp, int t, const batch *next)
 }
 
 /* Thread t's share of the next batch's rows (after plan_next). */
-static void load_next(dn_mlp *mlp, int T, int t, const batch *next)
+static void load_next(dn_mlp *mlp, int T, int t, const batch *next, int own_copy)
 {
     const batch_rows rows = {mlp->ws.x_spare, mlp->ws.labels_spare, &mlp->next_plan, next->position};
     load_rows(mlp, &rows, next->set->images, next->set->labels, next->order, next->first,
@@ -613,7 +635,9 @@ static void load_next(dn_mlp *mlp, int T, int t, const batch *next)
     if (mlp->input_t.live) { /* its bytes at its pixels, transposed: split by pixel, not by row */
         size_t j0, j1;
         slice(mlp->next_plan.nused, T, t, &j0, &j1);
-        dn_input_t_pixels_(mlp, 1, &mlp->next_plan, next->set->images, next->order, next->first, next->B, j0, j1);
+        if (own_copy) j0 = 0, j1 = mlp->next_plan.nused; /* thread t's copy, all of it (see Replicas) */
+        dn_input_t_pixels_(mlp, own_copy ? t : 0, 1, &mlp->next_plan, next->set->images, next->order, next->first,
+                           next->B, j0, j1);
     }
     lap(mlp, t, DN_PHASE_DATA);
 }
@@ -634,10 +658,12 @@ static void next_becomes_current(dn_mlp *mlp, int ready)
         dn_input_t *it = &mlp->input_t;
         float *used = it->used[0];
         it->used[0] = it->used[1], it->used[1] = used;
-        uint8_t *pix = it->pix[0];
-        it->pix[0] = it->pix[1], it->pix[1] = pix;
-        float *xt = it->xt[0];
-        it->xt[0] = it->xt[1], it->xt[1] = xt;
+        for (int c = 0; c < it->copies; c++) {
+            uint8_t *pix = it->pix[c][0];
+            it->pix[c][0] = it->pix[c][1], it->pix[c][1] = pix;
+            float *xt = it->xt[c][0];
+            it->xt[c][0] = it->xt[c][1], it->xt[c][1] = xt;
+        }
     }
 }
 
@@ -645,8 +671,8 @@ static void next_becomes_current(dn_mlp *mlp, int ready)
  * dz and b_0 gradient, then the weight gradient and step fused pixel by
  * pixel (mlp_input_t.c), each row also into the next batch's compact W_0ᵀ
  * at next's pixels (next may be NULL). dW_0 in grads is left as it was. */
-static void input_t_backward(dn_mlp *mlp, int T, int t, const dn_mlp_step *st, float *da1, size_t B, size_t o0,
-                             size_t o1, const dn_batch_plan *next)
+static void input_t_backward(dn_mlp *mlp, int T, int t, int copy, const dn_mlp_step *st, float *da1, size_t B,
+                             size_t o0, size_t o1, const dn_batch_plan *next)
 {
     if (o1 <= o0) return;
     int LT, lt;
@@ -655,7 +681,7 @@ static void input_t_backward(dn_mlp *mlp, int T, int t, const dn_mlp_step *st, f
     dn_dense_dz_units_(mlp->dlayer[0].bias, da1, mlp->ws.act[1], B, mlp->width[1], o0, o1, act);
     dn_input_t_dz_(mlp, da1, B, LT, lt);
     lap(mlp, t, DN_PHASE_ELEMENTWISE);
-    dn_input_t_step_(mlp, st, B, LT, lt, next);
+    dn_input_t_step_(mlp, st, B, LT, lt, copy, next);
     dn_mlp_step_span_(mlp, st, bias_at(mlp, 0) + o0, bias_at(mlp, 0) + o1);
     lap(mlp, t, DN_PHASE_UPDATE);
 }
@@ -688,7 +714,7 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
         if (mlp->input_t.live) {
             size_t j0, j1;
             slice(mlp->plan.nused, T, t, &j0, &j1);
-            dn_input_t_pixels_(mlp, 0, &mlp->plan, bt->set->images, bt->order, bt->first, B, j0, j1);
+            dn_input_t_pixels_(mlp, 0, 0, &mlp->plan, bt->set->images, bt->order, bt->first, B, j0, j1);
         }
 #pragma omp barrier
     }
@@ -722,8 +748,8 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
     float *dout = res->dout;
     for (int k = L - 2; k >= 1; k--) dout = hidden_backward(mlp, st, k, dout, B, T, t);
     if (mlp->input_t.live) {
-        input_t_backward(mlp, T, t, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
-        if (next) load_next(mlp, T, t, next);
+        input_t_backward(mlp, T, t, 0, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
+        if (next) load_next(mlp, T, t, next, 0);
         return;
     }
     input_backward(mlp, t, dout, B, o0, o1, 0);
@@ -736,7 +762,134 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
         if (gather) gather_w0(mlp, gather, o0, o1);
     }
     lap(mlp, t, DN_PHASE_UPDATE);
-    if (next) load_next(mlp, T, t, next);
+    if (next) load_next(mlp, T, t, next, 0);
+}
+
+/* ---------------------------------------------------------------- replicas */
+
+/* Replicas. The step above splits every layer among the threads, one
+ * barrier per layer each way, and hands a_1, a_2, the deltas and W_1's
+ * columns from core to core at each, with the other threads idle while
+ * thread 0 runs the last layer. On two cores two MPI ranks running layer
+ * 0 split and the layers above on every rank (distributed_mlp.c, "Layer 0
+ * split") took 0.29 s an epoch where two threads of that step took 0.36
+ * (784-300-100-10, batch 64, four alternated pairs). So with SGD on W_0ᵀ
+ * every thread runs the layers above 0 on the whole batch itself, on its
+ * own copy of their parameters — thread 0 on mlp's, thread t on
+ * mlp->replica[t − 1]'s — the same operations on the same values, so the
+ * copies stay equal bit for bit; thread t computes and steps only its
+ * units of layer 0, and only their columns of ∂L/∂a_1. One barrier inside
+ * the step (a_1 whole), where the split step has one per layer each way. */
+static int replicas_wanted(const dn_mlp *mlp, int T)
+{
+    return T >= 2 && !mlp->split && mlp->nlayers >= 2 && !(mlp->opt.dropout_hidden > 0);
+}
+
+/* 1 when a step on T threads runs replicated (the epoch made ready for T). */
+static int replicated(const dn_mlp *mlp, int T)
+{
+    return mlp->input_t.live && replicas_wanted(mlp, T) && T <= mlp->input_t.copies && T - 1 <= mlp->replica_n;
+}
+
+/* Replicas for threads 1 … T − 1 and batches of up to rows (made on first
+ * use, kept), each to take mlp's layers above 0 on its first step. */
+static dn_status replicas_reserve(dn_mlp *mlp, int T, size_t rows, dn_error *err)
+{
+    if (mlp->replica_n < T - 1) {
+        dn_mlp **r = realloc(mlp->replica, (size_t)(T - 1) * sizeof *r);
+        if (!r) return dn_fail(err, DN_ERR_NOMEM, "out of memory for the training threads' copies of the network");
+        mlp->replica = r;
+        while (mlp->replica_n < T - 1) {
+            dn_mlp *c = dn_mlp_clone_(mlp, err);
+            if (!c) return err->code;
+            mlp->replica[mlp->replica_n++] = c;
+        }
+    }
+    for (int i = 0; i < T - 1; i++) {
+        dn_mlp *r = mlp->replica[i];
+        dn_status s = dn_mlp_workspace_reserve_(r, rows, err);
+        if (!s && mlp->opt.momentum > 0 && !r->moment1 && !(r->moment1 = dn_mlp_alloc_floats_(r->nparams)))
+            s = dn_fail(err, DN_ERR_NOMEM, "out of memory for the training threads' copies of the network");
+        if (s) return s;
+        r->upper_steps = UINT64_MAX;
+    }
+    return DN_OK;
+}
+
+/* Replica r's layers above 0 and their velocity made mlp's, when it has
+ * not had all of mlp's steps (the epoch's first step, or a step on fewer
+ * threads). Before the step's barrier: nobody steps mlp's meanwhile. */
+static void replica_catch_up(const dn_mlp *mlp, dn_mlp *r)
+{
+    if (r->upper_steps == mlp->upper_steps) return;
+    const size_t at = (size_t)(mlp->layer[1].weight - mlp->params), n = mlp->nparams - at;
+    memcpy(r->params + at, mlp->params + at, n * sizeof(float));
+    if (r->moment1) {
+        if (mlp->moment1) memcpy(r->moment1 + at, mlp->moment1 + at, n * sizeof(float));
+        else memset(r->moment1 + at, 0, n * sizeof(float));
+    }
+    r->upper_steps = mlp->upper_steps;
+}
+
+/* Layer k (1 ≤ k ≤ L−2) backward and step on one thread's copy M: all its
+ * units; of ∂L/∂a_k all columns, but for k = 1 only [c0, c1) (the thread's
+ * units of layer 0), computed before W_k is stepped. */
+static float *replica_backward(dn_mlp *M, const dn_mlp_step *st, int k, float *dout, size_t B, int t, size_t c0,
+                               size_t c1)
+{
+    const size_t OC = M->width[k + 1];
+    backward_units(M, t, k, M->dlayer[k].weight, dout, B, 0, OC, 0.0f);
+    float *dinp = dout == M->ws.delta[0] ? M->ws.delta[1] : M->ws.delta[0];
+    if (k > 1) c0 = 0, c1 = M->width[k];
+    input_grad_columns(M, t, k, dinp, dout, B, c0, c1);
+    step_columns(M, st, k, 0, M->width[k]);
+    dn_mlp_step_span_(M, st, bias_at(M, k), bias_at(M, k) + OC);
+    lap(M, t, DN_PHASE_UPDATE);
+    return dinp;
+}
+
+/* Thread t's share of a replicated step (see Replicas above). */
+static void replicated_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, int t, const dn_mlp_step *st,
+                              step_result *res)
+{
+    const size_t B = bt->B;
+    const int L = mlp->nlayers;
+    dn_mlp *M = t == 0 ? mlp : mlp->replica[t - 1];
+    size_t o0, o1;
+    lap(mlp, t, DN_PHASE_WAIT); /* the threads' start */
+    if (t == 0 && next) prefetch_rows(next->set->images, next->order, next->first, next->B);
+    unit_slice(mlp, 0, T, t, &o0, &o1);
+    if (t > 0) replica_catch_up(mlp, M);
+    if (!mlp->next_ready || mlp->input_t.prepared < T) { /* the batch, each thread its own copy of its bytes */
+        if (!mlp->next_ready) dn_input_t_gather_(mlp, 0, &mlp->plan, T, t);
+        const batch_rows rows = current_rows(mlp);
+        load_rows(mlp, &rows, bt->set->images, bt->set->labels, bt->order, bt->first, B * (size_t)t / (size_t)T,
+                  B * (size_t)(t + 1) / (size_t)T);
+        dn_input_t_pixels_(mlp, t, 0, &mlp->plan, bt->set->images, bt->order, bt->first, B, 0, mlp->plan.nused);
+#pragma omp barrier
+    }
+    lap(mlp, t, DN_PHASE_DATA);
+    zero_bias_units(mlp, 0, o0, o1);
+    forward_input_t(mlp, t, t, B, o0, o1);
+    /* thread 0, with the smallest part of layer 0, plans the next batch:
+     * read after the barrier by every thread's layer-0 step */
+    if (t == 0 && next) plan_next(mlp, t, next);
+#pragma omp barrier
+    lap(mlp, t, DN_PHASE_WAIT);
+    M->ws.act[1] = mlp->ws.act[1], M->ws.labels = mlp->ws.labels; /* a_1 whole now, and the batch's labels */
+    for (int k = 1; k < L - 1; k++) {
+        zero_bias_units(M, k, 0, M->width[k + 1]);
+        forward_units(M, t, k, B, 0, M->width[k + 1]);
+    }
+    size_t correct = 0;
+    float *dout = NULL;
+    const double loss = output_layer(M, st, B, &correct, &dout); /* the same on every thread */
+    if (t == 0) res->loss = loss, res->correct = correct, res->dout = dout;
+    if (!isfinite(loss)) return;
+    for (int k = L - 2; k >= 1; k--) dout = replica_backward(M, st, k, dout, B, t, o0, o1);
+    input_t_backward(mlp, T, t, t, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
+    if (t > 0) M->upper_steps = mlp->upper_steps + 1; /* mlp's counts this step once the threads are done */
+    if (next) load_next(mlp, T, t, next, 1);
 }
 
 /* zero_grad → backprop → update for one batch, over step_threads threads;
@@ -757,13 +910,21 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
      * than T (OMP_THREAD_LIMIT, or a caller's parallel region around this
      * one: nested regions get one thread): cut for T, a missing thread's
      * units were left untrained. */
+    int team_of_step = 1;
 #pragma omp parallel num_threads(T) if (T > 1)
     {
         int t = 0, team = 1;
 #ifdef _OPENMP
         t = omp_get_thread_num(), team = omp_get_num_threads();
 #endif
-        step_thread(mlp, bt, next, team, t, &st, res);
+        if (t == 0) team_of_step = team;
+        /* each thread its own copy of the step's constants, read for every
+         * vector it steps: st sits in thread 0's stack, among the lines its
+         * calls below write (measured: the layer-0 step took twice as long
+         * on thread 1 as in a process of its own) */
+        const dn_mlp_step own = st;
+        if (replicated(mlp, team)) replicated_thread(mlp, bt, next, team, t, &own, res);
+        else step_thread(mlp, bt, next, team, t, &own, res);
     }
     dn_lap_(mlp, DN_PHASE_WAIT); /* the threads' end */
     if (res->failed) {
@@ -772,6 +933,9 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
     }
     if (mlp->profile) mlp->profile->steps++;
     if (mlp->input_t.live && isfinite(res->loss)) mlp->input_t.steps++;
+    if (isfinite(res->loss)) mlp->upper_steps++;
+    /* the copies of the next batch's bytes that the step prepared */
+    mlp->input_t.prepared = replicated(mlp, team_of_step) ? team_of_step : 1;
     next_becomes_current(mlp, next && isfinite(res->loss));
     if (!dn_mlp_has_post_step_(mlp) || !isfinite(res->loss)) return DN_OK;
     /* max-norm and EMA once the whole step is done (its rows are updated
@@ -881,9 +1045,11 @@ static dn_status epoch_start(dn_mlp *mlp, const float *from, w0_home home, size_
         memcpy(mlp->params, from, mlp->nparams * sizeof *from);
     dn_status s = w1t_begin(mlp, home == W0_SMALL, err);
     if (!s && home == W0_SMALL) s = w0t_begin(mlp, w0, err);
-    if (!s && home == W0_INPUT_T)
-        s = dn_input_t_begin_(mlp, w0, mlp->moment1 ? mlp->moment1 + at : NULL, rows,
-                              mlp->split ? mlp->split->parts : step_threads(mlp, rows), steps, err);
+    if (!s && home == W0_INPUT_T) {
+        const int T = step_threads(mlp, rows);
+        s = dn_input_t_begin_(mlp, w0, mlp->moment1 ? mlp->moment1 + at : NULL, rows, mlp->split ? mlp->split->parts : T,
+                              replicas_wanted(mlp, T) ? T : 1, steps, err);
+    }
     if (s) mlp->w1t_live = 0; /* params' W_1 is still current */
     return s;
 }
@@ -1176,7 +1342,11 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
     mlp->split = how->split;
     const int small = small_sgd_applies(mlp, B);
     const w0_home home = small ? W0_SMALL : dn_input_t_applies_(mlp) ? W0_INPUT_T : W0_PARAMS;
-    if ((s = epoch_start(mlp, how->from, home, n < B ? n : B, (n + B - 1) / B, err))) {
+    s = epoch_start(mlp, how->from, home, n < B ? n : B, (n + B - 1) / B, err);
+    if (!s && mlp->input_t.live && replicas_wanted(mlp, step_threads(mlp, n < B ? n : B)))
+        s = replicas_reserve(mlp, step_threads(mlp, n < B ? n : B), n < B ? n : B, err);
+    if (s) {
+        epoch_finish(mlp, NULL);
         mlp->split = NULL;
         return s;
     }
