@@ -686,8 +686,8 @@ static int count_epochs(const dn_mlp_epoch_report *r, void *user)
  * parameters those a full run holds after its k-th batch, and dn_mlp_train
  * stopped there; and a run watched batch by batch ends with the bits of
  * one without a callback (the steps that hold W_0 elsewhere during an
- * epoch write it back for every callback). With hidden and momentum as given. */
-static void check_batch_callback(const char *hidden, double momentum)
+ * epoch write it back for every callback). With hidden, momentum and threads as given. */
+static void check_batch_callback(const char *hidden, double momentum, int threads)
 {
     enum { N = 300, BATCH = 64, EPOCHS = 3, K = 3 };
     const size_t per_epoch = (N + BATCH - 1) / BATCH; /* 5, the last of 44 samples */
@@ -695,7 +695,7 @@ static void check_batch_callback(const char *hidden, double momentum)
     dn_mlp_options opt;
     dn_mlp_options_default(&opt);
     dn_mlp_parse_hidden(hidden, &opt, NULL);
-    opt.epochs = EPOCHS, opt.batch = BATCH, opt.threads = 1, opt.momentum = momentum;
+    opt.epochs = EPOCHS, opt.batch = BATCH, opt.threads = threads, opt.momentum = momentum;
     size_t np;
 
     /* A full run, counting and taking a snapshot after batch K of epoch 2. */
@@ -761,7 +761,17 @@ static void check_batch_callback(const char *hidden, double momentum)
 static void test_batch_callback_counts_and_stops(void **state)
 {
     (void)state;
-    check_batch_callback("24", 0.9);
+    check_batch_callback("24", 0.9, 1);
+}
+
+/* The same on the replicated step (two threads, SGD with momentum, two
+ * hidden layers): W_0 comes back from W_0ᵀ, and W_1 from the threads'
+ * copies, which each step only their own columns of (mlp_train.c,
+ * "Replicas", "Layer 1 by columns"); watched or not, the same bits. */
+static void test_batch_callback_replicated(void **state)
+{
+    (void)state;
+    check_batch_callback("40,16", 0.9, 2);
 }
 
 /* The same on the small-batch step (plain SGD), two ReLU hidden layers:
@@ -769,7 +779,7 @@ static void test_batch_callback_counts_and_stops(void **state)
 static void test_batch_callback_small_step(void **state)
 {
     (void)state;
-    check_batch_callback("24,16", 0.0);
+    check_batch_callback("24,16", 0.0, 1);
 }
 
 /* dn_mlp_set_profile: a step a batch, the phases of the fused step (and
@@ -844,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_threads_match_one_thread),
         cmocka_unit_test(test_divergence_stopped_with_advice),
         cmocka_unit_test(test_batch_callback_counts_and_stops),
+        cmocka_unit_test(test_batch_callback_replicated),
         cmocka_unit_test(test_batch_callback_small_step),
         cmocka_unit_test(test_profile_phases),
     };

@@ -347,6 +347,7 @@ void dn_mlp_free(dn_mlp *mlp)
     free(mlp->client_workers);
     for (int i = 0; i < mlp->replica_n; i++) dn_mlp_free(mlp->replica[i]);
     free(mlp->replica);
+    free(mlp->partials);
     free(mlp->scored_ids);
     free(mlp->scores);
     free(mlp->score_flags);

@@ -172,6 +172,13 @@ struct dn_mlp {
     struct dn_mlp **replica; /* (replica_n) */
     int replica_n;
     uint64_t upper_steps;
+    /* with a second hidden layer the replicated step cuts W_1 by columns too:
+     * z_1's partial sums, thread t's a (rows, n_2) block (partials_rows rows
+     * each), and 1 while replica t holds W_1's columns of thread t's units
+     * (and their velocity) newer than mlp's */
+    float *partials;
+    size_t partials_rows;
+    int w1_scattered;
     /* progress within an epoch (dn_mlp_set_batch_callback): not an option, never saved */
     dn_mlp_batch_fn on_batch;
     int on_batch_reads; /* 1: it may read the network (dn_mlp_set_batch_callback), 0: the report only */

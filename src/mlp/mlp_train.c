@@ -691,12 +691,15 @@ static void input_t_backward(dn_mlp *mlp, int T, int t, int copy, const dn_mlp_s
  * layer, the loss and the last layer's update; the hidden layers go back
  * down as hidden_backward says, and layer 0's units end the step. All
  * threads skip the update alike when the loss is not finite. */
+static void replicas_merge(dn_mlp *mlp);
+
 static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, int t, const dn_mlp_step *st,
                         step_result *res)
 {
     const size_t B = bt->B;
     const int L = mlp->nlayers;
     size_t o0, o1, u0, u1;
+    if (t == 0) replicas_merge(mlp); /* W_1 whole again before a barrier: nobody reads it before layer 1 */
     lap(mlp, t, DN_PHASE_WAIT); /* the threads' start */
     if (t == T - 1 && next) prefetch_rows(next->set->images, next->order, next->first, next->B);
     unit_slice(mlp, 0, T, t, &o0, &o1);
@@ -785,11 +788,16 @@ static int replicas_wanted(const dn_mlp *mlp, int T)
     return T >= 2 && !mlp->split && mlp->nlayers >= 2 && !(mlp->opt.dropout_hidden > 0);
 }
 
-/* 1 when a step on T threads runs replicated (the epoch made ready for T). */
+/* 1 when a step on T threads runs replicated (the epoch made ready for T
+ * threads, one part of layer 0 each). */
 static int replicated(const dn_mlp *mlp, int T)
 {
-    return mlp->input_t.live && replicas_wanted(mlp, T) && T <= mlp->input_t.copies && T - 1 <= mlp->replica_n;
+    return mlp->input_t.live && replicas_wanted(mlp, T) && T == mlp->input_t.parts && T <= mlp->input_t.copies &&
+           T - 1 <= mlp->replica_n;
 }
+
+/* W_1 cut by columns too: a second hidden layer (layer 1 not the last). */
+static int columns_split(const dn_mlp *mlp) { return mlp->nlayers >= 3; }
 
 /* Replicas for threads 1 … T − 1 and batches of up to rows (made on first
  * use, kept), each to take mlp's layers above 0 on its first step. */
@@ -804,6 +812,13 @@ static dn_status replicas_reserve(dn_mlp *mlp, int T, size_t rows, dn_error *err
             if (!c) return err->code;
             mlp->replica[mlp->replica_n++] = c;
         }
+    }
+    if (columns_split(mlp) && mlp->partials_rows < rows) {
+        free(mlp->partials);
+        mlp->partials_rows = 0;
+        if (!(mlp->partials = dn_mlp_alloc_floats_((size_t)T * rows * mlp->width[2])))
+            return dn_fail(err, DN_ERR_NOMEM, "out of memory for the training threads' partial sums");
+        mlp->partials_rows = rows;
     }
     for (int i = 0; i < T - 1; i++) {
         dn_mlp *r = mlp->replica[i];
@@ -829,6 +844,78 @@ static void replica_catch_up(const dn_mlp *mlp, dn_mlp *r)
         else memset(r->moment1 + at, 0, n * sizeof(float));
     }
     r->upper_steps = mlp->upper_steps;
+}
+
+/* mlp's W_1 (and its velocity) made whole: each replica's columns of its
+ * thread's units copied in (see Layer 1 by columns below). */
+static void replicas_merge(dn_mlp *mlp)
+{
+    if (!mlp->w1_scattered) return;
+    const size_t C = mlp->width[1], at = weight_at(mlp, 1);
+    for (int t = 1; t <= mlp->replica_n && t < mlp->input_t.parts; t++) {
+        const dn_mlp *r = mlp->replica[t - 1];
+        size_t u0, u1;
+        dn_input_t_slice_(mlp, mlp->input_t.parts, t, &u0, &u1);
+        for (size_t o = 0; o < mlp->width[2]; o++) {
+            const size_t i = at + o * C + u0;
+            memcpy(mlp->params + i, r->params + i, (u1 - u0) * sizeof(float));
+            if (mlp->moment1 && r->moment1) memcpy(mlp->moment1 + i, r->moment1 + i, (u1 - u0) * sizeof(float));
+        }
+    }
+    mlp->w1_scattered = 0;
+}
+
+/* Layer 1 by columns. With a second hidden layer, thread t uses only the
+ * columns of W_1 at its own units of layer 0: z_1 = Σ_t a_1[:, U_t]
+ * W_1[:, U_t]ᵀ, each thread's term a partial sum of its own (the a_1 it
+ * reads is the one it computed: no core hands it to another), added up in
+ * thread order by every thread after the barrier (the same bits on each);
+ * going back, dW_1[:, U_t] and ∂L/∂a_1[:, U_t] need nothing but thread
+ * t's columns either. So each thread steps only its columns of W_1, on its
+ * own copy, and the copies are made whole (replicas_merge) when anyone
+ * reads W_1 from outside the step: the epoch's end, a batch callback, a
+ * step not replicated. Layer 1's products are halved on two threads. */
+static void layer1_partial(const dn_mlp *mlp, const dn_mlp *M, int t, size_t B, size_t u0, size_t u1)
+{
+    const size_t C = mlp->width[1], OC = mlp->width[2];
+    float *part = mlp->partials + (size_t)t * mlp->partials_rows * OC;
+    dn_sgemm_(mlp->opt.matmul, 0, 1, B, OC, u1 - u0, 1.0f, mlp->ws.act[1] + u0, C, M->layer[1].weight + u0, C, 0.0f,
+              part, OC);
+}
+
+/* After the barrier: z_1 = the partial sums added in thread order, then
+ * the bias and activation, into M's a_2. */
+static void layer1_sum(const dn_mlp *mlp, dn_mlp *M, int t, int T, size_t B)
+{
+    const size_t OC = mlp->width[2], n = B * OC, stride = mlp->partials_rows * OC;
+    float *z = M->ws.act[2];
+    memcpy(z, mlp->partials, n * sizeof *z);
+    for (int s = 1; s < T; s++) {
+        const float *p = mlp->partials + (size_t)s * stride;
+        for (size_t i = 0; i < n; i++) z[i] += p[i];
+    }
+    zero_bias_units(M, 1, 0, OC);
+    forward_finish(M, t, 1, B, 0, OC);
+}
+
+/* Layer 1 backward on thread t's copy M: dz_1 and db_1 whole, dW_1 and
+ * ∂L/∂a_1 at columns [u0, u1) only, then those columns of W_1 and all of
+ * b_1 stepped. Returns the buffer holding ∂L/∂a_1. */
+static float *layer1_backward(dn_mlp *M, const dn_mlp_step *st, float *dout, size_t B, int t, size_t u0, size_t u1)
+{
+    const size_t C = M->width[1], OC = M->width[2];
+    dn_act act = backward_act(M, 1, dout, B, 0, OC);
+    dn_dense_dz_units_(M->dlayer[1].bias, dout, M->ws.act[2], B, OC, 0, OC, act);
+    lap(M, t, DN_PHASE_ELEMENTWISE);
+    dn_sgemm_(M->opt.matmul, 1, 0, OC, u1 - u0, B, 1.0f, dout, OC, M->ws.act[1] + u0, C, 0.0f,
+              M->dlayer[1].weight + u0, C);
+    lap(M, t, DN_PHASE_BACKWARD);
+    float *dinp = dout == M->ws.delta[0] ? M->ws.delta[1] : M->ws.delta[0];
+    input_grad_columns(M, t, 1, dinp, dout, B, u0, u1);
+    step_columns(M, st, 1, u0, u1);
+    dn_mlp_step_span_(M, st, bias_at(M, 1), bias_at(M, 1) + OC);
+    lap(M, t, DN_PHASE_UPDATE);
+    return dinp;
 }
 
 /* Layer k (1 ≤ k ≤ L−2) backward and step on one thread's copy M: all its
@@ -874,13 +961,17 @@ static void replicated_thread(dn_mlp *mlp, const batch *bt, const batch *next, i
     lap(mlp, t, DN_PHASE_DATA);
     zero_bias_units(mlp, 0, o0, o1);
     forward_input_t(mlp, t, t, B, o0, o1);
+    const int by_columns = columns_split(mlp); /* layer 1 by columns too (see Layer 1 by columns) */
+    if (by_columns) layer1_partial(mlp, M, t, B, o0, o1);
+    lap(mlp, t, DN_PHASE_FORWARD);
     /* thread 0, with the smallest part of layer 0, plans the next batch:
      * read after the barrier by every thread's layer-0 step */
     if (t == 0 && next) plan_next(mlp, t, next);
 #pragma omp barrier
     lap(mlp, t, DN_PHASE_WAIT);
-    M->ws.act[1] = mlp->ws.act[1], M->ws.labels = mlp->ws.labels; /* a_1 whole now, and the batch's labels */
-    for (int k = 1; k < L - 1; k++) {
+    M->ws.act[1] = mlp->ws.act[1], M->ws.labels = mlp->ws.labels; /* a_1 (whole, or its own columns), the labels */
+    if (by_columns) layer1_sum(mlp, M, t, T, B);
+    for (int k = by_columns ? 2 : 1; k < L - 1; k++) {
         zero_bias_units(M, k, 0, M->width[k + 1]);
         forward_units(M, t, k, B, 0, M->width[k + 1]);
     }
@@ -889,7 +980,8 @@ static void replicated_thread(dn_mlp *mlp, const batch *bt, const batch *next, i
     const double loss = output_layer(M, st, B, &correct, &dout); /* the same on every thread */
     if (t == 0) res->loss = loss, res->correct = correct, res->dout = dout;
     if (!isfinite(loss)) return;
-    for (int k = L - 2; k >= 1; k--) dout = replica_backward(M, st, k, dout, B, t, o0, o1);
+    for (int k = L - 2; k >= (by_columns ? 2 : 1); k--) dout = replica_backward(M, st, k, dout, B, t, o0, o1);
+    if (by_columns) dout = layer1_backward(M, st, dout, B, t, o0, o1);
     input_t_backward(mlp, T, t, t, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
     if (t > 0) M->upper_steps = mlp->upper_steps + 1; /* mlp's counts this step once the threads are done */
     if (next) load_next(mlp, T, t, next, 1);
@@ -937,8 +1029,11 @@ static dn_status train_step(dn_mlp *mlp, const batch *bt, const batch *next, dou
     if (mlp->profile) mlp->profile->steps++;
     if (mlp->input_t.live && isfinite(res->loss)) mlp->input_t.steps++;
     if (isfinite(res->loss)) mlp->upper_steps++;
-    /* the copies of the next batch's bytes that the step prepared */
-    mlp->input_t.prepared = replicated(mlp, team_of_step) ? team_of_step : 1;
+    /* the copies of the next batch's bytes that the step prepared, and
+     * whether W_1's columns now wait in the replicas */
+    const int was_replicated = replicated(mlp, team_of_step);
+    mlp->input_t.prepared = was_replicated ? team_of_step : 1;
+    if (was_replicated && columns_split(mlp) && isfinite(res->loss)) mlp->w1_scattered = 1;
     next_becomes_current(mlp, next && isfinite(res->loss));
     if (!dn_mlp_has_post_step_(mlp) || !isfinite(res->loss)) return DN_OK;
     /* max-norm and EMA once the whole step is done (its rows are updated
@@ -1017,6 +1112,7 @@ static void w1t_sync(dn_mlp *mlp)
  * for whoever reads the parameters; those copies stay valid. */
 static void w0t_sync(dn_mlp *mlp)
 {
+    replicas_merge(mlp);
     if (mlp->input_t.live) dn_input_t_sync_(mlp, mlp->layer[0].weight, NULL);
     if (mlp->w0t_live) dn_transpose_(mlp->layer[0].weight, mlp->w0t, DN_IMAGE_PIXELS, mlp->width[1]);
     w1t_sync(mlp);
@@ -1061,6 +1157,7 @@ static dn_status epoch_start(dn_mlp *mlp, const float *from, w0_home home, size_
  * w0t, params' W_0 then left as it was), else W_0 back into params. */
 static void epoch_finish(dn_mlp *mlp, float *into)
 {
+    replicas_merge(mlp);
     if (mlp->input_t.live) { /* W_0 and its velocity back from W_0ᵀ */
         const size_t at = (size_t)(mlp->layer[0].weight - mlp->params);
         if (into) copy_but_w0(mlp, into, mlp->params);
