@@ -314,10 +314,10 @@ static dn_status sync_report(dn_mlp *mlp, sync_epoch_state *st, double t0, dn_ml
  * steps those units from dz at U_r for the whole batch; one exchange a
  * step gives every rank all of a_1, and every rank runs the layers above
  * on the whole batch (31 k of the 266 k parameters of 784-300-100-10: the
- * same work on each rank, no sum). Why: summing dW_0 (235 k floats, 0.9
- * MB) over two ranks took ~165 µs a step here (an MPI_Allreduce of that
- * size alone, measured: bench_mpi.sh's sync at 1.06× one rank), a_1's
- * blocks (B × n_1 floats: 77 KB at B = 64) a few µs; and each rank steps
+ * same work on each rank, no sum). Why: an MPI_Allreduce of dW_0 alone
+ * (235 k floats, 0.9 MB) took 164–179 µs on two ranks here (a stand-alone
+ * loop), and bench_mpi.sh's summed step scaled 1.06× one rank; a_1's
+ * blocks (B × n_1 floats: 77 KB at B = 64) take a few µs; and each rank steps
  * only its part of W_0 and its velocity, the step's largest memory stream.
  * Nothing is summed, so the bits do not depend on the transport: the
  * epoch is deterministic as it is, and every rank computes the same loss
