@@ -950,17 +950,26 @@ static void replicated_thread(dn_mlp *mlp, const batch *bt, const batch *next, i
     if (next) prefetch_rows(next->set->images, next->order, next->first, next->B);
     unit_slice(mlp, 0, T, t, &o0, &o1);
     if (t > 0) replica_catch_up(mlp, M);
-    if (!mlp->next_ready || mlp->input_t.prepared < T) { /* the batch, each thread its own copy of its bytes */
+    /* the copy of the batch's bytes this thread reads: its own, made
+     * during the last step; or, when no step made it (the epoch's first,
+     * every augmented one), one copy made now by all threads, a share of
+     * pixels each, rather than each thread all of them while the others
+     * wait at the barrier */
+    int copy = t;
+    if (!mlp->next_ready || mlp->input_t.prepared < T) {
         if (!mlp->next_ready) dn_input_t_gather_(mlp, 0, &mlp->plan, T, t);
         const batch_rows rows = current_rows(mlp);
         load_rows(mlp, &rows, bt->set->images, bt->set->labels, bt->order, bt->first, B * (size_t)t / (size_t)T,
                   B * (size_t)(t + 1) / (size_t)T);
-        dn_input_t_pixels_(mlp, t, 0, &mlp->plan, bt->set->images, bt->order, bt->first, B, 0, mlp->plan.nused);
+        size_t j0, j1;
+        slice(mlp->plan.nused, T, t, &j0, &j1);
+        dn_input_t_pixels_(mlp, 0, 0, &mlp->plan, bt->set->images, bt->order, bt->first, B, j0, j1);
+        copy = 0;
 #pragma omp barrier
     }
     lap(mlp, t, DN_PHASE_DATA);
     zero_bias_units(mlp, 0, o0, o1);
-    forward_input_t(mlp, t, t, B, o0, o1);
+    forward_input_t(mlp, t, copy, B, o0, o1);
     const int by_columns = columns_split(mlp); /* layer 1 by columns too (see Layer 1 by columns) */
     if (by_columns) layer1_partial(mlp, M, t, B, o0, o1);
     lap(mlp, t, DN_PHASE_FORWARD);
@@ -982,7 +991,7 @@ static void replicated_thread(dn_mlp *mlp, const batch *bt, const batch *next, i
     if (!isfinite(loss)) return;
     for (int k = L - 2; k >= (by_columns ? 2 : 1); k--) dout = replica_backward(M, st, k, dout, B, t, o0, o1);
     if (by_columns) dout = layer1_backward(M, st, dout, B, t, o0, o1);
-    input_t_backward(mlp, T, t, t, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
+    input_t_backward(mlp, T, t, copy, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
     if (t > 0) M->upper_steps = mlp->upper_steps + 1; /* mlp's counts this step once the threads are done */
     if (next) load_next(mlp, T, t, next, 1);
 }
