@@ -339,6 +339,13 @@ static dn_status split_exchange(void *user, float *a1, size_t B, dn_error *err)
     const split_state *x = user;
     const int K = dn_comm_size(x->comm), me = dn_comm_rank(x->comm);
     const size_t n1 = x->mlp->width[1];
+    if (!a1) { /* z_1's partial sums: slot r, (B, n_2), from rank r */
+        const size_t n = B * x->mlp->width[2], slot = x->mlp->partials_rows * x->mlp->width[2];
+        dn_status s = DN_OK;
+        for (int r = 0; r < K && !s; r++)
+            s = dn_comm_broadcast(x->comm, x->mlp->partials + (size_t)r * slot, n, DN_COMM_F32, r, err);
+        return s;
+    }
     for (int r = 0; r < K; r++) {
         size_t u0, u1;
         dn_input_t_slice_(x->mlp, K, r, &u0, &u1);
@@ -368,18 +375,36 @@ static double split_agree(void *user, double loss)
     return bad ? NAN : loss;
 }
 
+/* W_1's columns [u0, u1) (n_2 rows of n_1) of w1, from rank r to all,
+ * through blocks (packed there on rank r, unpacked on the others). */
+static dn_status columns_from(const dn_mlp *mlp, dn_comm *comm, float *w1, float *blocks, int r, size_t u0,
+                              size_t u1, dn_error *err)
+{
+    const size_t n1 = mlp->width[1], n2 = mlp->width[2], w = u1 - u0;
+    const int me = dn_comm_rank(comm);
+    if (me == r)
+        for (size_t o = 0; o < n2; o++) memcpy(blocks + o * w, w1 + o * n1 + u0, w * sizeof *w1);
+    dn_status s = dn_comm_broadcast(comm, blocks, n2 * w, DN_COMM_F32, r, err);
+    if (!s && me != r)
+        for (size_t o = 0; o < n2; o++) memcpy(w1 + o * n1 + u0, blocks + o * w, w * sizeof *w1);
+    return s;
+}
+
 /* After a split epoch: each rank's units of W_0 (rows of n_0 inputs), b_0
  * and, with momentum, their velocity, from that rank to all; and rank 0's
  * layers above 0 to all, so that ranks whose kernels round differently do
- * not drift apart over the epochs. */
-static dn_status split_bring_in(dn_mlp *mlp, dn_comm *comm, dn_error *err)
+ * not drift apart over the epochs — but for W_1 with a second hidden
+ * layer, whose columns at a rank's units that rank alone stepped (with
+ * its velocity): those come from it. */
+static dn_status split_bring_in(dn_mlp *mlp, dn_comm *comm, float *blocks, dn_error *err)
 {
-    const int K = dn_comm_size(comm);
+    const int K = dn_comm_size(comm), by_columns = mlp->nlayers >= 3;
     float *held[2] = {mlp->params, mlp->moment1};
     const size_t upper = (size_t)(mlp->layer[1].weight - mlp->params);
+    const size_t above = by_columns ? (size_t)(mlp->layer[1].bias - mlp->params) : upper; /* b_1 on, when W_1 is cut */
     dn_status s = DN_OK;
     for (int h = 0; h < 2 && !s; h++)
-        if (held[h]) s = dn_comm_broadcast(comm, held[h] + upper, mlp->nparams - upper, DN_COMM_F32, 0, err);
+        if (held[h]) s = dn_comm_broadcast(comm, held[h] + above, mlp->nparams - above, DN_COMM_F32, 0, err);
     for (int r = 0; r < K && !s; r++) {
         size_t u0, u1;
         dn_input_t_slice_(mlp, K, r, &u0, &u1);
@@ -388,6 +413,7 @@ static dn_status split_bring_in(dn_mlp *mlp, dn_comm *comm, dn_error *err)
             float *w0 = held[h] + (mlp->layer[0].weight - mlp->params), *b0 = held[h] + (mlp->layer[0].bias - mlp->params);
             s = dn_comm_broadcast(comm, w0 + u0 * DN_IMAGE_PIXELS, (u1 - u0) * DN_IMAGE_PIXELS, DN_COMM_F32, r, err);
             if (!s) s = dn_comm_broadcast(comm, b0 + u0, u1 - u0, DN_COMM_F32, r, err);
+            if (!s && by_columns) s = columns_from(mlp, comm, held[h] + upper, blocks, r, u0, u1, err);
         }
     }
     return s;
@@ -411,7 +437,7 @@ static dn_status split_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm
     if (s == DN_ERR_NUMERIC && x.other)
         return dn_fail(err, DN_ERR_NUMERIC, "epoch %d: another rank's loss is not finite: training diverged, lower "
                        "the learning rate (lr)", mlp->epochs_done + 1);
-    if (!s) s = split_bring_in(mlp, comm, err);
+    if (!s) s = split_bring_in(mlp, comm, blocks, err);
     if (s) return s;
     if (dn_first_nonfinite_f32(mlp->params, mlp->nparams) < mlp->nparams) {
         mlp->epochs_done--; /* as the summing epoch: a diverged epoch does not count */
@@ -441,7 +467,9 @@ dn_status dn_mlp_sync_epoch(dn_mlp *mlp, const dn_dataset *train, dn_comm *comm,
     const int K = dn_comm_size(comm);
     /* the options are the same on every rank but for the batch callback, which flags[1] brings in */
     int split = dn_mlp_split_applies_(mlp, n < batch ? n : batch, K);
-    float *blocks = split ? dn_mlp_alloc_floats_((n < batch ? n : batch) * mlp->width[1]) : NULL;
+    /* a_1's blocks a step; W_1's columns at the epoch's end (n_2 rows) */
+    const size_t block_rows = n < batch ? n : batch, w1_rows = mlp->nlayers >= 3 ? mlp->width[2] : 0;
+    float *blocks = split ? dn_mlp_alloc_floats_((block_rows > w1_rows ? block_rows : w1_rows) * mlp->width[1]) : NULL;
     int no_room = !st.order || (split && !blocks) || dn_mlp_reserve_rows_(mlp, rows ? rows : 1, &why);
     /* Agree on memory before the first collective of the epoch, and on
      * whether any rank has a batch callback (then each batch carries the

@@ -345,11 +345,14 @@ typedef struct dn_mlp_local_epoch {
  * parts, part)), for the whole batch, and every rank runs the layers above
  * on the whole batch. After layer 0's forward, exchange fills a_1's other
  * units (a1: (B, n_1), its own columns written) from the ranks that own
- * them. The epoch runs on one thread, SGD on W_0ᵀ (dn_mlp_split_applies_);
+ * them; with a second hidden layer W_1 is cut by columns as well, and the
+ * ranks exchange z_1's partial sums instead. The epoch runs on one thread, SGD on W_0ᵀ (dn_mlp_split_applies_);
  * at its end W_0, b_0 and their velocity are current in params (and
  * moment1) at this rank's units only, and the caller brings in the rest. */
 struct dn_mlp_split {
     int parts, part;
+    /* a1 NULL (a second hidden layer, mlp_train.c's Layer 1 by columns):
+     * z_1's partial sums instead, mlp->partials' slot r from rank r */
     dn_status (*exchange)(void *user, float *a1, size_t B, dn_error *err);
     /* Called with the batch's loss sum before any update: returns it, or
      * NaN when some rank's is not finite (or the transport failed), so that

@@ -569,7 +569,6 @@ static float *hidden_backward(dn_mlp *mlp, const dn_mlp_step *st, int k, float *
     float *dinp = dout == ws->delta[0] ? ws->delta[1] : ws->delta[0];
     /* dinp[b][c] = Σ_o dz[b][o] W_k[o][c] for c in [c0, c1) */
     input_grad_columns(mlp, t, k, dinp, dout, B, c0, c1);
-    if (k == 1 && mlp->split) c0 = 0, c1 = mlp->width[1]; /* one thread, but only this rank's part of ∂L/∂a_1 */
     step_columns(mlp, st, k, c0, c1);
     dn_mlp_step_span_(mlp, st, bias_at(mlp, k) + u0, bias_at(mlp, k) + u1);
     lap(mlp, t, DN_PHASE_UPDATE);
@@ -692,6 +691,10 @@ static void input_t_backward(dn_mlp *mlp, int T, int t, int copy, const dn_mlp_s
  * down as hidden_backward says, and layer 0's units end the step. All
  * threads skip the update alike when the loss is not finite. */
 static void replicas_merge(dn_mlp *mlp);
+static int columns_split(const dn_mlp *mlp);
+static void layer1_partial(const dn_mlp *mlp, const dn_mlp *M, int t, size_t B, size_t u0, size_t u1);
+static void layer1_sum(const dn_mlp *mlp, dn_mlp *M, int t, int T, size_t B);
+static float *layer1_backward(dn_mlp *M, const dn_mlp_step *st, float *dout, size_t B, int t, size_t u0, size_t u1);
 
 static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, int t, const dn_mlp_step *st,
                         step_result *res)
@@ -727,14 +730,21 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
         zero_bias_units(mlp, k, u0, u1);
     }
     forward_units(mlp, t, 0, B, o0, o1);
-    if (mlp->split) { /* one thread: a_1's other units from the ranks that own them */
-        res->failed = mlp->split->exchange(mlp->split->user, mlp->ws.act[1], B, &res->err);
+    /* one thread a rank: with a second hidden layer, z_1's partial sums
+     * from the ranks (as the replicated threads do: see Layer 1 by
+     * columns), else a_1's other units from the ranks that own them */
+    const int by_columns = mlp->split && columns_split(mlp);
+    if (mlp->split) {
+        if (by_columns) layer1_partial(mlp, mlp, mlp->split->part, B, o0, o1);
+        lap(mlp, t, DN_PHASE_FORWARD);
+        res->failed = mlp->split->exchange(mlp->split->user, by_columns ? NULL : mlp->ws.act[1], B, &res->err);
         dn_lap_(mlp, DN_PHASE_COMM);
         if (res->failed) return;
+        if (by_columns) layer1_sum(mlp, mlp, t, mlp->split->parts, B);
     }
 #pragma omp barrier
     lap(mlp, t, DN_PHASE_WAIT);
-    for (int k = 1; k < L - 1; k++) {
+    for (int k = by_columns ? 2 : 1; k < L - 1; k++) {
         slice(mlp->width[k + 1], T, t, &u0, &u1);
         forward_units(mlp, t, k, B, u0, u1);
 #pragma omp barrier
@@ -749,7 +759,8 @@ static void step_thread(dn_mlp *mlp, const batch *bt, const batch *next, int T, 
     lap(mlp, t, DN_PHASE_WAIT);
     if (!isfinite(res->loss)) return;
     float *dout = res->dout;
-    for (int k = L - 2; k >= 1; k--) dout = hidden_backward(mlp, st, k, dout, B, T, t);
+    for (int k = L - 2; k >= (by_columns ? 2 : 1); k--) dout = hidden_backward(mlp, st, k, dout, B, T, t);
+    if (by_columns) dout = layer1_backward(mlp, st, dout, B, t, o0, o1);
     if (mlp->input_t.live) {
         input_t_backward(mlp, T, t, 0, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
         if (next) load_next(mlp, T, t, next, 0);
@@ -799,6 +810,18 @@ static int replicated(const dn_mlp *mlp, int T)
 /* W_1 cut by columns too: a second hidden layer (layer 1 not the last). */
 static int columns_split(const dn_mlp *mlp) { return mlp->nlayers >= 3; }
 
+/* z_1's partial sums for T parts of batches of up to rows (kept). */
+static dn_status partials_reserve(dn_mlp *mlp, int T, size_t rows, dn_error *err)
+{
+    if (!columns_split(mlp) || mlp->partials_rows >= rows) return DN_OK;
+    free(mlp->partials);
+    mlp->partials_rows = 0;
+    if (!(mlp->partials = dn_mlp_alloc_floats_((size_t)T * rows * mlp->width[2])))
+        return dn_fail(err, DN_ERR_NOMEM, "out of memory for the partial sums of layer 1");
+    mlp->partials_rows = rows;
+    return DN_OK;
+}
+
 /* Replicas for threads 1 … T − 1 and batches of up to rows (made on first
  * use, kept), each to take mlp's layers above 0 on its first step. */
 static dn_status replicas_reserve(dn_mlp *mlp, int T, size_t rows, dn_error *err)
@@ -813,13 +836,8 @@ static dn_status replicas_reserve(dn_mlp *mlp, int T, size_t rows, dn_error *err
             mlp->replica[mlp->replica_n++] = c;
         }
     }
-    if (columns_split(mlp) && mlp->partials_rows < rows) {
-        free(mlp->partials);
-        mlp->partials_rows = 0;
-        if (!(mlp->partials = dn_mlp_alloc_floats_((size_t)T * rows * mlp->width[2])))
-            return dn_fail(err, DN_ERR_NOMEM, "out of memory for the training threads' partial sums");
-        mlp->partials_rows = rows;
-    }
+    dn_status ps = partials_reserve(mlp, T, rows, err);
+    if (ps) return ps;
     for (int i = 0; i < T - 1; i++) {
         dn_mlp *r = mlp->replica[i];
         dn_status s = dn_mlp_workspace_reserve_(r, rows, err);
@@ -1454,6 +1472,7 @@ dn_status dn_mlp_train_epoch_on_(dn_mlp *mlp, const dn_dataset *train, const dn_
     s = epoch_start(mlp, how->from, home, n < B ? n : B, (n + B - 1) / B, err);
     if (!s && mlp->input_t.live && replicas_wanted(mlp, step_threads(mlp, n < B ? n : B)))
         s = replicas_reserve(mlp, step_threads(mlp, n < B ? n : B), n < B ? n : B, err);
+    if (!s && mlp->split) s = partials_reserve(mlp, mlp->split->parts, n < B ? n : B, err);
     if (s) {
         epoch_finish(mlp, NULL);
         mlp->split = NULL;
