@@ -1666,7 +1666,11 @@ DN_API dn_status dn_comm_gather(dn_comm *comm, const void *send, size_t n, dn_co
  * at its units (whole 16-float blocks of the n_1) for the whole batch,
  * one exchange a step gives every rank all of a_1, every rank runs the
  * layers above on the whole batch, and rank r steps its units of W_0 and
- * b_0 from their gradient over the whole batch. Nothing is summed: the
+ * b_0 from their gradient over the whole batch. With a second hidden
+ * layer W_1 is cut by columns too: rank r multiplies its units of a_1 by
+ * its columns of W_1, the ranks exchange those partial sums of z_1 (n_2
+ * floats a sample) and add them in rank order, and rank r steps its
+ * columns of W_1. Nothing else is summed: the
  * trajectory is one process's with batch B (`digitnet mlp --threads 1`,
  * within float rounding of the products cut by units; bit for bit when K
  * = 1), the same bits run after run whether deterministic or not, and
