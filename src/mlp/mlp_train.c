@@ -936,19 +936,15 @@ static float *layer1_backward(dn_mlp *M, const dn_mlp_step *st, float *dout, siz
     return dinp;
 }
 
-/* Layer k (1 ≤ k ≤ L−2) backward and step on one thread's copy M: all its
- * units; of ∂L/∂a_k all columns, but for k = 1 only [c0, c1) (the thread's
- * units of layer 0), computed before W_k is stepped. */
-static float *replica_backward(dn_mlp *M, const dn_mlp_step *st, int k, float *dout, size_t B, int t, size_t c0,
-                               size_t c1)
+/* Layer k (2 ≤ k ≤ L−2) backward and step on one thread's copy M, all of
+ * it (layer 1 is cut by columns: layer1_backward), ∂L/∂a_k computed before
+ * W_k is stepped. Returns the buffer holding ∂L/∂a_k. */
+static float *replica_backward(dn_mlp *M, const dn_mlp_step *st, int k, float *dout, size_t B, int t)
 {
-    const size_t OC = M->width[k + 1];
-    backward_units(M, t, k, M->dlayer[k].weight, dout, B, 0, OC, 0.0f);
+    backward_units(M, t, k, M->dlayer[k].weight, dout, B, 0, M->width[k + 1], 0.0f);
     float *dinp = dout == M->ws.delta[0] ? M->ws.delta[1] : M->ws.delta[0];
-    if (k > 1) c0 = 0, c1 = M->width[k];
-    input_grad_columns(M, t, k, dinp, dout, B, c0, c1);
-    step_columns(M, st, k, 0, M->width[k]);
-    dn_mlp_step_span_(M, st, bias_at(M, k), bias_at(M, k) + OC);
+    input_grad_columns(M, t, k, dinp, dout, B, 0, M->width[k]);
+    step_units(M, st, k, 0, M->width[k + 1]);
     lap(M, t, DN_PHASE_UPDATE);
     return dinp;
 }
@@ -998,7 +994,7 @@ static void replicated_thread(dn_mlp *mlp, const batch *bt, const batch *next, i
     lap(mlp, t, DN_PHASE_WAIT);
     M->ws.act[1] = mlp->ws.act[1], M->ws.labels = mlp->ws.labels; /* a_1 (whole, or its own columns), the labels */
     if (by_columns) layer1_sum(mlp, M, t, T, B);
-    for (int k = by_columns ? 2 : 1; k < L - 1; k++) {
+    for (int k = 2; k < L - 1; k++) { /* none without a second hidden layer */
         zero_bias_units(M, k, 0, M->width[k + 1]);
         forward_units(M, t, k, B, 0, M->width[k + 1]);
     }
@@ -1007,7 +1003,7 @@ static void replicated_thread(dn_mlp *mlp, const batch *bt, const batch *next, i
     const double loss = output_layer(M, st, B, &correct, &dout); /* the same on every thread */
     if (t == 0) res->loss = loss, res->correct = correct, res->dout = dout;
     if (!isfinite(loss)) return;
-    for (int k = L - 2; k >= (by_columns ? 2 : 1); k--) dout = replica_backward(M, st, k, dout, B, t, o0, o1);
+    for (int k = L - 2; k >= 2; k--) dout = replica_backward(M, st, k, dout, B, t); /* none without a second hidden layer */
     if (by_columns) dout = layer1_backward(M, st, dout, B, t, o0, o1);
     input_t_backward(mlp, T, t, copy, st, dout, B, o0, o1, next ? &mlp->next_plan : NULL);
     if (t > 0) M->upper_steps = mlp->upper_steps + 1; /* mlp's counts this step once the threads are done */
