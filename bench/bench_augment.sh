@@ -10,7 +10,7 @@
 #   elastic + affine          --augment elastic:4,34 --augment affine:10,0.1,10,2.
 # The distorted images also cost the network more: layer 0 runs on the pixels some image of the
 # batch inks (digitnet.h), about 495 of 784 for MNIST batches of 64 but about 660 once distorted.
-# A small net pays that and the distortions (about 11 us of CPU an image, on a core the training
+# A small net pays that and the distortions (about 6 us of CPU an image, on a core the training
 # also wants) on little work of its own, so its ratio is the larger one.
 # seconds = the mean epoch time of the run's --metrics (training only), median over REPS runs
 # after a warm-up. Target (issue 17): an augmented epoch at most 1.3x a plain one.

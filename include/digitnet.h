@@ -630,6 +630,11 @@ DN_API dn_status dn_augment_pipeline_start(dn_augment_pipeline *p, const dn_data
  * the batch's size), in order, waiting for it; NULL after the last. Owned
  * by p, valid until the next call (which frees its slot for the workers). */
 DN_API const dn_dataset *dn_augment_pipeline_next(dn_augment_pipeline *p);
+/* The batch the next call of dn_augment_pipeline_next will hand out,
+ * waiting for it, without handing it out: the same data set, valid until
+ * the call of next after the one that hands it out, so that a caller can
+ * prepare batch i + 1 while it trains on batch i. NULL after the last. */
+DN_API const dn_dataset *dn_augment_pipeline_peek(dn_augment_pipeline *p);
 /* Ends the epoch, its remaining batches dropped: waits for the workers to
  * finish the batch in hand. Harmless when no epoch runs. */
 DN_API void dn_augment_pipeline_finish(dn_augment_pipeline *p);

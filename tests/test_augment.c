@@ -338,6 +338,49 @@ static void test_pipeline_in_order_once_and_thread_independent(void **state)
     dn_dataset_free(set);
 }
 
+/* peek shows the batch next will hand out, and holds it: with two slots
+ * and both held (the batch in hand and the one peeked), the workers cannot
+ * touch either, so both keep their bytes until next moves on. */
+static void test_pipeline_peek_holds_the_next_batch(void **state)
+{
+    (void)state;
+    const dn_augment a = both();
+    const size_t n = 95, batch = 10;
+    dn_dataset *set = random_set(n, 37);
+    dn_error err;
+    dn_augment_pipeline *p = dn_augment_pipeline_create(&a, 9, 2, 2, batch, &err);
+    assert_non_null(p);
+    assert_int_equal(dn_augment_pipeline_start(p, set, NULL, n, batch, 4, &err), DN_OK);
+    uint8_t want[10 * DN_IMAGE_PIXELS], seen[10 * DN_IMAGE_PIXELS];
+    uint32_t rows[95]; /* the pipeline's order (none): row i is sample i, keyed by its row */
+    for (size_t i = 0; i < n; i++) rows[i] = (uint32_t)i;
+    const dn_dataset *ahead = dn_augment_pipeline_peek(p); /* batch 0, before any is handed out */
+    assert_non_null(ahead);
+    assert_ptr_equal(dn_augment_pipeline_peek(p), ahead); /* peeking again changes nothing */
+    for (size_t first = 0; first < n; first += batch) {
+        const dn_dataset *b = dn_augment_pipeline_next(p);
+        assert_ptr_equal(b, ahead); /* the batch peeked */
+        ahead = dn_augment_pipeline_peek(p);
+        if (first + batch >= n) {
+            assert_null(ahead); /* past the last */
+        } else {
+            assert_non_null(ahead);
+            assert_int_equal(ahead->count, n - first - batch < batch ? n - first - batch : batch);
+            memcpy(seen, ahead->images, ahead->count * DN_IMAGE_PIXELS);
+        }
+        dn_augment_batch(&a, 9, 4, set->images, rows + first, b->count, want);
+        assert_memory_equal(b->images, want, b->count * DN_IMAGE_PIXELS); /* still batch `first` */
+        if (ahead) {
+            dn_augment_batch(&a, 9, 4, set->images, rows + first + batch, ahead->count, want);
+            assert_memory_equal(seen, want, ahead->count * DN_IMAGE_PIXELS);
+        }
+    }
+    assert_null(dn_augment_pipeline_next(p));
+    assert_null(dn_augment_pipeline_peek(p));
+    dn_augment_pipeline_free(p);
+    dn_dataset_free(set);
+}
+
 /* An epoch abandoned half-way (a stopped epoch), then a fresh one, then
  * freeing with batches still in the slots: no leak, no hang (ASan). */
 static void test_pipeline_abandoned_epoch(void **state)
@@ -461,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_parse_and_check),
         cmocka_unit_test(test_batch_is_the_images_keyed_by_row),
         cmocka_unit_test(test_pipeline_in_order_once_and_thread_independent),
+        cmocka_unit_test(test_pipeline_peek_holds_the_next_batch),
         cmocka_unit_test(test_pipeline_abandoned_epoch),
         cmocka_unit_test(test_identity_augmentation_trains_as_none),
         cmocka_unit_test(test_training_with_augmentation_learns),

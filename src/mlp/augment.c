@@ -160,28 +160,56 @@ static int gaussian(double sigma, float g[2 * RADIUS_MAX + 1])
 }
 
 #define STRIDE 32 /* a smoothing row: 28 columns and 4 of slack, so the loops over x run whole vectors */
+#define GROUP 4   /* rows summed at once: four independent chains of additions, where one waited on each add */
 
-/* f = α · (f smoothed by g, radius r), zero outside the image: rows (each
- * through a zero-padded copy), then columns, skipping the taps that fall
- * on the zero rows outside. The loops over x vectorise. */
+typedef float half_row __attribute__((vector_size(STRIDE / 2 * sizeof(float)))); /* 16 lanes: one register */
+
+static inline half_row load_half(const float *p)
+{
+    half_row v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* out(i)[x] = Σ_k g[k] · in(i)[x + k · tap], k = 0 … 2r in order, for
+ * GROUP rows i at once, in(i) = base + i · step, out(i) = out + i · STRIDE.
+ * Each sum starts at 0 and adds its products in the order of the one-row
+ * loop this replaced: the same bits, with GROUP · 2 independent chains of
+ * additions where one row's two waited on each add. */
+static void smooth_group(float *out, const float *base, size_t step, size_t tap, const float *g, int r)
+{
+    _Static_assert(GROUP == 4 && STRIDE == 32, "four rows of two registers");
+    half_row a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+    const float *p0 = base, *p1 = base + step, *p2 = base + 2 * step, *p3 = base + 3 * step;
+    for (int k = 0; k <= 2 * r; k++) {
+        const float w = g[k];
+        const size_t at = (size_t)k * tap, half = STRIDE / 2;
+        a0 += w * load_half(p0 + at), b0 += w * load_half(p0 + at + half);
+        a1 += w * load_half(p1 + at), b1 += w * load_half(p1 + at + half);
+        a2 += w * load_half(p2 + at), b2 += w * load_half(p2 + at + half);
+        a3 += w * load_half(p3 + at), b3 += w * load_half(p3 + at + half);
+    }
+    const half_row rows[2 * GROUP] = {a0, b0, a1, b1, a2, b2, a3, b3};
+    memcpy(out, rows, sizeof rows);
+}
+
+/* f = α · (f smoothed by g, radius r), zero outside the image: rows, then
+ * columns, GROUP rows at a time, through copies with zeros around the
+ * image (a tap on a zero adds +0, which leaves a sum as it was: none of
+ * these sums is −0, as each starts at +0). */
 static void smooth(float f[DN_IMAGE_PIXELS], const float *g, int r, float alpha)
 {
-    float row[STRIDE + 2 * RADIUS_MAX] = {0}, tmp[SIDE][STRIDE];
-    for (int y = 0; y < SIDE; y++) {
-        memcpy(row + r, f + y * SIDE, SIDE * sizeof *row); /* row[r + 28 …] stays 0 */
-        float acc[STRIDE] = {0};
-        for (int k = 0; k <= 2 * r; k++)
-            for (int x = 0; x < STRIDE; x++) acc[x] += g[k] * row[x + k];
-        memcpy(tmp[y], acc, sizeof acc);
-    }
-    for (int y = 0; y < SIDE; y++) {
-        float acc[STRIDE] = {0};
-        const int k0 = r - y > 0 ? r - y : 0, k1 = r + SIDE - 1 - y < 2 * r ? r + SIDE - 1 - y : 2 * r;
-        for (int k = k0; k <= k1; k++) {
-            const float *in = tmp[y + k - r];
-            for (int x = 0; x < STRIDE; x++) acc[x] += g[k] * in[x];
-        }
-        for (int x = 0; x < SIDE; x++) f[y * SIDE + x] = alpha * acc[x];
+    _Static_assert(SIDE % GROUP == 0, "whole groups of rows");
+    float rows[SIDE][STRIDE + 2 * RADIUS_MAX], cols[SIDE + 2 * RADIUS_MAX][STRIDE];
+    memset(rows, 0, sizeof rows);
+    memset(cols, 0, sizeof cols);
+    for (int y = 0; y < SIDE; y++) memcpy(rows[y] + r, f + y * SIDE, SIDE * sizeof **rows);
+    for (int y = 0; y < SIDE; y += GROUP) smooth_group(cols[y + r], rows[y], STRIDE + 2 * RADIUS_MAX, 1, g, r);
+    float out[GROUP][STRIDE];
+    for (int y = 0; y < SIDE; y += GROUP) {
+        smooth_group(out[0], cols[y], STRIDE, STRIDE, g, r);
+        for (int i = 0; i < GROUP; i++)
+            for (int x = 0; x < SIDE; x++) f[(y + i) * SIDE + x] = alpha * out[i][x];
     }
 }
 
@@ -492,6 +520,19 @@ const dn_dataset *dn_augment_pipeline_next(dn_augment_pipeline *p)
         const size_t j = p->handed, slot = j % p->depth;
         while (p->slot_batch[slot] != j) pthread_cond_wait(&p->ready, &p->mu);
         p->handed++;
+        out = &p->view[slot];
+    }
+    pthread_mutex_unlock(&p->mu);
+    return out;
+}
+
+const dn_dataset *dn_augment_pipeline_peek(dn_augment_pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    const dn_dataset *out = NULL;
+    if (p->handed < p->nbatches) { /* its slot stays claimed: released never passes handed */
+        const size_t j = p->handed, slot = j % p->depth;
+        while (p->slot_batch[slot] != j) pthread_cond_wait(&p->ready, &p->mu);
         out = &p->view[slot];
     }
     pthread_mutex_unlock(&p->mu);
