@@ -79,6 +79,11 @@ for np in 2 3; do
   run $np "${S[@]}" --optimizer adam --lr 0.001 --distributed sync --save "$work/adam$np.st" >/dev/null ||
     fail "sync -np $np with Adam (the summed step) failed"
 done
+# with a second hidden layer two ranks cut the layers as two threads do, and their one sum of z_1's
+# partial sums (one addition a value, either order) is what the threads add: the same parameters
+"$DIGITNET" mlp "${net[@]}" "${S[@]}" --hidden 32,16 --threads 2 --save "$work/threads2.st" >/dev/null
+run 2 "${S[@]}" --hidden 32,16 --distributed sync --save "$work/sync2_deep.st" >/dev/null || fail "sync -np 2 failed"
+within "$work/threads2.st" "$work/sync2_deep.st" 0 "sync -np 2 vs --threads 2, two hidden layers, batch 60"
 "$DIGITNET" mlp "${net[@]}" "${S[@]}" --optimizer adam --lr 0.001 --save "$work/adam.st" >/dev/null
 within "$work/adam.st" "$work/adam2.st" 1e-5 "sync -np 2 with Adam (summed) vs one process, batch 60"
 for mode in --deterministic ""; do

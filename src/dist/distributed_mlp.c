@@ -334,12 +334,27 @@ typedef struct split_state {
 
 /* The exchange (dn_mlp_split): this rank's columns of a1 into its block,
  * every rank's block broadcast from it, the others' columns back into a1. */
-static dn_status split_exchange(void *user, float *a1, size_t B, dn_error *err)
+static dn_status split_exchange(void *user, float *a1, size_t B, int *sum_slot, dn_error *err)
 {
     const split_state *x = user;
     const int K = dn_comm_size(x->comm), me = dn_comm_rank(x->comm);
     const size_t n1 = x->mlp->width[1];
-    if (!a1) { /* z_1's partial sums: slot r, (B, n_2), from rank r */
+    if (!a1 && K == 2) { /* z_1's partial sums: slot r, (B, n_2), from rank r */
+        /* Two ranks: their sum is one addition per value, the same bits in
+         * either order (IEEE addition commutes), so any transport's sum is
+         * the one in rank order, and the same on both ranks. Through a
+         * non-blocking allreduce, which on one machine is the shared-memory
+         * ring (no message, no system call) where each broadcast was MPI's
+         * rendezvous of B × n_2 floats. */
+        const size_t n = B * x->mlp->width[2], slot = x->mlp->partials_rows * x->mlp->width[2];
+        dn_comm_request sum;
+        dn_status s = dn_comm_iallreduce(x->comm, x->mlp->partials + (size_t)me * slot, n, DN_COMM_F32, DN_COMM_SUM,
+                                         &sum, err);
+        if (!s) s = dn_comm_wait(x->comm, &sum, err);
+        *sum_slot = me;
+        return s;
+    }
+    if (!a1) { /* more ranks: every rank's partial sums to all, added in rank order after */
         const size_t n = B * x->mlp->width[2], slot = x->mlp->partials_rows * x->mlp->width[2];
         dn_status s = DN_OK;
         for (int r = 0; r < K && !s; r++)
@@ -368,11 +383,17 @@ static dn_status split_exchange(void *user, float *a1, size_t B, dn_error *err)
 static double split_agree(void *user, double loss)
 {
     split_state *x = user;
-    int bad = !isfinite(loss);
+    /* the ranks whose loss is not finite, counted as a float sum (exact in
+     * any order): the non-blocking allreduce's path, the shared-memory ring
+     * on one machine, where a blocking one goes through MPI */
+    float bad = isfinite(loss) ? 0.0f : 1.0f;
     if (x->failed) return NAN;
-    if ((x->failed = dn_comm_allreduce(x->comm, &bad, 1, DN_COMM_INT, DN_COMM_MAX, &x->err))) return NAN;
-    if (bad && isfinite(loss)) x->other = 1;
-    return bad ? NAN : loss;
+    dn_comm_request count;
+    if (!(x->failed = dn_comm_iallreduce(x->comm, &bad, 1, DN_COMM_F32, DN_COMM_SUM, &count, &x->err)))
+        x->failed = dn_comm_wait(x->comm, &count, &x->err);
+    if (x->failed) return NAN;
+    if (bad > 0 && isfinite(loss)) x->other = 1;
+    return bad > 0 ? NAN : loss;
 }
 
 /* W_1's columns [u0, u1) (n_2 rows of n_1) of w1, from rank r to all,

@@ -352,8 +352,10 @@ typedef struct dn_mlp_local_epoch {
 struct dn_mlp_split {
     int parts, part;
     /* a1 NULL (a second hidden layer, mlp_train.c's Layer 1 by columns):
-     * z_1's partial sums instead, mlp->partials' slot r from rank r */
-    dn_status (*exchange)(void *user, float *a1, size_t B, dn_error *err);
+     * z_1's partial sums instead, mlp->partials' slot r from rank r; then
+     * *sum_slot = −1 when slots 0 … parts − 1 hold the ranks' partial sums
+     * (to be added in slot order), or the slot that holds their sum */
+    dn_status (*exchange)(void *user, float *a1, size_t B, int *sum_slot, dn_error *err);
     /* Called with the batch's loss sum before any update: returns it, or
      * NaN when some rank's is not finite (or the transport failed), so that
      * every rank refuses the same batch. */
