@@ -5,8 +5,8 @@
 # for their distortion results), reported beside it (BENCH_AUGMENT_SIZES sets others). Each size
 # runs three ways, interleaved run by run so that the machine's noise falls on all alike:
 #   plain                     no augmentation;
-#   identity                  --augment affine:0,0,0,0: the pipeline and its worker thread, the
-#                             images unchanged (what the machinery costs);
+#   identity                  --augment affine:0,0,0,0: every image resampled, unchanged (what
+#                             the machinery costs);
 #   elastic + affine          --augment elastic:4,34 --augment affine:10,0.1,10,2.
 # The distorted images also cost the network more: layer 0 runs on the pixels some image of the
 # batch inks (digitnet.h), about 495 of 784 for MNIST batches of 64 but about 660 once distorted.
@@ -48,16 +48,16 @@ for hidden in $sizes; do
     done
   done
   bench_row "$workload" "digitnet, no augmentation" "mean epoch of $epochs" <"$work/plain.times"
-  bench_row "$workload" "digitnet, --augment affine:0,0,0,0" "the pipeline alone: images unchanged" \
+  bench_row "$workload" "digitnet, --augment affine:0,0,0,0" "the machinery alone: images resampled unchanged" \
     <"$work/identity.times"
   bench_row "$workload" "digitnet, --augment elastic:4,34 + affine:10,0.1,10,2" \
-    "one worker thread; denser images for layer 0" <"$work/distorted.times"
+    "distorted on the training threads between steps; denser images for layer 0" <"$work/distorted.times"
   "$py" - "$work/plain.times" "$work/identity.times" "$work/distorted.times" "$net" "$judged" <<'PY'
 import statistics, sys
 plain, identity, distorted = (statistics.median(float(x) for x in open(f)) for f in sys.argv[1:4])
 r = distorted / plain
-verdict = ("goal <= 1.3x; the pipeline alone %.3fx): %s" % (identity / plain, "met" if r <= 1.3 else "NOT met")
-           if sys.argv[5] == "1" else "the pipeline alone %.3fx; reported, judged at the recipe's size)" % (identity / plain))
+verdict = ("goal <= 1.3x; the machinery alone %.3fx): %s" % (identity / plain, "met" if r <= 1.3 else "NOT met")
+           if sys.argv[5] == "1" else "the machinery alone %.3fx; reported, judged at the recipe's size)" % (identity / plain))
 print("TARGET\tmlp %s --augment elastic:4,34 + affine:10,0.1,10,2, epoch / plain: %.3fx (%s" % (sys.argv[4], r, verdict))
 PY
   judged=0

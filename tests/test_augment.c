@@ -455,13 +455,15 @@ static void test_training_with_augmentation_learns(void **state)
     dn_dataset_free(test);
 }
 
-/* The epoch trains on exactly the pipeline's images: with affine:0,0,0,0
- * (the identity) the run equals one without augmentation bit for bit. Dense
- * images, and sparse ones, on which layer 0 leaves the rows of the pixels no
- * batch uses for later (mlp_input_t.c): without augmentation each step
- * brings the next batch's rows up to date, with it (no batch is prepared
- * ahead) the next step does, and both must give the same bits. */
-static void check_identity_trains_as_none(dn_dataset *set)
+/* The epoch trains on exactly the distorted images: with affine:0,0,0,0
+ * (the identity) the run equals one without augmentation bit for bit, on
+ * one thread (the pipeline's worker distorts, on a machine of two cores or
+ * more) and on every core (the training threads distort, in turns with the
+ * steps). Dense images, and sparse ones, on which layer 0 leaves the rows
+ * of the pixels no batch uses for later (mlp_input_t.c): each step brings
+ * the next batch's rows up to date, the distorted batch's too, and both
+ * must give the same bits. */
+static void check_identity_trains_as_none(dn_dataset *set, int threads)
 {
     float *p[2];
     size_t P = 0;
@@ -469,7 +471,7 @@ static void check_identity_trains_as_none(dn_dataset *set)
         dn_mlp_options opt;
         dn_mlp_options_default(&opt);
         assert_int_equal(dn_mlp_parse_hidden("40", &opt, NULL), DN_OK);
-        opt.epochs = 2, opt.batch = 64, opt.lr = 0.01;
+        opt.epochs = 2, opt.batch = 64, opt.lr = 0.01, opt.threads = threads;
         if (k) assert_int_equal(dn_augment_parse("affine:0,0,0,0", &opt.augment, NULL), DN_OK);
         dn_error err;
         dn_mlp *mlp = dn_mlp_create(&opt, &err);
@@ -481,14 +483,18 @@ static void check_identity_trains_as_none(dn_dataset *set)
     }
     assert_memory_equal(p[0], p[1], P * sizeof(float));
     free(p[0]), free(p[1]);
-    dn_dataset_free(set);
 }
 
 static void test_identity_augmentation_trains_as_none(void **state)
 {
     (void)state;
-    check_identity_trains_as_none(random_set(300, 37));
-    check_identity_trains_as_none(image_set(300, 37, sparse_image));
+    dn_dataset *dense = random_set(300, 37), *sparse = image_set(300, 37, sparse_image);
+    for (int threads = 1; threads >= 0; threads--) { /* 0: every core */
+        check_identity_trains_as_none(dense, threads);
+        check_identity_trains_as_none(sparse, threads);
+    }
+    dn_dataset_free(dense);
+    dn_dataset_free(sparse);
 }
 
 int main(void)

@@ -335,6 +335,8 @@ void dn_mlp_free(dn_mlp *mlp)
 {
     if (!mlp) return;
     dn_augment_pipeline_free(mlp->augment_pipe);
+    free(mlp->augment_images);
+    free(mlp->augment_labels);
     free(mlp->params);
     free(mlp->grads);
     free(mlp->moment1);

@@ -154,10 +154,18 @@ struct dn_mlp {
     double best_accuracy;
     double last_accuracy;
     int since_best;
-    /* augmentation (opt.augment): the pipeline of distorted batches, made
-     * on the first epoch for batches of up to augment_batch images */
+    /* augmentation (opt.augment), by one of two ways (mlp_train.c,
+     * augment_start): the pipeline of distorted batches, made on the first
+     * epoch for batches of up to augment_batch images; or, when the training
+     * threads take every core, the training threads themselves, batch i of
+     * the epoch distorted into half i % 2 of augment_images (2,
+     * augment_batch, 784) and augment_labels, seen as augment_view[i % 2];
+     * augment_done batches of this epoch distorted so far */
     dn_augment_pipeline *augment_pipe;
     size_t augment_batch;
+    uint8_t *augment_images, *augment_labels;
+    dn_dataset augment_view[2];
+    size_t augment_done;
     /* virtual clients trained at once (distributed_mlp.c, clients_at_once):
      * the other threads' copies of the network, made on the first round that
      * needs them, owned here; never saved */
