@@ -1371,8 +1371,9 @@ int dn_mlp_batch_notify_(const dn_mlp *mlp, size_t i, size_t nbatches, size_t sa
 }
 
 /* Batch i of the epoch (batch_size samples from position i · batch_size
- * of the order): the set's rows through the order, or, augmenting, the
- * pipeline's next batch, its distorted images in the order's rows. */
+ * of the order): the set's rows through the order, or, augmenting, its
+ * distorted images in the order's rows (distorted on the training threads,
+ * or the pipeline's next batch). */
 static void augment_inline(dn_mlp *mlp, const dn_dataset *train, size_t n, size_t batch_size, size_t i);
 
 static batch batch_at(dn_mlp *mlp, const dn_dataset *train, size_t n, size_t batch_size, size_t i)
@@ -1397,13 +1398,8 @@ static const batch *batch_ahead(dn_mlp *mlp, const dn_dataset *train, size_t n, 
 {
     const size_t first = i * batch_size;
     if (first >= n) return NULL;
-    if (mlp->augment_images) {
-        augment_inline(mlp, train, n, batch_size, i);
-        *out = (batch){&mlp->augment_view[i % 2], NULL, 0, n - first < batch_size ? n - first : batch_size, first};
-        return out;
-    }
     if (!mlp->augment_pipe) {
-        *out = (batch){train, mlp->order, first, n - first < batch_size ? n - first : batch_size, first};
+        *out = batch_at(mlp, train, n, batch_size, i); /* takes nothing: batch_at asks again, gets the same */
         return out;
     }
     const dn_dataset *distorted = dn_augment_pipeline_peek(mlp->augment_pipe);
