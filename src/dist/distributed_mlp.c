@@ -333,30 +333,31 @@ typedef struct split_state {
 } split_state;
 
 /* The exchange (dn_mlp_split): this rank's columns of a1 into its block,
- * every rank's block broadcast from it, the others' columns back into a1. */
+ * every rank's block broadcast from it, the others' columns back into a1;
+ * or (a1 NULL) z_1's partial sums, slot r (B, n_2) from rank r. */
 static dn_status split_exchange(void *user, float *a1, size_t B, int *sum_slot, dn_error *err)
 {
     const split_state *x = user;
     const int K = dn_comm_size(x->comm), me = dn_comm_rank(x->comm);
     const size_t n1 = x->mlp->width[1];
-    if (!a1 && K == 2) { /* z_1's partial sums: slot r, (B, n_2), from rank r */
-        /* Two ranks: their sum is one addition per value, the same bits in
-         * either order (IEEE addition commutes), so any transport's sum is
-         * the one in rank order, and the same on both ranks. Through a
-         * non-blocking allreduce, which on one machine is the shared-memory
-         * ring (no message, no system call) where each broadcast was MPI's
-         * rendezvous of B × n_2 floats. */
-        const size_t n = B * x->mlp->width[2], slot = x->mlp->partials_rows * x->mlp->width[2];
-        dn_comm_request sum;
-        dn_status s = dn_comm_iallreduce(x->comm, x->mlp->partials + (size_t)me * slot, n, DN_COMM_F32, DN_COMM_SUM,
-                                         &sum, err);
-        if (!s) s = dn_comm_wait(x->comm, &sum, err);
-        *sum_slot = me;
-        return s;
-    }
-    if (!a1) { /* more ranks: every rank's partial sums to all, added in rank order after */
+    if (!a1) {
         const size_t n = B * x->mlp->width[2], slot = x->mlp->partials_rows * x->mlp->width[2];
         dn_status s = DN_OK;
+        if (K == 2) {
+            /* Two ranks: their sum is one addition per value, the same bits
+             * in either order (IEEE addition commutes), so any transport's
+             * sum is the one in rank order, and the same on both ranks.
+             * Through a non-blocking allreduce, which on one machine is the
+             * shared-memory ring (no message, no system call) where each
+             * broadcast was MPI's rendezvous of B × n_2 floats. */
+            dn_comm_request sum;
+            s = dn_comm_iallreduce(x->comm, x->mlp->partials + (size_t)me * slot, n, DN_COMM_F32, DN_COMM_SUM, &sum,
+                                   err);
+            if (!s) s = dn_comm_wait(x->comm, &sum, err);
+            *sum_slot = me;
+            return s;
+        }
+        /* more ranks: every rank's partial sums to all, added in rank order after */
         for (int r = 0; r < K && !s; r++)
             s = dn_comm_broadcast(x->comm, x->mlp->partials + (size_t)r * slot, n, DN_COMM_F32, r, err);
         return s;
